@@ -1,0 +1,569 @@
+/**
+ * The compiled policy engine. Pods that no policy can tell apart (same namespace, labels,
+ * hostNetwork, containerPorts and ipBlock membership) form one equivalence class, and
+ * every question is answered per class: a cluster of 20,000 pods costs what its few
+ * thousand classes cost, not 20,000².
+ *
+ * Selections and peers are bitsets over class ids, so a whole matrix row (every source
+ * class that may reach one destination port) is a handful of word-wide ORs.
+ */
+import { Bitset } from './bitset.js';
+import { cidrContains, parseIp, type Cidr } from './ip.js';
+import { compileSelector, type CompiledSelector } from './labels.js';
+import {
+  NAMESPACE_NAME_LABEL,
+  podKey,
+  type Cluster,
+  type Connection,
+  type ContainerPort,
+  type Direction,
+  type LabelSelector,
+  type Labels,
+  type Namespace,
+  type NetworkPolicy,
+  type Pod,
+  type PodRef,
+  type Protocol,
+} from './types.js';
+import {
+  validatePolicy,
+  type NormalizedPeer,
+  type NormalizedPort,
+  type PolicyError,
+  type ValidPolicy,
+} from './validate.js';
+import {
+  HOST_NETWORK_DESTINATION,
+  HOST_NETWORK_SOURCE,
+  compareRuleRefs,
+  type RuleRef,
+  type SideExplanation,
+  type Verdict,
+} from './verdict.js';
+
+/** Pods that every policy treats alike. */
+export interface PodClass {
+  readonly id: number;
+  /** Canonical identity: equal for pods the policies cannot tell apart. */
+  readonly key: string;
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly hostNetwork: boolean;
+  readonly ports: readonly ContainerPort[];
+  readonly pods: readonly Pod[];
+}
+
+interface CompiledRule {
+  readonly ref: RuleRef;
+  readonly peers: Bitset | 'any';
+  readonly ports: readonly NormalizedPort[] | 'any';
+  readonly policy: CompiledPolicy;
+}
+
+interface CompiledPolicy {
+  readonly valid: ValidPolicy;
+  readonly selected: Bitset;
+  readonly rules: Record<Direction, CompiledRule[]>;
+}
+
+interface MutableClass extends PodClass {
+  readonly pods: Pod[];
+  /** Keys of the ipBlocks whose addresses (minus their holes) contain the pods' IP. */
+  readonly ipBlocks: ReadonlySet<string>;
+  readonly policies: Record<Direction, CompiledPolicy[]>;
+}
+
+/** What a change to the model touched. */
+export interface ModelChange {
+  /** Classes whose isolation or rules may now differ. */
+  readonly affectedClasses: readonly PodClass[];
+  /** True when the classes themselves were recomputed (ids are then new). */
+  readonly reclassified: boolean;
+}
+
+interface IpBlockDefinition {
+  readonly cidr: Cidr;
+  readonly except: readonly Cidr[];
+}
+
+function ipBlockKey(block: IpBlockDefinition): string {
+  const text = (c: Cidr): string => `${c.family}:${c.value.toString(16)}/${c.prefix}`;
+  return [text(block.cidr), ...block.except.map(text).sort()].join(' except ');
+}
+
+function portsKey(ports: readonly ContainerPort[]): string {
+  return ports
+    .map((p) => `${p.name ?? ''}/${p.protocol}/${p.port}`)
+    .sort()
+    .join(',');
+}
+
+function portsMatch(
+  ports: readonly NormalizedPort[] | 'any',
+  port: number,
+  protocol: Protocol,
+  destination: PodClass,
+): boolean {
+  if (ports === 'any') return true;
+  return ports.some((entry) => {
+    if (entry.protocol !== protocol) return false;
+    if (entry.name !== undefined) {
+      return destination.ports.some(
+        (p) => p.name === entry.name && p.protocol === protocol && p.port === port,
+      );
+    }
+    if (entry.port === undefined) return true;
+    return port >= entry.port && port <= (entry.endPort ?? entry.port);
+  });
+}
+
+export class PolicyEngine {
+  private readonly namespaceLabels = new Map<string, Labels>();
+  private readonly podsByKey = new Map<string, Pod>();
+  private readonly manifests = new Map<string, NetworkPolicy>();
+  private readonly errorsByPolicy = new Map<string, readonly PolicyError[]>();
+  private readonly validPolicies = new Map<string, ValidPolicy>();
+  private readonly ipBlocks = new Map<string, IpBlockDefinition>();
+
+  private classes: MutableClass[] = [];
+  private classByKey = new Map<string, MutableClass>();
+  private classByPod = new Map<string, MutableClass>();
+  private classesByNamespace = new Map<string, MutableClass[]>();
+  private compiledPolicies = new Map<string, CompiledPolicy>();
+  private egressRulesByPeer: CompiledRule[][] = [];
+  private egressRulesForAnyPeer = new Set<CompiledRule>();
+  private egressUnisolatedCache: Bitset | undefined;
+
+  private readonly selectorCache = new Map<string, CompiledSelector>();
+  private namespaceMatchCache = new Map<string, readonly string[]>();
+  private peerCache = new Map<string, Bitset>();
+
+  constructor(cluster: Cluster) {
+    for (const namespace of cluster.namespaces)
+      this.namespaceLabels.set(namespace.name, namespace.labels);
+    for (const pod of cluster.pods) this.podsByKey.set(podKey(pod), pod);
+    for (const policy of cluster.policies) this.acceptPolicy(policy);
+    this.rebuild();
+  }
+
+  /** Every invalid policy's errors; invalid policies take no part in any verdict. */
+  get errors(): readonly PolicyError[] {
+    return [...this.errorsByPolicy.values()].flat();
+  }
+
+  get podClasses(): readonly PodClass[] {
+    return this.classes;
+  }
+
+  get policies(): readonly ValidPolicy[] {
+    return [...this.validPolicies.values()];
+  }
+
+  pod(ref: PodRef): Pod | undefined {
+    return this.podsByKey.get(podKey(ref));
+  }
+
+  classOf(ref: PodRef): PodClass | undefined {
+    return this.classByPod.get(podKey(ref));
+  }
+
+  /** Classes a policy selects (and so isolates for its policy types). */
+  selectedBy(policy: string): readonly PodClass[] {
+    const compiled = this.compiledPolicies.get(policy);
+    return compiled ? [...compiled.selected].map((id) => this.classAt(id)) : [];
+  }
+
+  verdict(connection: Connection): Verdict {
+    const source = this.classOf(connection.from);
+    const destination = this.classOf(connection.to);
+    if (!source) throw new Error(`unknown pod ${podKey(connection.from)}`);
+    if (!destination) throw new Error(`unknown pod ${podKey(connection.to)}`);
+    return this.classVerdict(source, destination, connection.port, connection.protocol);
+  }
+
+  classVerdict(source: PodClass, destination: PodClass, port: number, protocol: Protocol): Verdict {
+    const egress = this.side('egress', this.classAt(source.id), destination, port, protocol);
+    const ingress = this.side('ingress', this.classAt(destination.id), source, port, protocol);
+    const unprobeable = source.hostNetwork
+      ? HOST_NETWORK_SOURCE
+      : destination.hostNetwork
+        ? HOST_NETWORK_DESTINATION
+        : undefined;
+    return {
+      allowed: egress.allowed && ingress.allowed,
+      explanation: { egress, ingress, ...(unprobeable ? { unprobeable } : {}) },
+    };
+  }
+
+  /** The classes (as a bitset of ids) whose pods may open `port/protocol` on `destination`. */
+  allowedSources(destination: PodClass, port: number, protocol: Protocol): Bitset {
+    const target = this.classAt(destination.id);
+    const size = this.classes.length;
+    let allowed = target.policies.ingress.length === 0 ? Bitset.full(size) : new Bitset(size);
+    for (const policy of target.policies.ingress) {
+      for (const rule of policy.rules.ingress) {
+        if (!portsMatch(rule.ports, port, protocol, target)) continue;
+        if (rule.peers === 'any') allowed = Bitset.full(size);
+        else allowed.unionWith(rule.peers);
+      }
+    }
+    const egressAllows = this.egressUnisolated().clone();
+    const egressRules = [
+      ...this.egressRulesForAnyPeer,
+      ...(this.egressRulesByPeer[target.id] ?? []),
+    ];
+    for (const rule of egressRules) {
+      if (portsMatch(rule.ports, port, protocol, target))
+        egressAllows.unionWith(rule.policy.selected);
+    }
+    allowed.intersectWith(egressAllows);
+    return allowed;
+  }
+
+  /** Adds or replaces a policy. An invalid one is recorded as errors and takes no part. */
+  setPolicy(policy: NetworkPolicy): ModelChange {
+    const key = `${policy.metadata.namespace}/${policy.metadata.name}`;
+    const previous = this.compiledPolicies.get(key);
+    const blocksBefore = this.ipBlocks.size;
+    this.acceptPolicy(policy);
+    if (this.ipBlocks.size !== blocksBefore) return this.rebuildAll();
+    if (previous) this.unregister(previous);
+    const valid = this.validPolicies.get(key);
+    const compiled = valid ? this.compilePolicy(valid) : undefined;
+    if (compiled) this.register(compiled);
+    return this.changeOf(previous, compiled);
+  }
+
+  deletePolicy(namespace: string, name: string): ModelChange {
+    const key = `${namespace}/${name}`;
+    const previous = this.compiledPolicies.get(key);
+    this.manifests.delete(key);
+    this.errorsByPolicy.delete(key);
+    this.validPolicies.delete(key);
+    if (previous) this.unregister(previous);
+    return this.changeOf(previous, undefined);
+  }
+
+  /** Adds or replaces a pod. Cheap when the pod joins a class that already exists. */
+  setPod(pod: Pod): ModelChange {
+    const key = podKey(pod);
+    const previous = this.classByPod.get(key);
+    this.podsByKey.set(key, pod);
+    const target = this.classByKey.get(this.classKeyOf(pod));
+    if (!target || !this.namespaceLabels.has(pod.namespace)) return this.rebuildAll();
+    if (previous && previous !== target) {
+      previous.pods.splice(
+        previous.pods.findIndex((p) => podKey(p) === key),
+        1,
+      );
+      if (previous.pods.length === 0) return this.rebuildAll();
+    }
+    const index = target.pods.findIndex((p) => podKey(p) === key);
+    if (index >= 0) target.pods[index] = pod;
+    else target.pods.push(pod);
+    this.classByPod.set(key, target);
+    return {
+      affectedClasses: previous && previous !== target ? [previous, target] : [target],
+      reclassified: false,
+    };
+  }
+
+  deletePod(ref: PodRef): ModelChange {
+    const key = podKey(ref);
+    const previous = this.classByPod.get(key);
+    this.podsByKey.delete(key);
+    if (!previous) return { affectedClasses: [], reclassified: false };
+    if (previous.pods.length === 1) return this.rebuildAll();
+    previous.pods.splice(
+      previous.pods.findIndex((p) => podKey(p) === key),
+      1,
+    );
+    this.classByPod.delete(key);
+    return { affectedClasses: [previous], reclassified: false };
+  }
+
+  /** Namespace labels feed every namespaceSelector, so a namespace change rebuilds. */
+  setNamespace(namespace: Namespace): ModelChange {
+    this.namespaceLabels.set(namespace.name, namespace.labels);
+    return this.rebuildAll();
+  }
+
+  deleteNamespace(name: string): ModelChange {
+    this.namespaceLabels.delete(name);
+    return this.rebuildAll();
+  }
+
+  // ---- building -------------------------------------------------------------------
+
+  private acceptPolicy(policy: NetworkPolicy): void {
+    const result = validatePolicy(policy);
+    const key = `${policy.metadata.namespace}/${policy.metadata.name}`;
+    this.manifests.set(key, policy);
+    if (!result.ok) {
+      this.errorsByPolicy.set(key, result.errors);
+      this.validPolicies.delete(key);
+      return;
+    }
+    this.errorsByPolicy.delete(key);
+    this.validPolicies.set(key, result.policy);
+    for (const rule of result.policy.rules) {
+      if (rule.peers === 'any') continue;
+      for (const peer of rule.peers) {
+        if (peer.kind === 'ipBlock') this.ipBlocks.set(ipBlockKey(peer), peer);
+      }
+    }
+  }
+
+  private rebuildAll(): ModelChange {
+    this.rebuild();
+    return { affectedClasses: this.classes, reclassified: true };
+  }
+
+  private rebuild(): void {
+    for (const pod of this.podsByKey.values()) {
+      if (!this.namespaceLabels.has(pod.namespace)) this.namespaceLabels.set(pod.namespace, {});
+    }
+    for (const [name, labels] of this.namespaceLabels) {
+      this.namespaceLabels.set(name, { ...labels, [NAMESPACE_NAME_LABEL]: name });
+    }
+    this.classes = [];
+    this.classByKey = new Map();
+    this.classByPod = new Map();
+    this.classesByNamespace = new Map();
+    for (const pod of this.podsByKey.values()) this.addToClass(pod);
+    this.compiledPolicies = new Map();
+    this.egressRulesByPeer = this.classes.map(() => []);
+    this.egressRulesForAnyPeer = new Set();
+    this.egressUnisolatedCache = undefined;
+    this.namespaceMatchCache = new Map();
+    this.peerCache = new Map();
+    for (const valid of this.validPolicies.values()) this.register(this.compilePolicy(valid));
+  }
+
+  private classKeyOf(pod: Pod): string {
+    return this.classIdentity(pod).key;
+  }
+
+  private classIdentity(pod: Pod): { key: string; ipBlocks: string[] } {
+    const address = pod.ip === undefined ? undefined : parseIp(pod.ip);
+    const blocks: string[] = [];
+    if (address) {
+      for (const [key, block] of this.ipBlocks) {
+        if (
+          cidrContains(block.cidr, address) &&
+          !block.except.some((c) => cidrContains(c, address))
+        ) {
+          blocks.push(key);
+        }
+      }
+    }
+    const labels = Object.keys(pod.labels)
+      .sort()
+      .map((k) => [k, pod.labels[k]]);
+    const key = JSON.stringify([
+      pod.namespace,
+      labels,
+      pod.hostNetwork,
+      portsKey(pod.ports),
+      blocks,
+    ]);
+    return { key, ipBlocks: blocks };
+  }
+
+  private addToClass(pod: Pod): void {
+    const { key, ipBlocks } = this.classIdentity(pod);
+    let podClass = this.classByKey.get(key);
+    if (!podClass) {
+      podClass = {
+        id: this.classes.length,
+        key,
+        namespace: pod.namespace,
+        labels: pod.labels,
+        hostNetwork: pod.hostNetwork,
+        ports: pod.ports,
+        pods: [],
+        ipBlocks: new Set(ipBlocks),
+        policies: { ingress: [], egress: [] },
+      };
+      this.classes.push(podClass);
+      this.classByKey.set(key, podClass);
+      const siblings = this.classesByNamespace.get(pod.namespace);
+      if (siblings) siblings.push(podClass);
+      else this.classesByNamespace.set(pod.namespace, [podClass]);
+    }
+    podClass.pods.push(pod);
+    this.classByPod.set(podKey(pod), podClass);
+  }
+
+  private selector(selector: LabelSelector): CompiledSelector {
+    const compiled = compileSelector(selector);
+    const cached = this.selectorCache.get(compiled.key);
+    if (cached) return cached;
+    this.selectorCache.set(compiled.key, compiled);
+    return compiled;
+  }
+
+  private namespacesMatching(selector: LabelSelector): readonly string[] {
+    const compiled = this.selector(selector);
+    let names = this.namespaceMatchCache.get(compiled.key);
+    if (!names) {
+      names = [...this.namespaceLabels]
+        .filter(([, labels]) => compiled.matches(labels))
+        .map(([n]) => n);
+      this.namespaceMatchCache.set(compiled.key, names);
+    }
+    return names;
+  }
+
+  private peerClasses(policyNamespace: string, peer: NormalizedPeer): Bitset {
+    const cacheKey =
+      peer.kind === 'ipBlock' ? `ip ${ipBlockKey(peer)}` : this.podPeerKey(policyNamespace, peer);
+    let members = this.peerCache.get(cacheKey);
+    if (!members) {
+      members =
+        peer.kind === 'ipBlock'
+          ? this.ipBlockClasses(peer)
+          : this.podPeerClasses(policyNamespace, peer);
+      this.peerCache.set(cacheKey, members);
+    }
+    return members;
+  }
+
+  private podPeerKey(policyNamespace: string, peer: NormalizedPeer & { kind: 'pods' }): string {
+    const namespaces = peer.namespaceSelector
+      ? this.selector(peer.namespaceSelector).key
+      : `= ${policyNamespace}`;
+    const pods = peer.podSelector ? this.selector(peer.podSelector).key : '*';
+    return `${namespaces} | ${pods}`;
+  }
+
+  private ipBlockClasses(block: IpBlockDefinition): Bitset {
+    const key = ipBlockKey(block);
+    const members = new Bitset(this.classes.length);
+    for (const podClass of this.classes) if (podClass.ipBlocks.has(key)) members.add(podClass.id);
+    return members;
+  }
+
+  private podPeerClasses(policyNamespace: string, peer: NormalizedPeer & { kind: 'pods' }): Bitset {
+    const members = new Bitset(this.classes.length);
+    const namespaces = peer.namespaceSelector
+      ? this.namespacesMatching(peer.namespaceSelector)
+      : [policyNamespace];
+    const podSelector = peer.podSelector ? this.selector(peer.podSelector) : undefined;
+    for (const namespace of namespaces) {
+      for (const podClass of this.classesByNamespace.get(namespace) ?? []) {
+        if (!podClass.hostNetwork && (!podSelector || podSelector.matches(podClass.labels))) {
+          members.add(podClass.id);
+        }
+      }
+    }
+    return members;
+  }
+
+  private compilePolicy(valid: ValidPolicy): CompiledPolicy {
+    const selected = new Bitset(this.classes.length);
+    const podSelector = this.selector(valid.podSelector);
+    for (const podClass of this.classesByNamespace.get(valid.namespace) ?? []) {
+      if (!podClass.hostNetwork && podSelector.matches(podClass.labels)) selected.add(podClass.id);
+    }
+    const compiled: CompiledPolicy = { valid, selected, rules: { ingress: [], egress: [] } };
+    for (const rule of valid.rules) {
+      let peers: Bitset | 'any' = 'any';
+      if (rule.peers !== 'any') {
+        const sets = rule.peers.map((peer) => this.peerClasses(valid.namespace, peer));
+        peers = sets.length === 1 && sets[0] ? sets[0] : new Bitset(this.classes.length);
+        if (sets.length !== 1) for (const set of sets) peers.unionWith(set);
+      }
+      compiled.rules[rule.direction].push({
+        ref: { policy: valid.key, direction: rule.direction, index: rule.index },
+        peers,
+        ports: rule.ports,
+        policy: compiled,
+      });
+    }
+    return compiled;
+  }
+
+  private register(policy: CompiledPolicy): void {
+    this.compiledPolicies.set(policy.valid.key, policy);
+    for (const id of policy.selected) {
+      const podClass = this.classAt(id);
+      if (policy.valid.isolates.ingress) podClass.policies.ingress.push(policy);
+      if (policy.valid.isolates.egress) podClass.policies.egress.push(policy);
+    }
+    for (const rule of policy.rules.egress) {
+      if (rule.peers === 'any') this.egressRulesForAnyPeer.add(rule);
+      else for (const id of rule.peers) this.egressRulesByPeer[id]?.push(rule);
+    }
+    this.egressUnisolatedCache = undefined;
+  }
+
+  private unregister(policy: CompiledPolicy): void {
+    this.compiledPolicies.delete(policy.valid.key);
+    for (const id of policy.selected) {
+      const podClass = this.classAt(id);
+      podClass.policies.ingress = podClass.policies.ingress.filter((p) => p !== policy);
+      podClass.policies.egress = podClass.policies.egress.filter((p) => p !== policy);
+    }
+    for (const rule of policy.rules.egress) {
+      if (rule.peers === 'any') this.egressRulesForAnyPeer.delete(rule);
+      else {
+        for (const id of rule.peers) {
+          this.egressRulesByPeer[id] = (this.egressRulesByPeer[id] ?? []).filter((r) => r !== rule);
+        }
+      }
+    }
+    this.egressUnisolatedCache = undefined;
+  }
+
+  private changeOf(
+    previous: CompiledPolicy | undefined,
+    next: CompiledPolicy | undefined,
+  ): ModelChange {
+    const ids = new Set([...(previous?.selected ?? []), ...(next?.selected ?? [])]);
+    return { affectedClasses: [...ids].map((id) => this.classAt(id)), reclassified: false };
+  }
+
+  // ---- answering ------------------------------------------------------------------
+
+  private classAt(id: number): MutableClass {
+    const podClass = this.classes[id];
+    if (!podClass) throw new Error(`no pod class ${id}`);
+    return podClass;
+  }
+
+  private egressUnisolated(): Bitset {
+    if (!this.egressUnisolatedCache) {
+      const set = new Bitset(this.classes.length);
+      for (const podClass of this.classes)
+        if (podClass.policies.egress.length === 0) set.add(podClass.id);
+      this.egressUnisolatedCache = set;
+    }
+    return this.egressUnisolatedCache;
+  }
+
+  private side(
+    direction: Direction,
+    subject: MutableClass,
+    other: PodClass,
+    port: number,
+    protocol: Protocol,
+  ): SideExplanation {
+    const destination = direction === 'ingress' ? subject : other;
+    const policies = subject.policies[direction];
+    const allowedBy: RuleRef[] = [];
+    for (const policy of policies) {
+      for (const rule of policy.rules[direction]) {
+        const peerMatches = rule.peers === 'any' || rule.peers.has(other.id);
+        if (peerMatches && portsMatch(rule.ports, port, protocol, destination))
+          allowedBy.push(rule.ref);
+      }
+    }
+    return {
+      isolated: policies.length > 0,
+      policies: policies.map((p) => p.valid.key).sort(),
+      allowedBy: allowedBy.sort(compareRuleRefs),
+      allowed: policies.length === 0 || allowedBy.length > 0,
+    };
+  }
+}

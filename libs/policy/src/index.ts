@@ -1,0 +1,8 @@
+export * from './types.js';
+export * from './verdict.js';
+export * from './ip.js';
+export * from './labels.js';
+export * from './validate.js';
+export { Bitset } from './bitset.js';
+export { PolicyEngine, type PodClass, type ModelChange } from './engine.js';
+export { ReferenceEvaluator } from './reference.js';

@@ -1,0 +1,3 @@
+export * from './errors.js';
+export * from './load.js';
+export * from './conformance.js';

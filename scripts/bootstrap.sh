@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what Lumen needs on a fresh Debian/Ubuntu machine, and nothing that is already
+# there: the system tools the lab and the prober run (nmap, nsenter, ip, nft, nats-server)
+# and the npm dependencies. Safe to run again; `npm test` and `npm run demo` call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+declare -A package_of=(
+  [nmap]=nmap
+  [nsenter]=util-linux
+  [ip]=iproute2
+  [nft]=nftables
+  [nats-server]=nats-server
+)
+
+missing=()
+for tool in "${!package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+
+if ((${#missing[@]} > 0)); then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "bootstrap: missing Debian packages: ${missing[*]}; run as root or install them first" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# npm ci when node_modules is absent or older than the lockfile.
+if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules/.package-lock.json ]]; then
+  echo "bootstrap: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi
