@@ -82,7 +82,7 @@ export function parseScenario(document: unknown, file: string): Scenario {
     const issue = parsed.error.issues[0];
     throw new InputError(
       file,
-      `scenario ${issuePath(issue?.path ?? [])}`,
+      `scenario${issue?.path.length ? ` ${issuePath(issue.path)}` : ''}`,
       issue?.message ?? 'invalid',
     );
   }

@@ -1,0 +1,187 @@
+import { describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
+import { main } from '../src/main.js';
+
+async function lumen(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t) });
+  return { code, stdout, stderr };
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'lumen-evaluate-'));
+function file(name: string, text: string): string {
+  const path = join(scratch, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const recipe07 = conformanceScenarioFiles().find((f) =>
+  f.includes('07-allow-traffic-from-some-pods'),
+)!;
+
+const wrongExpectation = file(
+  'wrong.yaml',
+  `name: wrong
+pods:
+  - {namespace: default, name: web, labels: {app: web}}
+  - {namespace: default, name: client}
+policies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: deny}
+    spec: {podSelector: {}, ingress: []}
+expect:
+  - {from: default/client, to: default/web, port: 80, protocol: TCP, allowed: true}
+  - {from: default/web, to: default/client, port: 80, protocol: TCP, allowed: false}
+`,
+);
+
+describe('lumen evaluate', () => {
+  it('agrees with every conformance scenario and exits 0', async () => {
+    const result = await lumen('evaluate', '--format', 'json', ...conformanceScenarioFiles());
+    expect(result.code).toBe(0);
+    const document = JSON.parse(result.stdout) as {
+      agree: number;
+      disagree: number;
+      scenarios: unknown[];
+    };
+    expect(document.disagree).toBe(0);
+    expect(document.scenarios).toHaveLength(conformanceScenarioFiles().length);
+    expect(document.agree).toBeGreaterThan(80);
+  });
+
+  it('prints the documented JSON shape', async () => {
+    const result = await lumen('evaluate', '--format', 'json', recipe07);
+    const document = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(Object.keys(document)).toEqual(['scenarios', 'agree', 'disagree']);
+    expect(document).toMatchObject({ agree: 4, disagree: 0 });
+    const [scenario] = document.scenarios as Record<string, unknown>[];
+    expect(Object.keys(scenario!)).toEqual(['name', 'agree', 'disagree', 'results']);
+    const [row] = scenario!.results as Record<string, unknown>[];
+    expect(row).toEqual({
+      from: 'other/monitoring',
+      to: 'default/web',
+      port: 80,
+      protocol: 'TCP',
+      expected: true,
+      allowed: true,
+      loopback: false,
+      explanation: {
+        egress: { isolated: false, policies: [], allowedBy: [], allowed: true },
+        ingress: {
+          isolated: true,
+          policies: ['default/web-allow-all-ns-monitoring'],
+          allowedBy: [
+            { policy: 'default/web-allow-all-ns-monitoring', direction: 'ingress', index: 0 },
+          ],
+          allowed: true,
+        },
+      },
+    });
+  });
+
+  it('marks disagreements with ✗, explains them and exits 1', async () => {
+    const result = await lumen('evaluate', wrongExpectation);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('wrong: 1 agree, 1 disagree');
+    expect(result.stdout).toMatch(/✗ +default\/client → default\/web/);
+    expect(result.stdout).toContain('ingress: isolated by default/deny and no rule matched');
+    expect(result.stdout).toMatch(/✓ +default\/web → default\/client/);
+  });
+
+  it('prints a pod x pod matrix for plain manifests', async () => {
+    const result = await lumen(
+      'evaluate',
+      '--matrix',
+      join(repositoryRoot, 'examples', 'shop.yaml'),
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('port 5432/TCP');
+    const dbRow = result.stdout.split('\n').filter((l) => l.startsWith('1 shop/frontend-7d9f'))[0];
+    expect(dbRow?.split(/\s+/).slice(2)).toEqual(['✗', '✓', '✓']);
+  });
+
+  it('matrix JSON says who may reach whom', async () => {
+    const result = await lumen(
+      'evaluate',
+      '--matrix',
+      '--format',
+      'json',
+      join(repositoryRoot, 'examples', 'shop.yaml'),
+    );
+    const document = JSON.parse(result.stdout) as {
+      matrices: {
+        tables: { port: number; from: string[]; to: string[]; allowed: boolean[][] }[];
+      }[];
+    };
+    const table = document.matrices[0]!.tables.find((t) => t.port === 5432)!;
+    const i = table.from.indexOf('monitoring/prometheus-0');
+    const j = table.to.indexOf('shop/db-0');
+    expect(table.allowed[i]![j]).toBe(false);
+    expect(table.allowed[table.from.indexOf('shop/frontend-7d9f')]![j]).toBe(true);
+  });
+
+  it.each([
+    ['a missing file', () => join(scratch, 'nope.yaml'), 'nope.yaml: file: no such file'],
+    ['broken YAML', () => file('broken.yaml', 'pods: [\n'), 'broken.yaml: document 1: YAML error'],
+    [
+      'an unknown pod in expect',
+      () =>
+        file(
+          'ghost.yaml',
+          'name: g\npods: [{name: a}]\nexpect: [{from: default/a, to: default/ghost, port: 80, allowed: true}]\n',
+        ),
+      'ghost.yaml: scenario g expect[0]: no pod default/ghost',
+    ],
+    [
+      'a bad port in a scenario pod',
+      () => file('port.yaml', 'name: p\npods: [{name: a, ports: [{containerPort: 0}]}]\n'),
+      'port.yaml: scenario pods[0].ports[0].containerPort',
+    ],
+    [
+      'an invalid policy',
+      () =>
+        file(
+          'policy.yaml',
+          'apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bad, namespace: prod}\nspec:\n  podSelector: {}\n  ingress: [{ports: [{port: 80, endPort: 10}]}]\n',
+        ),
+      'policy.yaml: NetworkPolicy prod/bad: spec.ingress[0].ports[0].endPort: 10 is less than port 80',
+    ],
+    [
+      'a pod without a name',
+      () => file('anon.yaml', 'apiVersion: v1\nkind: Pod\nmetadata: {namespace: x}\n'),
+      'anon.yaml: Pod x/#0: metadata.name is required',
+    ],
+  ])('exits 2 on %s, naming the file and the object', async (_name, path, message) => {
+    const result = await lumen('evaluate', path());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(message);
+    expect(result.stdout).toBe('');
+  });
+
+  it.each([
+    [['evaluate']],
+    [['evaluate', '--format', 'xml', recipe07]],
+    [['evaluate', '--bogus', recipe07]],
+    [['frobnicate']],
+  ])('exits 2 on bad usage %j', async (argv) => {
+    const result = await lumen(...argv);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/Usage: lumen/);
+  });
+
+  it('runs as the real `lumen` bin from the repository root', async () => {
+    const { stdout } = await promisify(execFile)('npx', ['lumen', 'evaluate', recipe07], {
+      cwd: repositoryRoot,
+    });
+    expect(stdout).toContain(
+      '07-allow-traffic-from-some-pods-in-another-namespace: 4 agree, 0 disagree',
+    );
+  });
+});
