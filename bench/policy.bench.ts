@@ -1,0 +1,86 @@
+/**
+ * npm run bench:policy [-- --record]
+ *
+ * Builds the compiled model of a 20,000-pod / 1,000-namespace / 5,000-policy cluster,
+ * answers its full class matrix, re-plans after single policy changes, and compares the
+ * reference evaluator on a sample. --record writes the result into docs/benchmarks.md.
+ */
+import {
+  PolicyEngine,
+  ReferenceEvaluator,
+  type Connection,
+  type NetworkPolicy,
+} from '#lumen/policy';
+import { measureMachine, recordSection, timed } from './report.js';
+import { syntheticCluster } from './synthetic-cluster.js';
+
+const size = { namespaces: 1000, podsPerNamespace: 20, policiesPerNamespace: 5 };
+const cluster = syntheticCluster(size);
+
+const builds = [0, 1, 2].map(() => timed(() => new PolicyEngine(cluster)));
+const engine = builds[builds.length - 1]!.value;
+if (engine.errors.length > 0)
+  throw new Error(`synthetic policies invalid: ${engine.errors[0]?.message ?? ''}`);
+
+const matrix = timed(() => {
+  let rows = 0;
+  let allowedClassPairs = 0;
+  for (const destination of engine.podClasses) {
+    for (const { port, protocol } of destination.ports) {
+      allowedClassPairs += engine.allowedSources(destination, port, protocol).count();
+      rows += 1;
+    }
+  }
+  return { rows, allowedClassPairs };
+});
+
+// Incremental re-plans: flip the selector of a db-from-api policy, in 20 namespaces.
+const changes = cluster.policies.filter((p) => p.metadata.name === 'db-from-api').slice(0, 20);
+const incremental = changes.map((original) => {
+  const changed: NetworkPolicy = {
+    ...original,
+    spec: {
+      ...original.spec,
+      ingress: [
+        { from: [{ podSelector: { matchLabels: { app: 'worker' } } }], ports: [{ port: 'pg' }] },
+      ],
+    },
+  };
+  const result = timed(() => engine.setPolicy(changed));
+  engine.setPolicy(original);
+  return result;
+});
+incremental.sort((a, b) => a.ms - b.ms);
+
+// The reference evaluator on a deterministic sample of pod pairs.
+const sample: Connection[] = [];
+for (let i = 0; sample.length < 300; i++) {
+  const from = cluster.pods[(i * 7919) % cluster.pods.length]!;
+  const to = cluster.pods[(i * 104729 + 13) % cluster.pods.length]!;
+  const port = to.ports[0]?.port ?? 80;
+  sample.push({ from, to, port, protocol: to.ports[0]?.protocol ?? 'TCP' });
+}
+const reference = new ReferenceEvaluator(cluster);
+const referenceRun = timed(() => sample.map((c) => reference.verdict(c).allowed));
+const compiledRun = timed(() => sample.map((c) => engine.verdict(c).allowed));
+const disagreements = sample.filter(
+  (_, i) => referenceRun.value[i] !== compiledRun.value[i],
+).length;
+
+const peakRssMb = process.resourceUsage().maxRSS / 1024;
+const median = incremental[Math.floor(incremental.length / 2)]!.ms;
+const worst = incremental[incremental.length - 1]!.ms;
+const machine = measureMachine();
+
+const lines = [
+  `cluster: ${cluster.pods.length} pods, ${cluster.namespaces.length} namespaces, ${cluster.policies.length} policies -> ${engine.podClasses.length} pod classes`,
+  `build model:             ${builds.map((b) => b.ms.toFixed(0)).join(' / ')} ms (three builds; budget 3000 ms)`,
+  `full class matrix:       ${matrix.ms.toFixed(0)} ms for ${matrix.value.rows} destination ports x ${engine.podClasses.length} source classes (${matrix.value.allowedClassPairs} allowed)`,
+  `one policy change:       median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms over ${incremental.length} changes (budget 50 ms)`,
+  `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,
+  `reference vs compiled:   ${referenceRun.ms.toFixed(0)} ms vs ${compiledRun.ms.toFixed(2)} ms for ${sample.length} connections, ratio ${(referenceRun.ms / compiledRun.ms).toFixed(0)}x, ${disagreements} disagreements`,
+];
+process.stdout.write(`${lines.join('\n')}\n`);
+if (disagreements > 0) process.exitCode = 1;
+if (process.argv.includes('--record'))
+  recordSection('policy', 'npm run bench:policy', machine, lines);
