@@ -1,5 +1,6 @@
 import { InputError } from '#lumen/scenario';
 import { evaluateUsage, runEvaluate } from './commands/evaluate.js';
+import { labUsage, runLab } from './commands/lab.js';
 import { ExitCode, UsageError, processIo, type CommandIo } from './io.js';
 
 const usage = `Usage: lumen COMMAND [OPTIONS]
@@ -8,6 +9,7 @@ Lumen proves that a cluster's NetworkPolicies are really enforced.
 
 Commands:
   evaluate   compute what policies allow, from scenario or manifest files
+  lab        a Kubernetes-shaped cluster of network namespaces, with a breakable enforcer
 
 Run 'lumen COMMAND --help' for a command's options.
 `;
@@ -16,7 +18,20 @@ type Command = (args: readonly string[], io: CommandIo) => number | Promise<numb
 
 const commands: Record<string, { run: Command; usage: string }> = {
   evaluate: { run: runEvaluate, usage: evaluateUsage },
+  lab: { run: runLab, usage: labUsage },
 };
+
+/** What a failed command says: input and usage errors briefly, programming errors in full. */
+function errorMessage(command: string, error: unknown, usage: string): string {
+  if (error instanceof InputError) return `lumen ${command}: invalid input: ${error.message}\n`;
+  const parseError = (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') ?? false;
+  if (error instanceof UsageError || parseError)
+    return `lumen ${command}: ${(error as Error).message}\n\n${usage}`;
+  if (error instanceof Error && !(error instanceof TypeError || error instanceof ReferenceError)) {
+    return `lumen ${command}: ${error.message}\n`;
+  }
+  return `lumen ${command}: ${(error as Error).stack ?? String(error)}\n`;
+}
 
 /** Runs the CLI and returns its exit code; it never throws. */
 export async function main(argv: readonly string[], io: CommandIo = processIo): Promise<number> {
@@ -33,16 +48,7 @@ export async function main(argv: readonly string[], io: CommandIo = processIo): 
   try {
     return await command.run(args, io);
   } catch (error) {
-    if (error instanceof InputError) {
-      io.stderr(`lumen ${name}: invalid input: ${error.message}\n`);
-    } else if (
-      error instanceof UsageError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      io.stderr(`lumen ${name}: ${(error as Error).message}\n\n${command.usage}`);
-    } else {
-      io.stderr(`lumen ${name}: ${(error as Error).stack ?? String(error)}\n`);
-    }
+    io.stderr(errorMessage(name, error, command.usage));
     return ExitCode.error;
   }
 }

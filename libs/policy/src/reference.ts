@@ -70,15 +70,20 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 export class ReferenceEvaluator {
-  constructor(private readonly cluster: Cluster) {}
+  private readonly pods: ReadonlyMap<string, Pod>;
+  private readonly namespaces: ReadonlyMap<string, Labels>;
+
+  constructor(private readonly cluster: Cluster) {
+    this.pods = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+    this.namespaces = new Map(cluster.namespaces.map((n) => [n.name, n.labels]));
+  }
 
   private namespaceLabels(name: string): Labels {
-    const namespace = this.cluster.namespaces.find((n) => n.name === name);
-    return { ...(namespace?.labels ?? {}), [NAMESPACE_NAME_LABEL]: name };
+    return { ...(this.namespaces.get(name) ?? {}), [NAMESPACE_NAME_LABEL]: name };
   }
 
   private pod(namespace: string, name: string): Pod {
-    const pod = this.cluster.pods.find((p) => p.namespace === namespace && p.name === name);
+    const pod = this.pods.get(`${namespace}/${name}`);
     if (!pod) throw new Error(`no pod ${namespace}/${name}`);
     return pod;
   }

@@ -39,6 +39,8 @@ export type LoadedInput =
       readonly kind: 'manifests';
       readonly file: string;
       readonly cluster: Cluster;
+      /** Every object of the file, Lists flattened, as written. */
+      readonly objects: readonly Record<string, unknown>[];
       /** `Kind namespace/name` of objects that are not Namespaces, Pods or NetworkPolicies. */
       readonly ignored: readonly string[];
     };
@@ -223,6 +225,7 @@ export function parseManifests(documents: readonly unknown[], file: string): Loa
     kind: 'manifests',
     file,
     cluster: { namespaces: completeNamespaces(namespaces, pods, policies), pods, policies },
+    objects,
     ignored,
   };
 }

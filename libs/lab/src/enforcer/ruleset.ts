@@ -1,0 +1,234 @@
+import {
+  PROTOCOLS,
+  ReferenceEvaluator,
+  type Cluster,
+  type Pod,
+  type Protocol,
+} from '#lumen/policy';
+
+/** A pod the enforcer programs: its policy view plus where its network namespace is. */
+export interface EnforcedPod {
+  readonly pod: Pod & { readonly ip: string };
+  readonly netns: string;
+}
+
+export interface RulesetOptions {
+  /** Answer denied TCP with a RST and other protocols with ICMP port-unreachable. */
+  readonly reject: boolean;
+  /** Share of denied packets let through at random (0 for none). */
+  readonly flakyRatio: number;
+}
+
+interface PortRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+const NFT_PROTOCOL: Record<Protocol, string> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
+
+/**
+ * The port ranges within which no policy can tell two ports apart: every numbered port,
+ * every endPort and every containerPort (for named ports) starts or ends one.
+ */
+export function portRanges(cluster: Cluster): PortRange[] {
+  const starts = new Set([1, 65536]);
+  for (const policy of cluster.policies) {
+    for (const rule of [...(policy.spec.ingress ?? []), ...(policy.spec.egress ?? [])]) {
+      for (const entry of rule.ports ?? []) {
+        if (typeof entry.port === 'number') {
+          starts.add(entry.port);
+          starts.add((entry.endPort ?? entry.port) + 1);
+        }
+      }
+    }
+  }
+  for (const pod of cluster.pods) {
+    for (const { port } of pod.ports) {
+      starts.add(port);
+      starts.add(port + 1);
+    }
+  }
+  const sorted = [...starts].sort((a, b) => a - b);
+  return sorted.slice(0, -1).map((from, i) => ({ from, to: (sorted[i + 1] ?? 65536) - 1 }));
+}
+
+interface Elements {
+  readonly v4: string[];
+  readonly v6: string[];
+}
+
+function element(ip: string, protocol: Protocol, range: PortRange): string {
+  const ports = range.from === range.to ? `${range.from}` : `${range.from}-${range.to}`;
+  return `${ip} . ${NFT_PROTOCOL[protocol]} . ${ports}`;
+}
+
+/** Adjacent ranges with the same answer merge, so "every port" is one element. */
+function allowedRanges(
+  ranges: readonly PortRange[],
+  allowed: (port: number) => boolean,
+): PortRange[] {
+  const merged: PortRange[] = [];
+  for (const range of ranges) {
+    if (!allowed(range.from)) continue;
+    const last = merged[merged.length - 1];
+    if (last && last.to + 1 === range.from)
+      merged[merged.length - 1] = { from: last.from, to: range.to };
+    else merged.push(range);
+  }
+  return merged;
+}
+
+function setDefinition(
+  name: string,
+  family: 'ipv4_addr' | 'ipv6_addr',
+  elements: readonly string[],
+): string {
+  const body = elements.length > 0 ? ` elements = { ${elements.join(', ')} }` : '';
+  return `  set ${name} { type ${family} . inet_proto . inet_service; flags interval;${body} }`;
+}
+
+function chain(
+  direction: 'input' | 'output',
+  isolated: boolean,
+  options: RulesetOptions,
+): string[] {
+  const [peer, loopback, set] =
+    direction === 'input' ? ['saddr', 'iif', 'ingress'] : ['daddr', 'oif', 'egress'];
+  const lines = [
+    `  chain ${direction} {`,
+    `    type filter hook ${direction} priority filter; policy accept;`,
+    '    ct state established,related accept',
+    `    ${loopback} "lo" ip daddr 127.0.0.0/8 accept`,
+    `    ${loopback} "lo" ip6 daddr ::1 accept`,
+    '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
+  ];
+  if (!isolated) lines.push('    accept');
+  else {
+    lines.push(
+      `    ip ${peer} . meta l4proto . th dport @${set}_v4 accept`,
+      `    ip6 ${peer} . meta l4proto . th dport @${set}_v6 accept`,
+    );
+    if (options.flakyRatio > 0)
+      lines.push(`    numgen random mod 1000 < ${Math.round(options.flakyRatio * 1000)} accept`);
+    if (options.reject)
+      lines.push(
+        '    meta l4proto tcp reject with tcp reset',
+        '    reject with icmpx port-unreachable',
+      );
+    lines.push('    drop');
+  }
+  lines.push('  }');
+  return lines;
+}
+
+interface Isolation {
+  readonly ingress: boolean;
+  readonly egress: boolean;
+}
+
+function emptyElements(): Elements {
+  return { v4: [], v6: [] };
+}
+
+function addRanges(
+  into: Elements | undefined,
+  ip: string,
+  protocol: Protocol,
+  ranges: readonly PortRange[],
+): void {
+  const list = ip.includes(':') ? into?.v6 : into?.v4;
+  for (const range of ranges) list?.push(element(ip, protocol, range));
+}
+
+/** What one pod's sets hold: who may reach it (ingress) and whom it may reach (egress). */
+interface PodElements {
+  readonly isolation: Isolation;
+  readonly ingress: Elements;
+  readonly egress: Elements;
+}
+
+function collectElements(cluster: Cluster, pods: readonly EnforcedPod[]): Map<Pod, PodElements> {
+  const evaluator = new ReferenceEvaluator(cluster);
+  const ranges = portRanges(cluster);
+  const byPod = new Map<Pod, PodElements>();
+  for (const { pod } of pods) {
+    const self = evaluator.verdict({ from: pod, to: pod, port: 1, protocol: 'TCP' }).explanation;
+    byPod.set(pod, {
+      isolation: { ingress: self.ingress.isolated, egress: self.egress.isolated },
+      ingress: emptyElements(),
+      egress: emptyElements(),
+    });
+  }
+  for (const { pod: source } of pods) {
+    for (const { pod: destination } of pods) {
+      const from = byPod.get(source);
+      const to = byPod.get(destination);
+      if (!from || !to || (!to.isolation.ingress && !from.isolation.egress)) continue;
+      for (const protocol of PROTOCOLS) {
+        const answers = new Map(
+          ranges.map((r) => [
+            r.from,
+            evaluator.verdict({ from: source, to: destination, port: r.from, protocol })
+              .explanation,
+          ]),
+        );
+        if (to.isolation.ingress)
+          addRanges(
+            to.ingress,
+            source.ip,
+            protocol,
+            allowedRanges(ranges, (p) => answers.get(p)?.ingress.allowed ?? false),
+          );
+        if (from.isolation.egress)
+          addRanges(
+            from.egress,
+            destination.ip,
+            protocol,
+            allowedRanges(ranges, (p) => answers.get(p)?.egress.allowed ?? false),
+          );
+      }
+    }
+  }
+  return byPod;
+}
+
+/**
+ * The nftables program for every pod, computed with the reference evaluator: ingress
+ * rules at the destination (input hook), egress rules at the source (output hook), in
+ * the pod's own network namespace. A pod's traffic to its own IP crosses both hooks, so
+ * policies govern it too.
+ */
+export function buildRulesets(
+  cluster: Cluster,
+  pods: readonly EnforcedPod[],
+  options: RulesetOptions,
+): Map<string, string> {
+  const elements = collectElements(cluster, pods);
+  const rulesets = new Map<string, string>();
+  for (const { pod, netns } of pods) {
+    const { isolation, ingress, egress } = elements.get(pod) ?? {
+      isolation: { ingress: false, egress: false },
+      ingress: emptyElements(),
+      egress: emptyElements(),
+    };
+    const table = [
+      'table inet lumen {',
+      setDefinition('ingress_v4', 'ipv4_addr', ingress.v4),
+      setDefinition('ingress_v6', 'ipv6_addr', ingress.v6),
+      setDefinition('egress_v4', 'ipv4_addr', egress.v4),
+      setDefinition('egress_v6', 'ipv6_addr', egress.v6),
+      ...chain('input', isolation.ingress, options),
+      ...chain('output', isolation.egress, options),
+      '}',
+    ];
+    rulesets.set(netns, `${table.join('\n')}\n`);
+  }
+  return rulesets;
+}
+
+/** An nft script that replaces the lab's table atomically (`table` first, so delete never fails). */
+export function replaceTableScript(ruleset: string): string {
+  return `table inet lumen\ndelete table inet lumen\n${ruleset}`;
+}
+
+export const FLUSH_SCRIPT = 'table inet lumen\ndelete table inet lumen\n';

@@ -1,0 +1,71 @@
+import { podKey } from '#lumen/policy';
+import type { Scenario } from '#lumen/scenario';
+import { POD_IP_ANNOTATION } from './runtime/kubelet.js';
+
+export type ManifestObject = Record<string, unknown> & {
+  kind: string;
+  apiVersion: string;
+  metadata: { name: string; namespace?: string; [key: string]: unknown };
+};
+
+/** The Kubernetes objects a scenario describes, in the order they must be created. */
+export function scenarioObjects(scenario: Scenario): ManifestObject[] {
+  const { namespaces, pods, policies } = scenario.cluster;
+  return [
+    ...namespaces.map((n) => ({
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: n.name,
+        labels: Object.fromEntries(
+          Object.entries(n.labels).filter(([k]) => k !== 'kubernetes.io/metadata.name'),
+        ),
+      },
+    })),
+    ...pods.map((p) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: p.name,
+        namespace: p.namespace,
+        labels: { ...p.labels },
+        ...(p.ip ? { annotations: { [POD_IP_ANNOTATION]: p.ip } } : {}),
+      },
+      spec: {
+        ...(p.hostNetwork ? { hostNetwork: true } : {}),
+        containers: [
+          {
+            name: 'app',
+            image: 'lumen-lab',
+            ports: p.ports.map((port) => ({
+              ...(port.name ? { name: port.name } : {}),
+              containerPort: port.port,
+              protocol: port.protocol,
+            })),
+          },
+        ],
+      },
+    })),
+    ...policies.map((policy) => ({
+      ...policy,
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'NetworkPolicy',
+    })),
+  ];
+}
+
+const ORDER = ['Namespace', 'ConfigMap', 'Pod', 'NetworkPolicy'];
+
+/** Namespaces first, so that what lives in them can be created. */
+export function creationOrder(objects: readonly ManifestObject[]): ManifestObject[] {
+  const rank = (o: ManifestObject): number => {
+    const index = ORDER.indexOf(o.kind);
+    return index < 0 ? ORDER.length : index;
+  };
+  return [...objects].sort((a, b) => rank(a) - rank(b));
+}
+
+export function describe(object: ManifestObject): string {
+  const namespace = object.metadata.namespace;
+  return `${object.kind} ${namespace ? podKey({ namespace, name: object.metadata.name }) : object.metadata.name}`;
+}

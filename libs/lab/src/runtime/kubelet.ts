@@ -1,0 +1,337 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
+import type { Protocol } from '#lumen/policy';
+import { ApiError } from '../api/errors.js';
+import { resourceByKind, type KubeObject } from '../api/resources.js';
+import type { ObjectStore, StoreEvent } from '../api/store.js';
+import type { LabNames } from '../naming.js';
+import { addProcess, podCgroupPath, processesIn, removeTree } from './cgroups.js';
+import { closeListeners, listenable, openListeners, type Listener } from './listeners.js';
+import { createPodNetwork, deleteNetns, netnsPath } from './network.js';
+
+/** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
+export const POD_IP_ANNOTATION = 'lab.lumen.dev/pod-ip';
+
+export interface LabNode {
+  readonly name: string;
+  /** The node's pod range, a /24. */
+  readonly podCidr: string;
+  /** The node's own address: the first of its range; hostNetwork pods use it. */
+  readonly ip: string;
+}
+
+export interface RunningPod {
+  readonly uid: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: string;
+  readonly ip: string;
+  readonly hostNetwork: boolean;
+  /** Absent for hostNetwork pods, which live in the host's namespace. */
+  readonly netns: string | undefined;
+  readonly pid: number;
+  readonly cgroup: string;
+  readonly containerId: string;
+  readonly listeners: readonly Listener[];
+}
+
+export interface KubeletOptions {
+  readonly store: ObjectStore;
+  readonly names: LabNames;
+  readonly nodes: readonly LabNode[];
+  readonly cgroupRoot: string;
+  readonly log: (message: string, fields?: Record<string, unknown>) => void;
+  /** Called after a pod started or stopped. */
+  readonly onChange: () => void;
+}
+
+interface PodSpecView {
+  readonly nodeName?: string;
+  readonly hostNetwork?: boolean;
+  readonly containers?: readonly {
+    ports?: readonly { containerPort: number; protocol?: Protocol }[];
+  }[];
+}
+
+function specOf(pod: KubeObject): PodSpecView {
+  return pod.spec ?? {};
+}
+
+function nodeAddresses(node: LabNode): { prefix: string; first: number } {
+  const base = node.podCidr.split('/')[0] ?? '';
+  return { prefix: base.split('.').slice(0, 3).join('.'), first: 2 };
+}
+
+/**
+ * The lab's kubelet and scheduler in one: it binds new pods to the node with the fewest
+ * pods, starts them (network namespace, veth, IP, listeners, a sleeper in a kubelet-shaped
+ * cgroup), reports their status through the API, and tears them down when deleted.
+ */
+export class Kubelet {
+  private readonly running = new Map<string, RunningPod>();
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly usedIps = new Set<string>();
+  private nextIndex = 1;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(private readonly options: KubeletOptions) {}
+
+  start(): void {
+    const podType = resourceByKind('Pod');
+    if (!podType) throw new Error('the Pod resource is not served');
+    this.unsubscribe = this.options.store.subscribe((event) => {
+      if (event.resource === podType) this.enqueue(event);
+    });
+    for (const pod of this.options.store.list(podType).items) {
+      this.enqueue({ type: 'ADDED', resource: podType, object: pod, resourceVersion: 0 });
+    }
+  }
+
+  pods(): RunningPod[] {
+    return [...this.running.values()];
+  }
+
+  /** Waits until every queued pod change has been carried out. */
+  async idle(): Promise<void> {
+    while (this.queues.size > 0) await Promise.all([...this.queues.values()]);
+  }
+
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    await this.idle();
+    await Promise.all([...this.running.values()].map((pod) => this.stopPod(pod)));
+  }
+
+  private enqueue(event: StoreEvent): void {
+    const uid = event.object.metadata.uid ?? '';
+    const previous = this.queues.get(uid) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.handle(event))
+      .catch((error: unknown) => {
+        this.options.log('pod change failed', {
+          pod: `${event.object.metadata.namespace ?? ''}/${event.object.metadata.name}`,
+          error: String(error),
+        });
+      })
+      .finally(() => {
+        if (this.queues.get(uid) === next) this.queues.delete(uid);
+      });
+    this.queues.set(uid, next);
+  }
+
+  private async handle(event: StoreEvent): Promise<void> {
+    const pod = event.object;
+    const uid = pod.metadata.uid ?? '';
+    const running = this.running.get(uid);
+    if (event.type === 'DELETED') {
+      if (running) await this.stopPod(running);
+      return;
+    }
+    if (running) return;
+    const nodeName = specOf(pod).nodeName;
+    if (!nodeName) {
+      this.bind(pod);
+      return;
+    }
+    const node = this.options.nodes.find((n) => n.name === nodeName);
+    if (!node) {
+      this.options.log('pod bound to an unknown node', { pod: pod.metadata.name, node: nodeName });
+      return;
+    }
+    await this.startPod(pod, node);
+  }
+
+  /** Binds a pod to the node with the fewest pods bound to it, as a spreading scheduler would. */
+  private bind(pod: KubeObject): void {
+    const podType = resourceByKind('Pod');
+    if (!podType) return;
+    const load = new Map(this.options.nodes.map((n) => [n.name, 0]));
+    for (const other of this.options.store.list(podType).items) {
+      const node = specOf(other).nodeName;
+      if (node !== undefined) load.set(node, (load.get(node) ?? 0) + 1);
+    }
+    const [target] = [...load.entries()].sort((a, b) => a[1] - b[1] || a[0].localeCompare(b[0]));
+    if (!target) return;
+    this.update(() => {
+      const current = this.options.store.get(podType, pod.metadata.namespace, pod.metadata.name);
+      const spec = { ...(current.spec as object), nodeName: target[0] };
+      this.options.store.update(podType, pod.metadata.namespace, pod.metadata.name, {
+        ...current,
+        spec,
+      });
+    });
+  }
+
+  /** Runs an API write that may race with the pod's deletion, which is not an error. */
+  private update(write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 404)) throw error;
+    }
+  }
+
+  private allocateIp(node: LabNode, requested: string | undefined): string {
+    if (requested) {
+      if (this.usedIps.has(requested)) throw new Error(`IP ${requested} is already in use`);
+      this.usedIps.add(requested);
+      return requested;
+    }
+    const { prefix, first } = nodeAddresses(node);
+    for (let host = first; host < 255; host++) {
+      const ip = `${prefix}.${host}`;
+      if (!this.usedIps.has(ip)) {
+        this.usedIps.add(ip);
+        return ip;
+      }
+    }
+    throw new Error(`node ${node.name} has no free pod IP in ${node.podCidr}`);
+  }
+
+  private async startPod(pod: KubeObject, node: LabNode): Promise<void> {
+    const { names, cgroupRoot } = this.options;
+    const uid = pod.metadata.uid ?? '';
+    const spec = specOf(pod);
+    const hostNetwork = spec.hostNetwork === true;
+    const index = this.nextIndex++;
+    const containerId = randomBytes(32).toString('hex');
+    const cgroup = podCgroupPath(cgroupRoot, names.cgroupDir, uid, containerId);
+    const ip = hostNetwork
+      ? node.ip
+      : this.allocateIp(node, pod.metadata.annotations?.[POD_IP_ANNOTATION]);
+    const netns = hostNetwork ? undefined : names.podNetns(index);
+    let pid = 0;
+    let listeners: Listener[] = [];
+    try {
+      if (netns) await createPodNetwork(names, index, ip);
+      const sleeper = spawn(
+        netns ? 'nsenter' : 'sleep',
+        netns ? [`--net=${netnsPath(netns)}`, 'sleep', 'infinity'] : ['infinity'],
+        {
+          detached: true,
+          stdio: 'ignore',
+        },
+      );
+      sleeper.unref();
+      pid = sleeper.pid ?? 0;
+      await addProcess(cgroup, pid);
+      const ports = (spec.containers ?? []).flatMap((c) =>
+        (c.ports ?? []).map((p) => ({ port: p.containerPort, protocol: p.protocol ?? 'TCP' })),
+      );
+      if (netns) listeners = await openListeners(netnsPath(netns), listenable(ports));
+    } catch (error) {
+      await this.release({
+        uid,
+        namespace: pod.metadata.namespace ?? '',
+        name: pod.metadata.name,
+        node: node.name,
+        ip,
+        hostNetwork,
+        netns,
+        pid,
+        cgroup,
+        containerId,
+        listeners,
+      });
+      this.setStatus(pod, { phase: 'Failed', reason: 'LabStartError', message: String(error) });
+      throw error;
+    }
+    const running: RunningPod = {
+      uid,
+      namespace: pod.metadata.namespace ?? '',
+      name: pod.metadata.name,
+      node: node.name,
+      ip,
+      hostNetwork,
+      netns,
+      pid,
+      cgroup,
+      containerId,
+      listeners,
+    };
+    this.running.set(uid, running);
+    const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+    const conditions = ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({
+      type,
+      status: 'True',
+      lastTransitionTime: now,
+    }));
+    this.setStatus(pod, {
+      phase: 'Running',
+      hostIP: node.ip,
+      podIP: ip,
+      podIPs: [{ ip }],
+      startTime: now,
+      conditions,
+      containerStatuses: [
+        {
+          name: 'lab',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          image: 'lumen-lab',
+          imageID: 'lumen-lab',
+          containerID: `containerd://${containerId}`,
+          state: { running: { startedAt: now } },
+        },
+      ],
+    });
+    this.options.log('pod started', {
+      pod: `${running.namespace}/${running.name}`,
+      ip,
+      node: node.name,
+      netns,
+    });
+    this.options.onChange();
+  }
+
+  private setStatus(pod: KubeObject, status: Record<string, unknown>): void {
+    const podType = resourceByKind('Pod');
+    if (!podType) return;
+    this.update(() => {
+      const current = this.options.store.get(podType, pod.metadata.namespace, pod.metadata.name);
+      this.options.store.update(
+        podType,
+        pod.metadata.namespace,
+        pod.metadata.name,
+        { ...current, status },
+        'status',
+      );
+    });
+  }
+
+  private async stopPod(pod: RunningPod): Promise<void> {
+    this.running.delete(pod.uid);
+    await this.release(pod);
+    this.options.log('pod stopped', { pod: `${pod.namespace}/${pod.name}` });
+    this.options.onChange();
+  }
+
+  private async release(pod: RunningPod): Promise<void> {
+    closeListeners(pod.listeners);
+    const podDir = dirname(pod.cgroup);
+    for (const pid of new Set([pod.pid, ...(await processesIn(podDir))])) {
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+    await waitForEmpty(podDir);
+    await removeTree(podDir);
+    if (pod.netns) await deleteNetns(pod.netns);
+    if (!pod.hostNetwork) this.usedIps.delete(pod.ip);
+  }
+}
+
+/** A killed process leaves its cgroup a moment later; rmdir fails until it has. */
+export async function waitForEmpty(dir: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await processesIn(dir)).length > 0) {
+    if (Date.now() > deadline) throw new Error(`processes still in ${dir}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}

@@ -1,0 +1,3 @@
+export * from './arguments.js';
+export * from './parse.js';
+export * from './observe.js';
