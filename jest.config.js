@@ -1,6 +1,11 @@
 // Jest runs the TypeScript sources directly as native ES modules (node
 // --experimental-vm-modules, see package.json), transformed by swc. See
 // docs/adr/0002-jest-in-esm-mode-with-swc.md.
+//
+// Three tiers, one project each:
+//   unit         *.spec.ts       pure code and fakes; no root, no services
+//   integration  *.int.spec.ts   real HTTP, TLS, kubectl, NATS, PostgreSQL, SQLite
+//   lab          *.lab.spec.ts   root: real network namespaces, nftables and nmap
 const swcTransform = [
   '@swc/jest',
   {
@@ -24,13 +29,30 @@ const shared = {
   testEnvironment: 'node',
 };
 
+const roots = ['<rootDir>/libs/*/test/**/', '<rootDir>/cli/test/**/', '<rootDir>/services/*/test/**/'];
+
 /** @type {import('jest').Config} */
 export default {
   projects: [
     {
       ...shared,
       displayName: 'unit',
-      testMatch: ['<rootDir>/libs/*/test/**/*.spec.ts', '<rootDir>/cli/test/**/*.spec.ts'],
+      testMatch: roots.map((r) => `${r}*.spec.ts`),
+      testPathIgnorePatterns: ['\\.int\\.spec\\.ts$', '\\.lab\\.spec\\.ts$'],
+    },
+    {
+      ...shared,
+      displayName: 'integration',
+      testMatch: roots.map((r) => `${r}*.int.spec.ts`),
+      testTimeout: 60_000,
+    },
+    {
+      ...shared,
+      displayName: 'lab',
+      testMatch: roots.map((r) => `${r}*.lab.spec.ts`),
+      globalSetup: '<rootDir>/libs/testing/hooks/lab-global-setup.mjs',
+      globalTeardown: '<rootDir>/libs/testing/hooks/lab-global-teardown.mjs',
+      testTimeout: 180_000,
     },
   ],
 };

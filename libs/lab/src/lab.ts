@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, closeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInputFile } from '#lumen/scenario';
 import { run } from '#lumen/system';
@@ -55,21 +55,28 @@ export function requireLab(names: LabNames): { state: LabState; client: LabClien
 
 function daemonLogTail(names: LabNames): string {
   if (!existsSync(names.daemonLog)) return '';
-  return readFileSync(names.daemonLog, 'utf8').trim().split('\n').slice(-5).join('\n');
+  return readFileSync(names.daemonLog, 'utf8').trim().split('\n').slice(-15).join('\n');
+}
+
+/**
+ * The compiled daemon. From dist/ it is a sibling; from the TypeScript sources (tests) it
+ * is the same path under dist/, which the build keeps current.
+ */
+function daemonEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  if (here.endsWith('.js')) return join(dirname(here), 'daemon.js');
+  const root = here.slice(0, here.lastIndexOf('/libs/'));
+  return join(root, 'dist', relative(root, dirname(here)), 'daemon.js');
 }
 
 async function startDaemon(names: LabNames, config: DaemonConfig): Promise<LabState> {
   mkdirSync(names.stateDir, { recursive: true, mode: 0o700 });
   writeJson(join(names.stateDir, 'config.json'), config);
   const log = openSync(names.daemonLog, 'a');
-  const daemon = spawn(
-    process.execPath,
-    [fileURLToPath(new URL('./daemon.js', import.meta.url)), names.stateDir],
-    {
-      detached: true,
-      stdio: ['ignore', log, log],
-    },
-  );
+  const daemon = spawn(process.execPath, [daemonEntry(), names.stateDir], {
+    detached: true,
+    stdio: ['ignore', log, log],
+  });
   closeSync(log);
   daemon.unref();
   // The daemon lives in the lab's cgroup too, so teardown finds it even without state.

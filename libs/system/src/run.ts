@@ -5,6 +5,8 @@ export interface RunOptions {
   readonly input?: string;
   /** Kill the command after this long; the result then says `timedOut`. */
   readonly timeoutMs?: number;
+  /** Extra environment variables, on top of this process's environment. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 export interface RunResult {
@@ -47,7 +49,10 @@ export function run(
 ): Promise<RunResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(file, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+    });
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;

@@ -12,3 +12,4 @@ export function conformanceScenarioFiles(): string[] {
   return files;
 }
 export { layerBinary } from './tools.js';
+export * from './lab-hygiene.js';
