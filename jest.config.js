@@ -33,6 +33,8 @@ const roots = ['<rootDir>/libs/*/test/**/', '<rootDir>/cli/test/**/', '<rootDir>
 
 /** @type {import('jest').Config} */
 export default {
+  // Jest reads the timeout from the top level only; lab tests probe real networks.
+  testTimeout: 180_000,
   projects: [
     {
       ...shared,
@@ -44,7 +46,6 @@ export default {
       ...shared,
       displayName: 'integration',
       testMatch: roots.map((r) => `${r}*.int.spec.ts`),
-      testTimeout: 60_000,
     },
     {
       ...shared,
@@ -52,7 +53,6 @@ export default {
       testMatch: roots.map((r) => `${r}*.lab.spec.ts`),
       globalSetup: '<rootDir>/libs/testing/hooks/lab-global-setup.mjs',
       globalTeardown: '<rootDir>/libs/testing/hooks/lab-global-teardown.mjs',
-      testTimeout: 180_000,
     },
   ],
 };
