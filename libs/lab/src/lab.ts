@@ -159,16 +159,25 @@ export async function waitUntilSettled(client: LabClient, timeoutMs = 60_000): P
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const status = await client.send<LabStatus>('GET', '/lab/v1/status');
-    const pods = await client.send<{ items: { status?: { phase?: string } }[] }>(
-      'GET',
-      '/api/v1/pods',
-    );
+    const pods = await client.send<{
+      items: {
+        metadata: { namespace?: string; name: string };
+        status?: { phase?: string; message?: string };
+      }[];
+    }>('GET', '/api/v1/pods');
     const allRunning = pods.items.every(
       (p) => p.status?.phase === 'Running' || p.status?.phase === 'Failed',
     );
-    const failed = pods.items.filter((p) => p.status?.phase === 'Failed').length;
-    if (failed > 0)
-      throw new Error(`${failed} pod(s) failed to start; see lumen lab status and the daemon log`);
+    const failed = pods.items.filter((p) => p.status?.phase === 'Failed');
+    if (failed.length > 0) {
+      const reasons = failed
+        .slice(0, 3)
+        .map(
+          (p) =>
+            `${p.metadata.namespace ?? ''}/${p.metadata.name}: ${p.status?.message ?? 'no reason given'}`,
+        );
+      throw new Error(`${failed.length} pod(s) failed to start: ${reasons.join('; ')}`);
+    }
     if (
       allRunning &&
       status.pods.length === pods.items.length &&

@@ -36,30 +36,48 @@ export function openListeners(
   const helper = fileURLToPath(new URL('./listener-helper.js', import.meta.url));
   return new Promise((resolve, reject) => {
     const listeners: Listener[] = [];
-    let failure: string | undefined;
+    let settled = false;
+    let stderr = '';
+    const fail = (reason: string): void => {
+      if (settled) return;
+      settled = true;
+      closeListeners(listeners);
+      reject(new Error(`listeners in ${netnsPath} failed: ${reason}`));
+    };
     const child = fork(helper, [JSON.stringify(specs)], {
       execPath: 'nsenter',
       execArgv: [`--net=${netnsPath}`, process.execPath],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    let stderr = '';
     child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    // Done when every socket has arrived: the helper may exit before its last message
+    // has been read here, so its exit alone says nothing.
     child.on('message', (message: { error?: string; protocol?: string }, handle) => {
-      if (message.error) failure = message.error;
-      else if (message.protocol === 'TCP') listeners.push(serveTcp(handle as net.Server));
-      else listeners.push(serveUdp(handle as dgram.Socket));
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      if (code === 0 && listeners.length === specs.length) resolve(listeners);
-      else {
-        closeListeners(listeners);
-        reject(
-          new Error(
-            `listeners in ${netnsPath} failed: ${failure ?? (stderr.trim() || `exit ${String(code)}`)}`,
-          ),
-        );
+      if (message.error) {
+        fail(message.error);
+        return;
       }
+      listeners.push(
+        message.protocol === 'TCP'
+          ? serveTcp(handle as net.Server)
+          : serveUdp(handle as dgram.Socket),
+      );
+      if (listeners.length === specs.length && !settled) {
+        settled = true;
+        resolve(listeners);
+      }
+    });
+    child.on('error', (error) => {
+      fail(error.message);
+    });
+    child.on('exit', (code) => {
+      if (code !== 0) fail(stderr.trim() || `helper exited with ${String(code)}`);
+      // A clean exit with sockets still in flight: give the channel a moment to deliver.
+      else
+        setTimeout(
+          () => fail(`the helper handed over ${listeners.length} of ${specs.length} sockets`),
+          5000,
+        ).unref();
     });
   });
 }
