@@ -29,7 +29,11 @@ const shared = {
   testEnvironment: 'node',
 };
 
-const roots = ['<rootDir>/libs/*/test/**/', '<rootDir>/cli/test/**/', '<rootDir>/services/*/test/**/'];
+const roots = [
+  '<rootDir>/libs/*/test/**/',
+  '<rootDir>/cli/test/**/',
+  '<rootDir>/services/*/test/**/',
+];
 
 /** @type {import('jest').Config} */
 export default {

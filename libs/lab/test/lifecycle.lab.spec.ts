@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 async function until<T>(
-  probe: () => Promise<T | undefined>,
+  probe: () => T | undefined | Promise<T | undefined>,
   what: string,
   timeoutMs = 20_000,
 ): Promise<T> {
@@ -83,9 +83,9 @@ describe('the lab acts as a kubelet', () => {
     expect(probe?.state).toBe('filtered');
 
     expect(await run('delete', 'pod', 'newcomer')).toContain('pod "newcomer" deleted');
-    await until(async () => (existsSync(started.netns) ? undefined : true), 'the netns to go');
+    await until(() => (existsSync(started.netns) ? undefined : true), 'the netns to go');
     await until(
-      async () => (existsSync(`/proc/${started.pid}`) ? undefined : true),
+      () => (existsSync(`/proc/${started.pid}`) ? undefined : true),
       'the sleeper to stop',
     );
   });
@@ -199,7 +199,7 @@ describe('lab life cycle', () => {
     ) as { daemonPid: number };
     process.kill(state.daemonPid, 'SIGKILL');
     await until(
-      async () => (existsSync(`/proc/${state.daemonPid}`) ? undefined : true),
+      () => (existsSync(`/proc/${state.daemonPid}`) ? undefined : true),
       'the daemon to die',
     );
     const during = labFootprint();

@@ -49,7 +49,9 @@ export function openListeners(
       execArgv: [`--net=${netnsPath}`, process.execPath],
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
-    child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     // Done when every socket has arrived: the helper may exit before its last message
     // has been read here, so its exit alone says nothing.
     child.on('message', (message: { error?: string; protocol?: string }, handle) => {
@@ -74,10 +76,9 @@ export function openListeners(
       if (code !== 0) fail(stderr.trim() || `helper exited with ${String(code)}`);
       // A clean exit with sockets still in flight: give the channel a moment to deliver.
       else
-        setTimeout(
-          () => fail(`the helper handed over ${listeners.length} of ${specs.length} sockets`),
-          5000,
-        ).unref();
+        setTimeout(() => {
+          fail(`the helper handed over ${listeners.length} of ${specs.length} sockets`);
+        }, 5000).unref();
     });
   });
 }
