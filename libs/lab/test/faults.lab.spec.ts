@@ -4,7 +4,7 @@ import { ReferenceEvaluator, type Cluster, type Connection } from '#lumen/policy
 import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
 import { runChecked } from '#lumen/system';
 import { faultedCluster, parseFault, type LabStatus } from '../src/index.js';
-import { podOf, probeFrom, scenario, upLab, type TestLab } from './support.js';
+import { podOf, probeFrom, scenario, settle, upLab, type TestLab } from './support.js';
 
 const file = (suffix: string): string => {
   const found = conformanceScenarioFiles().find((f) => f.endsWith(suffix));
@@ -54,20 +54,6 @@ function expectedMatrix(cluster: Cluster): Map<string, string> {
   return new Map(
     matrix(cluster).map((c) => [key(c), evaluator.verdict(c).allowed ? 'reachable' : 'blocked']),
   );
-}
-
-async function settle(lab: TestLab): Promise<LabStatus> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const status = await lab.refresh();
-    if (
-      !status.enforcer.pending &&
-      status.enforcer.appliedResourceVersion >= status.resourceVersion
-    )
-      return status;
-    if (Date.now() > deadline) throw new Error('the enforcer did not settle');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 let lab: TestLab | undefined;

@@ -2,7 +2,14 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { basename } from 'node:path';
 import { conformanceScenarioFiles } from '#lumen/testing';
 import { ReferenceEvaluator } from '#lumen/policy';
-import { probeExpectations, scenario, upLab, type ProbeResult, type TestLab } from './support.js';
+import {
+  probeExpectations,
+  scenario,
+  settle,
+  upLab,
+  type ProbeResult,
+  type TestLab,
+} from './support.js';
 
 /**
  * Probe truth: in the lab, real nmap in the source pod's network namespace sees exactly
@@ -37,7 +44,7 @@ describe.each(conformanceScenarioFiles().map((file) => [basename(file, '.yaml'),
 
     it('with reject-instead-of-drop, records what nmap reports for each kind of denial', async () => {
       await lab!.client.send('POST', '/lab/v1/faults', { fault: 'reject-instead-of-drop' });
-      await waitForRules(lab!);
+      await settle(lab!);
       const answers = await probeExpectations(lab!.status, cluster);
       const reference = new ReferenceEvaluator(cluster.cluster);
       for (const row of cluster.expectations) {
@@ -75,18 +82,4 @@ function pick(answer: ProbeResult, keys: string[]): Record<string, string> {
   return Object.fromEntries(
     keys.map((k) => [k, (answer as unknown as Record<string, string>)[k] ?? '']),
   );
-}
-
-async function waitForRules(lab: TestLab): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const status = await lab.refresh();
-    if (
-      !status.enforcer.pending &&
-      status.enforcer.appliedResourceVersion >= status.resourceVersion
-    )
-      return;
-    if (Date.now() > deadline) throw new Error('the enforcer did not program the fault in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }

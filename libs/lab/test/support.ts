@@ -169,3 +169,19 @@ export async function probeExpectations(
 export function scenario(file: string): Scenario {
   return loadScenarioFile(file);
 }
+
+/** Waits until the enforcer has programmed everything the API holds. */
+export async function settle(lab: TestLab, timeoutMs = 20_000): Promise<LabStatus> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await lab.refresh();
+    if (
+      !status.enforcer.pending &&
+      status.enforcer.appliedResourceVersion >= status.resourceVersion
+    )
+      return status;
+    if (Date.now() > deadline)
+      throw new Error('the enforcer did not program the latest state in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -33,8 +33,7 @@ import {
   type ValidPolicy,
 } from './validate.js';
 import {
-  HOST_NETWORK_DESTINATION,
-  HOST_NETWORK_SOURCE,
+  combineSides,
   compareRuleRefs,
   type RuleRef,
   type SideExplanation,
@@ -184,15 +183,10 @@ export class PolicyEngine {
   classVerdict(source: PodClass, destination: PodClass, port: number, protocol: Protocol): Verdict {
     const egress = this.side('egress', this.classAt(source.id), destination, port, protocol);
     const ingress = this.side('ingress', this.classAt(destination.id), source, port, protocol);
-    const unprobeable = source.hostNetwork
-      ? HOST_NETWORK_SOURCE
-      : destination.hostNetwork
-        ? HOST_NETWORK_DESTINATION
-        : undefined;
-    return {
-      allowed: egress.allowed && ingress.allowed,
-      explanation: { egress, ingress, ...(unprobeable ? { unprobeable } : {}) },
-    };
+    return combineSides(egress, ingress, {
+      source: source.hostNetwork,
+      destination: destination.hostNetwork,
+    });
   }
 
   /** The classes (as a bitset of ids) whose pods may open `port/protocol` on `destination`. */

@@ -22,8 +22,7 @@ import {
   type Pod,
 } from './types.js';
 import {
-  HOST_NETWORK_DESTINATION,
-  HOST_NETWORK_SOURCE,
+  combineSides,
   compareRuleRefs,
   type RuleRef,
   type SideExplanation,
@@ -177,14 +176,9 @@ export class ReferenceEvaluator {
     const destination = this.pod(connection.to.namespace, connection.to.name);
     const egress = this.side('egress', source, destination, connection);
     const ingress = this.side('ingress', destination, source, connection);
-    const unprobeable = source.hostNetwork
-      ? HOST_NETWORK_SOURCE
-      : destination.hostNetwork
-        ? HOST_NETWORK_DESTINATION
-        : undefined;
-    return {
-      allowed: egress.allowed && ingress.allowed,
-      explanation: { egress, ingress, ...(unprobeable ? { unprobeable } : {}) },
-    };
+    return combineSides(egress, ingress, {
+      source: source.hostNetwork,
+      destination: destination.hostNetwork,
+    });
   }
 }

@@ -53,3 +53,20 @@ export function describeVerdict(verdict: Verdict): string {
   };
   return `${side('egress', egress)}; ${side('ingress', ingress)}`;
 }
+
+/** Both sides together: allowed only when egress AND ingress allow; hostNetwork noted. */
+export function combineSides(
+  egress: SideExplanation,
+  ingress: SideExplanation,
+  hostNetwork: { readonly source: boolean; readonly destination: boolean },
+): Verdict {
+  const unprobeable = hostNetwork.source
+    ? HOST_NETWORK_SOURCE
+    : hostNetwork.destination
+      ? HOST_NETWORK_DESTINATION
+      : undefined;
+  return {
+    allowed: egress.allowed && ingress.allowed,
+    explanation: { egress, ingress, ...(unprobeable ? { unprobeable } : {}) },
+  };
+}

@@ -20,19 +20,6 @@ export type Fault =
   | { readonly kind: 'flaky'; readonly ratio: number }
   | { readonly kind: 'forget-on-restart'; readonly seconds: number };
 
-export const FAULT_MODES = [
-  'and-as-or',
-  'and-in-own-namespace',
-  'ignore-egress',
-  'ignore-named-ports',
-  'ignore-endport',
-  'ignore-ipblock-pods',
-  'reject-instead-of-drop',
-  'delay=<seconds>',
-  'flaky=<ratio>',
-  'forget-on-restart[=<seconds>]',
-] as const;
-
 const SIMPLE = [
   'and-as-or',
   'and-in-own-namespace',
@@ -41,6 +28,13 @@ const SIMPLE = [
   'ignore-endport',
   'ignore-ipblock-pods',
   'reject-instead-of-drop',
+] as const;
+
+export const FAULT_MODES = [
+  ...SIMPLE,
+  'delay=<seconds>',
+  'flaky=<ratio>',
+  'forget-on-restart[=<seconds>]',
 ] as const;
 
 function number(

@@ -203,6 +203,19 @@ export class Kubelet {
     const netns = hostNetwork ? undefined : names.podNetns(index);
     let pid = 0;
     let listeners: Listener[] = [];
+    const record = (): RunningPod => ({
+      uid,
+      namespace: pod.metadata.namespace ?? '',
+      name: pod.metadata.name,
+      node: node.name,
+      ip,
+      hostNetwork,
+      netns,
+      pid,
+      cgroup,
+      containerId,
+      listeners,
+    });
     try {
       if (netns) await createPodNetwork(names, index, ip);
       const sleeper = spawn(
@@ -221,35 +234,11 @@ export class Kubelet {
       );
       if (netns) listeners = await openListeners(netnsPath(netns), listenable(ports));
     } catch (error) {
-      await this.release({
-        uid,
-        namespace: pod.metadata.namespace ?? '',
-        name: pod.metadata.name,
-        node: node.name,
-        ip,
-        hostNetwork,
-        netns,
-        pid,
-        cgroup,
-        containerId,
-        listeners,
-      });
+      await this.release(record());
       this.setStatus(pod, { phase: 'Failed', reason: 'LabStartError', message: String(error) });
       throw error;
     }
-    const running: RunningPod = {
-      uid,
-      namespace: pod.metadata.namespace ?? '',
-      name: pod.metadata.name,
-      node: node.name,
-      ip,
-      hostNetwork,
-      netns,
-      pid,
-      cgroup,
-      containerId,
-      listeners,
-    };
+    const running = record();
     this.running.set(uid, running);
     const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
     const conditions = ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map((type) => ({
