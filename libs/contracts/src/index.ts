@@ -1,0 +1,6 @@
+export * from './common.js';
+export * from './test-case/index.js';
+export * from './probe-batch/index.js';
+export * from './probe-result/index.js';
+export * from './dead-letter/index.js';
+export * from './prober-heartbeat/index.js';

@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import {
+  SUBJECT_PREFIX,
+  caseId,
+  ipAddress,
+  nodeName,
+  podRef,
+  port,
+  protocol,
+  timestamp,
+  type Contract,
+} from '../common.js';
+
+/** Work for one node's prober: `lumen.v1.probe.<node>`. */
+export function probeBatchSubject(node: string): string {
+  return `${SUBJECT_PREFIX}.probe.${node}`;
+}
+export const PROBE_BATCH_SUBJECTS = `${SUBJECT_PREFIX}.probe.>`;
+
+export const probeBatchSchema = z.strictObject({
+  batchId: z.string().min(1).max(64),
+  node: nodeName,
+  /** 1 for the first try of these cases; re-probes and re-dispatches count up. */
+  attempt: z.number().int().min(1).max(100),
+  /** The pod whose network namespace the probes run in. */
+  source: podRef.extend({ uid: z.string().min(1).max(64) }),
+  targets: z
+    .array(
+      z.strictObject({
+        caseId,
+        destination: podRef,
+        ip: ipAddress,
+        port,
+        protocol,
+        /** The destination is known to answer on this port (its own listener, DNS…). */
+        listenerKnown: z.boolean(),
+      }),
+    )
+    .min(1)
+    .max(1000),
+  issuedAt: timestamp,
+  /** The traceparent of each case's trace, by case id. */
+  traces: z.record(caseId, z.string().max(55)).optional(),
+});
+
+export type ProbeBatch = z.infer<typeof probeBatchSchema>;
+
+export const ProbeBatchContract: Contract<ProbeBatch> = {
+  name: 'ProbeBatch',
+  schema: probeBatchSchema,
+};

@@ -1,0 +1,53 @@
+import { z } from 'zod';
+import {
+  SUBJECT_PREFIX,
+  caseId,
+  ipAddress,
+  nodeName,
+  podRef,
+  port,
+  protocol,
+  timestamp,
+  type Contract,
+} from '../common.js';
+
+/** What a prober saw, for the reporter: `lumen.v1.results`. */
+export const PROBE_RESULT_SUBJECT = `${SUBJECT_PREFIX}.results`;
+
+export const observationSchema = z.strictObject({
+  caseId,
+  ip: ipAddress,
+  port,
+  protocol,
+  reachability: z.enum(['reachable', 'blocked', 'inconclusive']),
+  /** Why, in words; for inconclusive: source pod gone, netns not found, nmap error… */
+  basis: z.string().max(500),
+  /** nmap's own words: state, reason and TTL of the answer. */
+  evidence: z
+    .strictObject({
+      state: z.string().max(40),
+      reason: z.string().max(60),
+      reasonTtl: z.number().int().min(0).max(255).optional(),
+    })
+    .optional(),
+});
+
+export const probeResultSchema = z.strictObject({
+  batchId: z.string().min(1).max(64),
+  node: nodeName,
+  attempt: z.number().int().min(1).max(100),
+  source: podRef,
+  observations: z.array(observationSchema).min(1).max(1000),
+  startedAt: timestamp,
+  durationMs: z.number().min(0),
+  /** The nmap command line, for the evidence (no secrets in it). */
+  command: z.array(z.string().max(4096)).max(2000).optional(),
+});
+
+export type Observation = z.infer<typeof observationSchema>;
+export type ProbeResult = z.infer<typeof probeResultSchema>;
+
+export const ProbeResultContract: Contract<ProbeResult> = {
+  name: 'ProbeResult',
+  schema: probeResultSchema,
+};

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+import {
+  SUBJECT_PREFIX,
+  caseId,
+  labels,
+  name,
+  port,
+  protocol,
+  timestamp,
+  type Contract,
+} from '../common.js';
+
+/** The planner's cases, for the scheduler: `lumen.v1.cases`. */
+export const TEST_CASE_SUBJECT = `${SUBJECT_PREFIX}.cases`;
+
+const podClass = z.strictObject({
+  namespace: name,
+  labels,
+  /** The engine's class identity, from which the case id is hashed. */
+  classKey: z.string().min(1).max(4096),
+});
+
+const ruleRef = z.strictObject({
+  policy: z.string().min(3).max(507),
+  direction: z.enum(['ingress', 'egress']),
+  index: z.number().int().min(0),
+});
+
+const side = z.strictObject({
+  isolated: z.boolean(),
+  policies: z.array(z.string().max(507)).max(1000),
+  allowedBy: z.array(ruleRef).max(1000),
+  allowed: z.boolean(),
+});
+
+export const testCaseSchema = z.strictObject({
+  caseId,
+  /** The plan generation that produced it; higher is newer. */
+  generation: z.number().int().min(0),
+  /** Why the case exists: a rule's must-allow, a near miss, an isolation check or a sample. */
+  reason: z.enum([
+    'must-allow',
+    'near-miss-namespace',
+    'near-miss-pods',
+    'near-miss-both',
+    'unlisted-source',
+    'unlisted-port',
+    'sample',
+  ]),
+  source: podClass,
+  destination: podClass,
+  port,
+  protocol,
+  expected: z.enum(['allow', 'deny']),
+  explanation: z.strictObject({
+    egress: side,
+    ingress: side,
+    unprobeable: z.string().max(300).optional(),
+  }),
+  /** The rule the case checks, when it checks one. */
+  rule: ruleRef.optional(),
+  /** When the last change relevant to this case was seen: the start of its settle window. */
+  changedAt: timestamp,
+  /** No real pod matches the source class: the scheduler may create a synthetic one. */
+  syntheticSource: z.boolean(),
+  /** Source and destination are the same class and no other pod can serve. */
+  loopback: z.boolean(),
+});
+
+export type TestCase = z.infer<typeof testCaseSchema>;
+
+export const TestCaseContract: Contract<TestCase> = { name: 'TestCase', schema: testCaseSchema };
