@@ -85,12 +85,12 @@ const result: ProbeResult = {
 };
 
 const valid: [string, Contract<unknown>, unknown][] = [
-  ['TestCase', TestCaseContract as Contract<unknown>, testCase],
-  ['ProbeBatch', ProbeBatchContract as Contract<unknown>, batch],
-  ['ProbeResult', ProbeResultContract as Contract<unknown>, result],
+  ['TestCase', TestCaseContract, testCase],
+  ['ProbeBatch', ProbeBatchContract, batch],
+  ['ProbeResult', ProbeResultContract, result],
   [
     'DeadLetter',
-    DeadLetterContract as Contract<unknown>,
+    DeadLetterContract,
     {
       subject: 'lumen.v1.cases',
       service: 'scheduler',
@@ -103,7 +103,7 @@ const valid: [string, Contract<unknown>, unknown][] = [
   ],
   [
     'ProberHeartbeat',
-    ProberHeartbeatContract as Contract<unknown>,
+    ProberHeartbeatContract,
     {
       node: 'lab-node-1',
       instance: 'p-1',
