@@ -1,0 +1,211 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  connect,
+  headers as natsHeaders,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type NatsConnection,
+} from 'nats';
+import {
+  DEAD_LETTER_SUBJECT,
+  DeadLetterContract,
+  decode,
+  encode,
+  type Contract,
+} from '#lumen/contracts';
+import { ensureStreams, streamForSubject } from './streams.js';
+
+/** W3C trace context travels in this NATS header. */
+export const TRACEPARENT_HEADER = 'traceparent';
+
+export interface PublishOptions {
+  /** Deduplication id (Nats-Msg-Id): the same id within two minutes is stored once. */
+  readonly msgId?: string;
+  readonly traceparent?: string;
+}
+
+export interface Delivery {
+  readonly subject: string;
+  readonly traceparent: string | undefined;
+  /** 1 on first delivery; more after a redelivery. */
+  readonly deliveryCount: number;
+}
+
+export interface ConsumeOptions<T> {
+  readonly contract: Contract<T>;
+  /** Durable consumer name: one per service and purpose; restarts resume where it left. */
+  readonly durable: string;
+  readonly filterSubject: string;
+  /**
+   * Called once per valid message. The message is acked only when this resolves, so
+   * resolve only after the effect is durable. A throw means "try again later".
+   */
+  readonly handle: (value: T, delivery: Delivery) => Promise<void>;
+  /** Deliveries before a failing message goes to the dead letter subject. */
+  readonly maxDeliver?: number;
+  /** How long a message may stay unacked before it is delivered again. */
+  readonly ackWaitMs?: number;
+  readonly retryDelayMs?: number;
+}
+
+export interface BusCounters {
+  readonly deadLettered: number;
+  readonly handled: number;
+  readonly failed: number;
+}
+
+export interface Logger {
+  readonly warn: (message: string, fields?: Record<string, unknown>) => void;
+}
+
+const MAX_DEAD_PAYLOAD = 64 * 1024;
+
+/**
+ * Lumen's JetStream transport: validated publishing, durable pull consumers, ack after
+ * effect, dead letters with reasons. Nest's NATS transport speaks core NATS only; see
+ * docs/adr/0006-jetstream-transport.md.
+ */
+export class MessageBus {
+  private readonly consumers = new Set<ConsumerMessages>();
+  private counts = { deadLettered: 0, handled: 0, failed: 0 };
+
+  private constructor(
+    readonly connection: NatsConnection,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly service: string,
+    private readonly log: Logger,
+  ) {}
+
+  static async connect(options: {
+    url: string;
+    service: string;
+    log?: Logger;
+    user?: string;
+    pass?: string;
+  }): Promise<MessageBus> {
+    const connection = await connect({
+      servers: options.url,
+      name: `lumen-${options.service}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+    });
+    const jsm = await connection.jetstreamManager();
+    await ensureStreams(jsm);
+    return new MessageBus(
+      connection,
+      connection.jetstream(),
+      jsm,
+      options.service,
+      options.log ?? { warn: () => undefined },
+    );
+  }
+
+  get counters(): BusCounters {
+    return { ...this.counts };
+  }
+
+  async publish<T>(
+    subject: string,
+    contract: Contract<T>,
+    value: T,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    const headers = natsHeaders();
+    if (options.traceparent) headers.set(TRACEPARENT_HEADER, options.traceparent);
+    await this.js.publish(subject, encode(contract, value), {
+      headers,
+      ...(options.msgId ? { msgID: options.msgId } : {}),
+    });
+  }
+
+  /** Starts consuming in the background; stop() ends it. */
+  async consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
+    const stream = streamForSubject(options.filterSubject);
+    const config = {
+      durable_name: options.durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: options.filterSubject,
+      ack_wait: (options.ackWaitMs ?? 30_000) * 1e6,
+      max_deliver: -1,
+    };
+    const existing = await this.jsm.consumers.info(stream, options.durable).catch(() => undefined);
+    if (existing) await this.jsm.consumers.update(stream, options.durable, config);
+    else await this.jsm.consumers.add(stream, config);
+    const consumer = await this.js.consumers.get(stream, options.durable);
+    const messages = await consumer.consume({ max_messages: 64 });
+    this.consumers.add(messages);
+    const loop = (async (): Promise<void> => {
+      for await (const message of messages) await this.deliver(message, options);
+    })();
+    return {
+      stop: async () => {
+        await messages.close();
+        this.consumers.delete(messages);
+        await loop;
+      },
+    };
+  }
+
+  private async deliver<T>(message: JsMsg, options: ConsumeOptions<T>): Promise<void> {
+    const decoded = decode(options.contract, message.data);
+    const deliveryCount = message.info.deliveryCount;
+    if (!decoded.ok) {
+      await this.deadLetter(message, decoded.reason, deliveryCount);
+      return;
+    }
+    try {
+      await options.handle(decoded.value, {
+        subject: message.subject,
+        traceparent: message.headers?.get(TRACEPARENT_HEADER) || undefined,
+        deliveryCount,
+      });
+      await message.ackAck();
+      this.counts.handled += 1;
+    } catch (error) {
+      this.counts.failed += 1;
+      const reason = error instanceof Error ? error.message : String(error);
+      if (deliveryCount >= (options.maxDeliver ?? 5)) {
+        await this.deadLetter(
+          message,
+          `gave up after ${deliveryCount} deliveries: ${reason}`,
+          deliveryCount,
+        );
+      } else {
+        this.log.warn('message handling failed; it will be delivered again', {
+          subject: message.subject,
+          deliveryCount,
+          error: reason,
+        });
+        message.nak(Math.min(30_000, (options.retryDelayMs ?? 500) * 2 ** (deliveryCount - 1)));
+      }
+    }
+  }
+
+  /** Records the message and why on lumen.v1.dead, then takes it out of its stream's flow. */
+  private async deadLetter(message: JsMsg, reason: string, deliveries: number): Promise<void> {
+    const payload = Buffer.from(message.data.subarray(0, MAX_DEAD_PAYLOAD)).toString('base64');
+    await this.publish(DEAD_LETTER_SUBJECT, DeadLetterContract, {
+      subject: message.subject,
+      service: this.service,
+      reason: reason.slice(0, 2000),
+      receivedAt: new Date().toISOString(),
+      deliveries,
+      payload,
+      truncated: message.data.length > MAX_DEAD_PAYLOAD,
+    });
+    message.term(reason.slice(0, 200));
+    this.counts.deadLettered += 1;
+    this.log.warn('message dead-lettered', { subject: message.subject, reason });
+  }
+
+  async close(): Promise<void> {
+    for (const messages of this.consumers) await messages.close();
+    await this.connection.drain();
+  }
+}

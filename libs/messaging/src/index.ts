@@ -1,0 +1,3 @@
+export * from './bus.js';
+export * from './nats-server.js';
+export * from './streams.js';

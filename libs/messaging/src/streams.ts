@@ -1,0 +1,56 @@
+import { RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
+import {
+  DEAD_LETTER_SUBJECT,
+  PROBE_BATCH_SUBJECTS,
+  PROBE_RESULT_SUBJECT,
+  TEST_CASE_SUBJECT,
+} from '#lumen/contracts';
+
+const DAY_NS = 24 * 60 * 60 * 1e9;
+
+/** Lumen's streams: file-backed, so work survives a server restart. */
+export const STREAMS: readonly Partial<StreamConfig>[] = [
+  { name: 'LUMEN_V1_CASES', subjects: [TEST_CASE_SUBJECT], description: 'planner to scheduler' },
+  {
+    name: 'LUMEN_V1_PROBES',
+    subjects: [PROBE_BATCH_SUBJECTS],
+    description: 'scheduler to probers, one subject per node',
+  },
+  {
+    name: 'LUMEN_V1_RESULTS',
+    subjects: [PROBE_RESULT_SUBJECT],
+    description: 'probers to reporter',
+  },
+  {
+    name: 'LUMEN_V1_DEAD',
+    subjects: [DEAD_LETTER_SUBJECT],
+    description: 'messages no service could use, with the reason',
+  },
+].map((stream) => ({
+  ...stream,
+  storage: StorageType.File,
+  retention: RetentionPolicy.Limits,
+  max_age: 7 * DAY_NS,
+  // Publishers set Nats-Msg-Id; a repeat within this window is stored once.
+  duplicate_window: 2 * 60 * 1e9,
+}));
+
+/** Creates the streams, or brings their configuration up to date. Safe to call at every start. */
+export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
+  for (const stream of STREAMS) {
+    const name = stream.name ?? '';
+    const existing = await jsm.streams.info(name).catch(() => undefined);
+    if (!existing) await jsm.streams.add(stream);
+    else await jsm.streams.update(name, { ...existing.config, ...stream });
+  }
+}
+
+export function streamForSubject(subject: string): string {
+  const match = STREAMS.find((s) =>
+    (s.subjects ?? []).some((pattern) =>
+      pattern.endsWith('.>') ? subject.startsWith(pattern.slice(0, -1)) : pattern === subject,
+    ),
+  );
+  if (!match?.name) throw new Error(`no stream takes subject ${subject}`);
+  return match.name;
+}

@@ -1,0 +1,232 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'nats';
+import {
+  DEAD_LETTER_SUBJECT,
+  DeadLetterContract,
+  ProbeResultContract,
+  PROBE_RESULT_SUBJECT,
+  decode,
+  type DeadLetter,
+  type ProbeResult,
+} from '#lumen/contracts';
+import {
+  MessageBus,
+  STREAMS,
+  ensureStreams,
+  startPrivateNatsServer,
+  type PrivateNatsServer,
+} from '#lumen/messaging';
+
+// A nats-server of this test file alone, on its own port and store: no state from earlier runs.
+const storeDir = mkdtempSync(join(tmpdir(), 'lumen-nats-'));
+let server: PrivateNatsServer;
+
+const result = (batchId: string): ProbeResult => ({
+  batchId,
+  node: 'lab-node-1',
+  attempt: 1,
+  source: { namespace: 'default', name: 'client' },
+  observations: [
+    {
+      caseId: '00000000000000aa',
+      ip: '10.244.1.2',
+      port: 80,
+      protocol: 'TCP',
+      reachability: 'blocked',
+      basis: 'dropped: filtered (no-response)',
+    },
+  ],
+  startedAt: new Date().toISOString(),
+  durationMs: 12,
+});
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(async () => {
+  server = await startPrivateNatsServer({ storeDir });
+});
+
+afterAll(async () => {
+  await server.stop();
+});
+
+// Every test starts from empty streams and closes what it opened, pass or fail.
+const open: { close: () => Promise<void> }[] = [];
+async function bus(service: string): Promise<MessageBus> {
+  const connected = await MessageBus.connect({ url: server.url, service });
+  open.push(connected);
+  return connected;
+}
+
+beforeEach(async () => {
+  const nc = await connect({ servers: server.url });
+  const jsm = await nc.jetstreamManager();
+  await ensureStreams(jsm);
+  for (const stream of STREAMS) await jsm.streams.purge(stream.name ?? '');
+  await nc.close();
+});
+
+afterEach(async () => {
+  for (const connection of open.splice(0)) await connection.close().catch(() => undefined);
+});
+
+describe('MessageBus on a real nats-server with JetStream', () => {
+  it('creates its streams idempotently', async () => {
+    const nc = await connect({ servers: server.url });
+    const jsm = await nc.jetstreamManager();
+    await ensureStreams(jsm);
+    await ensureStreams(jsm);
+    const names = [];
+    for await (const stream of jsm.streams.list()) names.push(stream.config.name);
+    expect(names.sort()).toEqual(STREAMS.map((s) => s.name).sort());
+    await nc.close();
+  });
+
+  it('delivers valid messages with their trace context, and acks them after the handler', async () => {
+    const messages = await bus('reporter');
+    const seen: { batchId: string; traceparent: string | undefined }[] = [];
+    const consumer = await messages.consume({
+      contract: ProbeResultContract,
+      durable: 'test-ack',
+      filterSubject: PROBE_RESULT_SUBJECT,
+      handle: async (value, delivery) => {
+        seen.push({ batchId: value.batchId, traceparent: delivery.traceparent });
+      },
+    });
+    const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-ack'), {
+      traceparent,
+      msgId: 'b-ack',
+    });
+    await until(() => seen.some((s) => s.batchId === 'b-ack'), 'delivery');
+    expect(seen.find((s) => s.batchId === 'b-ack')?.traceparent).toBe(traceparent);
+    await consumer.stop();
+    const info = await (
+      await messages.connection.jetstreamManager()
+    ).consumers.info('LUMEN_V1_RESULTS', 'test-ack');
+    expect(info.num_ack_pending).toBe(0);
+    expect(messages.counters.handled).toBeGreaterThanOrEqual(1);
+    await messages.close();
+  });
+
+  it('sends an invalid message to the dead letter subject with the reason, and keeps working', async () => {
+    const messages = await bus('reporter');
+    const dead: DeadLetter[] = [];
+    const deadConsumer = await messages.consume({
+      contract: DeadLetterContract,
+      durable: 'test-dead-watch',
+      filterSubject: DEAD_LETTER_SUBJECT,
+      handle: async (value) => void dead.push(value),
+    });
+    const handled: string[] = [];
+    const consumer = await messages.consume({
+      contract: ProbeResultContract,
+      durable: 'test-invalid',
+      filterSubject: PROBE_RESULT_SUBJECT,
+      handle: async (value) => void handled.push(value.batchId),
+    });
+    const raw = await connect({ servers: server.url });
+    open.push(raw);
+    const js = raw.jetstream();
+    await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('{"batchId": 42}'));
+    await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('not json at all'));
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-after-garbage'));
+    await until(
+      () => handled.includes('b-after-garbage') && dead.length >= 2,
+      'the valid message and two dead letters',
+    );
+    expect(dead.map((d) => d.reason)).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('ProbeResult: batchId'),
+        'ProbeResult: not JSON',
+      ]),
+    );
+    expect(dead.every((d) => d.service === 'reporter' && d.subject === PROBE_RESULT_SUBJECT)).toBe(
+      true,
+    );
+    expect(
+      Buffer.from(dead.find((d) => d.reason.includes('not JSON'))!.payload, 'base64').toString(),
+    ).toBe('not json at all');
+    expect(messages.counters.deadLettered).toBe(2);
+    await consumer.stop();
+    await deadConsumer.stop();
+    await raw.close();
+    await messages.close();
+  });
+
+  it('redelivers when the handler fails, and dead-letters after the last attempt', async () => {
+    const messages = await bus('scheduler');
+    const attempts = new Map<string, number>();
+    const consumer = await messages.consume({
+      contract: ProbeResultContract,
+      durable: 'test-retry',
+      filterSubject: PROBE_RESULT_SUBJECT,
+      maxDeliver: 3,
+      retryDelayMs: 50,
+      handle: async (value) => {
+        const count = (attempts.get(value.batchId) ?? 0) + 1;
+        attempts.set(value.batchId, count);
+        if (value.batchId === 'b-flaky' && count < 2)
+          throw new Error('database briefly unavailable');
+        if (value.batchId === 'b-poison') throw new Error('cannot store this');
+      },
+    });
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-flaky'));
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-poison'));
+    await until(
+      () =>
+        attempts.get('b-flaky') === 2 &&
+        attempts.get('b-poison') === 3 &&
+        messages.counters.deadLettered === 1,
+      'retries',
+    );
+    await consumer.stop();
+    await messages.close();
+  });
+
+  it('stores a message published twice with one id once', async () => {
+    const messages = await bus('prober');
+    const jsm = await messages.connection.jetstreamManager();
+    const before = (await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages;
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-dup'), {
+      msgId: 'b-dup/1',
+    });
+    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-dup'), {
+      msgId: 'b-dup/1',
+    });
+    expect((await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages).toBe(before + 1);
+    await messages.close();
+  });
+
+  it('keeps unacknowledged work across a nats-server restart (JetStream on disk)', async () => {
+    const publisher = await bus('prober');
+    await publisher.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-survivor'), {
+      msgId: 'b-survivor',
+    });
+    await publisher.close();
+    const port = Number(new URL(server.url).port);
+    await server.stop();
+    server = await startPrivateNatsServer({ storeDir, port });
+    const messages = await bus('reporter');
+    const seen: string[] = [];
+    const consumer = await messages.consume({
+      contract: ProbeResultContract,
+      durable: 'test-restart',
+      filterSubject: PROBE_RESULT_SUBJECT,
+      handle: async (v) => void seen.push(v.batchId),
+    });
+    await until(() => seen.includes('b-survivor'), 'the message from before the restart');
+    expect(decode(ProbeResultContract, JSON.stringify(result('x'))).ok).toBe(true);
+    await consumer.stop();
+    await messages.close();
+  });
+});
