@@ -11,6 +11,7 @@ import {
   type Connection,
   type NetworkPolicy,
 } from '#lumen/policy';
+import { planCases } from '#lumen/planning';
 import { measureMachine, recordSection, timed } from './report.js';
 import { syntheticCluster } from './synthetic-cluster.js';
 
@@ -67,6 +68,8 @@ const disagreements = sample.filter(
   (_, i) => referenceRun.value[i] !== compiledRun.value[i],
 ).length;
 
+const plan = timed(() => planCases(engine, { sampleBudget: 1000 }));
+
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
 const median = incremental[Math.floor(incremental.length / 2)]!.ms;
 const worst = incremental[incremental.length - 1]!.ms;
@@ -77,6 +80,7 @@ const lines = [
   `build model:             ${builds.map((b) => b.ms.toFixed(0)).join(' / ')} ms (three builds; budget 3000 ms)`,
   `full class matrix:       ${matrix.ms.toFixed(0)} ms for ${matrix.value.rows} destination ports x ${engine.podClasses.length} source classes (${matrix.value.allowedClassPairs} allowed)`,
   `one policy change:       median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms over ${incremental.length} changes (budget 50 ms)`,
+  `plan cases:              ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses, isolation, 1000 samples), ${plan.value.notGenerated.length} not generated`,
   `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,
   `reference vs compiled:   ${referenceRun.ms.toFixed(0)} ms vs ${compiledRun.ms.toFixed(2)} ms for ${sample.length} connections, ratio ${(referenceRun.ms / compiledRun.ms).toFixed(0)}x, ${disagreements} disagreements`,
 ];

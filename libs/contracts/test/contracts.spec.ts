@@ -44,6 +44,13 @@ const testCase: TestCase = {
   },
   rule: { policy: 'default/web', direction: 'ingress', index: 0 },
   changedAt: '2026-11-26T05:00:00.000Z',
+  sources: [
+    { namespace: 'other', name: 'monitoring', uid: 'u-1', ip: '10.244.1.4', node: 'lab-node-1' },
+  ],
+  destinations: [
+    { namespace: 'default', name: 'web', uid: 'u-2', ip: '10.244.1.2', node: 'lab-node-1' },
+  ],
+  listenerKnown: true,
   syntheticSource: false,
   loopback: false,
 };

@@ -117,7 +117,7 @@ function portsMatch(
 }
 
 export class PolicyEngine {
-  private readonly namespaceLabels = new Map<string, Labels>();
+  private readonly namespaceLabelsByName = new Map<string, Labels>();
   private readonly podsByKey = new Map<string, Pod>();
   private readonly manifests = new Map<string, NetworkPolicy>();
   private readonly errorsByPolicy = new Map<string, readonly PolicyError[]>();
@@ -139,7 +139,7 @@ export class PolicyEngine {
 
   constructor(cluster: Cluster) {
     for (const namespace of cluster.namespaces)
-      this.namespaceLabels.set(namespace.name, namespace.labels);
+      this.namespaceLabelsByName.set(namespace.name, namespace.labels);
     for (const pod of cluster.pods) this.podsByKey.set(podKey(pod), pod);
     for (const policy of cluster.policies) this.acceptPolicy(policy);
     this.rebuild();
@@ -170,6 +170,20 @@ export class PolicyEngine {
   selectedBy(policy: string): readonly PodClass[] {
     const compiled = this.compiledPolicies.get(policy);
     return compiled ? [...compiled.selected].map((id) => this.classAt(id)) : [];
+  }
+
+  /** The classes a rule's peers match (its sources for ingress, destinations for egress). */
+  rulePeers(ref: RuleRef): readonly PodClass[] | 'any' {
+    const rule = this.compiledPolicies
+      .get(ref.policy)
+      ?.rules[ref.direction].find((r) => r.ref.index === ref.index);
+    if (!rule) throw new Error(`no rule ${ref.policy} ${ref.direction}[${ref.index}]`);
+    return rule.peers === 'any' ? 'any' : [...rule.peers].map((id) => this.classAt(id));
+  }
+
+  /** A namespace's labels, `kubernetes.io/metadata.name` included. */
+  namespaceLabels(name: string): Labels {
+    return this.namespaceLabelsByName.get(name) ?? { [NAMESPACE_NAME_LABEL]: name };
   }
 
   verdict(connection: Connection): Verdict {
@@ -244,7 +258,7 @@ export class PolicyEngine {
     const previous = this.classByPod.get(key);
     this.podsByKey.set(key, pod);
     const target = this.classByKey.get(this.classKeyOf(pod));
-    if (!target || !this.namespaceLabels.has(pod.namespace)) return this.rebuildAll();
+    if (!target || !this.namespaceLabelsByName.has(pod.namespace)) return this.rebuildAll();
     if (previous && previous !== target) {
       previous.pods.splice(
         previous.pods.findIndex((p) => podKey(p) === key),
@@ -278,12 +292,12 @@ export class PolicyEngine {
 
   /** Namespace labels feed every namespaceSelector, so a namespace change rebuilds. */
   setNamespace(namespace: Namespace): ModelChange {
-    this.namespaceLabels.set(namespace.name, namespace.labels);
+    this.namespaceLabelsByName.set(namespace.name, namespace.labels);
     return this.rebuildAll();
   }
 
   deleteNamespace(name: string): ModelChange {
-    this.namespaceLabels.delete(name);
+    this.namespaceLabelsByName.delete(name);
     return this.rebuildAll();
   }
 
@@ -315,10 +329,11 @@ export class PolicyEngine {
 
   private rebuild(): void {
     for (const pod of this.podsByKey.values()) {
-      if (!this.namespaceLabels.has(pod.namespace)) this.namespaceLabels.set(pod.namespace, {});
+      if (!this.namespaceLabelsByName.has(pod.namespace))
+        this.namespaceLabelsByName.set(pod.namespace, {});
     }
-    for (const [name, labels] of this.namespaceLabels) {
-      this.namespaceLabels.set(name, { ...labels, [NAMESPACE_NAME_LABEL]: name });
+    for (const [name, labels] of this.namespaceLabelsByName) {
+      this.namespaceLabelsByName.set(name, { ...labels, [NAMESPACE_NAME_LABEL]: name });
     }
     this.classes = [];
     this.classByKey = new Map();
@@ -401,7 +416,7 @@ export class PolicyEngine {
     const compiled = this.selector(selector);
     let names = this.namespaceMatchCache.get(compiled.key);
     if (!names) {
-      names = [...this.namespaceLabels]
+      names = [...this.namespaceLabelsByName]
         .filter(([, labels]) => compiled.matches(labels))
         .map(([n]) => n);
       this.namespaceMatchCache.set(compiled.key, names);

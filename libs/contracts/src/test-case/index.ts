@@ -2,8 +2,10 @@ import { z } from 'zod';
 import {
   SUBJECT_PREFIX,
   caseId,
+  ipAddress,
   labels,
   name,
+  nodeName,
   port,
   protocol,
   timestamp,
@@ -18,6 +20,15 @@ const podClass = z.strictObject({
   labels,
   /** The engine's class identity, from which the case id is hashed. */
   classKey: z.string().min(1).max(4096),
+});
+
+/** A running pod of a class, from which the scheduler picks (and rotates). */
+const podEndpoint = z.strictObject({
+  namespace: name,
+  name,
+  uid: z.string().min(1).max(64),
+  ip: ipAddress,
+  node: nodeName,
 });
 
 const ruleRef = z.strictObject({
@@ -61,6 +72,11 @@ export const testCaseSchema = z.strictObject({
   rule: ruleRef.optional(),
   /** When the last change relevant to this case was seen: the start of its settle window. */
   changedAt: timestamp,
+  /** Candidate pods of each class (bounded); empty when none runs yet. */
+  sources: z.array(podEndpoint).max(20),
+  destinations: z.array(podEndpoint).max(20),
+  /** The destination declares this port and protocol, so it is known to answer. */
+  listenerKnown: z.boolean(),
   /** No real pod matches the source class: the scheduler may create a synthetic one. */
   syntheticSource: z.boolean(),
   /** Source and destination are the same class and no other pod can serve. */

@@ -1,0 +1,2 @@
+export * from './case-id.js';
+export * from './plan.js';
