@@ -1,0 +1,52 @@
+import { readFile, readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface PodNetns {
+  readonly pid: number;
+  /** Usable with `nsenter --net=`. */
+  readonly path: string;
+  /** The pod shares the node's network namespace (hostNetwork): it cannot be probed from. */
+  readonly hostNetwork: boolean;
+}
+
+/**
+ * How a pod UID appears in cgroup paths: containerd and CRI-O with the cgroupfs driver
+ * write `pod<uid>`, the systemd driver `pod<uid with _ for ->.slice`; docker (dockershim)
+ * does the same as cgroupfs.
+ */
+export function podCgroupMarkers(uid: string): string[] {
+  return [`pod${uid}`, `pod${uid.replace(/-/g, '_')}`];
+}
+
+function mentionsPod(cgroupFile: string, markers: readonly string[]): boolean {
+  return cgroupFile.split('\n').some((line) => {
+    const path = line.slice(line.indexOf(':', line.indexOf(':') + 1) + 1);
+    return path
+      .split('/')
+      .some((segment) =>
+        markers.some(
+          (m) => segment === m || segment.startsWith(`${m}.`) || segment.endsWith(`-${m}.slice`),
+        ),
+      );
+  });
+}
+
+/**
+ * Finds a process of the pod with this UID through /proc (the prober runs with hostPID),
+ * and so the pod's network namespace, without any container-runtime socket.
+ */
+export async function findPodNetns(uid: string, procRoot = '/proc'): Promise<PodNetns | undefined> {
+  if (!/^[0-9a-fA-F-]{1,64}$/.test(uid)) throw new Error(`not a pod UID: ${JSON.stringify(uid)}`);
+  const markers = podCgroupMarkers(uid);
+  const hostNetns = await readlink(join(procRoot, '1', 'ns', 'net')).catch(() => undefined);
+  const pids = (await readdir(procRoot)).filter((entry) => /^\d+$/.test(entry));
+  for (const pid of pids) {
+    const cgroup = await readFile(join(procRoot, pid, 'cgroup'), 'utf8').catch(() => '');
+    if (!cgroup || !mentionsPod(cgroup, markers)) continue;
+    const path = join(procRoot, pid, 'ns', 'net');
+    const netns = await readlink(path).catch(() => undefined);
+    if (netns === undefined) continue;
+    return { pid: Number(pid), path, hostNetwork: netns === hostNetns };
+  }
+  return undefined;
+}
