@@ -1,0 +1,106 @@
+export type Reachability = 'reachable' | 'blocked' | 'inconclusive';
+export type Outcome = 'pass' | 'fail' | 'flaky' | 'inconclusive';
+
+export interface Attempt {
+  readonly attempt: number;
+  readonly observedAt: number;
+  readonly reachability: Reachability;
+  readonly basis: string;
+}
+
+export interface RaceSettings {
+  /** After a relevant change, a mismatch is not yet a failure for this long (CNIs apply policies late). */
+  readonly settleWindowMs: number;
+  /** Probes per case before a final outcome. */
+  readonly maxAttempts: number;
+  /** First re-probe delay; doubles with each attempt. */
+  readonly backoffMs: number;
+}
+
+export const DEFAULT_RACE_SETTINGS: RaceSettings = {
+  settleWindowMs: 10_000,
+  maxAttempts: 3,
+  backoffMs: 1_000,
+};
+
+export type Decision =
+  | { readonly kind: 'reprobe'; readonly afterMs: number; readonly reason: string }
+  | {
+      readonly kind: 'final';
+      readonly outcome: Outcome;
+      readonly reason: string;
+      /** From the relevant change to the first observation that matched the expectation. */
+      readonly enforcementLatencyMs?: number;
+    };
+
+export interface CaseState {
+  readonly expected: 'allow' | 'deny';
+  /** When the last change relevant to the case was seen (start of the settle window). */
+  readonly changedAt: number;
+  /** In order; the last one is the newest. */
+  readonly attempts: readonly Attempt[];
+}
+
+/**
+ * DESIGN's verdict model for one case, after its newest attempt: judge it, or ask for
+ * another probe. A mismatch inside the settle window is re-probed once the window has
+ * passed; a mismatch becomes `fail` only when it persists outside the window; attempts
+ * that disagree outside the window make the case `flaky`.
+ */
+export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_SETTINGS): Decision {
+  const { attempts, expected, changedAt } = state;
+  const last = attempts[attempts.length - 1];
+  if (!last) return { kind: 'reprobe', afterMs: 0, reason: 'not probed yet' };
+  const matches = (a: Attempt): boolean =>
+    (a.reachability === 'reachable') === (expected === 'allow');
+  const settled = (a: Attempt): boolean => a.observedAt - changedAt >= settings.settleWindowMs;
+  const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
+  const outside = conclusive.filter(settled);
+  const disagreeOutside = outside.some(matches) && outside.some((a) => !matches(a));
+  const exhausted = attempts.length >= settings.maxAttempts;
+  const backoff = settings.backoffMs * 2 ** (attempts.length - 1);
+  const firstMatch = conclusive.find(matches);
+  const latency = firstMatch
+    ? { enforcementLatencyMs: Math.max(0, firstMatch.observedAt - changedAt) }
+    : {};
+  const flaky: Decision = {
+    kind: 'final',
+    outcome: 'flaky',
+    reason: 'attempts outside the settle window disagree',
+    ...latency,
+  };
+
+  if (last.reachability === 'inconclusive' && !exhausted)
+    return { kind: 'reprobe', afterMs: backoff, reason: `inconclusive: ${last.basis}` };
+  const newest = conclusive[conclusive.length - 1];
+  if (!newest) return { kind: 'final', outcome: 'inconclusive', reason: last.basis };
+  if (matches(newest))
+    return disagreeOutside
+      ? flaky
+      : {
+          kind: 'final',
+          outcome: 'pass',
+          reason: `observed ${newest.reachability} as expected`,
+          ...latency,
+        };
+  if (!exhausted) {
+    const untilSettled = Math.max(0, changedAt + settings.settleWindowMs - newest.observedAt);
+    return {
+      kind: 'reprobe',
+      afterMs: Math.max(backoff, untilSettled),
+      reason: settled(newest) ? 'mismatch: confirming' : 'mismatch inside the settle window',
+    };
+  }
+  if (disagreeOutside) return flaky;
+  if (outside.length === 0)
+    return {
+      kind: 'final',
+      outcome: 'inconclusive',
+      reason: 'every attempt fell inside the settle window',
+    };
+  return {
+    kind: 'final',
+    outcome: 'fail',
+    reason: `expected ${expected === 'allow' ? 'reachable' : 'blocked'}, observed ${newest.reachability}: ${newest.basis}`,
+  };
+}

@@ -1,0 +1,150 @@
+import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
+import { decide, type Attempt, type Reachability } from '#lumen/verdicts';
+
+const settings = { settleWindowMs: 10_000, maxAttempts: 3, backoffMs: 1_000 };
+const attempt = (n: number, at: number, reachability: Reachability): Attempt => ({
+  attempt: n,
+  observedAt: at,
+  reachability,
+  basis: reachability === 'inconclusive' ? 'source pod gone' : 'nmap said so',
+});
+
+describe('decide (the verdict model with race retries)', () => {
+  it.each([
+    [
+      'a first match passes at once',
+      'deny',
+      [attempt(1, 30_000, 'blocked')],
+      { kind: 'final', outcome: 'pass', enforcementLatencyMs: 30_000 },
+    ],
+    [
+      'a mismatch inside the window waits until the window ends',
+      'deny',
+      [attempt(1, 2_000, 'reachable')],
+      { kind: 'reprobe', afterMs: 8_000 },
+    ],
+    [
+      'a mismatch that heals is a pass with its enforcement latency',
+      'deny',
+      [attempt(1, 2_000, 'reachable'), attempt(2, 10_500, 'blocked')],
+      { kind: 'final', outcome: 'pass', enforcementLatencyMs: 10_500 },
+    ],
+    [
+      'a mismatch outside the window is confirmed first',
+      'allow',
+      [attempt(1, 20_000, 'blocked')],
+      { kind: 'reprobe', afterMs: 1_000 },
+    ],
+    [
+      'a mismatch that persists outside the window fails',
+      'allow',
+      [attempt(1, 20_000, 'blocked'), attempt(2, 21_000, 'blocked'), attempt(3, 23_000, 'blocked')],
+      { kind: 'final', outcome: 'fail' },
+    ],
+    [
+      'attempts that disagree outside the window are flaky',
+      'deny',
+      [
+        attempt(1, 20_000, 'reachable'),
+        attempt(2, 21_000, 'blocked'),
+        attempt(3, 23_000, 'reachable'),
+      ],
+      { kind: 'final', outcome: 'flaky' },
+    ],
+    [
+      'a late match after an outside mismatch is still flaky',
+      'deny',
+      [attempt(1, 20_000, 'reachable'), attempt(2, 21_000, 'blocked')],
+      { kind: 'final', outcome: 'flaky' },
+    ],
+    [
+      'an inconclusive attempt is retried',
+      'allow',
+      [attempt(1, 20_000, 'inconclusive')],
+      { kind: 'reprobe', afterMs: 1_000 },
+    ],
+    [
+      'only inconclusive attempts end inconclusive',
+      'allow',
+      [
+        attempt(1, 20_000, 'inconclusive'),
+        attempt(2, 21_000, 'inconclusive'),
+        attempt(3, 23_000, 'inconclusive'),
+      ],
+      { kind: 'final', outcome: 'inconclusive', reason: 'source pod gone' },
+    ],
+    [
+      'mismatches all inside the window are never a failure',
+      'allow',
+      [attempt(1, 1_000, 'blocked'), attempt(2, 2_000, 'blocked'), attempt(3, 3_000, 'blocked')],
+      { kind: 'final', outcome: 'inconclusive' },
+    ],
+  ] as const)('%s', (_name, expected, attempts, decision) => {
+    expect(decide({ expected, changedAt: 0, attempts }, settings)).toMatchObject(decision);
+  });
+
+  const attempts = fc
+    .array(
+      fc.record({
+        gap: fc.integer({ min: 0, max: 8_000 }),
+        reachability: fc.constantFrom<Reachability>('reachable', 'blocked', 'inconclusive'),
+      }),
+      { minLength: 1, maxLength: 3 },
+    )
+    .map((list) => {
+      let at = 0;
+      return list.map((a, i) => attempt(i + 1, (at += a.gap), a.reachability));
+    });
+
+  it('never fails a case on attempts that all fell inside the settle window (property)', () => {
+    fc.assert(
+      fc.property(
+        attempts,
+        fc.constantFrom<'allow' | 'deny'>('allow', 'deny'),
+        (list, expected) => {
+          const decision = decide(
+            { expected, changedAt: list[list.length - 1]!.observedAt, attempts: list },
+            settings,
+          );
+          expect(decision.kind === 'final' && decision.outcome === 'fail').toBe(false);
+        },
+      ),
+      { seed: 5, numRuns: 2000 },
+    );
+  });
+
+  it('passes exactly when the newest conclusive attempt matches and nothing outside the window disagrees (property)', () => {
+    fc.assert(
+      fc.property(
+        attempts,
+        fc.constantFrom<'allow' | 'deny'>('allow', 'deny'),
+        fc.integer({ min: -30_000, max: 30_000 }),
+        (list, expected, changedAt) => {
+          const decision = decide({ expected, changedAt, attempts: list }, settings);
+          const conclusive = list.filter((a) => a.reachability !== 'inconclusive');
+          const matches = (a: Attempt): boolean =>
+            (a.reachability === 'reachable') === (expected === 'allow');
+          const outside = conclusive.filter(
+            (a) => a.observedAt - changedAt >= settings.settleWindowMs,
+          );
+          const newest = conclusive[conclusive.length - 1];
+          const lastInconclusive = list[list.length - 1]!.reachability === 'inconclusive';
+          const shouldPass =
+            newest !== undefined &&
+            matches(newest) &&
+            !(outside.some(matches) && outside.some((a) => !matches(a))) &&
+            !(lastInconclusive && list.length < settings.maxAttempts);
+          expect(decision.kind === 'final' && decision.outcome === 'pass').toBe(shouldPass);
+          if (decision.kind === 'final')
+            expect(
+              list.length >= settings.maxAttempts ||
+                decision.outcome === 'pass' ||
+                decision.outcome === 'flaky',
+            ).toBe(true);
+        },
+      ),
+      { seed: 6, numRuns: 2000 },
+    );
+  });
+});
