@@ -1,0 +1,121 @@
+import type { DataSource } from 'typeorm';
+import {
+  AttemptEntity,
+  CaseEntity,
+  OutcomeEntity,
+  OutcomeHistoryEntity,
+  PlanGenerationEntity,
+  type AttemptRow,
+  type CaseRow,
+  type OutcomeRow,
+} from './entities.js';
+import { createDataSource, type StoreLocation } from './data-source.js';
+
+export type NewAttempt = Omit<AttemptRow, 'id'>;
+
+/**
+ * The reporter's store, behind a small port: plan generations, cases, probe attempts
+ * (idempotent by case, round and attempt), the current outcome per case and its history.
+ */
+export class CaseStore {
+  private constructor(private readonly dataSource: DataSource) {}
+
+  /** Opens the store and brings its schema up to date through the migrations. */
+  static async open(location: StoreLocation): Promise<CaseStore> {
+    const dataSource = createDataSource(location);
+    if (location.kind === 'postgres' && location.schema) {
+      const bootstrap = createDataSource({ kind: 'postgres', url: location.url });
+      await bootstrap.initialize();
+      await bootstrap.query(`CREATE SCHEMA IF NOT EXISTS "${location.schema.replace(/"/g, '')}"`);
+      await bootstrap.destroy();
+    }
+    await dataSource.initialize();
+    await dataSource.runMigrations({ transaction: 'each' });
+    return new CaseStore(dataSource);
+  }
+
+  async close(): Promise<void> {
+    await this.dataSource.destroy();
+  }
+
+  async appliedMigrations(): Promise<string[]> {
+    const schema = 'schema' in this.dataSource.options ? this.dataSource.options.schema : undefined;
+    const table = schema ? `"${schema}"."migrations"` : '"migrations"';
+    const rows = await this.dataSource.query<{ name: string }[]>(
+      `SELECT name FROM ${table} ORDER BY id`,
+    );
+    return rows.map((r) => r.name);
+  }
+
+  async recordGeneration(reason: string, caseCount: number, at: Date): Promise<number> {
+    const saved = await this.dataSource
+      .getRepository(PlanGenerationEntity)
+      .save({ reason: reason.slice(0, 200), caseCount, createdAt: at });
+    return saved.id;
+  }
+
+  async upsertCases(cases: readonly CaseRow[]): Promise<void> {
+    if (cases.length === 0) return;
+    await this.dataSource.getRepository(CaseEntity).upsert([...cases], ['caseId']);
+  }
+
+  async getCase(caseId: string): Promise<CaseRow | null> {
+    return this.dataSource.getRepository(CaseEntity).findOneBy({ caseId });
+  }
+
+  /** Stores an attempt once: a redelivered result with the same case, round and attempt changes nothing. */
+  async recordAttempt(attempt: NewAttempt): Promise<boolean> {
+    try {
+      await this.dataSource
+        .getRepository(AttemptEntity)
+        .insert({ ...attempt, basis: attempt.basis.slice(0, 500) });
+      return true;
+    } catch (error) {
+      if (isUniqueViolation(error)) return false;
+      throw error;
+    }
+  }
+
+  async attempts(caseId: string, round: number): Promise<AttemptRow[]> {
+    return this.dataSource
+      .getRepository(AttemptEntity)
+      .find({ where: { caseId, round }, order: { attempt: 'ASC' } });
+  }
+
+  /** Sets a case's outcome and appends it to its history; returns the outcome before. */
+  async setOutcome(outcome: OutcomeRow): Promise<string | undefined> {
+    return this.dataSource.transaction(async (manager) => {
+      const previous = await manager
+        .getRepository(OutcomeEntity)
+        .findOneBy({ caseId: outcome.caseId });
+      await manager
+        .getRepository(OutcomeEntity)
+        .save({ ...outcome, reason: outcome.reason.slice(0, 2000) });
+      await manager.getRepository(OutcomeHistoryEntity).insert({
+        caseId: outcome.caseId,
+        outcome: outcome.outcome,
+        round: outcome.round,
+        decidedAt: outcome.decidedAt,
+      });
+      return previous?.outcome;
+    });
+  }
+
+  async outcomes(): Promise<OutcomeRow[]> {
+    return this.dataSource.getRepository(OutcomeEntity).find({ order: { caseId: 'ASC' } });
+  }
+
+  async history(caseId: string): Promise<{ outcome: string; round: number; decidedAt: Date }[]> {
+    return this.dataSource.getRepository(OutcomeHistoryEntity).find({
+      where: { caseId },
+      order: { id: 'ASC' },
+      select: { outcome: true, round: true, decidedAt: true },
+    });
+  }
+}
+
+/** A duplicate key, as SQLite and PostgreSQL report it. */
+function isUniqueViolation(error: unknown): boolean {
+  const driver = (error as { driverError?: { code?: string } }).driverError;
+  return driver?.code === 'SQLITE_CONSTRAINT_UNIQUE' || driver?.code === '23505';
+}

@@ -1,0 +1,42 @@
+import { DataSource } from 'typeorm';
+import { ENTITIES } from './entities.js';
+import { Initial1795669200000 } from './migrations/1795669200000-initial.js';
+
+export type StoreLocation =
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'postgres'; readonly url: string; readonly schema?: string };
+
+/** `DATABASE_URL` semantics: a postgres:// URL means PostgreSQL; nothing means SQLite at `sqlitePath`. */
+export function storeLocation(databaseUrl: string | undefined, sqlitePath: string): StoreLocation {
+  if (!databaseUrl) return { kind: 'sqlite', path: sqlitePath };
+  if (/^postgres(ql)?:\/\//.test(databaseUrl)) return { kind: 'postgres', url: databaseUrl };
+  throw new Error(
+    `DATABASE_URL must be a postgres:// or postgresql:// URL (got "${databaseUrl.replace(/\/\/[^@]*@/, '//***@')}")`,
+  );
+}
+
+export const MIGRATIONS = [Initial1795669200000];
+
+/** The schema is made by migrations, never by `synchronize`. */
+export function createDataSource(location: StoreLocation): DataSource {
+  const common = {
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+  } as const;
+  if (location.kind === 'sqlite')
+    return new DataSource({
+      ...common,
+      type: 'better-sqlite3',
+      database: location.path,
+      enableWAL: true,
+    });
+  return new DataSource({
+    ...common,
+    type: 'postgres',
+    url: location.url,
+    ...(location.schema ? { schema: location.schema } : {}),
+  });
+}

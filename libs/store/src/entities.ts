@@ -1,0 +1,141 @@
+import { EntitySchema } from 'typeorm';
+
+export interface PlanGenerationRow {
+  id: number;
+  createdAt: Date;
+  reason: string;
+  caseCount: number;
+}
+
+export interface CaseRow {
+  caseId: string;
+  generation: number;
+  reason: string;
+  source: object;
+  destination: object;
+  port: number;
+  protocol: string;
+  expected: string;
+  explanation: object;
+  rule: object | null;
+  changedAt: Date;
+  updatedAt: Date;
+}
+
+export interface AttemptRow {
+  id: number;
+  caseId: string;
+  round: number;
+  attempt: number;
+  batchId: string;
+  node: string;
+  observedAt: Date;
+  reachability: string;
+  basis: string;
+  evidence: object | null;
+  traceId: string | null;
+}
+
+export interface OutcomeRow {
+  caseId: string;
+  outcome: string;
+  round: number;
+  decidedAt: Date;
+  reason: string;
+  attempts: number;
+  enforcementLatencyMs: number | null;
+  traceId: string | null;
+}
+
+export interface OutcomeHistoryRow {
+  id: number;
+  caseId: string;
+  outcome: string;
+  round: number;
+  decidedAt: Date;
+}
+
+const json = { type: 'simple-json' as const };
+
+export const PlanGenerationEntity = new EntitySchema<PlanGenerationRow>({
+  name: 'PlanGeneration',
+  tableName: 'plan_generations',
+  columns: {
+    id: { type: Number, primary: true, generated: 'increment' },
+    createdAt: { type: Date, name: 'created_at' },
+    reason: { type: String, length: 200 },
+    caseCount: { type: Number, name: 'case_count' },
+  },
+});
+
+export const CaseEntity = new EntitySchema<CaseRow>({
+  name: 'Case',
+  tableName: 'cases',
+  columns: {
+    caseId: { type: String, length: 16, primary: true, name: 'case_id' },
+    generation: { type: Number },
+    reason: { type: String, length: 40 },
+    source: { ...json },
+    destination: { ...json },
+    port: { type: Number },
+    protocol: { type: String, length: 8 },
+    expected: { type: String, length: 8 },
+    explanation: { ...json },
+    rule: { ...json, nullable: true },
+    changedAt: { type: Date, name: 'changed_at' },
+    updatedAt: { type: Date, name: 'updated_at' },
+  },
+});
+
+export const AttemptEntity = new EntitySchema<AttemptRow>({
+  name: 'ProbeAttempt',
+  tableName: 'probe_attempts',
+  columns: {
+    id: { type: Number, primary: true, generated: 'increment' },
+    caseId: { type: String, length: 16, name: 'case_id' },
+    round: { type: Number },
+    attempt: { type: Number },
+    batchId: { type: String, length: 64, name: 'batch_id' },
+    node: { type: String, length: 253 },
+    observedAt: { type: Date, name: 'observed_at' },
+    reachability: { type: String, length: 16 },
+    basis: { type: String, length: 500 },
+    evidence: { ...json, nullable: true },
+    traceId: { type: String, length: 32, nullable: true, name: 'trace_id' },
+  },
+});
+
+export const OutcomeEntity = new EntitySchema<OutcomeRow>({
+  name: 'CaseOutcome',
+  tableName: 'case_outcomes',
+  columns: {
+    caseId: { type: String, length: 16, primary: true, name: 'case_id' },
+    outcome: { type: String, length: 16 },
+    round: { type: Number },
+    decidedAt: { type: Date, name: 'decided_at' },
+    reason: { type: String, length: 2000 },
+    attempts: { type: Number },
+    enforcementLatencyMs: { type: Number, nullable: true, name: 'enforcement_latency_ms' },
+    traceId: { type: String, length: 32, nullable: true, name: 'trace_id' },
+  },
+});
+
+export const OutcomeHistoryEntity = new EntitySchema<OutcomeHistoryRow>({
+  name: 'CaseOutcomeHistory',
+  tableName: 'case_outcome_history',
+  columns: {
+    id: { type: Number, primary: true, generated: 'increment' },
+    caseId: { type: String, length: 16, name: 'case_id' },
+    outcome: { type: String, length: 16 },
+    round: { type: Number },
+    decidedAt: { type: Date, name: 'decided_at' },
+  },
+});
+
+export const ENTITIES = [
+  PlanGenerationEntity,
+  CaseEntity,
+  AttemptEntity,
+  OutcomeEntity,
+  OutcomeHistoryEntity,
+];
