@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ProbeBatchContract,
+  ProbeResultContract,
+  PROBE_RESULT_SUBJECT,
+  probeBatchSubject,
+  type ProbeResult,
+} from '#lumen/contracts';
+import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { podKey } from '#lumen/policy';
+import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
+import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
+
+const file = conformanceScenarioFiles().find((f) =>
+  f.endsWith('07-allow-traffic-from-some-pods-in-another-namespace.yaml'),
+)!;
+const entry = join(repositoryRoot, 'dist', 'services', 'prober', 'src', 'main.js');
+let lab: TestLab | undefined;
+let nats: PrivateNatsServer | undefined;
+const probers: ChildProcess[] = [];
+
+function startProber(env: Record<string, string>): {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+} {
+  const child = spawn(process.execPath, [entry], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  probers.push(child);
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  return {
+    child,
+    output: () => output,
+    exited: new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        resolve({ code, signal });
+      });
+    }),
+  };
+}
+
+async function until<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+beforeAll(async () => {
+  nats = await startPrivateNatsServer({
+    storeDir: mkdtempSync(join(tmpdir(), 'lumen-prober-nats-')),
+  });
+  lab = await upLab('prober-svc', file);
+});
+
+afterAll(async () => {
+  for (const child of probers) if (child.exitCode === null) child.kill('SIGKILL');
+  await nats?.stop();
+  await lab?.down();
+});
+
+it('refuses a bad configuration at boot, naming every bad variable', async () => {
+  const prober = startProber({
+    NODE_NAME: 'Node_1',
+    NATS_URL: 'http://x',
+    POD_CIDRS: '10.0.0.0/33',
+    PROBE_PORTS: '70000',
+  });
+  expect(await prober.exited).toEqual({ code: 2, signal: null });
+  for (const variable of ['NODE_NAME', 'NATS_URL', 'POD_CIDRS', 'PROBE_PORTS'])
+    expect(prober.output()).toContain(variable);
+});
+
+it('takes a batch for its node from JetStream, probes inside the source pod, and publishes the result', async () => {
+  const { expectations } = scenario(file);
+  const status = lab!.status;
+  const source = podOf(status, { namespace: 'default', name: 'client' });
+  const rows = expectations.filter((r) => podKey(r.from) === 'default/client');
+  const port = 18_000 + Math.floor(Math.random() * 1000);
+  const prober = startProber({
+    NODE_NAME: source.node,
+    NATS_URL: nats!.url,
+    POD_CIDRS: '10.244.0.0/16',
+    HTTP_PORT: String(port),
+    PROBE_PROTOCOLS: 'TCP,UDP',
+  });
+  await until(
+    async () =>
+      (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
+        ? true
+        : undefined,
+    'readiness',
+  );
+  expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+
+  const bus = await MessageBus.connect({ url: nats!.url, service: 'test-scheduler' });
+  const results: ProbeResult[] = [];
+  const consumer = await bus.consume({
+    contract: ProbeResultContract,
+    durable: 'test-results',
+    filterSubject: PROBE_RESULT_SUBJECT,
+    handle: async (r) => void results.push(r),
+  });
+  await bus.publish(
+    probeBatchSubject(source.node),
+    ProbeBatchContract,
+    {
+      batchId: 'svc-1',
+      node: source.node,
+      attempt: 1,
+      source: { namespace: source.namespace, name: source.name, uid: source.uid },
+      targets: rows.map((row, i) => ({
+        caseId: `${i}`.padStart(16, '0'),
+        destination: row.to,
+        ip: podOf(status, row.to).ip,
+        port: row.port,
+        protocol: row.protocol,
+        listenerKnown: true,
+      })),
+      issuedAt: new Date().toISOString(),
+    },
+    { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+  );
+  const result = await until(() => results.find((r) => r.batchId === 'svc-1'), 'the probe result');
+  expect(result.observations.map((o) => o.reachability)).toEqual(
+    rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
+  );
+  expect(prober.output()).toMatch(/"message":"batch probed","batchId":"svc-1"/);
+  await consumer.stop();
+  await bus.close();
+
+  // Nest runs the shutdown hooks, then re-raises the signal: the consumer stops first.
+  prober.child.kill('SIGTERM');
+  expect(await prober.exited).toEqual({ code: null, signal: 'SIGTERM' });
+  expect(prober.output()).toContain('"message":"stopped consuming probe batches"');
+});
