@@ -1,0 +1,129 @@
+import { createHash } from 'node:crypto';
+import type { ProbeBatch, TestCase } from '#lumen/contracts';
+
+export type CaseToSchedule = Pick<
+  TestCase,
+  'caseId' | 'sources' | 'destinations' | 'port' | 'protocol' | 'listenerKnown'
+> & {
+  /** The case's trace context, carried into the batch. */
+  readonly traceparent?: string;
+};
+
+export interface Unschedulable {
+  readonly caseId: string;
+  readonly reason: string;
+}
+
+export interface Assignment {
+  readonly batches: readonly ProbeBatch[];
+  readonly unschedulable: readonly Unschedulable[];
+}
+
+export interface AssignOptions {
+  /** Nodes whose prober sent a heartbeat recently. */
+  readonly liveNodes: ReadonlySet<string>;
+  /** Rotates the pods chosen from each class between runs (a sweep number works). */
+  readonly rotation: number;
+  readonly attempt: number;
+  readonly maxTargetsPerBatch: number;
+  readonly now: Date;
+}
+
+type Endpoint = CaseToSchedule['sources'][number];
+
+function pickRotating<T>(items: readonly T[], rotation: number, salt: string): T | undefined {
+  if (items.length === 0) return undefined;
+  let h = 0;
+  for (const char of salt) h = (h * 31 + char.charCodeAt(0)) >>> 0;
+  return items[(h + rotation) % items.length];
+}
+
+function batchId(
+  node: string,
+  sourceUid: string,
+  caseIds: readonly string[],
+  attempt: number,
+): string {
+  return createHash('sha256')
+    .update(JSON.stringify([node, sourceUid, [...caseIds].sort(), attempt]))
+    .digest('hex')
+    .slice(0, 24);
+}
+
+/**
+ * Concrete probes for class-level cases: a running source pod on a node with a live
+ * prober and a destination pod for each case, rotating between runs and never a pod
+ * against itself while another pod of the class can serve; then one batch per node and
+ * source pod (split at maxTargetsPerBatch). A case nobody can take is reported with why.
+ */
+export function assignBatches(
+  cases: readonly CaseToSchedule[],
+  options: AssignOptions,
+): Assignment {
+  const unschedulable: Unschedulable[] = [];
+  const groups = new Map<
+    string,
+    { source: Endpoint; targets: ProbeBatch['targets'][number][]; traces: Record<string, string> }
+  >();
+  for (const c of cases) {
+    const live = c.sources.filter((s) => options.liveNodes.has(s.node));
+    if (c.sources.length === 0) {
+      unschedulable.push({ caseId: c.caseId, reason: 'no running pod of the source class' });
+      continue;
+    }
+    if (live.length === 0) {
+      unschedulable.push({
+        caseId: c.caseId,
+        reason: `no live prober on the source pods' nodes (${[...new Set(c.sources.map((s) => s.node))].join(', ')})`,
+      });
+      continue;
+    }
+    const source = pickRotating(live, options.rotation, c.caseId) as Endpoint;
+    const others = c.destinations.filter((d) => d.uid !== source.uid);
+    const destination = pickRotating(
+      others.length > 0 ? others : c.destinations,
+      options.rotation,
+      `${c.caseId}/d`,
+    );
+    if (!destination) {
+      unschedulable.push({ caseId: c.caseId, reason: 'no running pod of the destination class' });
+      continue;
+    }
+    const key = `${source.node}/${source.uid}`;
+    const group = groups.get(key) ?? { source, targets: [], traces: {} };
+    group.targets.push({
+      caseId: c.caseId,
+      destination: { namespace: destination.namespace, name: destination.name },
+      ip: destination.ip,
+      port: c.port,
+      protocol: c.protocol,
+      listenerKnown: c.listenerKnown,
+    });
+    if (c.traceparent) group.traces[c.caseId] = c.traceparent;
+    groups.set(key, group);
+  }
+  const batches: ProbeBatch[] = [];
+  for (const { source, targets, traces } of groups.values()) {
+    for (let i = 0; i < targets.length; i += options.maxTargetsPerBatch) {
+      const chunk = targets.slice(i, i + options.maxTargetsPerBatch);
+      const chunkTraces = Object.fromEntries(
+        chunk.flatMap((t) => (traces[t.caseId] ? [[t.caseId, traces[t.caseId] as string]] : [])),
+      );
+      batches.push({
+        batchId: batchId(
+          source.node,
+          source.uid,
+          chunk.map((t) => t.caseId),
+          options.attempt,
+        ),
+        node: source.node,
+        attempt: options.attempt,
+        source: { namespace: source.namespace, name: source.name, uid: source.uid },
+        targets: chunk,
+        issuedAt: options.now.toISOString(),
+        ...(Object.keys(chunkTraces).length > 0 ? { traces: chunkTraces } : {}),
+      });
+    }
+  }
+  return { batches, unschedulable };
+}

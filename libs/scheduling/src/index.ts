@@ -1,0 +1,2 @@
+export * from './assign.js';
+export * from './rate-limit.js';
