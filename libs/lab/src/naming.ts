@@ -7,8 +7,9 @@ export const DEFAULT_LAB_NAME = 'lumen';
 export const DEFAULT_LAB_ROOT = '/run/lumen/labs';
 
 /**
- * Every host object a lab makes is named from a short hash of the lab's name, so two
- * labs never collide and teardown can find everything by prefix even without state.
+ * Every host object a lab makes is named from a short hash of the lab's state root and
+ * name, so two labs never collide (not even same-named labs under different roots) and
+ * teardown can find everything by prefix even without state.
  */
 export class LabNames {
   readonly id: string;
@@ -20,7 +21,7 @@ export class LabNames {
     if (!LAB_NAME.test(name)) {
       throw new Error(`invalid lab name "${name}": use 1-32 lower-case letters, digits and dashes`);
     }
-    this.id = createHash('sha256').update(name).digest('hex').slice(0, 6);
+    this.id = createHash('sha256').update(`${root}\0${name}`).digest('hex').slice(0, 6);
   }
 
   get stateDir(): string {

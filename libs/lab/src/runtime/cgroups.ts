@@ -33,11 +33,14 @@ export async function addProcess(cgroupPath: string, pid: number): Promise<void>
 /** Every pid in a cgroup tree (deepest first does not matter for reading). */
 export async function processesIn(dir: string): Promise<number[]> {
   if (!existsSync(dir)) return [];
+  // The tree may vanish while it is read (a pod stopping): a missing part holds no process.
   const own = (await readFile(join(dir, 'cgroup.procs'), 'utf8').catch(() => ''))
     .split('\n')
     .filter(Boolean)
     .map(Number);
-  const children = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory());
+  const children = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) =>
+    e.isDirectory(),
+  );
   const nested = await Promise.all(children.map((c) => processesIn(join(dir, c.name))));
   return [...own, ...nested.flat()];
 }
@@ -45,7 +48,9 @@ export async function processesIn(dir: string): Promise<number[]> {
 /** Removes a cgroup tree bottom-up; it must hold no process any more. */
 export async function removeTree(dir: string): Promise<void> {
   if (!existsSync(dir)) return;
-  const children = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory());
+  const children = (await readdir(dir, { withFileTypes: true }).catch(() => [])).filter((e) =>
+    e.isDirectory(),
+  );
   await Promise.all(children.map((c) => removeTree(join(dir, c.name))));
   await rmdir(dir).catch((error: unknown) => {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;

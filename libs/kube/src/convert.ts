@@ -1,0 +1,64 @@
+import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
+import type { Namespace, NetworkPolicy, Pod, Protocol } from '#lumen/policy';
+
+export function namespaceFrom(object: V1Namespace): Namespace | undefined {
+  const name = object.metadata?.name;
+  if (!name) return undefined;
+  return {
+    name,
+    labels: { ...(object.metadata?.labels ?? {}), 'kubernetes.io/metadata.name': name },
+  };
+}
+
+/** Policy-relevant facts of a pod: labels, IP, hostNetwork, containerPorts. */
+export function podFrom(
+  object: V1Pod,
+):
+  | (Pod & { readonly uid: string; readonly node: string | undefined; readonly running: boolean })
+  | undefined {
+  const { name, namespace, uid } = object.metadata ?? {};
+  if (!name || !namespace || !uid) return undefined;
+  const ports = (object.spec?.containers ?? []).flatMap((c) =>
+    (c.ports ?? []).map((p) => ({
+      ...(p.name ? { name: p.name } : {}),
+      port: p.containerPort,
+      protocol: (p.protocol ?? 'TCP') as Protocol,
+    })),
+  );
+  const ip = object.status?.podIP;
+  return {
+    namespace,
+    name,
+    uid,
+    labels: object.metadata?.labels ?? {},
+    hostNetwork: object.spec?.hostNetwork === true,
+    ports,
+    ...(ip ? { ip } : {}),
+    node: object.spec?.nodeName,
+    running: object.status?.phase === 'Running',
+  };
+}
+
+/**
+ * The policy in its wire shape. client-node's list results are model objects in which an
+ * ingress rule's `from` is called `_from`; watch events are plain JSON. Both come out alike.
+ */
+export function policyFrom(object: V1NetworkPolicy): NetworkPolicy | undefined {
+  const { name, namespace } = object.metadata ?? {};
+  if (!name || !namespace) return undefined;
+  const spec = JSON.parse(JSON.stringify(object.spec ?? {})) as {
+    ingress?: Record<string, unknown>[];
+  };
+  for (const rule of spec.ingress ?? []) {
+    if ('_from' in rule) {
+      rule.from = rule._from;
+      Reflect.deleteProperty(rule, '_from');
+    }
+  }
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name, namespace },
+    spec,
+  };
+}
