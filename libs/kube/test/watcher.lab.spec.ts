@@ -1,6 +1,6 @@
 import { afterAll, expect, it } from '@jest/globals';
 import { PolicyEngine } from '#lumen/policy';
-import { conformanceScenarioFiles } from '#lumen/testing';
+import { conformanceScenarioFiles, eventually } from '#lumen/testing';
 import { ClusterWatcher, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { scenario, upLab, type TestLab } from '../../lab/test/support.js';
 
@@ -14,16 +14,6 @@ afterAll(async () => {
   await lab?.down();
 });
 
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 it('keeps a model of the cluster through client-node informers, across changes and a relist after 410', async () => {
   const { expectations } = scenario(file);
   lab = await upLab('kube-watch', file);
@@ -34,7 +24,7 @@ it('keeps a model of the cluster through client-node informers, across changes a
   });
   await watcher.start();
 
-  const first = await until(() => snapshots[0], 'the first snapshot');
+  const first = await eventually(() => snapshots[0], 'the first snapshot');
   expect(first.cluster.pods).toHaveLength(5);
   expect(first.cluster.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual([
     'default/web-allow-all-ns-monitoring',
@@ -47,7 +37,7 @@ it('keeps a model of the cluster through client-node informers, across changes a
     metadata: { name: 'deny-all' },
     spec: { podSelector: {}, ingress: [] },
   });
-  const withPolicy = await until(
+  const withPolicy = await eventually(
     () => snapshots.find((s) => s.changes.some((c) => c.key === 'default/deny-all')),
     'the new policy',
   );
@@ -64,7 +54,7 @@ it('keeps a model of the cluster through client-node informers, across changes a
     'DELETE',
     '/apis/networking.k8s.io/v1/namespaces/default/networkpolicies/deny-all',
   );
-  const afterRelist = await until(
+  const afterRelist = await eventually(
     () =>
       snapshots.find((s) =>
         s.changes.some((c) => c.key === 'default/deny-all' && c.type === 'delete'),

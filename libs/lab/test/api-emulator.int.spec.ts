@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { ApiServer, ObjectStore } from '../src/api/index.js';
 import { selfSignedCertificate } from '../src/api/certificate.js';
 import { renderKubeconfig } from '../src/kubeconfig.js';
-import { layerBinary, repositoryRoot } from '#lumen/testing';
+import { layerBinary, repositoryRoot, eventually } from '#lumen/testing';
 
 const store = new ObjectStore({ historyLimit: 50 });
 const dir = mkdtempSync(join(tmpdir(), 'lumen-api-'));
@@ -35,14 +35,6 @@ async function statusOf(
     return { code: e.code, body: JSON.parse(e.body) as Record<string, unknown> };
   }
   throw new Error('expected the call to fail');
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /**
@@ -206,13 +198,13 @@ describe('the API emulator with @kubernetes/client-node', () => {
     informer.on('connect', () => (connects += 1));
     await core.createNamespacedPod({ namespace: 'default', body: pod('before') });
     await informer.start();
-    await until(() => seen.includes('add before'), 'the initial list');
+    await eventually(() => seen.includes('add before'), 'the initial list');
     await core.createNamespacedPod({ namespace: 'default', body: pod('live') });
     await core.patchNamespacedPod(
       { namespace: 'default', name: 'live', body: { metadata: { labels: { v: '2' } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await until(() => seen.includes('update live {"v":"2"}'), 'watch events');
+    await eventually(() => seen.includes('update live {"v":"2"}'), 'watch events');
 
     // Other objects move the resourceVersion on, compaction forgets the history, and the
     // connection drops: the informer resumes from an expired resourceVersion, gets
@@ -221,9 +213,9 @@ describe('the API emulator with @kubernetes/client-node', () => {
     await core.createNamespace({ body: { metadata: { name: 'unrelated' } } });
     store.compact();
     server.dropWatches();
-    await until(() => lists === 2, 'the relist after 410', 10_000);
+    await eventually(() => lists === 2, 'the relist after 410', 10_000);
     await core.deleteNamespacedPod({ namespace: 'default', name: 'before' });
-    await until(() => seen.includes('delete before'), 'events after the relist');
+    await eventually(() => seen.includes('delete before'), 'events after the relist');
     expect(informer.list().map((p) => p.metadata?.name)).toEqual(['live']);
     await informer.stop();
     await core.deleteNamespace({ name: 'unrelated' });
@@ -314,11 +306,11 @@ spec: {containers: [{name: main, image: lab}]}
     ]);
     let output = '';
     watcher.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await until(() => output.includes('default'), 'the initial listing');
+    await eventually(() => output.includes('default'), 'the initial listing');
     await core.createNamespace({ body: { metadata: { name: 'watched' } } });
-    await until(() => /ADDED\s+watched/.test(output), 'the ADDED event');
+    await eventually(() => /ADDED\s+watched/.test(output), 'the ADDED event');
     await core.deleteNamespace({ name: 'watched' });
-    await until(() => /DELETED\s+watched/.test(output), 'the DELETED event');
+    await eventually(() => /DELETED\s+watched/.test(output), 'the DELETED event');
     watcher.kill();
   });
 });

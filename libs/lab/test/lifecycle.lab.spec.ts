@@ -10,6 +10,7 @@ import {
   labFootprint,
   layerBinary,
   repositoryRoot,
+  eventually,
 } from '#lumen/testing';
 import { LabNames, labDown, labStatus, type LabStatus } from '../src/index.js';
 import { podOf, probeFrom, scenario, upLab, type TestLab } from './support.js';
@@ -20,20 +21,6 @@ const labs: TestLab[] = [];
 afterEach(async () => {
   for (const lab of labs.splice(0)) await lab.down();
 });
-
-async function until<T>(
-  probe: () => T | undefined | Promise<T | undefined>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('the lab acts as a kubelet', () => {
   it('starts a pod created with kubectl, reports it through the API, and tears it down on delete', async () => {
@@ -49,7 +36,7 @@ describe('the lab acts as a kubelet', () => {
     );
     expect(await run('apply', '-f', manifest)).toContain('pod/newcomer created');
 
-    const pod = await until(async () => {
+    const pod = await eventually(async () => {
       const object = JSON.parse(await run('get', 'pod', 'newcomer', '-o', 'json')) as {
         status: { phase: string; podIP?: string; conditions?: { type: string; status: string }[] };
         spec: { nodeName?: string };
@@ -83,8 +70,8 @@ describe('the lab acts as a kubelet', () => {
     expect(probe?.state).toBe('filtered');
 
     expect(await run('delete', 'pod', 'newcomer')).toContain('pod "newcomer" deleted');
-    await until(() => (existsSync(started.netns) ? undefined : true), 'the netns to go');
-    await until(
+    await eventually(() => (existsSync(started.netns) ? undefined : true), 'the netns to go');
+    await eventually(
       () => (existsSync(`/proc/${started.pid}`) ? undefined : true),
       'the sleeper to stop',
     );
@@ -112,14 +99,14 @@ describe('the lab acts as a kubelet', () => {
     };
     await patch({ app: 'web' });
     expect(
-      await until(
+      await eventually(
         async () => ((await probeClient(await lab.refresh())) === 'filtered' ? true : undefined),
         'isolation after relabel',
       ),
     ).toBe(true);
     await patch({ app: null });
     expect(
-      await until(
+      await eventually(
         async () => ((await probeClient(await lab.refresh())) === 'open' ? true : undefined),
         'the way back',
       ),
@@ -198,7 +185,7 @@ describe('lab life cycle', () => {
       readFileSync(new LabNames('life-crash', TEST_LAB_ROOT).stateFile, 'utf8'),
     ) as { daemonPid: number };
     process.kill(state.daemonPid, 'SIGKILL');
-    await until(
+    await eventually(
       () => (existsSync(`/proc/${state.daemonPid}`) ? undefined : true),
       'the daemon to die',
     );

@@ -1,3 +1,4 @@
+import { eventually } from '#lumen/testing';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,14 +43,6 @@ const result = (batchId: string): ProbeResult => ({
   startedAt: new Date().toISOString(),
   durationMs: 12,
 });
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 beforeAll(async () => {
   server = await startPrivateNatsServer({ storeDir });
@@ -107,7 +100,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
       traceparent,
       msgId: 'b-ack',
     });
-    await until(() => seen.some((s) => s.batchId === 'b-ack'), 'delivery');
+    await eventually(() => seen.some((s) => s.batchId === 'b-ack'), 'delivery');
     expect(seen.find((s) => s.batchId === 'b-ack')?.traceparent).toBe(traceparent);
     await consumer.stop();
     const info = await (
@@ -140,7 +133,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('{"batchId": 42}'));
     await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('not json at all'));
     await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-after-garbage'));
-    await until(
+    await eventually(
       () => handled.includes('b-after-garbage') && dead.length >= 2,
       'the valid message and two dead letters',
     );
@@ -182,7 +175,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     });
     await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-flaky'));
     await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-poison'));
-    await until(
+    await eventually(
       () =>
         attempts.get('b-flaky') === 2 &&
         attempts.get('b-poison') === 3 &&
@@ -224,7 +217,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
       filterSubject: PROBE_RESULT_SUBJECT,
       handle: async (v) => void seen.push(v.batchId),
     });
-    await until(() => seen.includes('b-survivor'), 'the message from before the restart');
+    await eventually(() => seen.includes('b-survivor'), 'the message from before the restart');
     expect(decode(ProbeResultContract, JSON.stringify(result('x'))).ok).toBe(true);
     await consumer.stop();
     await messages.close();

@@ -13,3 +13,4 @@ export function conformanceScenarioFiles(): string[] {
 }
 export { layerBinary } from './tools.js';
 export * from './lab-hygiene.js';
+export { eventually } from './eventually.js';

@@ -12,7 +12,7 @@ import {
 } from '#lumen/contracts';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { podKey } from '#lumen/policy';
-import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
+import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
 import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
 const file = conformanceScenarioFiles().find((f) =>
@@ -48,20 +48,6 @@ function startProber(env: Record<string, string>): {
       });
     }),
   };
-}
-
-async function until<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 beforeAll(async () => {
@@ -102,7 +88,7 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
     HTTP_PORT: String(port),
     PROBE_PROTOCOLS: 'TCP,UDP',
   });
-  await until(
+  await eventually(
     async () =>
       (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
         ? true
@@ -139,7 +125,10 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
     },
     { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
   );
-  const result = await until(() => results.find((r) => r.batchId === 'svc-1'), 'the probe result');
+  const result = await eventually(
+    () => results.find((r) => r.batchId === 'svc-1'),
+    'the probe result',
+  );
   expect(result.observations.map((o) => o.reachability)).toEqual(
     rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
   );
