@@ -1,2 +1,3 @@
 export * from './case-id.js';
 export * from './plan.js';
+export * from './publish.js';
