@@ -1,14 +1,13 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/**
- * Where the shared conformance scenarios live: `LUMEN_CONFORMANCE_DIR`, else
- * `../shared/conformance` beside the repository (the layout of the project's machines).
- */
-export function conformanceDir(repositoryRoot: string, override?: string): string {
-  const dir = override ?? resolve(repositoryRoot, '..', 'shared', 'conformance');
+/** The shared conformance scenarios: `../shared/conformance` beside the repository, as on the project's machines and in CI. */
+export function conformanceDir(repositoryRoot: string): string {
+  const dir = resolve(repositoryRoot, '..', 'shared', 'conformance');
   if (!existsSync(dir)) {
-    throw new Error(`conformance scenarios not found at ${dir}; set LUMEN_CONFORMANCE_DIR`);
+    throw new Error(
+      `conformance scenarios not found at ${dir}: shared/ must sit beside the repository`,
+    );
   }
   return dir;
 }
