@@ -1,5 +1,6 @@
 import {
   compileSelector,
+  selectorKey,
   type Explanation,
   type NormalizedPeer,
   type NormalizedPort,
@@ -224,13 +225,13 @@ class Planner {
     peer: NormalizedPeer & { kind: 'pods' },
     reason: CaseReason,
   ): readonly PodClass[] {
+    const key = `${reason} ${peer.namespaceSelector ? selectorKey(peer.namespaceSelector) : `= ${policy.namespace}`} | ${peer.podSelector ? selectorKey(peer.podSelector) : '*'}`;
+    const cached = this.missCandidates.get(key);
+    if (cached) return cached;
     const namespaceSelector = peer.namespaceSelector
       ? compileSelector(peer.namespaceSelector)
       : undefined;
     const podSelector = peer.podSelector ? compileSelector(peer.podSelector) : undefined;
-    const key = `${reason} ${namespaceSelector ? namespaceSelector.key : `= ${policy.namespace}`} | ${podSelector?.key ?? '*'}`;
-    const cached = this.missCandidates.get(key);
-    if (cached) return cached;
     const namespaceMatch = new Map<string, boolean>();
     const inNamespace = (c: PodClass): boolean => {
       let match = namespaceMatch.get(c.namespace);

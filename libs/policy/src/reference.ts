@@ -74,11 +74,13 @@ export class ReferenceEvaluator {
 
   constructor(private readonly cluster: Cluster) {
     this.pods = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
-    this.namespaces = new Map(cluster.namespaces.map((n) => [n.name, n.labels]));
+    this.namespaces = new Map(
+      cluster.namespaces.map((n) => [n.name, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name }]),
+    );
   }
 
   private namespaceLabels(name: string): Labels {
-    return { ...(this.namespaces.get(name) ?? {}), [NAMESPACE_NAME_LABEL]: name };
+    return this.namespaces.get(name) ?? { [NAMESPACE_NAME_LABEL]: name };
   }
 
   private pod(namespace: string, name: string): Pod {
