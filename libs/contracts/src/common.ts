@@ -11,6 +11,12 @@ export const name = z.string().min(1).max(253);
 export const timestamp = z.iso.datetime();
 /** Case ids are stable hashes: 16 lower-case hex digits. */
 export const caseId = z.string().regex(/^[0-9a-f]{16}$/, 'must be 16 lower-case hex digits');
+/** A case's round: the plan generation whose message started it. */
+export const round = z.number().int().min(0);
+/** W3C trace context: version-traceid-spanid-flags. */
+export const traceparent = z
+  .string()
+  .regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/, 'must be a W3C traceparent');
 export const podRef = z.strictObject({ namespace: name, name, uid: z.string().max(64).optional() });
 export const nodeName = z
   .string()

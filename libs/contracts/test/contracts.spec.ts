@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import {
+  CaseUnschedulableContract,
+  ReprobeRequestContract,
   DeadLetterContract,
   ProbeBatchContract,
   ProbeResultContract,
@@ -62,6 +64,7 @@ const batch: ProbeBatch = {
   targets: [
     {
       caseId: '0123456789abcdef',
+      round: 3,
       destination: { namespace: 'default', name: 'web' },
       ip: '10.244.1.2',
       port: 80,
@@ -70,6 +73,7 @@ const batch: ProbeBatch = {
     },
   ],
   issuedAt: '2026-11-26T05:00:01.000Z',
+  traces: { '0123456789abcdef': '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
 };
 const result: ProbeResult = {
   batchId: 'b-1',
@@ -79,6 +83,7 @@ const result: ProbeResult = {
   observations: [
     {
       caseId: '0123456789abcdef',
+      round: 3,
       ip: '10.244.1.2',
       port: 80,
       protocol: 'TCP',
@@ -117,6 +122,33 @@ const valid: [string, Contract<unknown>, unknown][] = [
       version: '0.1.0',
       at: '2026-11-26T05:00:00Z',
       inFlight: 0,
+    },
+  ],
+  [
+    'ReprobeRequest',
+    ReprobeRequestContract,
+    {
+      caseId: '0123456789abcdef',
+      round: 3,
+      attempt: 2,
+      notBefore: '2026-11-26T05:00:10Z',
+      reason: 'mismatch inside the settle window',
+      sources: testCase.sources,
+      destinations: testCase.destinations,
+      port: 80,
+      protocol: 'TCP',
+      listenerKnown: true,
+    },
+  ],
+  [
+    'CaseUnschedulable',
+    CaseUnschedulableContract,
+    {
+      caseId: '0123456789abcdef',
+      round: 3,
+      attempt: 1,
+      reason: 'no live prober',
+      at: '2026-11-26T05:00:00Z',
     },
   ],
 ];
@@ -159,6 +191,18 @@ describe('contracts', () => {
       ProbeResultContract,
       { ...result, observations: [{ ...result.observations[0], reachability: 'maybe' }] },
       'observations.0.reachability',
+    ],
+    [
+      'a trace header that is not a traceparent',
+      ProbeBatchContract,
+      { ...batch, traces: { '0123456789abcdef': 'x\r\nInjected: 1' } },
+      'must be a W3C traceparent',
+    ],
+    [
+      'a re-probe as a first attempt',
+      ReprobeRequestContract,
+      { caseId: '0123456789abcdef', round: 1, attempt: 1 },
+      'attempt',
     ],
   ])('rejects %s, saying where', (_name, contract, value, reason) => {
     const decoded = decode(contract as Contract<unknown>, JSON.stringify(value));

@@ -7,6 +7,7 @@ import {
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
+  type KV,
   type NatsConnection,
 } from 'nats';
 import {
@@ -43,12 +44,28 @@ export interface ConsumeOptions<T> {
    * Called once per valid message. The message is acked only when this resolves, so
    * resolve only after the effect is durable. A throw means "try again later".
    */
-  readonly handle: (value: T, delivery: Delivery) => Promise<void>;
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most handlers return nothing
+  readonly handle: (value: T, delivery: Delivery) => Promise<void | Deferral>;
   /** Deliveries before a failing message goes to the dead letter subject. */
   readonly maxDeliver?: number;
   /** How long a message may stay unacked before it is delivered again. */
   readonly ackWaitMs?: number;
   readonly retryDelayMs?: number;
+  /** Messages handled at once (default 1: in order). */
+  readonly concurrency?: number;
+  /** Only messages published from now on (a one-shot run); default: everything retained. */
+  readonly onlyNew?: boolean;
+  /** The server deletes the consumer after this long without a client (one-shot runs). */
+  readonly inactiveThresholdMs?: number;
+}
+
+/** Returned by a handler: not yet, deliver this message again after a while (no failure). */
+export interface Deferral {
+  readonly deferMs: number;
+}
+
+export function defer(ms: number): Deferral {
+  return { deferMs: Math.max(0, Math.round(ms)) };
 }
 
 export interface BusCounters {
@@ -129,7 +146,8 @@ export class MessageBus {
     const config = {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      deliver_policy: options.onlyNew ? DeliverPolicy.New : DeliverPolicy.All,
+      ...(options.inactiveThresholdMs ? { inactive_threshold: options.inactiveThresholdMs * 1e6 } : {}),
       filter_subject: options.filterSubject,
       ack_wait: (options.ackWaitMs ?? 30_000) * 1e6,
       max_deliver: -1,
@@ -140,8 +158,23 @@ export class MessageBus {
     const consumer = await this.js.consumers.get(stream, options.durable);
     const messages = await consumer.consume({ max_messages: 64 });
     this.consumers.add(messages);
+    const limit = Math.max(1, options.concurrency ?? 1);
     const loop = (async (): Promise<void> => {
-      for await (const message of messages) await this.deliver(message, options);
+      const running = new Set<Promise<void>>();
+      for await (const message of messages) {
+        const delivery = this.deliver(message, options)
+          .catch((error: unknown) => {
+            // Not acked: JetStream delivers it again after ack_wait.
+            this.log.warn('message left unacked', {
+              subject: message.subject,
+              error: String(error),
+            });
+          })
+          .finally(() => running.delete(delivery));
+        running.add(delivery);
+        if (running.size >= limit) await Promise.race(running);
+      }
+      await Promise.all(running);
     })();
     return {
       stop: async () => {
@@ -160,11 +193,15 @@ export class MessageBus {
       return;
     }
     try {
-      await options.handle(decoded.value, {
+      const outcome = await options.handle(decoded.value, {
         subject: message.subject,
         traceparent: message.headers?.get(TRACEPARENT_HEADER) || undefined,
         deliveryCount,
       });
+      if (outcome) {
+        message.nak(outcome.deferMs);
+        return;
+      }
       await message.ackAck();
       this.counts.handled += 1;
     } catch (error) {
@@ -202,6 +239,11 @@ export class MessageBus {
     message.term(reason.slice(0, 200));
     this.counts.deadLettered += 1;
     this.log.warn('message dead-lettered', { subject: message.subject, reason });
+  }
+
+  /** A key-value bucket (created when missing) whose entries expire after ttlMs. */
+  async keyValue(bucket: string, ttlMs: number): Promise<KV> {
+    return this.js.views.kv(bucket, { ttl: ttlMs, history: 1 });
   }
 
   async close(): Promise<void> {

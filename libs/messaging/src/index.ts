@@ -1,3 +1,4 @@
 export * from './bus.js';
 export * from './nats-server.js';
 export * from './streams.js';
+export * from './prober-registry.js';

@@ -1,6 +1,8 @@
 import { RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
 import {
+  CASE_UNSCHEDULABLE_SUBJECT,
   DEAD_LETTER_SUBJECT,
+  REPROBE_REQUEST_SUBJECT,
   PROBE_BATCH_SUBJECTS,
   PROBE_RESULT_SUBJECT,
   TEST_CASE_SUBJECT,
@@ -10,7 +12,11 @@ const DAY_NS = 24 * 60 * 60 * 1e9;
 
 /** Lumen's streams: file-backed, so work survives a server restart. */
 export const STREAMS: readonly Partial<StreamConfig>[] = [
-  { name: 'LUMEN_V1_CASES', subjects: [TEST_CASE_SUBJECT], description: 'planner to scheduler' },
+  {
+    name: 'LUMEN_V1_CASES',
+    subjects: [TEST_CASE_SUBJECT, REPROBE_REQUEST_SUBJECT],
+    description: 'planner (cases) and reporter (re-probes) to scheduler',
+  },
   {
     name: 'LUMEN_V1_PROBES',
     subjects: [PROBE_BATCH_SUBJECTS],
@@ -18,8 +24,8 @@ export const STREAMS: readonly Partial<StreamConfig>[] = [
   },
   {
     name: 'LUMEN_V1_RESULTS',
-    subjects: [PROBE_RESULT_SUBJECT],
-    description: 'probers to reporter',
+    subjects: [PROBE_RESULT_SUBJECT, CASE_UNSCHEDULABLE_SUBJECT],
+    description: 'probers and scheduler to reporter',
   },
   {
     name: 'LUMEN_V1_DEAD',

@@ -33,6 +33,7 @@ const result = (batchId: string): ProbeResult => ({
   observations: [
     {
       caseId: '00000000000000aa',
+      round: 1,
       ip: '10.244.1.2',
       port: 80,
       protocol: 'TCP',

@@ -36,6 +36,8 @@ type Target = ProbeBatch['targets'][number];
 function inconclusive(target: Target, basis: string): Observation {
   return {
     caseId: target.caseId,
+    round: target.round,
+    destination: target.destination,
     ip: target.ip,
     port: target.port,
     protocol: target.protocol,
@@ -99,6 +101,8 @@ async function scan(
     const { reachability, basis } = observe(found, t.listenerKnown);
     return {
       caseId: t.caseId,
+      round: t.round,
+      destination: t.destination,
       ip: t.ip,
       port: t.port,
       protocol: t.protocol,

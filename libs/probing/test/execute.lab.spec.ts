@@ -31,6 +31,7 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
       source: { namespace: source.namespace, name: source.name, uid: source.uid },
       targets: rows.map((row, i) => ({
         caseId: i.toString(16).padStart(16, '0'),
+        round: 1,
         destination: row.to,
         ip: podOf(status, row.to).ip,
         port: row.port,

@@ -21,6 +21,7 @@ const target = (
   protocol: 'TCP' | 'UDP' | 'SCTP' = 'TCP',
 ) => ({
   caseId,
+  round: 1,
   destination: { namespace: 'default', name: 'web' },
   ip,
   port,
@@ -78,6 +79,8 @@ describe('executeBatch', () => {
     expect(result.observations).toEqual([
       {
         caseId: '000000000000000a',
+        round: 1,
+        destination: { namespace: 'default', name: 'web' },
         ip: '10.244.1.2',
         port: 80,
         protocol: 'TCP',

@@ -5,6 +5,7 @@ export type CaseToSchedule = Pick<
   TestCase,
   'caseId' | 'sources' | 'destinations' | 'port' | 'protocol' | 'listenerKnown'
 > & {
+  readonly round: number;
   /** The case's trace context, carried into the batch. */
   readonly traceparent?: string;
 };
@@ -27,6 +28,8 @@ export interface AssignOptions {
   readonly attempt: number;
   readonly maxTargetsPerBatch: number;
   readonly now: Date;
+  /** Counts re-dispatches of the same work, so that a new batch gets a new id. */
+  readonly dispatch?: number;
 }
 
 type Endpoint = CaseToSchedule['sources'][number];
@@ -43,9 +46,10 @@ function batchId(
   sourceUid: string,
   caseIds: readonly string[],
   attempt: number,
+  dispatch: number,
 ): string {
   return createHash('sha256')
-    .update(JSON.stringify([node, sourceUid, [...caseIds].sort(), attempt]))
+    .update(JSON.stringify([node, sourceUid, [...caseIds].sort(), attempt, dispatch]))
     .digest('hex')
     .slice(0, 24);
 }
@@ -93,6 +97,7 @@ export function assignBatches(
     const group = groups.get(key) ?? { source, targets: [], traces: {} };
     group.targets.push({
       caseId: c.caseId,
+      round: c.round,
       destination: { namespace: destination.namespace, name: destination.name },
       ip: destination.ip,
       port: c.port,
@@ -115,6 +120,7 @@ export function assignBatches(
           source.uid,
           chunk.map((t) => t.caseId),
           options.attempt,
+          options.dispatch ?? 0,
         ),
         node: source.node,
         attempt: options.attempt,

@@ -21,6 +21,7 @@ const kase = (
   destinations: CaseToSchedule['destinations'],
 ): CaseToSchedule => ({
   caseId,
+  round: 4,
   sources,
   destinations,
   port: 80,
@@ -56,7 +57,17 @@ describe('assignBatches', () => {
       '000000000000000a',
       '000000000000000b',
     ]);
+    expect(batches[0]!.targets.map((t) => t.round)).toEqual([4, 4]);
     expect(decode(ProbeBatchContract, encode(ProbeBatchContract, batches[0]!)).ok).toBe(true);
+  });
+
+  it('gives re-dispatched work a new batch id, so that JetStream does not drop it as a repeat', () => {
+    const cases = [kase('000000000000000a', [client], [webA])];
+    const first = assignBatches(cases, options).batches[0]!;
+    const again = assignBatches(cases, options).batches[0]!;
+    const redispatched = assignBatches(cases, { ...options, dispatch: 1 }).batches[0]!;
+    expect(again.batchId).toBe(first.batchId);
+    expect(redispatched.batchId).not.toBe(first.batchId);
   });
 
   it('never probes a pod against itself while another pod of the class can serve', () => {

@@ -82,12 +82,19 @@ export class CaseStore {
       .find({ where: { caseId, round }, order: { attempt: 'ASC' } });
   }
 
-  /** Sets a case's outcome and appends it to its history; returns the outcome before. */
-  async setOutcome(outcome: OutcomeRow): Promise<string | undefined> {
+  /**
+   * Sets a case's outcome for a round and appends it to its history, once: a round that
+   * already has an outcome (or an older round, once a newer one has) changes nothing.
+   */
+  async setOutcome(
+    outcome: OutcomeRow,
+  ): Promise<{ readonly applied: boolean; readonly previous: string | undefined }> {
     return this.dataSource.transaction(async (manager) => {
       const previous = await manager
         .getRepository(OutcomeEntity)
         .findOneBy({ caseId: outcome.caseId });
+      if (previous && previous.round >= outcome.round)
+        return { applied: false, previous: previous.outcome };
       await manager
         .getRepository(OutcomeEntity)
         .save({ ...outcome, reason: outcome.reason.slice(0, 2000) });
@@ -97,8 +104,12 @@ export class CaseStore {
         round: outcome.round,
         decidedAt: outcome.decidedAt,
       });
-      return previous?.outcome;
+      return { applied: true, previous: previous?.outcome };
     });
+  }
+
+  async outcome(caseId: string): Promise<OutcomeRow | null> {
+    return this.dataSource.getRepository(OutcomeEntity).findOneBy({ caseId });
   }
 
   async outcomes(): Promise<OutcomeRow[]> {

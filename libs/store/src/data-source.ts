@@ -1,6 +1,7 @@
 import { DataSource } from 'typeorm';
 import { ENTITIES } from './entities.js';
 import { Initial1795669200000 } from './migrations/1795669200000-initial.js';
+import { CaseProbing1795700000000 } from './migrations/1795700000000-case-probing.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -15,7 +16,7 @@ export function storeLocation(databaseUrl: string | undefined, sqlitePath: strin
   );
 }
 
-export const MIGRATIONS = [Initial1795669200000];
+export const MIGRATIONS = [Initial1795669200000, CaseProbing1795700000000];
 
 /** The schema is made by migrations, never by `synchronize`. */
 export function createDataSource(location: StoreLocation): DataSource {

@@ -20,6 +20,10 @@ export interface CaseRow {
   rule: object | null;
   changedAt: Date;
   updatedAt: Date;
+  listenerKnown: boolean;
+  loopback: boolean;
+  /** The traceparent of the round's plan span: the case's trace. */
+  traceparent: string | null;
 }
 
 export interface AttemptRow {
@@ -45,6 +49,8 @@ export interface OutcomeRow {
   attempts: number;
   enforcementLatencyMs: number | null;
   traceId: string | null;
+  /** The newest conclusive observation: reachable or blocked (null when none was). */
+  observed: string | null;
 }
 
 export interface OutcomeHistoryRow {
@@ -84,6 +90,9 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     rule: { ...json, nullable: true },
     changedAt: { type: Date, name: 'changed_at' },
     updatedAt: { type: Date, name: 'updated_at' },
+    listenerKnown: { type: Boolean, name: 'listener_known', default: false },
+    loopback: { type: Boolean, default: false },
+    traceparent: { type: String, length: 55, nullable: true },
   },
 });
 
@@ -117,6 +126,7 @@ export const OutcomeEntity = new EntitySchema<OutcomeRow>({
     attempts: { type: Number },
     enforcementLatencyMs: { type: Number, nullable: true, name: 'enforcement_latency_ms' },
     traceId: { type: String, length: 32, nullable: true, name: 'trace_id' },
+    observed: { type: String, length: 16, nullable: true },
   },
 });
 

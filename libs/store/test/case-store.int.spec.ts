@@ -39,6 +39,9 @@ const caseRow = (caseId: string): CaseRow => ({
   rule: { policy: 'default/web', direction: 'ingress', index: 0 },
   changedAt: new Date('2026-11-26T05:00:00Z'),
   updatedAt: new Date('2026-11-26T05:00:00Z'),
+  listenerKnown: true,
+  loopback: false,
+  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
 });
 
 describe.each(locations)('CaseStore on %s', (_name, location) => {
@@ -51,9 +54,10 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
   });
 
   it('creates its schema through migrations, and opening again changes nothing', async () => {
-    expect(await store!.appliedMigrations()).toEqual(['Initial1795669200000']);
+    const migrations = ['Initial1795669200000', 'CaseProbing1795700000000'];
+    expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);
-    expect(await again.appliedMigrations()).toEqual(['Initial1795669200000']);
+    expect(await again.appliedMigrations()).toEqual(migrations);
     await again.close();
   });
 
@@ -65,6 +69,9 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       generation: 2,
       rule: { policy: 'default/web' },
       source: { labels: { type: 'monitoring' } },
+      listenerKnown: true,
+      loopback: false,
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
     });
     expect((await store!.getCase('00000000000000a2'))?.changedAt.toISOString()).toBe(
       '2026-11-26T05:00:00.000Z',
@@ -105,9 +112,23 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       attempts: 1,
       enforcementLatencyMs: null,
       traceId: null,
+      observed: value === 'pass' ? 'reachable' : 'blocked',
     });
-    expect(await store!.setOutcome(outcome('pass', 1))).toBeUndefined();
-    expect(await store!.setOutcome(outcome('fail', 2))).toBe('pass');
+    expect(await store!.setOutcome(outcome('pass', 1))).toEqual({
+      applied: true,
+      previous: undefined,
+    });
+    expect(await store!.setOutcome(outcome('fail', 2))).toEqual({
+      applied: true,
+      previous: 'pass',
+    });
+    // A redelivered decision for a round already decided, or an older round, is ignored.
+    expect(await store!.setOutcome(outcome('pass', 2))).toEqual({
+      applied: false,
+      previous: 'fail',
+    });
+    expect(await store!.setOutcome(outcome('pass', 1))).toMatchObject({ applied: false });
+    expect((await store!.outcome('00000000000000a2'))?.observed).toBe('blocked');
     expect((await store!.outcomes()).find((o) => o.caseId === '00000000000000a2')?.outcome).toBe(
       'fail',
     );

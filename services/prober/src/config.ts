@@ -56,6 +56,8 @@ export const proberConfigSchema = z.object({
   TCP_SCAN: z.enum(['syn', 'connect']).default('syn'),
   NMAP_MAX_RTT_MS: z.coerce.number().int().min(50).max(10_000).default(300),
   NMAP_HOST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
+  /** A prober silent this long counts as gone; it beats three times as often. */
+  HEARTBEAT_TTL_MS: z.coerce.number().int().min(1500).max(300_000).default(15_000),
   HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(8083),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });

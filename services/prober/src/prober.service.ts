@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import {
   Inject,
   Injectable,
@@ -5,92 +6,75 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import {
-  ProbeBatchContract,
-  ProbeResultContract,
-  PROBE_RESULT_SUBJECT,
-  probeBatchSubject,
-  type ProbeBatch,
-} from '#lumen/contracts';
-import { MessageBus } from '#lumen/messaging';
+import { MessageBus, ProberRegistry } from '#lumen/messaging';
+import { nestLog } from '#lumen/runtime';
 import { findPodNetns } from '#lumen/netns';
-import { executeBatch, type ProberSettings } from '#lumen/probing';
+import { ProberWorker } from '#lumen/pipeline';
 import { kernelSupportsSctp, run } from '#lumen/system';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 
-/** The prober's one job: a batch in, nmap from inside the source pod, observations out. */
+
+const VERSION = '0.1.0';
+
+/** Thin Nest adapter: connects, then hands the node's batches to the ProberWorker. */
 @Injectable()
 export class ProberService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(ProberService.name);
   private bus: MessageBus | undefined;
-  private consumer: { stop: () => Promise<void> } | undefined;
-  private readonly settings: ProberSettings;
+  private worker: ProberWorker | undefined;
 
-  constructor(@Inject(PROBER_CONFIG) private readonly config: ProberConfig) {
-    this.settings = {
-      node: config.NODE_NAME,
-      podCidrs: config.POD_CIDRS,
-      protocols: config.PROBE_PROTOCOLS,
-      portRanges: config.PROBE_PORTS,
-      sctpSupported: kernelSupportsSctp(),
-      tcpScan: config.TCP_SCAN,
-      maxRttTimeoutMs: config.NMAP_MAX_RTT_MS,
-      hostTimeoutMs: config.NMAP_HOST_TIMEOUT_MS,
-    };
-  }
+  constructor(@Inject(PROBER_CONFIG) private readonly config: ProberConfig) {}
 
   get ready(): boolean {
-    return this.consumer !== undefined && !(this.bus?.connection.isClosed() ?? true);
+    return (this.worker?.consuming ?? false) && !(this.bus?.connection.isClosed() ?? true);
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    const config = this.config;
+    const log = nestLog(this.logger);
     this.bus = await MessageBus.connect({
-      url: this.config.NATS_URL,
+      url: config.NATS_URL,
       service: 'prober',
-      ...(this.config.NATS_USER
-        ? { user: this.config.NATS_USER, pass: this.config.NATS_PASSWORD ?? '' }
-        : {}),
-      log: {
-        warn: (message, fields) => {
-          this.logger.warn(message, fields);
-        },
+      ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
+      log,
+    });
+    const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS);
+    this.worker = new ProberWorker(
+      this.bus,
+      registry,
+      {
+        findNetns: (uid) => findPodNetns(uid),
+        runNmap: (path, args) =>
+          run('nsenter', [`--net=${path}`, 'nmap', ...args], {
+            timeoutMs: config.NMAP_HOST_TIMEOUT_MS + 10_000,
+          }),
+        now: () => new Date(),
       },
-    });
-    this.consumer = await this.bus.consume({
-      contract: ProbeBatchContract,
-      durable: `prober-${this.config.NODE_NAME.replace(/\./g, '_')}`,
-      filterSubject: probeBatchSubject(this.config.NODE_NAME),
-      ackWaitMs: this.config.NMAP_HOST_TIMEOUT_MS + 30_000,
-      handle: (batch, delivery) => this.probe(batch, delivery.traceparent),
-    });
-    this.logger.log('consuming probe batches', { node: this.config.NODE_NAME });
-  }
-
-  /** Acked once the result is stored in JetStream; a redelivered batch yields the same result id. */
-  async probe(batch: ProbeBatch, traceparent: string | undefined): Promise<void> {
-    this.logger.log('batch received', {
-      batchId: batch.batchId,
-      attempt: batch.attempt,
-      targets: batch.targets.length,
-    });
-    const result = await executeBatch(batch, this.settings, {
-      findNetns: (uid) => findPodNetns(uid),
-      runNmap: (path, args) =>
-        run('nsenter', [`--net=${path}`, 'nmap', ...args], {
-          timeoutMs: this.config.NMAP_HOST_TIMEOUT_MS + 10_000,
-        }),
-      now: () => new Date(),
-    });
-    await this.bus?.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result, {
-      msgId: `${batch.batchId}/${batch.attempt}`,
-      ...(traceparent ? { traceparent } : {}),
-    });
-    this.logger.log('batch probed', { batchId: batch.batchId, durationMs: result.durationMs });
+      {
+        settings: {
+          node: config.NODE_NAME,
+          podCidrs: config.POD_CIDRS,
+          protocols: config.PROBE_PROTOCOLS,
+          portRanges: config.PROBE_PORTS,
+          sctpSupported: kernelSupportsSctp(),
+          tcpScan: config.TCP_SCAN,
+          maxRttTimeoutMs: config.NMAP_MAX_RTT_MS,
+          hostTimeoutMs: config.NMAP_HOST_TIMEOUT_MS,
+        },
+        instance: randomUUID(),
+        version: VERSION,
+        heartbeatIntervalMs: Math.max(500, Math.floor(config.HEARTBEAT_TTL_MS / 3)),
+        ackWaitMs: config.NMAP_HOST_TIMEOUT_MS + 30_000,
+      },
+      log,
+    );
+    await this.worker.start();
+    this.logger.log('consuming probe batches', { node: config.NODE_NAME });
   }
 
   async onApplicationShutdown(): Promise<void> {
-    // Stop taking work; an unacked batch in flight is redelivered to the next prober.
-    await this.consumer?.stop();
+    // Stop taking work; a batch in progress finishes, an unacked one is redelivered.
+    await this.worker?.stop();
     await this.bus?.close();
     this.logger.log('stopped consuming probe batches', { node: this.config.NODE_NAME });
   }

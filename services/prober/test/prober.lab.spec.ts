@@ -115,6 +115,7 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
       source: { namespace: source.namespace, name: source.name, uid: source.uid },
       targets: rows.map((row, i) => ({
         caseId: `${i}`.padStart(16, '0'),
+        round: 1,
         destination: row.to,
         ip: podOf(status, row.to).ip,
         port: row.port,

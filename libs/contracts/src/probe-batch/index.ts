@@ -3,11 +3,13 @@ import {
   SUBJECT_PREFIX,
   caseId,
   ipAddress,
+  round,
   nodeName,
   podRef,
   port,
   protocol,
   timestamp,
+  traceparent,
   type Contract,
 } from '../common.js';
 
@@ -28,6 +30,8 @@ export const probeBatchSchema = z.strictObject({
     .array(
       z.strictObject({
         caseId,
+        /** The case's round (its plan generation), which the reporter judges attempts in. */
+        round,
         destination: podRef,
         ip: ipAddress,
         port,
@@ -40,7 +44,7 @@ export const probeBatchSchema = z.strictObject({
     .max(1000),
   issuedAt: timestamp,
   /** The traceparent of each case's trace, by case id. */
-  traces: z.record(caseId, z.string().max(55)).optional(),
+  traces: z.record(caseId, traceparent).optional(),
 });
 
 export type ProbeBatch = z.infer<typeof probeBatchSchema>;

@@ -3,11 +3,13 @@ import {
   SUBJECT_PREFIX,
   caseId,
   ipAddress,
+  round,
   nodeName,
   podRef,
   port,
   protocol,
   timestamp,
+  traceparent,
   type Contract,
 } from '../common.js';
 
@@ -16,6 +18,9 @@ export const PROBE_RESULT_SUBJECT = `${SUBJECT_PREFIX}.results`;
 
 export const observationSchema = z.strictObject({
   caseId,
+  round,
+  /** The pod probed, as the batch named it. */
+  destination: podRef.optional(),
   ip: ipAddress,
   port,
   protocol,
@@ -42,6 +47,8 @@ export const probeResultSchema = z.strictObject({
   durationMs: z.number().min(0),
   /** The nmap command line, for the evidence (no secrets in it). */
   command: z.array(z.string().max(4096)).max(2000).optional(),
+  /** The traceparent of each case's probe span, by case id. */
+  traces: z.record(caseId, traceparent).optional(),
 });
 
 export type Observation = z.infer<typeof observationSchema>;

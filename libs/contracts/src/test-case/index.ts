@@ -23,7 +23,7 @@ const podClass = z.strictObject({
 });
 
 /** A running pod of a class, from which the scheduler picks (and rotates). */
-const podEndpoint = z.strictObject({
+export const podEndpoint = z.strictObject({
   namespace: name,
   name,
   uid: z.string().min(1).max(64),

@@ -7,7 +7,8 @@ import {
 } from 'typeorm';
 
 /** Column types that both SQLite and PostgreSQL accept and TypeORM maps the same way. */
-function columns(queryRunner: QueryRunner) {
+// eslint-disable-next-line @typescript-eslint/explicit-module-boundary-types -- a bag of column builders
+export function columns(queryRunner: QueryRunner) {
   const postgres = queryRunner.dataSource.options.type === 'postgres';
   const timestamp = postgres ? 'timestamp with time zone' : 'datetime';
   const serial = (name: string): TableColumnOptions => ({

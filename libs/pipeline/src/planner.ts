@@ -1,0 +1,216 @@
+import { TEST_CASE_SUBJECT, TestCaseContract } from '#lumen/contracts';
+import {
+  diffPlans,
+  planCases,
+  testCaseMessage,
+  type Plan,
+  type PlannedCase,
+  type PodEndpoint,
+  type PublishedCase,
+} from '#lumen/planning';
+import {
+  PolicyEngine,
+  podKey,
+  type Cluster,
+  type Pod,
+  type PodClass,
+  type PolicyError,
+} from '#lumen/policy';
+import { startCaseSpan } from '#lumen/telemetry';
+import type { Clock, PipelineLog, Publisher } from './ports.js';
+
+/** A pod as the watcher sees it: policy facts plus where it runs. */
+export type ObservedPod = Pod & {
+  readonly uid: string;
+  readonly node: string | undefined;
+  readonly running: boolean;
+};
+
+export interface ClusterView {
+  readonly cluster: Cluster;
+  readonly pods: readonly ObservedPod[];
+  readonly changes: readonly {
+    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy';
+    readonly type: 'upsert' | 'delete';
+    readonly key: string;
+  }[];
+}
+
+export interface PlannerSettings {
+  readonly sampleBudget: number;
+  readonly seed?: string;
+  /** Candidate pods per class in each case message. */
+  readonly maxCandidates: number;
+}
+
+export interface PlanPublished {
+  readonly generation: number;
+  readonly trigger: 'change' | 'sweep';
+  readonly published: number;
+  readonly removed: number;
+  readonly total: number;
+}
+
+/** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
+const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
+const PUBLISH_CONCURRENCY = 256;
+
+/**
+ * The planner's domain: keeps the policy model current from cluster views (incrementally
+ * once built), plans the cases, and publishes what changed, or everything on a sweep.
+ */
+export class PlannerCore {
+  private engine: PolicyEngine | undefined;
+  private published: ReadonlyMap<string, PublishedCase> = new Map();
+  private endpointsByPod = new Map<string, PodEndpoint>();
+  private generation = 0;
+  private latest: Plan | undefined;
+  private reportedErrors = new Set<string>();
+
+  constructor(
+    private readonly bus: Publisher,
+    private readonly settings: PlannerSettings,
+    private readonly clock: Clock,
+    private readonly log: PipelineLog,
+  ) {}
+
+  /** The newest plan, with the cases the planner wanted but could not build. */
+  get plan(): Plan | undefined {
+    return this.latest;
+  }
+
+  get policyErrors(): readonly PolicyError[] {
+    return this.engine?.errors ?? [];
+  }
+
+  async update(view: ClusterView): Promise<PlanPublished> {
+    this.apply(view);
+    return this.publish('change');
+  }
+
+  /** Publishes every case again; undefined before the first cluster view. */
+  async sweep(): Promise<PlanPublished | undefined> {
+    return this.engine ? this.publish('sweep') : undefined;
+  }
+
+  private apply(view: ClusterView): void {
+    this.endpointsByPod = new Map(
+      view.pods.flatMap((p): [string, PodEndpoint][] =>
+        p.running && p.ip && p.node && !p.hostNetwork
+          ? [
+              [
+                podKey(p),
+                { namespace: p.namespace, name: p.name, uid: p.uid, ip: p.ip, node: p.node },
+              ],
+            ]
+          : [],
+      ),
+    );
+    if (!this.engine) {
+      this.engine = new PolicyEngine(view.cluster);
+    } else {
+      for (const change of view.changes) applyChange(this.engine, view.cluster, change);
+    }
+    for (const error of this.engine.errors) {
+      const text = `${error.policy}: ${error.field}: ${error.message}`;
+      if (this.reportedErrors.has(text)) continue;
+      this.reportedErrors.add(text);
+      this.log.warn('policy rejected; it is left out of the model', { finding: text });
+    }
+  }
+
+  private nextGeneration(now: Date): number {
+    this.generation = Math.max(
+      this.generation + 1,
+      Math.floor((now.getTime() - GENERATION_EPOCH) / 1000),
+    );
+    return this.generation;
+  }
+
+  private async publish(trigger: 'change' | 'sweep'): Promise<PlanPublished> {
+    const engine = this.engine as PolicyEngine;
+    const now = this.clock.now();
+    const plan = planCases(engine, {
+      sampleBudget: this.settings.sampleBudget,
+      ...(this.settings.seed ? { seed: this.settings.seed } : {}),
+    });
+    const endpoints = (c: PodClass): PodEndpoint[] =>
+      c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    const diff = diffPlans(this.published, plan.cases, endpoints, now);
+    const toSend = trigger === 'sweep' ? plan.cases : diff.changed;
+    const generation = this.nextGeneration(now);
+    for (let i = 0; i < toSend.length; i += PUBLISH_CONCURRENCY) {
+      await Promise.all(
+        toSend
+          .slice(i, i + PUBLISH_CONCURRENCY)
+          .map((planned) =>
+            this.publishCase(planned, endpoints, generation, diff.state.get(planned.caseId)),
+          ),
+      );
+    }
+    this.published = diff.state;
+    this.latest = plan;
+    const result = {
+      generation,
+      trigger,
+      published: toSend.length,
+      removed: diff.removed.length,
+      total: plan.cases.length,
+    };
+    this.log.info('plan published', { ...result, notGenerated: plan.notGenerated.length });
+    return result;
+  }
+
+  private async publishCase(
+    planned: PlannedCase,
+    endpoints: (c: PodClass) => PodEndpoint[],
+    generation: number,
+    state: PublishedCase | undefined,
+  ): Promise<void> {
+    const span = startCaseSpan('planner', 'plan case', undefined, {
+      'lumen.case_id': planned.caseId,
+      'lumen.case_reason': planned.reason,
+      'lumen.generation': generation,
+    });
+    try {
+      const message = testCaseMessage(planned, endpoints, {
+        generation,
+        changedAt: state?.changedAt ?? this.clock.now().toISOString(),
+        maxCandidates: this.settings.maxCandidates,
+      });
+      await this.bus.publish(TEST_CASE_SUBJECT, TestCaseContract, message, {
+        msgId: `${planned.caseId}/${generation}`,
+        ...(span.traceparent ? { traceparent: span.traceparent } : {}),
+      });
+      span.end();
+    } catch (error) {
+      span.end({}, String(error));
+      throw error;
+    }
+  }
+}
+
+function applyChange(
+  engine: PolicyEngine,
+  cluster: Cluster,
+  change: ClusterView['changes'][number],
+): void {
+  const [first = '', second] = change.key.split('/');
+  const ref = second === undefined ? { name: first } : { namespace: first, name: second };
+  if (change.kind === 'Namespace') {
+    const found = cluster.namespaces.find((n) => n.name === ref.name);
+    if (change.type === 'delete' || !found) engine.deleteNamespace(ref.name);
+    else engine.setNamespace(found);
+  } else if (change.kind === 'Pod') {
+    const found = cluster.pods.find((p) => p.namespace === ref.namespace && p.name === ref.name);
+    if (change.type === 'delete' || !found)
+      engine.deletePod({ namespace: ref.namespace ?? '', name: ref.name });
+    else engine.setPod(found);
+  } else {
+    const found = cluster.policies.find(
+      (p) => p.metadata.namespace === ref.namespace && p.metadata.name === ref.name,
+    );
+    if (change.type === 'delete' || !found) engine.deletePolicy(ref.namespace ?? '', ref.name);
+    else engine.setPolicy(found);
+  }
+}

@@ -1,0 +1,127 @@
+import {
+  PROBE_RESULT_SUBJECT,
+  ProbeBatchContract,
+  ProbeResultContract,
+  probeBatchSubject,
+  type ProbeBatch,
+  type ProberHeartbeat,
+} from '#lumen/contracts';
+import { executeBatch, type ProberPorts, type ProberSettings } from '#lumen/probing';
+import { startCaseSpan } from '#lumen/telemetry';
+import type { Consumer, PipelineLog, Publisher } from './ports.js';
+
+export interface Heartbeats {
+  announce(heartbeat: ProberHeartbeat): Promise<void>;
+  withdraw(node: string): Promise<void>;
+}
+
+export interface ProberWorkerOptions {
+  readonly settings: ProberSettings;
+  /** This process: a new one after every restart, so the scheduler notices a replaced prober. */
+  readonly instance: string;
+  readonly version: string;
+  readonly heartbeatIntervalMs: number;
+  /** How long JetStream waits for a batch's ack before giving it to the next prober. */
+  readonly ackWaitMs: number;
+}
+
+/** Durable consumer name of a node's prober. */
+export function proberDurable(node: string): string {
+  return `prober-${node.replace(/\./g, '_')}`;
+}
+
+/**
+ * A node's prober: takes the node's batches, runs them from inside the source pods'
+ * network namespaces, publishes the observations, and keeps its heartbeat fresh.
+ */
+export class ProberWorker {
+  private consumer: { stop: () => Promise<void> } | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private inFlight = 0;
+
+  constructor(
+    private readonly bus: Publisher & Consumer,
+    private readonly heartbeats: Heartbeats,
+    private readonly ports: ProberPorts,
+    private readonly options: ProberWorkerOptions,
+    private readonly log: PipelineLog,
+  ) {}
+
+  get consuming(): boolean {
+    return this.consumer !== undefined;
+  }
+
+  async start(): Promise<void> {
+    const node = this.options.settings.node;
+    this.consumer = await this.bus.consume({
+      contract: ProbeBatchContract,
+      durable: proberDurable(node),
+      filterSubject: probeBatchSubject(node),
+      ackWaitMs: this.options.ackWaitMs,
+      handle: (batch, delivery) => this.probe(batch, delivery.traceparent),
+    });
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
+  }
+
+  private async beat(): Promise<void> {
+    try {
+      await this.heartbeats.announce({
+        node: this.options.settings.node,
+        instance: this.options.instance,
+        version: this.options.version,
+        at: this.ports.now().toISOString(),
+        inFlight: this.inFlight,
+      });
+    } catch (error) {
+      this.log.warn('heartbeat failed', { error: String(error) });
+    }
+  }
+
+  /** Acked once the result is in JetStream; a redelivered batch yields the same result id. */
+  async probe(batch: ProbeBatch, traceparent: string | undefined): Promise<void> {
+    this.inFlight += 1;
+    this.log.info('batch received', {
+      batchId: batch.batchId,
+      attempt: batch.attempt,
+      targets: batch.targets.length,
+    });
+    const spans = new Map(
+      batch.targets.map((t) => [
+        t.caseId,
+        startCaseSpan('prober', 'probe case', batch.traces?.[t.caseId] ?? traceparent, {
+          'lumen.case_id': t.caseId,
+          'lumen.batch_id': batch.batchId,
+          'lumen.node': batch.node,
+        }),
+      ]),
+    );
+    const seen = new Map<string, string>();
+    try {
+      const result = await executeBatch(batch, this.options.settings, this.ports);
+      const traces = Object.fromEntries(
+        [...spans].flatMap(([id, span]) => (span.traceparent ? [[id, span.traceparent]] : [])),
+      );
+      await this.bus.publish(
+        PROBE_RESULT_SUBJECT,
+        ProbeResultContract,
+        { ...result, ...(Object.keys(traces).length > 0 ? { traces } : {}) },
+        { msgId: `${batch.batchId}/${batch.attempt}`, ...(traceparent ? { traceparent } : {}) },
+      );
+      for (const o of result.observations) seen.set(o.caseId, o.reachability);
+      this.log.info('batch probed', { batchId: batch.batchId, durationMs: result.durationMs });
+    } finally {
+      for (const [id, span] of spans)
+        span.end(seen.has(id) ? { 'lumen.reachability': seen.get(id) } : {});
+      this.inFlight -= 1;
+    }
+  }
+
+  /** Stops taking work (a batch in progress finishes first) and withdraws the heartbeat. */
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.consumer?.stop();
+    this.consumer = undefined;
+    await this.heartbeats.withdraw(this.options.settings.node).catch(() => undefined);
+  }
+}

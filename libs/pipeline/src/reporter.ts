@@ -1,0 +1,283 @@
+import {
+  REPROBE_REQUEST_SUBJECT,
+  ReprobeRequestContract,
+  type CaseUnschedulable,
+  type ProbeResult,
+  type TestCase,
+} from '#lumen/contracts';
+import { startCaseSpan, traceIdOf } from '#lumen/telemetry';
+import { decide, type Outcome, type RaceSettings, type Reachability } from '#lumen/verdicts';
+import type { Clock, PipelineLog, Publisher } from './ports.js';
+
+type PodEndpoint = TestCase['sources'][number];
+
+/** The rows the reporter reads and writes; CaseStore (TypeORM) is the real one. */
+export interface StoredCase {
+  caseId: string;
+  generation: number;
+  reason: string;
+  source: object;
+  destination: object;
+  port: number;
+  protocol: string;
+  expected: string;
+  explanation: object;
+  rule: object | null;
+  changedAt: Date;
+  updatedAt: Date;
+  listenerKnown: boolean;
+  loopback: boolean;
+  traceparent: string | null;
+}
+
+export interface StoredAttempt {
+  caseId: string;
+  round: number;
+  attempt: number;
+  batchId: string;
+  node: string;
+  observedAt: Date;
+  reachability: string;
+  basis: string;
+  evidence: object | null;
+  traceId: string | null;
+}
+
+export interface StoredOutcome {
+  caseId: string;
+  outcome: string;
+  round: number;
+  decidedAt: Date;
+  reason: string;
+  attempts: number;
+  enforcementLatencyMs: number | null;
+  traceId: string | null;
+  observed: string | null;
+}
+
+export interface ReporterStore {
+  getCase(caseId: string): Promise<StoredCase | null>;
+  upsertCases(cases: readonly StoredCase[]): Promise<void>;
+  recordAttempt(attempt: StoredAttempt): Promise<boolean>;
+  attempts(caseId: string, round: number): Promise<StoredAttempt[]>;
+  setOutcome(outcome: StoredOutcome): Promise<{ applied: boolean; previous: string | undefined }>;
+}
+
+/** A case's final outcome for a round, as it was stored. */
+export interface FinalOutcome extends StoredOutcome {
+  readonly previous: string | undefined;
+  /** The pods of the deciding attempt. */
+  readonly sourcePod: string | undefined;
+  readonly destinationPod: string | undefined;
+}
+
+interface Observed {
+  readonly caseId: string;
+  readonly round: number;
+  readonly attempt: number;
+  readonly batchId: string;
+  readonly node: string;
+  readonly observedAt: Date;
+  readonly reachability: Reachability;
+  readonly basis: string;
+  readonly evidence: object | null;
+  readonly traceparent: string | undefined;
+  readonly sourcePod?: string;
+  readonly destinationPod?: string;
+}
+
+/** Thrown when a result arrives before its case: the message is delivered again later. */
+export class CaseNotYetKnown extends Error {}
+
+/**
+ * The reporter's domain: stores cases and probe attempts, judges each case under the
+ * verdict model, asks for re-probes while a race may explain a mismatch, and stores one
+ * final outcome per case and round. Every step is idempotent, so redelivery is harmless.
+ */
+export class ReporterCore {
+  constructor(
+    private readonly bus: Publisher,
+    private readonly store: ReporterStore,
+    private readonly race: RaceSettings,
+    private readonly clock: Clock,
+    private readonly log: PipelineLog & {
+      /** Called once per stored final outcome (run --once counts them; alerts will too). */
+      readonly onFinal?: (outcome: FinalOutcome) => void;
+    },
+  ) {}
+
+  async onCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
+    const existing = await this.store.getCase(testCase.caseId);
+    if (existing && existing.generation >= testCase.generation) return;
+    await this.store.upsertCases([
+      {
+        caseId: testCase.caseId,
+        generation: testCase.generation,
+        reason: testCase.reason,
+        source: { ...testCase.source, pods: testCase.sources },
+        destination: { ...testCase.destination, pods: testCase.destinations },
+        port: testCase.port,
+        protocol: testCase.protocol,
+        expected: testCase.expected,
+        explanation: testCase.explanation,
+        rule: testCase.rule ?? null,
+        changedAt: new Date(testCase.changedAt),
+        updatedAt: this.clock.now(),
+        listenerKnown: testCase.listenerKnown,
+        loopback: testCase.loopback,
+        traceparent: traceparent ?? null,
+      },
+    ]);
+  }
+
+  async onResult(result: ProbeResult, traceparent: string | undefined): Promise<void> {
+    const observedAt = new Date(Date.parse(result.startedAt) + result.durationMs);
+    for (const o of result.observations) {
+      await this.judge({
+        caseId: o.caseId,
+        round: o.round,
+        attempt: result.attempt,
+        batchId: result.batchId,
+        node: result.node,
+        observedAt,
+        reachability: o.reachability,
+        basis: o.basis,
+        evidence: o.evidence
+          ? { ...o.evidence, ...(result.command ? { command: result.command } : {}) }
+          : null,
+        traceparent: result.traces?.[o.caseId] ?? traceparent,
+        sourcePod: `${result.source.namespace}/${result.source.name}`,
+        ...(o.destination
+          ? { destinationPod: `${o.destination.namespace}/${o.destination.name}` }
+          : {}),
+      });
+    }
+  }
+
+  /** The scheduler could not place the case: an inconclusive attempt, retried like one. */
+  async onUnschedulable(report: CaseUnschedulable, traceparent: string | undefined): Promise<void> {
+    await this.judge({
+      caseId: report.caseId,
+      round: report.round,
+      attempt: report.attempt,
+      batchId: 'unschedulable',
+      node: '-',
+      observedAt: new Date(report.at),
+      reachability: 'inconclusive',
+      basis: `unschedulable: ${report.reason}`,
+      evidence: null,
+      traceparent,
+    });
+  }
+
+  private async judge(observed: Observed): Promise<void> {
+    const stored = await this.store.getCase(observed.caseId);
+    if (!stored || stored.generation < observed.round)
+      throw new CaseNotYetKnown(
+        `case ${observed.caseId} round ${observed.round} is not stored yet`,
+      );
+    const span = startCaseSpan('reporter', 'judge case', observed.traceparent, {
+      'lumen.case_id': observed.caseId,
+      'lumen.attempt': observed.attempt,
+      'lumen.reachability': observed.reachability,
+    });
+    try {
+      await this.store.recordAttempt({
+        caseId: observed.caseId,
+        round: observed.round,
+        attempt: observed.attempt,
+        batchId: observed.batchId,
+        node: observed.node,
+        observedAt: observed.observedAt,
+        reachability: observed.reachability,
+        basis: observed.basis,
+        evidence: observed.evidence,
+        traceId: span.traceId ?? null,
+      });
+      // A newer plan replaced this round: the attempt is history, the new round decides.
+      if (stored.generation === observed.round)
+        await this.decideRound(stored, observed, span.traceparent);
+    } finally {
+      span.end();
+    }
+  }
+
+  private async decideRound(
+    stored: StoredCase,
+    observed: Observed,
+    traceparent: string | undefined,
+  ): Promise<void> {
+    const attempts = (await this.store.attempts(stored.caseId, observed.round)).map((a) => ({
+      attempt: a.attempt,
+      observedAt: a.observedAt.getTime(),
+      reachability: a.reachability as Reachability,
+      basis: a.basis,
+    }));
+    const decision = decide(
+      {
+        expected: stored.expected === 'allow' ? 'allow' : 'deny',
+        changedAt: stored.changedAt.getTime(),
+        attempts,
+      },
+      this.race,
+    );
+    const now = this.clock.now();
+    if (decision.kind === 'reprobe') {
+      const attempt = Math.max(...attempts.map((a) => a.attempt)) + 1;
+      const pods = (side: object): PodEndpoint[] => (side as { pods?: PodEndpoint[] }).pods ?? [];
+      await this.bus.publish(
+        REPROBE_REQUEST_SUBJECT,
+        ReprobeRequestContract,
+        {
+          caseId: stored.caseId,
+          round: observed.round,
+          attempt,
+          notBefore: new Date(now.getTime() + decision.afterMs).toISOString(),
+          reason: decision.reason.slice(0, 300),
+          sources: pods(stored.source),
+          destinations: pods(stored.destination),
+          port: stored.port,
+          protocol: stored.protocol as 'TCP' | 'UDP' | 'SCTP',
+          listenerKnown: stored.listenerKnown,
+        },
+        {
+          msgId: `${stored.caseId}/${observed.round}/${attempt}`,
+          ...(traceparent ? { traceparent } : {}),
+        },
+      );
+      this.log.info('re-probe requested', {
+        caseId: stored.caseId,
+        attempt,
+        afterMs: decision.afterMs,
+        reason: decision.reason,
+      });
+      return;
+    }
+    const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
+    const outcome: StoredOutcome = {
+      caseId: stored.caseId,
+      outcome: decision.outcome satisfies Outcome,
+      round: observed.round,
+      decidedAt: now,
+      reason: decision.reason,
+      attempts: attempts.length,
+      enforcementLatencyMs: decision.enforcementLatencyMs ?? null,
+      traceId: traceIdOf(traceparent) ?? null,
+      observed: conclusive[conclusive.length - 1]?.reachability ?? null,
+    };
+    const { applied, previous } = await this.store.setOutcome(outcome);
+    if (!applied) return;
+    this.log.info('case judged', {
+      caseId: stored.caseId,
+      outcome: outcome.outcome,
+      attempts: outcome.attempts,
+      traceId: outcome.traceId,
+    });
+    this.log.onFinal?.({
+      ...outcome,
+      previous,
+      sourcePod: observed.sourcePod,
+      destinationPod: observed.destinationPod,
+    });
+  }
+}
