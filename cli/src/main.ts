@@ -1,6 +1,7 @@
 import { InputError } from '#lumen/scenario';
 import { evaluateUsage, runEvaluate } from './commands/evaluate.js';
 import { labUsage, runLab } from './commands/lab.js';
+import { runRun, runUsage } from './commands/run.js';
 import { ExitCode, UsageError, processIo, type CommandIo } from './io.js';
 
 const usage = `Usage: lumen COMMAND [OPTIONS]
@@ -10,6 +11,7 @@ Lumen proves that a cluster's NetworkPolicies are really enforced.
 Commands:
   evaluate   compute what policies allow, from scenario or manifest files
   lab        a Kubernetes-shaped cluster of network namespaces, with a breakable enforcer
+  run        verify a cluster: probe every case from real pods, judge, report (--once)
 
 Run 'lumen COMMAND --help' for a command's options.
 `;
@@ -19,6 +21,7 @@ type Command = (args: readonly string[], io: CommandIo) => number | Promise<numb
 const commands: Record<string, { run: Command; usage: string }> = {
   evaluate: { run: runEvaluate, usage: evaluateUsage },
   lab: { run: runLab, usage: labUsage },
+  run: { run: runRun, usage: runUsage },
 };
 
 /** What a failed command says: input and usage errors briefly, programming errors in full. */

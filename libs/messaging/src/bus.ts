@@ -147,7 +147,9 @@ export class MessageBus {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: options.onlyNew ? DeliverPolicy.New : DeliverPolicy.All,
-      ...(options.inactiveThresholdMs ? { inactive_threshold: options.inactiveThresholdMs * 1e6 } : {}),
+      ...(options.inactiveThresholdMs
+        ? { inactive_threshold: options.inactiveThresholdMs * 1e6 }
+        : {}),
       filter_subject: options.filterSubject,
       ack_wait: (options.ackWaitMs ?? 30_000) * 1e6,
       max_deliver: -1,

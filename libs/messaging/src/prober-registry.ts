@@ -34,8 +34,10 @@ export class ProberRegistry {
   /** Live probers by node. A malformed entry is skipped (and named), never trusted. */
   async live(now: Date = new Date()): Promise<Map<string, ProberHeartbeat>> {
     const live = new Map<string, ProberHeartbeat>();
-    const keys = await this.kv.keys();
-    for await (const key of keys) {
+    // Read every key before fetching any: a get inside the keys iteration ends it early.
+    const keys: string[] = [];
+    for await (const key of await this.kv.keys()) keys.push(key);
+    for (const key of keys) {
       const entry = await this.kv.get(key);
       if (!entry || entry.operation !== 'PUT') continue;
       const decoded = decode(ProberHeartbeatContract, entry.value);

@@ -1,0 +1,175 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { parseCidr, type Cidr } from '#lumen/policy';
+import type { PipelineLog } from '#lumen/pipeline';
+import type { NotGenerated } from '#lumen/planning';
+import { storeLocation } from '#lumen/store';
+import type { RaceSettings } from '#lumen/verdicts';
+import { startTelemetry } from '#lumen/telemetry';
+import { cliConfig } from '../config.js';
+import { ExitCode, UsageError, type CommandIo } from '../io.js';
+import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../pipeline/local-pipeline.js';
+import { buildReport, reportTable } from '../pipeline/report.js';
+
+export const runUsage = `Usage: lumen run --once --kubeconfig FILE [OPTIONS]
+
+One full verification pass: plan every case from the cluster's policies, probe each from
+inside a real source pod, retry races, print the table, exit. Needs a NATS server with
+JetStream (NATS_URL), or starts a private one. Results go to SQLite in a temporary
+directory, or to PostgreSQL when DATABASE_URL is set.
+
+Options:
+  --once                  one pass, then exit (required: continuous verification runs as services)
+  --kubeconfig FILE       the cluster (a lab's: /run/lumen/labs/<name>/kubeconfig)
+  --json FILE             write the results as JSON
+  --timeout SECONDS       give up after this long (default 600)
+  --settle-window SECONDS mismatches this soon after a change are re-probed (default 10)
+  --attempts N            probes per case before a firm verdict (default 3)
+  --backoff SECONDS       first re-probe delay, doubling (default 1)
+  --sample-budget N       extra cases sampled from the class matrix (default 0)
+  --pod-cidrs LIST        targets probers accept (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7)
+  --no-local-probers      use the probers installed in the cluster instead of local ones
+
+Exit codes: 0 every case passed, 1 a case failed or was flaky, 2 error.
+`;
+
+const options = {
+  once: { type: 'boolean', default: false },
+  kubeconfig: { type: 'string' },
+  json: { type: 'string' },
+  timeout: { type: 'string', default: '600' },
+  'settle-window': { type: 'string', default: '10' },
+  attempts: { type: 'string', default: '3' },
+  backoff: { type: 'string', default: '1' },
+  'sample-budget': { type: 'string', default: '0' },
+  'pod-cidrs': { type: 'string', default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7' },
+  'no-local-probers': { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function number(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max)
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${text}"`);
+  return value;
+}
+
+function cidrs(text: string): Cidr[] {
+  return text.split(',').map((part) => {
+    const cidr = parseCidr(part.trim());
+    if (!cidr) throw new UsageError(`--pod-cidrs: "${part.trim()}" is not a CIDR`);
+    return cidr;
+  });
+}
+
+function runSettings(values: {
+  timeout: string;
+  'settle-window': string;
+  attempts: string;
+  backoff: string;
+  'pod-cidrs': string;
+  'sample-budget': string;
+}): { timeoutMs: number; race: RaceSettings; podCidrs: Cidr[]; sampleBudget: number } {
+  return {
+    timeoutMs: number('timeout', values.timeout, 1, 86_400) * 1000,
+    race: {
+      settleWindowMs: number('settle-window', values['settle-window'], 0, 3600) * 1000,
+      maxAttempts: number('attempts', values.attempts, 1, 20),
+      backoffMs: number('backoff', values.backoff, 0, 600) * 1000,
+    },
+    podCidrs: cidrs(values['pod-cidrs']),
+    sampleBudget: number('sample-budget', values['sample-budget'], 0, 1_000_000),
+  };
+}
+
+function stderrLog(io: CommandIo): PipelineLog {
+  return {
+    info: () => undefined,
+    warn: (message, fields) => {
+      io.stderr(`lumen run: ${message} ${JSON.stringify(fields ?? {})}\n`);
+    },
+  };
+}
+
+function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
+  if (notGenerated.length === 0) return '';
+  return (
+    `${notGenerated.length} cases not generated (no pod can stand in):\n` +
+    notGenerated
+      .map(
+        (n) =>
+          `  ${n.reason} for ${n.rule.policy} ${n.rule.direction}[${n.rule.index}]: ${n.why}\n`,
+      )
+      .join('')
+  );
+}
+
+export async function runRun(args: readonly string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options, allowPositionals: false });
+  if (values.help) {
+    io.stdout(runUsage);
+    return ExitCode.ok;
+  }
+  if (!values.once)
+    throw new UsageError(
+      'only --once is supported here; for continuous verification install the services',
+    );
+  if (!values.kubeconfig) throw new UsageError('--kubeconfig FILE is required');
+  const config = cliConfig();
+  const { timeoutMs, race, podCidrs, sampleBudget } = runSettings(values);
+  const telemetry = startTelemetry(
+    config.otlpEndpoint
+      ? { service: 'run', exporter: 'otlp', otlpEndpoint: config.otlpEndpoint }
+      : { service: 'run', exporter: 'none' },
+  );
+  const scratch = mkdtempSync(join(tmpdir(), 'lumen-run-'));
+  let nats: PrivateNatsServer | undefined;
+  let pipeline: LocalPipeline | undefined;
+  let onSignal = (): void => undefined;
+  const interrupted = new Promise<never>((_, reject) => {
+    onSignal = (): void => {
+      reject(new Error('interrupted: cleaned up and stopped'));
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  interrupted.catch(() => undefined);
+  try {
+    let natsUrl = config.natsUrl;
+    if (!natsUrl) {
+      nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+      natsUrl = nats.url;
+    }
+    pipeline = await LocalPipeline.start({
+      kubeconfig: values.kubeconfig,
+      natsUrl,
+      store: storeLocation(config.databaseUrl, join(scratch, 'lumen.db')),
+      planner: { sampleBudget, maxCandidates: 20 },
+      scheduler: DEFAULT_SCHEDULER_SETTINGS,
+      race,
+      localProbers: !values['no-local-probers'],
+      podCidrs,
+      heartbeatTtlMs: 6000,
+      sweepIntervalMs: 0,
+      debounceMs: 200,
+      log: stderrLog(io),
+    });
+    await pipeline.watch();
+    await Promise.race([pipeline.untilJudged(timeoutMs), interrupted]);
+    const report = buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes);
+    io.stdout(reportTable(report));
+    io.stdout(notGeneratedText(pipeline.planner.plan?.notGenerated ?? []));
+    if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+    return report.summary.fail + report.summary.flaky > 0 ? ExitCode.mismatch : ExitCode.ok;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pipeline?.stop();
+    await nats?.stop();
+    await telemetry.shutdown();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}

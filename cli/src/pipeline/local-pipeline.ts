@@ -1,0 +1,338 @@
+import { randomUUID } from 'node:crypto';
+import {
+  CASE_UNSCHEDULABLE_SUBJECT,
+  CaseUnschedulableContract,
+  PROBE_RESULT_SUBJECT,
+  ProbeResultContract,
+  REPROBE_REQUEST_SUBJECT,
+  ReprobeRequestContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+  type Contract,
+} from '#lumen/contracts';
+import { ClusterWatcher, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
+import { MessageBus, ProberRegistry, type ConsumeOptions } from '#lumen/messaging';
+import { findPodNetns } from '#lumen/netns';
+import {
+  PlannerCore,
+  ProberWorker,
+  ReporterCore,
+  SchedulerCore,
+  systemClock,
+  type FinalOutcome,
+  type PipelineLog,
+  type PlanPublished,
+  type PlannerSettings,
+  type SchedulerSettings,
+} from '#lumen/pipeline';
+import type { Cidr } from '#lumen/policy';
+import { CaseStore, type StoreLocation } from '#lumen/store';
+import { kernelSupportsSctp, run } from '#lumen/system';
+import type { RaceSettings } from '#lumen/verdicts';
+
+export interface LocalPipelineOptions {
+  readonly kubeconfig: string;
+  readonly natsUrl: string;
+  readonly store: StoreLocation;
+  readonly planner: PlannerSettings;
+  readonly scheduler: SchedulerSettings;
+  readonly race: RaceSettings;
+  /** Run a prober in this process for every node that has pods (the lab), or rely on in-cluster probers. */
+  readonly localProbers: boolean;
+  readonly podCidrs: readonly Cidr[];
+  readonly heartbeatTtlMs: number;
+  /** 0: no periodic sweep. */
+  readonly sweepIntervalMs: number;
+  readonly debounceMs: number;
+  readonly log: PipelineLog;
+}
+
+export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
+  maxTargetsPerBatch: 200,
+  ratePerNode: 20,
+  burstPerNode: 40,
+  gatherMs: 100,
+  redispatchAfterMs: 120_000,
+  startupGraceMs: 15_000,
+  maxDispatches: 3,
+};
+
+/**
+ * Planner, scheduler and reporter (and, in the lab, one prober per node) in one process,
+ * talking over JetStream exactly as the separate services do. `lumen run --once` and the
+ * end-to-end tests use it. Its consumers see only messages published after it started,
+ * and the server forgets them a minute after it stops.
+ */
+export class LocalPipeline {
+  private readonly outcomes = new Map<string, FinalOutcome>();
+  private readonly stops: (() => Promise<void> | void)[] = [];
+  private readonly probers = new Map<string, ProberWorker>();
+  private readonly listeners = new Set<() => void>();
+  private updates: Promise<unknown> = Promise.resolve();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private watcher: ClusterWatcher | undefined;
+  private lastPlan: PlanPublished | undefined;
+  private readonly runId = randomUUID().slice(0, 8);
+  planner!: PlannerCore;
+  scheduler!: SchedulerCore;
+  reporter!: ReporterCore;
+  bus!: MessageBus;
+  store!: CaseStore;
+  registry!: ProberRegistry;
+  errors: string[] = [];
+  private stopping = false;
+
+  private constructor(private readonly options: LocalPipelineOptions) {}
+
+  static async start(options: LocalPipelineOptions): Promise<LocalPipeline> {
+    const pipeline = new LocalPipeline(options);
+    try {
+      await pipeline.connect();
+    } catch (error) {
+      await pipeline.stop();
+      throw error;
+    }
+    return pipeline;
+  }
+
+  /** The newest final outcome of each case. */
+  get finalOutcomes(): ReadonlyMap<string, FinalOutcome> {
+    return this.outcomes;
+  }
+
+  get plan(): PlanPublished | undefined {
+    return this.lastPlan;
+  }
+
+  get proberNodes(): readonly string[] {
+    return [...this.probers.keys()];
+  }
+
+  private async connect(): Promise<void> {
+    const { options } = this;
+    const log = options.log;
+    this.bus = await MessageBus.connect({ url: options.natsUrl, service: 'lumen-run', log });
+    this.stops.push(() => this.bus.close());
+    this.registry = await ProberRegistry.open(this.bus, options.heartbeatTtlMs);
+    this.store = await CaseStore.open(options.store);
+    this.stops.push(() => this.store.close());
+    this.planner = new PlannerCore(this.bus, options.planner, systemClock, log);
+    this.scheduler = new SchedulerCore(
+      this.bus,
+      this.registry,
+      options.scheduler,
+      systemClock,
+      log,
+    );
+    this.stops.push(() => {
+      this.scheduler.stop();
+    });
+    this.reporter = new ReporterCore(this.bus, this.store, options.race, systemClock, {
+      ...log,
+      onFinal: (outcome) => {
+        this.outcomes.set(outcome.caseId, outcome);
+        for (const listener of this.listeners) listener();
+      },
+    });
+    await this.consume('scheduler-cases', TestCaseContract, TEST_CASE_SUBJECT, 512, (v, d) =>
+      this.scheduler.onCase(v, d.traceparent),
+    );
+    await this.consume(
+      'scheduler-reprobes',
+      ReprobeRequestContract,
+      REPROBE_REQUEST_SUBJECT,
+      512,
+      (v, d) => this.scheduler.onReprobe(v, d.traceparent),
+    );
+    await this.consume('scheduler-results', ProbeResultContract, PROBE_RESULT_SUBJECT, 16, (v) => {
+      this.scheduler.onResult(v);
+      return Promise.resolve();
+    });
+    await this.consume('reporter-cases', TestCaseContract, TEST_CASE_SUBJECT, 1, (v, d) =>
+      this.reporter.onCase(v, d.traceparent),
+    );
+    await this.consume('reporter-results', ProbeResultContract, PROBE_RESULT_SUBJECT, 1, (v, d) =>
+      this.reporter.onResult(v, d.traceparent),
+    );
+    await this.consume(
+      'reporter-unschedulable',
+      CaseUnschedulableContract,
+      CASE_UNSCHEDULABLE_SUBJECT,
+      1,
+      (v, d) => this.reporter.onUnschedulable(v, d.traceparent),
+    );
+    const redispatch = setInterval(() => {
+      this.scheduler.redispatchSilent().catch((error: unknown) => {
+        log.warn('re-dispatch check failed', { error: String(error) });
+      });
+    }, 1000);
+    this.stops.push(() => {
+      clearInterval(redispatch);
+    });
+  }
+
+  private async consume<T>(
+    purpose: string,
+    contract: Contract<T>,
+    subject: string,
+    concurrency: number,
+    handle: ConsumeOptions<T>['handle'],
+  ): Promise<void> {
+    const consumer = await this.bus.consume({
+      contract,
+      durable: `once-${this.runId}-${purpose}`,
+      filterSubject: subject,
+      onlyNew: true,
+      inactiveThresholdMs: 60_000,
+      concurrency,
+      maxDeliver: 20,
+      handle,
+    });
+    this.stops.push(consumer.stop);
+  }
+
+  /** Watches the cluster; every debounced change re-plans and publishes what changed. */
+  async watch(): Promise<void> {
+    const watcher = new ClusterWatcher(loadKubeConfig(this.options.kubeconfig), {
+      debounceMs: this.options.debounceMs,
+      onSnapshot: (snapshot) => {
+        this.updates = this.updates.then(() => this.onSnapshot(snapshot));
+      },
+      onError: (kind, error) => {
+        if (this.stopping) return;
+        this.options.log.warn('watch failed; relisting', { kind, error: String(error) });
+      },
+    });
+    this.watcher = watcher;
+    this.stops.push(() => watcher.stop());
+    await watcher.start();
+    if (this.options.sweepIntervalMs > 0) {
+      this.sweepTimer = setInterval(() => {
+        this.updates = this.updates.then(() => this.sweep());
+      }, this.options.sweepIntervalMs);
+      this.stops.push(() => {
+        clearInterval(this.sweepTimer);
+      });
+    }
+  }
+
+  private async onSnapshot(snapshot: ClusterSnapshot): Promise<void> {
+    try {
+      if (this.options.localProbers) await this.ensureProbers(snapshot);
+      this.lastPlan = await this.planner.update(snapshot);
+      this.notify();
+    } catch (error) {
+      this.errors.push(`planning failed: ${String(error)}`);
+      this.options.log.warn('planning failed', { error: String(error) });
+      this.notify();
+    }
+  }
+
+  /** Publishes every case again, as the periodic sweep does. */
+  async sweep(): Promise<PlanPublished | undefined> {
+    const published = await this.planner.sweep();
+    if (published) this.lastPlan = published;
+    this.notify();
+    return published;
+  }
+
+  private async ensureProbers(snapshot: ClusterSnapshot): Promise<void> {
+    const nodes = new Set(snapshot.pods.flatMap((p) => (p.node ? [p.node] : [])));
+    for (const node of nodes) {
+      if (this.probers.has(node)) continue;
+      const worker = this.localProber(node);
+      this.probers.set(node, worker);
+      await worker.start();
+      this.stops.push(() => worker.stop());
+    }
+  }
+
+  /** A prober for one node, as the DaemonSet runs it (real nsenter and nmap). */
+  localProber(node: string): ProberWorker {
+    return new ProberWorker(
+      this.bus,
+      this.registry,
+      {
+        findNetns: (uid) => findPodNetns(uid),
+        runNmap: (path, args) =>
+          run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: 70_000 }),
+        now: () => new Date(),
+      },
+      {
+        settings: {
+          node,
+          podCidrs: this.options.podCidrs,
+          protocols: ['TCP', 'UDP', 'SCTP'],
+          portRanges: [{ from: 1, to: 65535 }],
+          sctpSupported: kernelSupportsSctp(),
+          tcpScan: 'syn',
+          maxRttTimeoutMs: 300,
+          hostTimeoutMs: 60_000,
+        },
+        instance: randomUUID(),
+        version: '0.1.0',
+        heartbeatIntervalMs: Math.max(500, Math.floor(this.options.heartbeatTtlMs / 3)),
+        ackWaitMs: 90_000,
+      },
+      this.options.log,
+    );
+  }
+
+  private notify(): void {
+    for (const listener of this.listeners) listener();
+  }
+
+  /**
+   * Resolves once a plan has been published and every case of it has a final outcome
+   * from that plan's generation or later.
+   */
+  async untilJudged(timeoutMs: number, from?: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      const check = (): void => {
+        if (this.errors.length > 0) {
+          finish();
+          reject(new Error(this.errors.join('; ')));
+          return;
+        }
+        const plan = this.lastPlan;
+        if (!plan || (from !== undefined && plan.generation < from)) return;
+        const ids = this.planner.plan?.cases.map((c) => c.caseId) ?? [];
+        if (ids.every((id) => (this.outcomes.get(id)?.round ?? -1) >= plan.generation)) {
+          finish();
+          resolve();
+        }
+      };
+      const timer = setTimeout(() => {
+        finish();
+        const plan = this.planner.plan?.cases ?? [];
+        const open = plan.filter(
+          (c) => (this.outcomes.get(c.caseId)?.round ?? -1) < (this.lastPlan?.generation ?? 0),
+        );
+        reject(
+          new Error(
+            `${open.length} of ${plan.length} cases had no verdict after ${Math.round(timeoutMs / 1000)} s` +
+              (this.lastPlan ? '' : ' (no plan: is the cluster reachable?)'),
+          ),
+        );
+      }, timeoutMs);
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.listeners.delete(check);
+      };
+      this.listeners.add(check);
+      check();
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    // Last started, first stopped: probers and the watcher, then consumers, then the store and bus.
+    for (const stop of this.stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        this.options.log.warn('stopping failed', { error: String(error) });
+      }
+    }
+  }
+}
