@@ -97,11 +97,11 @@ function stderrLog(io: CommandIo): PipelineLog {
 function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
   if (notGenerated.length === 0) return '';
   return (
-    `${notGenerated.length} cases not generated (no pod can stand in):\n` +
+    `${notGenerated.length} cases not generated:\n` +
     notGenerated
       .map(
         (n) =>
-          `  ${n.reason} for ${n.rule.policy} ${n.rule.direction}[${n.rule.index}]: ${n.why}\n`,
+          `  ${n.reason}${n.rule ? ` for ${n.rule.policy} ${n.rule.direction}[${n.rule.index}]` : ''}: ${n.why}\n`,
       )
       .join('')
   );

@@ -41,7 +41,8 @@ export interface PlannedCase {
 /** A case the planner wanted but could not build from real pods. */
 export interface NotGenerated {
   readonly reason: CaseReason;
-  readonly rule: RuleRef;
+  /** The rule the case would have checked; isolation and sample cases have none. */
+  readonly rule?: RuleRef;
   readonly why: string;
 }
 
@@ -138,6 +139,18 @@ class Planner {
     const caseId = caseIdOf(source.key, destination.key, choice.port, choice.protocol);
     if (this.cases.has(caseId)) return;
     const verdict = this.engine.classVerdict(source, destination, choice.port, choice.protocol);
+    const listenerKnown = destination.ports.some(
+      (p) => p.port === choice.port && p.protocol === choice.protocol,
+    );
+    if (choice.protocol === 'UDP' && !listenerKnown && !verdict.allowed) {
+      // Silence is all a denied UDP probe gets, and without a listener silence proves nothing.
+      this.notGenerated.push({
+        reason,
+        ...(rule ? { rule } : {}),
+        why: `UDP ${choice.port} to ${destination.namespace} pods that declare no listener on it: a denial would look like silence, which proves nothing`,
+      });
+      return;
+    }
     const planned: PlannedCase = {
       caseId,
       reason,
@@ -149,9 +162,7 @@ class Planner {
       explanation: verdict.explanation,
       ...(rule ? { rule } : {}),
       loopback: source.id === destination.id && source.pods.length === 1,
-      listenerKnown: destination.ports.some(
-        (p) => p.port === choice.port && p.protocol === choice.protocol,
-      ),
+      listenerKnown,
     };
     this.cases.set(caseId, planned);
     if (reason === 'must-allow' && rule) {

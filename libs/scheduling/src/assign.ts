@@ -118,7 +118,8 @@ export function assignBatches(
         batchId: batchId(
           source.node,
           source.uid,
-          chunk.map((t) => t.caseId),
+          // The round is part of the identity: a sweep re-probes the same cases.
+          chunk.map((t) => `${t.caseId}@${t.round}`),
           options.attempt,
           options.dispatch ?? 0,
         ),

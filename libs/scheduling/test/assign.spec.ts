@@ -61,13 +61,15 @@ describe('assignBatches', () => {
     expect(decode(ProbeBatchContract, encode(ProbeBatchContract, batches[0]!)).ok).toBe(true);
   });
 
-  it('gives re-dispatched work a new batch id, so that JetStream does not drop it as a repeat', () => {
+  it('gives re-dispatched work and a new round a new batch id, so that JetStream does not drop it as a repeat', () => {
     const cases = [kase('000000000000000a', [client], [webA])];
     const first = assignBatches(cases, options).batches[0]!;
     const again = assignBatches(cases, options).batches[0]!;
     const redispatched = assignBatches(cases, { ...options, dispatch: 1 }).batches[0]!;
+    const nextRound = assignBatches([{ ...cases[0]!, round: 5 }], options).batches[0]!;
     expect(again.batchId).toBe(first.batchId);
     expect(redispatched.batchId).not.toBe(first.batchId);
+    expect(nextRound.batchId).not.toBe(first.batchId);
   });
 
   it('never probes a pod against itself while another pod of the class can serve', () => {

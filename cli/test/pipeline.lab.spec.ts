@@ -1,0 +1,238 @@
+/**
+ * End-to-end in the lab: the planner, scheduler and reporter with a prober per node, over
+ * a real nats-server, probing with real nmap from real network namespaces.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { headers as natsHeaders } from 'nats';
+import { SUBJECT_PREFIX } from '#lumen/contracts';
+import { LabNames, faultedCluster, parseFault } from '#lumen/lab';
+import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { PolicyEngine, parseCidr, type Cidr } from '#lumen/policy';
+import { loadScenarioFile, type Scenario } from '#lumen/scenario';
+import { startTelemetry } from '#lumen/telemetry';
+import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
+import { upLab, type TestLab } from '../../libs/lab/test/support.js';
+import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../src/pipeline/local-pipeline.js';
+import { buildReport } from '../src/pipeline/report.js';
+
+const telemetry = startTelemetry({ service: 'e2e', exporter: 'memory' });
+const recipes = conformanceScenarioFiles().filter((f) => f.includes('/recipes/'));
+const recipe07 = recipes.find((f) => f.includes('/07-allow-traffic-from-some-pods'))!;
+const POD_CIDRS = [parseCidr('10.244.0.0/16') as Cidr];
+let nats: PrivateNatsServer;
+let scratch: string;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), 'lumen-e2e-'));
+  nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+});
+afterAll(async () => {
+  await nats.stop();
+  await telemetry.shutdown();
+});
+
+async function pipelineFor(
+  lab: TestLab,
+  race = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
+): Promise<LocalPipeline> {
+  const pipeline = await LocalPipeline.start({
+    kubeconfig: new LabNames(lab.name, TEST_LAB_ROOT).kubeconfig,
+    natsUrl: nats.url,
+    store: { kind: 'sqlite', path: join(scratch, `${lab.name}.db`) },
+    planner: { sampleBudget: 0, maxCandidates: 20 },
+    scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
+    race,
+    localProbers: true,
+    podCidrs: POD_CIDRS,
+    heartbeatTtlMs: 3000,
+    sweepIntervalMs: 0,
+    debounceMs: 100,
+    log: { info: () => undefined, warn: () => undefined },
+  });
+  await pipeline.watch();
+  return pipeline;
+}
+
+/** Runs one pass against a fresh lab of the scenario. */
+async function verify(
+  file: string,
+  name: string,
+  faults: readonly string[] = [],
+): Promise<{ scenario: Scenario; pipeline: LocalPipeline; lab: TestLab }> {
+  const lab = await upLab(name, file, faults);
+  const pipeline = await pipelineFor(lab);
+  await pipeline.untilJudged(120_000);
+  return { scenario: loadScenarioFile(file), pipeline, lab };
+}
+
+describe('the pipeline in the lab', () => {
+  it('passes every generated case of every recipe with no fault, and accounts for every expectation', async () => {
+    const uncovered: string[] = [];
+    const failures: string[] = [];
+    let cases = 0;
+    // Two labs at a time: nmap mostly waits, so this halves the wall time on two cores.
+    for (let i = 0; i < recipes.length; i += 2) {
+      await Promise.all(
+        recipes.slice(i, i + 2).map(async (file, j) => {
+          const { scenario, pipeline, lab } = await verify(file, `e2e-r${i + j}`);
+          try {
+            const plan = pipeline.planner.plan!;
+            const report = buildReport(plan.cases, pipeline.finalOutcomes);
+            cases += report.cases.length;
+            for (const c of report.cases.filter((c) => c.outcome !== 'pass'))
+              failures.push(`${scenario.name}: ${c.id} ${c.outcome} ${JSON.stringify(c)}`);
+            // Each expect row is either probed by a case over the same pods' classes, port
+            // and protocol (with the same expectation) or left to the not-generated list.
+            const engine = new PolicyEngine(scenario.cluster);
+            for (const row of scenario.expectations) {
+              const from = engine.classOf(row.from)?.key;
+              const to = engine.classOf(row.to)?.key;
+              const match = plan.cases.find(
+                (c) =>
+                  c.source.key === from &&
+                  c.destination.key === to &&
+                  c.port === row.port &&
+                  c.protocol === row.protocol,
+              );
+              if (match) expect(match.expected === 'allow').toBe(row.allowed);
+              else uncovered.push(`${scenario.name}: ${row.from.name}→${row.to.name}:${row.port}`);
+            }
+          } finally {
+            await pipeline.stop();
+            await lab.down();
+          }
+        }),
+      );
+    }
+    expect(failures).toEqual([]);
+    expect(cases).toBeGreaterThan(recipes.length);
+    process.stdout.write(
+      `e2e recipes: ${cases} cases over ${recipes.length} recipes, all pass; ${uncovered.length} expect rows not planned\n`,
+    );
+  });
+
+  it('with and-as-or on recipe 07, fails exactly the cases the fault breaks, and nothing else', async () => {
+    const { scenario, pipeline, lab } = await verify(recipe07, 'e2e-and-as-or', ['and-as-or']);
+    try {
+      const broken = new PolicyEngine(faultedCluster(scenario.cluster, [parseFault('and-as-or')]));
+      const report = buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes);
+      const expectedOutcome = report.cases.map((c) => {
+        const allowedUnderFault = broken.verdict({
+          from: { namespace: c.from.namespace, name: c.from.pod },
+          to: { namespace: c.to.namespace, name: c.to.pod },
+          port: c.port,
+          protocol: c.protocol as 'TCP',
+        }).allowed;
+        return allowedUnderFault === (c.expected === 'allow') ? 'pass' : 'fail';
+      });
+      expect(report.cases.map((c) => c.outcome)).toEqual(expectedOutcome);
+      expect(expectedOutcome.filter((o) => o === 'fail').length).toBeGreaterThan(0);
+      for (const c of report.cases.filter((c) => c.outcome === 'fail')) {
+        expect(c).toMatchObject({ expected: 'deny', observed: 'reachable', attempts: 3 });
+        expect(c.policies).toEqual(['default/web-allow-all-ns-monitoring']);
+      }
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it('dead-letters an invalid message on every subject and keeps judging', async () => {
+    const { pipeline, lab } = await verify(recipe07, 'e2e-dead');
+    try {
+      const js = pipeline.bus.connection.jetstream();
+      const jsm = await pipeline.bus.connection.jetstreamManager();
+      const deadBefore = (await jsm.streams.info('LUMEN_V1_DEAD')).state.messages;
+      const subjects = ['cases', 'reprobes', 'results', 'unschedulable', 'probe.lab-node-1'].map(
+        (s) => `${SUBJECT_PREFIX}.${s}`,
+      );
+      for (const subject of subjects)
+        await js.publish(subject, new TextEncoder().encode('{"caseId":"; rm -rf /"}'), {
+          headers: natsHeaders(),
+        });
+      // cases is read by the scheduler and the reporter: each dead-letters it.
+      const expected = deadBefore + subjects.length + 1;
+      const deadline = Date.now() + 20_000;
+      while ((await jsm.streams.info('LUMEN_V1_DEAD')).state.messages < expected) {
+        if (Date.now() > deadline) throw new Error('dead letters did not arrive');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const last = (await jsm.streams.info('LUMEN_V1_DEAD')).state.last_seq;
+      const letters: { subject: string; reason: string }[] = [];
+      for (let seq = last - (subjects.length + 1) + 1; seq <= last; seq++) {
+        const message = await jsm.streams.getMessage('LUMEN_V1_DEAD', { seq });
+        letters.push(JSON.parse(new TextDecoder().decode(message.data)) as (typeof letters)[0]);
+      }
+      expect(new Set(letters.map((l) => l.subject))).toEqual(new Set(subjects));
+      for (const letter of letters) expect(letter.reason).toMatch(/^[A-Za-z]+: /);
+      expect(letters.find((l) => l.subject.endsWith('.cases'))?.reason).toContain(
+        'caseId: must be 16 lower-case hex digits',
+      );
+      const sweep = await pipeline.sweep();
+      await pipeline.untilJudged(60_000, sweep!.generation);
+      const report = buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes);
+      expect(report.summary).toMatchObject({ pass: report.cases.length, fail: 0 });
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it("puts one case's spans from planner, scheduler, prober and reporter into one trace", async () => {
+    const { pipeline, lab } = await verify(recipe07, 'e2e-trace');
+    try {
+      const [some] = pipeline.planner.plan!.cases;
+      const outcome = pipeline.finalOutcomes.get(some!.caseId)!;
+      expect(outcome.traceId).toMatch(/^[0-9a-f]{32}$/);
+      const trace = telemetry
+        .finishedSpans()
+        .filter((s) => s.spanContext().traceId === outcome.traceId);
+      expect(new Set(trace.map((s) => s.attributes['lumen.case_id']))).toEqual(
+        new Set([some!.caseId]),
+      );
+      expect([...new Set(trace.map((s) => s.attributes['lumen.service']))].sort()).toEqual([
+        'planner',
+        'prober',
+        'reporter',
+        'scheduler',
+      ]);
+      const attempts = await pipeline.store.attempts(some!.caseId, outcome.round);
+      expect(attempts.map((a) => a.traceId)).toEqual(attempts.map(() => outcome.traceId));
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it('loses nothing when nats-server restarts in the middle of a run', async () => {
+    const lab = await upLab('e2e-nats', recipe07, ['and-as-or']);
+    const pipeline = await pipelineFor(lab, {
+      settleWindowMs: 3000,
+      maxAttempts: 3,
+      backoffMs: 500,
+    });
+    try {
+      // The failing cases wait out the settle window: restart the server while they do.
+      await new Promise((r) => setTimeout(r, 1500));
+      await nats.stop();
+      nats = await startPrivateNatsServer({
+        storeDir: nats.storeDir,
+        port: Number(new URL(nats.url).port),
+      });
+      await pipeline.untilJudged(120_000);
+      const report = buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes);
+      expect(report.summary.inconclusive).toBe(0);
+      expect(report.summary.fail).toBe(2);
+      for (const c of report.cases) {
+        const history = await pipeline.store.history(c.id);
+        expect(history).toHaveLength(1);
+      }
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+});
