@@ -1,23 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import {
-  CASE_UNSCHEDULABLE_SUBJECT,
-  CaseUnschedulableContract,
-  PROBE_RESULT_SUBJECT,
-  ProbeResultContract,
-  REPROBE_REQUEST_SUBJECT,
-  ReprobeRequestContract,
-  TEST_CASE_SUBJECT,
-  TestCaseContract,
-  type Contract,
-} from '#lumen/contracts';
 import { ClusterWatcher, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
-import { MessageBus, ProberRegistry, type ConsumeOptions } from '#lumen/messaging';
+import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { findPodNetns } from '#lumen/netns';
 import {
   PlannerCore,
   ProberWorker,
   ReporterCore,
   SchedulerCore,
+  consumeForReporter,
+  consumeForScheduler,
   systemClock,
   type FinalOutcome,
   type PipelineLog,
@@ -134,33 +125,9 @@ export class LocalPipeline {
         for (const listener of this.listeners) listener();
       },
     });
-    await this.consume('scheduler-cases', TestCaseContract, TEST_CASE_SUBJECT, 512, (v, d) =>
-      this.scheduler.onCase(v, d.traceparent),
-    );
-    await this.consume(
-      'scheduler-reprobes',
-      ReprobeRequestContract,
-      REPROBE_REQUEST_SUBJECT,
-      512,
-      (v, d) => this.scheduler.onReprobe(v, d.traceparent),
-    );
-    await this.consume('scheduler-results', ProbeResultContract, PROBE_RESULT_SUBJECT, 16, (v) => {
-      this.scheduler.onResult(v);
-      return Promise.resolve();
-    });
-    await this.consume('reporter-cases', TestCaseContract, TEST_CASE_SUBJECT, 1, (v, d) =>
-      this.reporter.onCase(v, d.traceparent),
-    );
-    await this.consume('reporter-results', ProbeResultContract, PROBE_RESULT_SUBJECT, 1, (v, d) =>
-      this.reporter.onResult(v, d.traceparent),
-    );
-    await this.consume(
-      'reporter-unschedulable',
-      CaseUnschedulableContract,
-      CASE_UNSCHEDULABLE_SUBJECT,
-      1,
-      (v, d) => this.reporter.onUnschedulable(v, d.traceparent),
-    );
+    const naming = { prefix: `once-${this.runId}-`, oneShot: true };
+    this.stops.push(...(await consumeForScheduler(this.bus, this.scheduler, naming)));
+    this.stops.push(...(await consumeForReporter(this.bus, this.reporter, naming)));
     const redispatch = setInterval(() => {
       this.scheduler.redispatchSilent().catch((error: unknown) => {
         log.warn('re-dispatch check failed', { error: String(error) });
@@ -169,26 +136,6 @@ export class LocalPipeline {
     this.stops.push(() => {
       clearInterval(redispatch);
     });
-  }
-
-  private async consume<T>(
-    purpose: string,
-    contract: Contract<T>,
-    subject: string,
-    concurrency: number,
-    handle: ConsumeOptions<T>['handle'],
-  ): Promise<void> {
-    const consumer = await this.bus.consume({
-      contract,
-      durable: `once-${this.runId}-${purpose}`,
-      filterSubject: subject,
-      onlyNew: true,
-      inactiveThresholdMs: 60_000,
-      concurrency,
-      maxDeliver: 20,
-      handle,
-    });
-    this.stops.push(consumer.stop);
   }
 
   /** Watches the cluster; every debounced change re-plans and publishes what changed. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseCidr, type Cidr } from '#lumen/policy';
+import { commonConfig } from '#lumen/runtime';
 
 const cidrList = z
   .string()
@@ -43,9 +44,7 @@ export const proberConfigSchema = z.object({
       /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
       'must be the node name (downward API spec.nodeName)',
     ),
-  NATS_URL: z.string().regex(/^(nats|tls):\/\/.+/, 'must be a nats:// or tls:// URL'),
-  NATS_USER: z.string().optional(),
-  NATS_PASSWORD: z.string().optional(),
+  ...commonConfig,
   POD_CIDRS: cidrList,
   PROBE_PORTS: portRanges,
   PROBE_PROTOCOLS: z
@@ -59,7 +58,6 @@ export const proberConfigSchema = z.object({
   /** A prober silent this long counts as gone; it beats three times as often. */
   HEARTBEAT_TTL_MS: z.coerce.number().int().min(1500).max(300_000).default(15_000),
   HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(8083),
-  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
 });
 
 export type ProberConfig = z.infer<typeof proberConfigSchema>;

@@ -13,7 +13,6 @@ import { ProberWorker } from '#lumen/pipeline';
 import { kernelSupportsSctp, run } from '#lumen/system';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 
-
 const VERSION = '0.1.0';
 
 /** Thin Nest adapter: connects, then hands the node's batches to the ProberWorker. */
