@@ -49,7 +49,11 @@ afterAll(async () => {
   await Promise.all(
     children.map((c) =>
       c.exitCode === null
-        ? new Promise<void>((resolve) => c.once('exit', () => resolve()))
+        ? new Promise<void>((resolve) =>
+            c.once('exit', () => {
+              resolve();
+            }),
+          )
         : Promise.resolve(),
     ),
   );
