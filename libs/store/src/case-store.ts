@@ -83,8 +83,8 @@ export class CaseStore {
   }
 
   /**
-   * Sets a case's outcome for a round and appends it to its history, once: a round that
-   * already has an outcome (or an older round, once a newer one has) changes nothing.
+   * Sets a case's outcome for a round, once: a round that already has an outcome (or an
+   * older round, once a newer one has) changes nothing. The history keeps every change.
    */
   async setOutcome(
     outcome: OutcomeRow,
@@ -98,12 +98,14 @@ export class CaseStore {
       await manager
         .getRepository(OutcomeEntity)
         .save({ ...outcome, reason: outcome.reason.slice(0, 2000) });
-      await manager.getRepository(OutcomeHistoryEntity).insert({
-        caseId: outcome.caseId,
-        outcome: outcome.outcome,
-        round: outcome.round,
-        decidedAt: outcome.decidedAt,
-      });
+      // History records changes: a sweep that confirms the same outcome adds no row.
+      if (previous?.outcome !== outcome.outcome)
+        await manager.getRepository(OutcomeHistoryEntity).insert({
+          caseId: outcome.caseId,
+          outcome: outcome.outcome,
+          round: outcome.round,
+          decidedAt: outcome.decidedAt,
+        });
       return { applied: true, previous: previous?.outcome };
     });
   }

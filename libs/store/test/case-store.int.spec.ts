@@ -128,6 +128,11 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       previous: 'fail',
     });
     expect(await store!.setOutcome(outcome('pass', 1))).toMatchObject({ applied: false });
+    // A later round that confirms the outcome is stored, but is not a change.
+    expect(await store!.setOutcome(outcome('fail', 3))).toEqual({
+      applied: true,
+      previous: 'fail',
+    });
     expect((await store!.outcome('00000000000000a2'))?.observed).toBe('blocked');
     expect((await store!.outcomes()).find((o) => o.caseId === '00000000000000a2')?.outcome).toBe(
       'fail',

@@ -43,9 +43,11 @@ export interface CaseState {
 
 /**
  * DESIGN's verdict model for one case, after its newest attempt: judge it, or ask for
- * another probe. A mismatch inside the settle window is re-probed once the window has
- * passed; a mismatch becomes `fail` only when it persists outside the window; attempts
- * that disagree outside the window make the case `flaky`.
+ * another probe. A mismatch inside the settle window is not yet a failure: it is re-probed
+ * with backoff (so that the first matching observation measures the enforcement latency)
+ * until the window has passed, and those early attempts do not count against maxAttempts.
+ * A mismatch becomes `fail` only when it persists outside the window for maxAttempts
+ * attempts; attempts that disagree outside the window make the case `flaky`.
  */
 export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_SETTINGS): Decision {
   const { attempts, expected, changedAt } = state;
@@ -57,8 +59,10 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
   const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
   const outside = conclusive.filter(settled);
   const disagreeOutside = outside.some(matches) && outside.some((a) => !matches(a));
-  const exhausted = attempts.length >= settings.maxAttempts;
-  const backoff = settings.backoffMs * 2 ** (attempts.length - 1);
+  // Early conclusive attempts are the race itself; they do not use up the case's attempts.
+  const counted = attempts.filter((a) => a.reachability === 'inconclusive' || settled(a)).length;
+  const exhausted = counted >= settings.maxAttempts;
+  const backoff = (n: number): number => settings.backoffMs * 2 ** Math.max(0, n - 1);
   const firstMatch = conclusive.find(matches);
   const latency = firstMatch
     ? { enforcementLatencyMs: Math.max(0, firstMatch.observedAt - changedAt) }
@@ -71,7 +75,7 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
   };
 
   if (last.reachability === 'inconclusive' && !exhausted)
-    return { kind: 'reprobe', afterMs: backoff, reason: `inconclusive: ${last.basis}` };
+    return { kind: 'reprobe', afterMs: backoff(counted), reason: `inconclusive: ${last.basis}` };
   const newest = conclusive[conclusive.length - 1];
   if (!newest) return { kind: 'final', outcome: 'inconclusive', reason: last.basis };
   if (matches(newest))
@@ -83,21 +87,18 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
           reason: `observed ${newest.reachability} as expected`,
           ...latency,
         };
-  if (!exhausted) {
-    const untilSettled = Math.max(0, changedAt + settings.settleWindowMs - newest.observedAt);
+  if (!settled(newest)) {
+    const early = attempts.length - counted;
+    const untilSettled = changedAt + settings.settleWindowMs - newest.observedAt;
     return {
       kind: 'reprobe',
-      afterMs: Math.max(backoff, untilSettled),
-      reason: settled(newest) ? 'mismatch: confirming' : 'mismatch inside the settle window',
+      afterMs: Math.max(0, Math.min(backoff(early), untilSettled)),
+      reason: 'mismatch inside the settle window',
     };
   }
+  if (!exhausted)
+    return { kind: 'reprobe', afterMs: backoff(counted), reason: 'mismatch: confirming' };
   if (disagreeOutside) return flaky;
-  if (outside.length === 0)
-    return {
-      kind: 'final',
-      outcome: 'inconclusive',
-      reason: 'every attempt fell inside the settle window',
-    };
   return {
     kind: 'final',
     outcome: 'fail',

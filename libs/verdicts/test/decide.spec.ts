@@ -19,10 +19,27 @@ describe('decide (the verdict model with race retries)', () => {
       { kind: 'final', outcome: 'pass', enforcementLatencyMs: 30_000 },
     ],
     [
-      'a mismatch inside the window waits until the window ends',
+      'a mismatch inside the window is re-probed after the backoff, to time the enforcement',
       'deny',
       [attempt(1, 2_000, 'reachable')],
-      { kind: 'reprobe', afterMs: 8_000 },
+      { kind: 'reprobe', afterMs: 1_000 },
+    ],
+    [
+      'the backoff inside the window doubles, but never past the window',
+      'deny',
+      [
+        attempt(1, 2_000, 'reachable'),
+        attempt(2, 3_000, 'reachable'),
+        attempt(3, 5_000, 'reachable'),
+        attempt(4, 9_000, 'reachable'),
+      ],
+      { kind: 'reprobe', afterMs: 1_000 },
+    ],
+    [
+      'a mismatch that heals inside the window passes with the time it took',
+      'deny',
+      [attempt(1, 500, 'reachable'), attempt(2, 1_500, 'reachable'), attempt(3, 3_500, 'blocked')],
+      { kind: 'final', outcome: 'pass', enforcementLatencyMs: 3_500 },
     ],
     [
       'a mismatch that heals is a pass with its enforcement latency',
@@ -75,10 +92,21 @@ describe('decide (the verdict model with race retries)', () => {
       { kind: 'final', outcome: 'inconclusive', reason: 'source pod gone' },
     ],
     [
-      'mismatches all inside the window are never a failure',
+      'mismatches inside the window do not use up the attempts',
       'allow',
-      [attempt(1, 1_000, 'blocked'), attempt(2, 2_000, 'blocked'), attempt(3, 3_000, 'blocked')],
-      { kind: 'final', outcome: 'inconclusive' },
+      [attempt(1, 1_000, 'blocked'), attempt(2, 2_000, 'blocked'), attempt(3, 4_000, 'blocked')],
+      { kind: 'reprobe', afterMs: 4_000 },
+    ],
+    [
+      'a mismatch that persists past the window fails after maxAttempts attempts outside it',
+      'allow',
+      [
+        attempt(1, 1_000, 'blocked'),
+        attempt(2, 10_000, 'blocked'),
+        attempt(3, 11_000, 'blocked'),
+        attempt(4, 13_000, 'blocked'),
+      ],
+      { kind: 'final', outcome: 'fail' },
     ],
   ] as const)('%s', (_name, expected, attempts, decision) => {
     expect(decide({ expected, changedAt: 0, attempts }, settings)).toMatchObject(decision);
@@ -130,15 +158,20 @@ describe('decide (the verdict model with race retries)', () => {
           );
           const newest = conclusive[conclusive.length - 1];
           const lastInconclusive = list[list.length - 1]!.reachability === 'inconclusive';
+          const counted = list.filter(
+            (a) =>
+              a.reachability === 'inconclusive' ||
+              a.observedAt - changedAt >= settings.settleWindowMs,
+          ).length;
           const shouldPass =
             newest !== undefined &&
             matches(newest) &&
             !(outside.some(matches) && outside.some((a) => !matches(a))) &&
-            !(lastInconclusive && list.length < settings.maxAttempts);
+            !(lastInconclusive && counted < settings.maxAttempts);
           expect(decision.kind === 'final' && decision.outcome === 'pass').toBe(shouldPass);
           if (decision.kind === 'final')
             expect(
-              list.length >= settings.maxAttempts ||
+              counted >= settings.maxAttempts ||
                 decision.outcome === 'pass' ||
                 decision.outcome === 'flaky',
             ).toBe(true);
