@@ -1,4 +1,5 @@
 import { InputError } from '#lumen/scenario';
+import { demoUsage, runDemo } from './commands/demo.js';
 import { evaluateUsage, runEvaluate } from './commands/evaluate.js';
 import { labUsage, runLab } from './commands/lab.js';
 import { runRun, runUsage } from './commands/run.js';
@@ -9,6 +10,7 @@ const usage = `Usage: lumen COMMAND [OPTIONS]
 Lumen proves that a cluster's NetworkPolicies are really enforced.
 
 Commands:
+  demo       the whole of Lumen on this machine, in the lab (root), then torn down
   evaluate   compute what policies allow, from scenario or manifest files
   lab        a Kubernetes-shaped cluster of network namespaces, with a breakable enforcer
   run        verify a cluster: probe every case from real pods, judge, report (--once)
@@ -19,6 +21,7 @@ Run 'lumen COMMAND --help' for a command's options.
 type Command = (args: readonly string[], io: CommandIo) => number | Promise<number>;
 
 const commands: Record<string, { run: Command; usage: string }> = {
+  demo: { run: runDemo, usage: demoUsage },
   evaluate: { run: runEvaluate, usage: evaluateUsage },
   lab: { run: runLab, usage: labUsage },
   run: { run: runRun, usage: runUsage },

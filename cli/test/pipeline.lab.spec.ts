@@ -17,6 +17,7 @@ import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../src/pipeline/local-pipeline.js';
 import { buildReport } from '../src/pipeline/report.js';
+import { withLabPipeline } from '../src/pipeline/lab-verify.js';
 
 const telemetry = startTelemetry({ service: 'e2e', exporter: 'memory' });
 const recipes = conformanceScenarioFiles().filter((f) => f.includes('/recipes/'));
@@ -56,7 +57,7 @@ async function pipelineFor(
   return pipeline;
 }
 
-/** Runs one pass against a fresh lab of the scenario. */
+/** Runs one pass against a fresh lab of the scenario; the caller stops both. */
 async function verify(
   file: string,
   name: string,
@@ -76,35 +77,35 @@ describe('the pipeline in the lab', () => {
     // Two labs at a time: nmap mostly waits, so this halves the wall time on two cores.
     for (let i = 0; i < recipes.length; i += 2) {
       await Promise.all(
-        recipes.slice(i, i + 2).map(async (file, j) => {
-          const { scenario, pipeline, lab } = await verify(file, `e2e-r${i + j}`);
-          try {
-            const plan = pipeline.planner.plan!;
-            const report = buildReport(plan.cases, pipeline.finalOutcomes);
-            cases += report.cases.length;
-            for (const c of report.cases.filter((c) => c.outcome !== 'pass'))
-              failures.push(`${scenario.name}: ${c.id} ${c.outcome} ${JSON.stringify(c)}`);
-            // Each expect row is either probed by a case over the same pods' classes, port
-            // and protocol (with the same expectation) or left to the not-generated list.
-            const engine = new PolicyEngine(scenario.cluster);
-            for (const row of scenario.expectations) {
-              const from = engine.classOf(row.from)?.key;
-              const to = engine.classOf(row.to)?.key;
-              const match = plan.cases.find(
-                (c) =>
-                  c.source.key === from &&
-                  c.destination.key === to &&
-                  c.port === row.port &&
-                  c.protocol === row.protocol,
-              );
-              if (match) expect(match.expected === 'allow').toBe(row.allowed);
-              else uncovered.push(`${scenario.name}: ${row.from.name}→${row.to.name}:${row.port}`);
-            }
-          } finally {
-            await pipeline.stop();
-            await lab.down();
-          }
-        }),
+        recipes.slice(i, i + 2).map((file, j) =>
+          withLabPipeline(
+            { file, labName: `e2e-r${i + j}`, labRoot: TEST_LAB_ROOT, natsUrl: nats.url, scratch },
+            async (pipeline, scenario) => {
+              const plan = pipeline.planner.plan!;
+              const report = buildReport(plan.cases, pipeline.finalOutcomes);
+              cases += report.cases.length;
+              for (const c of report.cases.filter((c) => c.outcome !== 'pass'))
+                failures.push(`${scenario.name}: ${c.id} ${c.outcome} ${JSON.stringify(c)}`);
+              // Each expect row is either probed by a case over the same pods' classes, port
+              // and protocol (with the same expectation) or left to the not-generated list.
+              const engine = new PolicyEngine(scenario.cluster);
+              for (const row of scenario.expectations) {
+                const from = engine.classOf(row.from)?.key;
+                const to = engine.classOf(row.to)?.key;
+                const match = plan.cases.find(
+                  (c) =>
+                    c.source.key === from &&
+                    c.destination.key === to &&
+                    c.port === row.port &&
+                    c.protocol === row.protocol,
+                );
+                if (match) expect(match.expected === 'allow').toBe(row.allowed);
+                else
+                  uncovered.push(`${scenario.name}: ${row.from.name}→${row.to.name}:${row.port}`);
+              }
+            },
+          ),
+        ),
       );
     }
     expect(failures).toEqual([]);

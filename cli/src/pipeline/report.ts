@@ -1,6 +1,7 @@
 import type { PlannedCase } from '#lumen/planning';
 import type { FinalOutcome } from '#lumen/pipeline';
 import { formatLabels } from '#lumen/policy';
+import type { AttemptRow, CaseRow, OutcomeRow } from '#lumen/store';
 import { renderTable } from '../io.js';
 
 export type Outcome = 'pass' | 'fail' | 'flaky' | 'inconclusive';
@@ -25,42 +26,99 @@ export interface RunReport {
   readonly cases: CaseReport[];
 }
 
-const podName = (ref: string | undefined): string => ref?.split('/')[1] ?? '';
+const podName = (ref: string | null | undefined): string => ref?.split('/')[1] ?? '';
 
+interface CaseFacts {
+  readonly id: string;
+  readonly source: {
+    readonly namespace: string;
+    readonly labels: Readonly<Record<string, string>>;
+  };
+  readonly destination: {
+    readonly namespace: string;
+    readonly labels: Readonly<Record<string, string>>;
+  };
+  readonly port: number;
+  readonly protocol: string;
+  readonly expected: string;
+  readonly explanation: {
+    readonly egress: { readonly policies: readonly string[] };
+    readonly ingress: { readonly policies: readonly string[] };
+  };
+}
+
+interface Judgement {
+  readonly outcome: string;
+  readonly observed: string | null;
+  readonly attempts: number;
+  readonly traceId: string | null;
+}
+
+function caseReport(
+  facts: CaseFacts,
+  judged: Judgement | undefined,
+  pods: { readonly sourcePod?: string | null; readonly destinationPod?: string | null },
+): CaseReport {
+  return {
+    id: facts.id,
+    from: {
+      namespace: facts.source.namespace,
+      pod: podName(pods.sourcePod),
+      labels: { ...facts.source.labels },
+    },
+    to: {
+      namespace: facts.destination.namespace,
+      pod: podName(pods.destinationPod),
+      labels: { ...facts.destination.labels },
+    },
+    port: facts.port,
+    protocol: facts.protocol,
+    expected: facts.expected === 'allow' ? 'allow' : 'deny',
+    observed: (judged?.observed ?? 'inconclusive') as CaseReport['observed'],
+    outcome: (judged?.outcome ?? 'inconclusive') as Outcome,
+    attempts: judged?.attempts ?? 0,
+    policies: [
+      ...new Set([...facts.explanation.egress.policies, ...facts.explanation.ingress.policies]),
+    ].sort(),
+    traceId: judged?.traceId ?? '',
+  };
+}
+
+function summarize(cases: CaseReport[]): RunReport {
+  const summary: Record<Outcome, number> = { pass: 0, fail: 0, flaky: 0, inconclusive: 0 };
+  for (const c of cases) summary[c.outcome] += 1;
+  return { summary, cases };
+}
+
+/** The report of an in-process run, from the plan and the reporter's final outcomes. */
 export function buildReport(
   cases: readonly PlannedCase[],
   outcomes: ReadonlyMap<string, FinalOutcome>,
 ): RunReport {
-  const summary: Record<Outcome, number> = { pass: 0, fail: 0, flaky: 0, inconclusive: 0 };
-  const reports = cases.map((c): CaseReport => {
-    const final = outcomes.get(c.caseId);
-    const outcome = (final?.outcome ?? 'inconclusive') as Outcome;
-    summary[outcome] += 1;
-    return {
-      id: c.caseId,
-      from: {
-        namespace: c.source.namespace,
-        pod: podName(final?.sourcePod),
-        labels: { ...c.source.labels },
-      },
-      to: {
-        namespace: c.destination.namespace,
-        pod: podName(final?.destinationPod),
-        labels: { ...c.destination.labels },
-      },
-      port: c.port,
-      protocol: c.protocol,
-      expected: c.expected,
-      observed: (final?.observed ?? 'inconclusive') as CaseReport['observed'],
-      outcome,
-      attempts: final?.attempts ?? 0,
-      policies: [
-        ...new Set([...c.explanation.egress.policies, ...c.explanation.ingress.policies]),
-      ].sort(),
-      traceId: final?.traceId ?? '',
-    };
-  });
-  return { summary, cases: reports };
+  return summarize(
+    cases.map((c) => {
+      const final = outcomes.get(c.caseId);
+      return caseReport({ ...c, id: c.caseId }, final, final ?? {});
+    }),
+  );
+}
+
+/** The same report, read back from the reporter's store (what the services wrote). */
+export function reportFromStore(
+  cases: readonly CaseRow[],
+  outcomes: readonly OutcomeRow[],
+  lastAttempts: ReadonlyMap<string, AttemptRow | undefined>,
+): RunReport {
+  const byCase = new Map(outcomes.map((o) => [o.caseId, o]));
+  return summarize(
+    cases.map((c) =>
+      caseReport(
+        { ...c, id: c.caseId } as unknown as CaseFacts,
+        byCase.get(c.caseId),
+        lastAttempts.get(c.caseId) ?? {},
+      ),
+    ),
+  );
 }
 
 const MARK: Record<Outcome, string> = { pass: '✓', fail: '✗', flaky: '~', inconclusive: '?' };

@@ -41,6 +41,8 @@ export interface StoredAttempt {
   basis: string;
   evidence: object | null;
   traceId: string | null;
+  sourcePod?: string | null;
+  destinationPod?: string | null;
 }
 
 export interface StoredOutcome {
@@ -193,6 +195,8 @@ export class ReporterCore {
         basis: observed.basis,
         evidence: observed.evidence,
         traceId: span.traceId ?? null,
+        sourcePod: observed.sourcePod ?? null,
+        destinationPod: observed.destinationPod ?? null,
       });
       // A newer plan replaced this round: the attempt is history, the new round decides.
       if (stored.generation === observed.round)

@@ -59,6 +59,10 @@ export class CaseStore {
     await this.dataSource.getRepository(CaseEntity).upsert([...cases], ['caseId']);
   }
 
+  async cases(): Promise<CaseRow[]> {
+    return this.dataSource.getRepository(CaseEntity).find({ order: { caseId: 'ASC' } });
+  }
+
   async getCase(caseId: string): Promise<CaseRow | null> {
     return this.dataSource.getRepository(CaseEntity).findOneBy({ caseId });
   }

@@ -2,6 +2,7 @@ import { DataSource } from 'typeorm';
 import { ENTITIES } from './entities.js';
 import { Initial1795669200000 } from './migrations/1795669200000-initial.js';
 import { CaseProbing1795700000000 } from './migrations/1795700000000-case-probing.js';
+import { AttemptPods1795710000000 } from './migrations/1795710000000-attempt-pods.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -16,7 +17,11 @@ export function storeLocation(databaseUrl: string | undefined, sqlitePath: strin
   );
 }
 
-export const MIGRATIONS = [Initial1795669200000, CaseProbing1795700000000];
+export const MIGRATIONS = [
+  Initial1795669200000,
+  CaseProbing1795700000000,
+  AttemptPods1795710000000,
+];
 
 /** The schema is made by migrations, never by `synchronize`. */
 export function createDataSource(location: StoreLocation): DataSource {

@@ -38,6 +38,9 @@ export interface AttemptRow {
   basis: string;
   evidence: object | null;
   traceId: string | null;
+  /** "namespace/name" of the pods probed from and to, when known. */
+  sourcePod?: string | null;
+  destinationPod?: string | null;
 }
 
 export interface OutcomeRow {
@@ -111,6 +114,8 @@ export const AttemptEntity = new EntitySchema<AttemptRow>({
     basis: { type: String, length: 500 },
     evidence: { ...json, nullable: true },
     traceId: { type: String, length: 32, nullable: true, name: 'trace_id' },
+    sourcePod: { type: String, length: 507, nullable: true, name: 'source_pod' },
+    destinationPod: { type: String, length: 507, nullable: true, name: 'destination_pod' },
   },
 });
 

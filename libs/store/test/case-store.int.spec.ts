@@ -54,7 +54,11 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
   });
 
   it('creates its schema through migrations, and opening again changes nothing', async () => {
-    const migrations = ['Initial1795669200000', 'CaseProbing1795700000000'];
+    const migrations = [
+      'Initial1795669200000',
+      'CaseProbing1795700000000',
+      'AttemptPods1795710000000',
+    ];
     expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);
     expect(await again.appliedMigrations()).toEqual(migrations);
@@ -90,6 +94,8 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       basis: 'dropped: filtered (no-response)',
       evidence: { state: 'filtered', reason: 'no-response' },
       traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+      sourcePod: 'other/monitoring',
+      destinationPod: 'default/web',
     };
     expect(await store!.recordAttempt(attempt)).toBe(true);
     expect(await store!.recordAttempt(attempt)).toBe(false);
@@ -100,6 +106,10 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       [2, 'reachable', '4bf92f3577b34da6a3ce929d0e0e4736'],
     ]);
     expect(stored[0]?.evidence).toEqual({ state: 'filtered', reason: 'no-response' });
+    expect(stored[0]).toMatchObject({
+      sourcePod: 'other/monitoring',
+      destinationPod: 'default/web',
+    });
   });
 
   it('keeps the current outcome per case and its history, and says what it was before', async () => {

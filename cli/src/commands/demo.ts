@@ -1,0 +1,301 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { LabNames, labDown, labFault, labPrerequisites, labUp } from '#lumen/lab';
+import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { conformanceDir, scenarioFiles } from '#lumen/scenario';
+import { CaseStore, type AttemptRow } from '#lumen/store';
+import { cliConfig } from '../config.js';
+import { lumenRepository } from '../paths.js';
+import { ExitCode, type CommandIo } from '../io.js';
+import { LAB_POD_CIDR, withLabPipeline } from '../pipeline/lab-verify.js';
+import {
+  caseSentence,
+  reportFromStore,
+  reportTable,
+  buildReport,
+  type RunReport,
+} from '../pipeline/report.js';
+
+export const demoUsage = `Usage: lumen demo [--scenario FILE] [--sweep SECONDS]
+
+Lumen end to end on this machine (root, Linux), then everything is torn down:
+  1. every recipe of shared/conformance in a lab of its own: planned, probed from real
+     pods with nmap, judged (planner, scheduler and reporter in one process);
+  2. the four services as separate processes (SQLite, a private nats-server unless
+     NATS_URL is set) verifying recipe 07 continuously;
+  3. the and-as-or fault injected into the lab's enforcer: the regressions Lumen finds,
+     and how long it took.
+`;
+
+const REPOSITORY = lumenRepository();
+const RECIPE_07 = '07-allow-traffic-from-some-pods-in-another-namespace.yaml';
+
+const options = {
+  scenario: { type: 'string' },
+  sweep: { type: 'string', default: '10' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+/** Phase 1: every recipe in its own lab, two at a time. */
+async function verifyRecipes(
+  io: CommandIo,
+  labRoot: string,
+  natsUrl: string,
+  scratch: string,
+): Promise<number> {
+  const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes'));
+  const started = Date.now();
+  const reports: [string, RunReport][] = [];
+  for (let i = 0; i < recipes.length; i += 2) {
+    const batch = await Promise.all(
+      recipes
+        .slice(i, i + 2)
+        .map((file, j) =>
+          withLabPipeline(
+            { file, labName: `demo-r${i + j}`, labRoot, natsUrl, scratch },
+            (pipeline, scenario) =>
+              Promise.resolve([
+                scenario.name,
+                buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes),
+              ] as [string, RunReport]),
+          ),
+        ),
+    );
+    for (const [name, report] of batch) {
+      io.stdout(`\n${name}\n${report.cases.map((c) => `  ${caseSentence(c)}\n`).join('')}`);
+      reports.push([name, report]);
+    }
+  }
+  const total = reports.reduce((n, [, r]) => n + r.cases.length, 0);
+  const passed = reports.reduce((n, [, r]) => n + r.summary.pass, 0);
+  io.stdout(
+    `\n${recipes.length} recipes: ${passed} of ${total} cases pass, ${((Date.now() - started) / 1000).toFixed(1)} s from lab up to the last verdict\n`,
+  );
+  return total - passed;
+}
+
+interface Services {
+  readonly children: ChildProcess[];
+  readonly logs: string;
+}
+
+interface DemoRun {
+  readonly io: CommandIo;
+  readonly labRoot: string;
+  readonly natsUrl: string;
+  readonly scratch: string;
+  readonly sweepMs: number;
+}
+
+function startServices(
+  run: DemoRun,
+  kubeconfig: string,
+  database: string,
+  nodes: readonly string[],
+): Services {
+  const { natsUrl, scratch, sweepMs } = run;
+  const logs = join(scratch, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const children: ChildProcess[] = [];
+  const start = (name: string, file: string, port: number, env: Record<string, string>): void => {
+    const child = spawn(
+      process.execPath,
+      [join(REPOSITORY, 'dist', 'services', name, 'src', 'main.js')],
+      {
+        env: { PATH: process.env.PATH ?? '', NATS_URL: natsUrl, HTTP_PORT: String(port), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    const log = createWriteStream(join(logs, `${file}.log`));
+    child.stdout.pipe(log);
+    child.stderr.pipe(log);
+    children.push(child);
+  };
+  start('reporter', 'reporter', 18084, { SQLITE_PATH: database });
+  start('scheduler', 'scheduler', 18082, { HEARTBEAT_TTL_MS: '6000' });
+  nodes.forEach((node, i) => {
+    start('prober', `prober-${node}`, 18090 + i, {
+      NODE_NAME: node,
+      POD_CIDRS: LAB_POD_CIDR,
+      HEARTBEAT_TTL_MS: '6000',
+    });
+  });
+  start('planner', 'planner', 18081, {
+    KUBECONFIG: kubeconfig,
+    SWEEP_INTERVAL_MS: String(sweepMs),
+    DEBOUNCE_MS: '200',
+  });
+  return { children, logs };
+}
+
+async function stopServices(services: Services | undefined): Promise<void> {
+  if (!services) return;
+  await Promise.all(
+    services.children.map((child) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? Promise.resolve()
+        : new Promise<void>((done) => {
+            child.once('exit', () => {
+              done();
+            });
+            child.kill('SIGTERM');
+          }),
+    ),
+  );
+}
+
+async function storeReport(store: CaseStore): Promise<RunReport> {
+  const cases = await store.cases();
+  const outcomes = await store.outcomes();
+  const last = new Map<string, AttemptRow | undefined>();
+  for (const o of outcomes) last.set(o.caseId, (await store.attempts(o.caseId, o.round)).at(-1));
+  return reportFromStore(cases, outcomes, last);
+}
+
+/** Phase 2 and 3: the services against recipe 07, then the fault. */
+async function servicesAndFault(run: DemoRun, scenario: string): Promise<number> {
+  const { io, labRoot, scratch, sweepMs } = run;
+  const name = 'demo';
+  let services: Services | undefined;
+  let store: CaseStore | undefined;
+  try {
+    const status = await labUp({
+      name,
+      root: labRoot,
+      scenario,
+      nodes: 2,
+      faults: [],
+      podCidr: LAB_POD_CIDR,
+    });
+    const nodes = [...new Set(status.pods.map((p) => p.node))].sort();
+    const database = join(scratch, 'lumen.db');
+    services = startServices(run, new LabNames(name, labRoot).kubeconfig, database, nodes);
+    io.stdout(
+      `\nServices: planner, scheduler, reporter and ${nodes.length} probers (logs: ${services.logs})\n`,
+    );
+    const started = Date.now();
+    store = await until('the reporter to create its store', 60_000, async () => {
+      try {
+        return await CaseStore.open({ kind: 'sqlite', path: database });
+      } catch {
+        return undefined;
+      }
+    });
+    const opened = store;
+    const judged = async (after: number): Promise<RunReport | undefined> => {
+      const cases = await opened.cases();
+      const outcomes = new Map((await opened.outcomes()).map((o) => [o.caseId, o]));
+      const done =
+        cases.length > 0 &&
+        cases.every((c) => {
+          const o = outcomes.get(c.caseId);
+          return o !== undefined && o.round >= c.generation && o.decidedAt.getTime() > after;
+        });
+      return done ? storeReport(opened) : undefined;
+    };
+    const first = await until('the first verdicts', 120_000, () => judged(0));
+    io.stdout(
+      `First verdicts after ${((Date.now() - started) / 1000).toFixed(1)} s:\n${reportTable(first)}`,
+    );
+
+    await labFault(name, labRoot, 'set', 'and-as-or');
+    const injected = Date.now();
+    io.stdout(
+      `\nInjected the and-as-or fault (a namespaceSelector AND podSelector peer read as OR, as Weave Net 2.5 did).\nWaiting for the next sweep (every ${sweepMs / 1000} s)...\n`,
+    );
+    const after = await until('verdicts after the fault', 120_000 + sweepMs, () =>
+      judged(injected),
+    );
+    const outcomes = await opened.outcomes();
+    const regressions = after.cases.filter((c) => c.outcome === 'fail');
+    const decided = outcomes
+      .filter((o) => regressions.some((r) => r.id === o.caseId))
+      .map((o) => o.decidedAt.getTime() - injected);
+    io.stdout(`\n${reportTable(after)}\n`);
+    io.stdout(
+      regressions.length === 0
+        ? 'No regression found.\n'
+        : `${regressions.length} regressions (pass → fail), each with its evidence in the store:\n` +
+            regressions
+              .map(
+                (r) =>
+                  `  ${caseSentence(r)}  (policy ${r.policies.join(', ')}, trace ${r.traceId})\n`,
+              )
+              .join('') +
+            `Detected ${(Math.min(...decided) / 1000).toFixed(1)}–${(Math.max(...decided) / 1000).toFixed(1)} s after the fault was injected (sweep interval ${sweepMs / 1000} s).\n`,
+    );
+    return regressions.length;
+  } finally {
+    await stopServices(services);
+    await store?.close();
+    await labDown(name, labRoot);
+  }
+}
+
+export async function runDemo(args: readonly string[], io: CommandIo): Promise<number> {
+  const { values } = parseArgs({ args: [...args], options, allowPositionals: false });
+  if (values.help) {
+    io.stdout(demoUsage);
+    return ExitCode.ok;
+  }
+  const missing = await labPrerequisites();
+  if (missing.length > 0) throw new Error(`the lab cannot run here: ${missing.join('; ')}`);
+  const config = cliConfig();
+  const scenario = values.scenario ?? join(conformanceDir(REPOSITORY), 'recipes', RECIPE_07);
+  const sweepMs = Math.max(10, Number(values.sweep) || 10) * 1000;
+  const scratch = mkdtempSync(join(tmpdir(), 'lumen-demo-'));
+  try {
+    const failing = await withNats(io, config.natsUrl, join(scratch, 'nats-recipes'), (natsUrl) =>
+      verifyRecipes(io, config.labRoot, natsUrl, scratch),
+    );
+    // A fresh server for the services: their durable consumers read a stream from its start.
+    const regressions = await withNats(
+      io,
+      config.natsUrl,
+      join(scratch, 'nats-services'),
+      (natsUrl) =>
+        servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),
+    );
+    io.stdout('\nEverything Lumen started is stopped and removed.\n');
+    return failing === 0 && regressions > 0 ? ExitCode.ok : ExitCode.mismatch;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** NATS_URL when set; otherwise a private nats-server for the duration of `use`. */
+async function withNats<T>(
+  io: CommandIo,
+  natsUrl: string | undefined,
+  storeDir: string,
+  use: (url: string) => Promise<T>,
+): Promise<T> {
+  if (natsUrl) return use(natsUrl);
+  const nats: PrivateNatsServer = await startPrivateNatsServer({ storeDir });
+  io.stdout(`Started a private nats-server with JetStream at ${nats.url}\n`);
+  try {
+    return await use(nats.url);
+  } finally {
+    await nats.stop();
+  }
+}

@@ -1,0 +1,30 @@
+import { describe, expect, it } from '@jest/globals';
+import { TEST_LAB_ROOT, labFootprint } from '#lumen/testing';
+import { main } from '../src/main.js';
+
+describe('lumen demo (npm run demo)', () => {
+  it('verifies every recipe, runs the four services, finds the and-as-or regressions, and leaves nothing behind', async () => {
+    const before = process.env.LUMEN_LAB_ROOT;
+    process.env.LUMEN_LAB_ROOT = TEST_LAB_ROOT;
+    let out = '';
+    let err = '';
+    const code = await main(['demo'], {
+      stdout: (t) => (out += t),
+      stderr: (t) => (err += t),
+    }).finally(() => {
+      if (before === undefined) delete process.env.LUMEN_LAB_ROOT;
+      else process.env.LUMEN_LAB_ROOT = before;
+    });
+    expect({ code, err }).toEqual({ code: 0, err: '' });
+    expect(out).toMatch(/17 recipes: (\d+) of \1 cases pass/);
+    expect(out).toContain('4 cases: 4 pass, 0 fail, 0 flaky, 0 inconclusive');
+    expect(out).toContain('2 regressions (pass → fail)');
+    expect(out).toMatch(
+      /Pods in namespace other with labels run=client cannot reach pods in namespace default with labels app=web on port 80 ✗/,
+    );
+    const detected = /Detected ([\d.]+)–([\d.]+) s after the fault/.exec(out);
+    expect(detected).not.toBeNull();
+    expect(out).toContain('Everything Lumen started is stopped and removed.');
+    expect(labFootprint().netns.filter((n) => n.startsWith('lmn-'))).toEqual([]);
+  });
+});
