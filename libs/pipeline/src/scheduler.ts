@@ -119,27 +119,33 @@ export class SchedulerCore {
     this.inFlight.delete(result.batchId);
   }
 
-  /** Dispatches again the batches of probers that went silent or were replaced, or that took too long. */
+  /**
+   * Dispatches again the batches of probers that went silent or were replaced, or that took
+   * too long. Work that no live prober could take yet waits for its prober to come back
+   * (a restart), until redispatchAfterMs; only then is it reported unschedulable.
+   */
   async redispatchSilent(): Promise<number> {
     const now = this.clock.now();
     const live = await this.probers.live(now);
-    const lost = [...this.inFlight.values()].filter((f) => {
+    let redispatched = 0;
+    for (const f of [...this.inFlight.values()]) {
       const heartbeat = live.get(f.batch.node);
-      const replaced = f.instance !== undefined && heartbeat?.instance !== f.instance;
-      return (
-        !heartbeat || replaced || now.getTime() - f.dispatchedAt > this.settings.redispatchAfterMs
-      );
-    });
-    for (const f of lost) {
+      const replaced =
+        f.instance !== undefined && heartbeat !== undefined && heartbeat.instance !== f.instance;
+      const overdue = now.getTime() - f.dispatchedAt > this.settings.redispatchAfterMs;
+      const placeable = f.items.some((i) => i.sources.some((s) => live.has(s.node)));
+      if (!(replaced || overdue || (!heartbeat && placeable))) continue;
       this.inFlight.delete(f.batch.batchId);
+      redispatched += 1;
       this.log.warn('re-dispatching a batch whose prober went silent', {
         batchId: f.batch.batchId,
         node: f.batch.node,
         dispatch: f.dispatch + 1,
+        why: replaced ? 'prober restarted' : overdue ? 'no result in time' : 'prober silent',
       });
       await this.dispatch(f.items, f.dispatch + 1, live);
     }
-    return lost.length;
+    return redispatched;
   }
 
   private enqueue(item: WorkItem): Promise<Deferral | undefined> {

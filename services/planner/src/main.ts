@@ -27,6 +27,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   let watcher: ClusterWatcher | undefined;
   let sweep: NodeJS.Timeout | undefined;
   let planned = false;
+  let stopping = false;
   let queue: Promise<unknown> = Promise.resolve();
   const enqueue = (work: () => Promise<unknown>): void => {
     queue = queue.then(work).catch((error: unknown) => {
@@ -60,6 +61,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
           });
         },
         onError: (kind, error) => {
+          if (stopping) return;
           logger.warn('watch failed; relisting', { kind, error: String(error) });
         },
       });
@@ -69,6 +71,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       }, config.SWEEP_INTERVAL_MS);
     },
     onApplicationShutdown: async () => {
+      stopping = true;
       clearInterval(sweep);
       await watcher?.stop();
       await queue;

@@ -1,15 +1,15 @@
 /**
  * The four services as separate processes (the Helm chart's shape) against a lab, a private
- * nats-server and SQLite: each becomes ready, and together they judge every case.
+ * nats-server and SQLite.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
-import { CaseStore } from '#lumen/store';
+import { CaseStore, type OutcomeRow } from '#lumen/store';
 import {
   TEST_LAB_ROOT,
   conformanceScenarioFiles,
@@ -21,60 +21,127 @@ import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 const recipe07 = conformanceScenarioFiles().find((f) =>
   f.includes('/07-allow-traffic-from-some-pods'),
 )!;
-let nats: PrivateNatsServer;
-let lab: TestLab;
-let scratch: string;
-const children: ChildProcess[] = [];
+const NODES = ['lab-node-1', 'lab-node-2'];
 
-function service(name: string, port: number, env: Record<string, string>): ChildProcess {
+interface Running {
+  readonly nats: PrivateNatsServer;
+  readonly lab: TestLab;
+  readonly database: string;
+  readonly children: ChildProcess[];
+  readonly probers: Map<string, ChildProcess>;
+  startProber(node: string): ChildProcess;
+}
+
+let running: Running | undefined;
+
+function spawnService(
+  run: { nats: PrivateNatsServer; children: ChildProcess[]; logs: string },
+  name: string,
+  port: number,
+  env: Record<string, string>,
+): ChildProcess {
   const child = spawn(
     process.execPath,
     [join(repositoryRoot, 'dist', 'services', name, 'src', 'main.js')],
     {
-      env: { PATH: process.env.PATH ?? '', NATS_URL: nats.url, HTTP_PORT: String(port), ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        NATS_URL: run.nats.url,
+        HTTP_PORT: String(port),
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
-  children.push(child);
+  // The services' JSON logs, kept beside the test's store for when a test fails.
+  const log = createWriteStream(join(run.logs, `${name}-${port}.log`), { flags: 'a' });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  run.children.push(child);
   return child;
 }
 
-beforeAll(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
-  nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
-  lab = await upLab('svc-all', recipe07);
-});
-afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+/** A lab of recipe 07 with the four services on it; probers one per node. */
+async function startAll(labName: string): Promise<Running> {
+  const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
+  const nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+  const lab = await upLab(labName, recipe07);
+  const database = join(scratch, 'lumen.db');
+  const children: ChildProcess[] = [];
+  const probers = new Map<string, ChildProcess>();
+  const base = { nats, children, logs: scratch };
+  const startProber = (node: string): ChildProcess => {
+    const child = spawnService(base, 'prober', 18185 + NODES.indexOf(node), {
+      NODE_NAME: node,
+      POD_CIDRS: '10.244.0.0/16',
+      HEARTBEAT_TTL_MS: '3000',
+      NMAP_HOST_TIMEOUT_MS: '5000',
+    });
+    probers.set(node, child);
+    return child;
+  };
+  running = { nats, lab, database, children, probers, startProber };
+  spawnService(base, 'reporter', 18184, {
+    SQLITE_PATH: database,
+    SETTLE_WINDOW_MS: '1000',
+    BACKOFF_MS: '300',
+  });
+  spawnService(base, 'scheduler', 18182, { HEARTBEAT_TTL_MS: '3000' });
+  for (const node of NODES) startProber(node);
+  spawnService(base, 'planner', 18181, {
+    KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
+    DEBOUNCE_MS: '200',
+  });
+  return running;
+}
+
+async function stopAll(): Promise<void> {
+  if (!running) return;
+  const { children, lab, nats } = running;
+  running = undefined;
   await Promise.all(
     children.map((c) =>
-      c.exitCode === null
-        ? new Promise<void>((resolve) =>
+      c.exitCode === null && c.signalCode === null
+        ? new Promise<void>((resolve) => {
             c.once('exit', () => {
               resolve();
-            }),
-          )
+            });
+            c.kill('SIGTERM');
+          })
         : Promise.resolve(),
     ),
   );
   await lab.down();
   await nats.stop();
-});
+}
+
+afterEach(stopAll);
+
+async function judged(database: string, count: number): Promise<OutcomeRow[]> {
+  const store = await eventually(
+    () => CaseStore.open({ kind: 'sqlite', path: database }).catch(() => undefined),
+    'the reporter to create its store',
+    30_000,
+    200,
+  );
+  try {
+    return await eventually(
+      async () => {
+        const stored = await store.outcomes();
+        return stored.length === count ? stored : undefined;
+      },
+      `${count} judged cases`,
+      90_000,
+      200,
+    );
+  } finally {
+    await store.close();
+  }
+}
 
 describe('the four services', () => {
   it('start as separate processes, become ready, and judge every case into the store', async () => {
-    const database = join(scratch, 'lumen.db');
-    const kubeconfig = new LabNames('svc-all', TEST_LAB_ROOT).kubeconfig;
-    const fast = { SETTLE_WINDOW_MS: '1000', BACKOFF_MS: '300' };
-    service('reporter', 18184, { SQLITE_PATH: database, ...fast });
-    service('scheduler', 18182, { HEARTBEAT_TTL_MS: '3000' });
-    for (const [i, node] of ['lab-node-1', 'lab-node-2'].entries())
-      service('prober', 18185 + i, {
-        NODE_NAME: node,
-        POD_CIDRS: '10.244.0.0/16',
-        HEARTBEAT_TTL_MS: '3000',
-      });
-    service('planner', 18181, { KUBECONFIG: kubeconfig, DEBOUNCE_MS: '200' });
+    const run = await startAll('svc-all');
     for (const port of [18181, 18182, 18184, 18185, 18186])
       await eventually(
         async () =>
@@ -83,21 +150,46 @@ describe('the four services', () => {
         30_000,
         200,
       );
-    const store = await CaseStore.open({ kind: 'sqlite', path: database });
+    const outcomes = await judged(run.database, 4);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
     try {
-      const outcomes = await eventually(
-        async () => {
-          const stored = await store.outcomes();
-          return stored.length === 4 ? stored : undefined;
-        },
-        'four judged cases',
-        60_000,
-        200,
-      );
-      expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
-      const [first] = outcomes;
-      const attempts = await store.attempts(first!.caseId, first!.round);
+      const attempts = await store.attempts(outcomes[0]!.caseId, outcomes[0]!.round);
       expect(attempts[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
+    const run = await startAll('svc-kill');
+    // Kill the first prober that starts a batch, while its nmap runs.
+    const killed = await new Promise<string>((resolve) => {
+      let done = false;
+      for (const [node, child] of run.probers)
+        child.stdout!.on('data', (chunk: Buffer) => {
+          if (done || !chunk.toString().includes('"batch received"')) return;
+          done = true;
+          child.kill('SIGKILL');
+          resolve(node);
+        });
+    });
+    await eventually(
+      () => run.probers.get(killed)!.signalCode === 'SIGKILL',
+      'the prober to die',
+      5000,
+    );
+    run.startProber(killed);
+    const outcomes = await judged(run.database, 4);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
+    try {
+      for (const outcome of outcomes) {
+        // One final outcome per case: one history entry, one round decided.
+        expect(await store.history(outcome.caseId)).toHaveLength(1);
+        const attempts = await store.attempts(outcome.caseId, outcome.round);
+        expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
+      }
     } finally {
       await store.close();
     }
