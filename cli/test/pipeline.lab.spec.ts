@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders } from 'nats';
 import { SUBJECT_PREFIX } from '#lumen/contracts';
-import { LabNames, faultedCluster, parseFault } from '#lumen/lab';
+import { LabNames, applyObjects, faultedCluster, parseFault } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { PolicyEngine, parseCidr, type Cidr } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
 import { startTelemetry } from '#lumen/telemetry';
-import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
+import { TEST_LAB_ROOT, conformanceScenarioFiles, eventually } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../src/pipeline/local-pipeline.js';
 import { buildReport } from '../src/pipeline/report.js';
@@ -38,6 +38,7 @@ afterAll(async () => {
 async function pipelineFor(
   lab: TestLab,
   race = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
+  sweepIntervalMs = 0,
 ): Promise<LocalPipeline> {
   const pipeline = await LocalPipeline.start({
     kubeconfig: new LabNames(lab.name, TEST_LAB_ROOT).kubeconfig,
@@ -49,7 +50,7 @@ async function pipelineFor(
     localProbers: true,
     podCidrs: POD_CIDRS,
     heartbeatTtlMs: 3000,
-    sweepIntervalMs: 0,
+    sweepIntervalMs,
     debounceMs: 100,
     log: { info: () => undefined, warn: () => undefined },
   });
@@ -135,6 +136,60 @@ describe('the pipeline in the lab', () => {
         expect(c).toMatchObject({ expected: 'deny', observed: 'reachable', attempts: 3 });
         expect(c.policies).toEqual(['default/web-allow-all-ns-monitoring']);
       }
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it('with delay=3, a policy applied while sweeps run fails nothing and measures about 3 s of enforcement latency', async () => {
+    const lab = await upLab('e2e-delay', recipe07, ['delay=3']);
+    const pipeline = await pipelineFor(
+      lab,
+      { settleWindowMs: 10_000, maxAttempts: 3, backoffMs: 1000 },
+      2000,
+    );
+    try {
+      await pipeline.untilJudged(60_000);
+      const applied = Date.now();
+      // Lets run=client pods of every namespace reach web: two deny cases become allow.
+      await applyObjects(lab.client, [
+        {
+          apiVersion: 'networking.k8s.io/v1',
+          kind: 'NetworkPolicy',
+          metadata: { name: 'web-allow-clients', namespace: 'default' },
+          spec: {
+            podSelector: { matchLabels: { app: 'web' } },
+            ingress: [
+              {
+                from: [{ namespaceSelector: {}, podSelector: { matchLabels: { run: 'client' } } }],
+              },
+            ],
+          },
+        },
+      ]);
+      const flipped = await eventually(
+        () => {
+          const measured = pipeline.outcomeLog.filter(
+            (o) => o.decidedAt.getTime() > applied && o.enforcementLatencyMs !== null,
+          );
+          return measured.length >= 2 ? measured : undefined;
+        },
+        'two cases judged with their enforcement latency',
+        60_000,
+        200,
+      );
+      for (const o of flipped) {
+        expect(o.outcome).toBe('pass');
+        expect(o.enforcementLatencyMs).toBeGreaterThanOrEqual(2500);
+        expect(o.enforcementLatencyMs).toBeLessThan(7000);
+      }
+      // Two more sweeps: still no failure anywhere.
+      await new Promise((r) => setTimeout(r, 4500));
+      expect(pipeline.outcomeLog.filter((o) => o.outcome !== 'pass')).toEqual([]);
+      process.stdout.write(
+        `e2e delay=3: enforcement latency ${flipped.map((o) => o.enforcementLatencyMs).join(', ')} ms\n`,
+      );
     } finally {
       await pipeline.stop();
       await lab.down();

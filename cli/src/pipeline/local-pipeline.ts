@@ -56,6 +56,8 @@ export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
  */
 export class LocalPipeline {
   private readonly outcomes = new Map<string, FinalOutcome>();
+  /** Every final outcome, in the order the reporter stored them. */
+  readonly outcomeLog: FinalOutcome[] = [];
   private readonly stops: (() => Promise<void> | void)[] = [];
   private readonly probers = new Map<string, ProberWorker>();
   private readonly listeners = new Set<() => void>();
@@ -122,6 +124,7 @@ export class LocalPipeline {
       ...log,
       onFinal: (outcome) => {
         this.outcomes.set(outcome.caseId, outcome);
+        this.outcomeLog.push(outcome);
         for (const listener of this.listeners) listener();
       },
     });

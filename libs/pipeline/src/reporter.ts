@@ -63,6 +63,8 @@ export interface ReporterStore {
   recordAttempt(attempt: StoredAttempt): Promise<boolean>;
   attempts(caseId: string, round: number): Promise<StoredAttempt[]>;
   setOutcome(outcome: StoredOutcome): Promise<{ applied: boolean; previous: string | undefined }>;
+  outcome(caseId: string): Promise<StoredOutcome | null>;
+  attemptsSince(caseId: string, since: Date): Promise<StoredAttempt[]>;
 }
 
 /** A case's final outcome for a round, as it was stored. */
@@ -206,6 +208,26 @@ export class ReporterCore {
     }
   }
 
+  /**
+   * From the change to the first observation that matched, over every round since the
+   * change (sweeps may supersede the round that saw it). A sample only where the probes saw
+   * the change take effect: the first conclusive observation after the change still
+   * mismatched, and no outcome was decided since the change. A change enforced before the
+   * first probe is only bounded by that probe's delay, so it gives no sample.
+   */
+  private async enforcementLatency(stored: StoredCase): Promise<number | null> {
+    const before = await this.store.outcome(stored.caseId);
+    if (before && before.decidedAt.getTime() >= stored.changedAt.getTime()) return null;
+    const matches = (a: StoredAttempt): boolean =>
+      (a.reachability === 'reachable') === (stored.expected === 'allow');
+    const seen = (await this.store.attemptsSince(stored.caseId, stored.changedAt)).filter(
+      (a) => a.reachability !== 'inconclusive',
+    );
+    const firstMatch = seen.find(matches);
+    if (!seen[0] || matches(seen[0]) || !firstMatch) return null;
+    return firstMatch.observedAt.getTime() - stored.changedAt.getTime();
+  }
+
   private async decideRound(
     stored: StoredCase,
     observed: Observed,
@@ -265,7 +287,7 @@ export class ReporterCore {
       decidedAt: now,
       reason: decision.reason,
       attempts: attempts.length,
-      enforcementLatencyMs: decision.enforcementLatencyMs ?? null,
+      enforcementLatencyMs: await this.enforcementLatency(stored),
       traceId: traceIdOf(traceparent) ?? null,
       observed: conclusive[conclusive.length - 1]?.reachability ?? null,
     };

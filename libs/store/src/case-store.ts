@@ -1,4 +1,4 @@
-import type { DataSource } from 'typeorm';
+import { MoreThanOrEqual, type DataSource } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
@@ -84,6 +84,14 @@ export class CaseStore {
     return this.dataSource
       .getRepository(AttemptEntity)
       .find({ where: { caseId, round }, order: { attempt: 'ASC' } });
+  }
+
+  /** A case's attempts of every round observed at or after `since`, oldest first. */
+  async attemptsSince(caseId: string, since: Date): Promise<AttemptRow[]> {
+    return this.dataSource.getRepository(AttemptEntity).find({
+      where: { caseId, observedAt: MoreThanOrEqual(since) },
+      order: { observedAt: 'ASC', id: 'ASC' },
+    });
   }
 
   /**
