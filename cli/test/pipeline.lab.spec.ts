@@ -13,6 +13,7 @@ import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging
 import { PolicyEngine, parseCidr, type Cidr } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
 import { startTelemetry } from '#lumen/telemetry';
+import type { RaceSettings } from '#lumen/verdicts';
 import { TEST_LAB_ROOT, conformanceScenarioFiles, eventually } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../src/pipeline/local-pipeline.js';
@@ -37,7 +38,7 @@ afterAll(async () => {
 
 async function pipelineFor(
   lab: TestLab,
-  race = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
+  race: RaceSettings = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
   sweepIntervalMs = 0,
 ): Promise<LocalPipeline> {
   const pipeline = await LocalPipeline.start({
@@ -190,6 +191,33 @@ describe('the pipeline in the lab', () => {
       process.stdout.write(
         `e2e delay=3: enforcement latency ${flipped.map((o) => o.enforcementLatencyMs).join(', ')} ms\n`,
       );
+    } finally {
+      await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it('with flaky=0.3, the cases whose packets the enforcer drops only sometimes come out flaky', async () => {
+    // 30% of denied packets pass; nmap sends two SYNs, so about half the probes of a denied
+    // connection get through. Fourteen agreeing probes by chance: p < 0.0002 per case.
+    const lab = await upLab('e2e-flaky', recipe07, ['flaky=0.3']);
+    const pipeline = await pipelineFor(lab, {
+      settleWindowMs: 0,
+      maxAttempts: 14,
+      confirmAttempts: 14,
+      backoffMs: 100,
+    });
+    try {
+      await pipeline.untilJudged(120_000);
+      const report = buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes);
+      const outcomes = report.cases.map((c) => [c.expected, c.outcome]);
+      // Allowed connections are never dropped; every denied one is dropped only sometimes.
+      expect(outcomes.filter(([expected]) => expected === 'allow').map(([, o]) => o)).toEqual(
+        outcomes.filter(([expected]) => expected === 'allow').map(() => 'pass'),
+      );
+      const denied = outcomes.filter(([expected]) => expected === 'deny').map(([, o]) => o);
+      expect(denied.length).toBeGreaterThan(0);
+      expect(denied).toEqual(denied.map(() => 'flaky'));
     } finally {
       await pipeline.stop();
       await lab.down();

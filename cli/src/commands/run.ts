@@ -29,6 +29,7 @@ Options:
   --settle-window SECONDS mismatches this soon after a change are re-probed (default 10)
   --attempts N            probes per case before a firm verdict (default 3)
   --backoff SECONDS       first re-probe delay, doubling (default 1)
+  --confirm N             agreeing probes before a pass is final; more finds flaky CNIs (default 1)
   --sample-budget N       extra cases sampled from the class matrix (default 0)
   --pod-cidrs LIST        targets probers accept (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7)
   --no-local-probers      use the probers installed in the cluster instead of local ones
@@ -44,6 +45,7 @@ const options = {
   'settle-window': { type: 'string', default: '10' },
   attempts: { type: 'string', default: '3' },
   backoff: { type: 'string', default: '1' },
+  confirm: { type: 'string', default: '1' },
   'sample-budget': { type: 'string', default: '0' },
   'pod-cidrs': { type: 'string', default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7' },
   'no-local-probers': { type: 'boolean', default: false },
@@ -70,6 +72,7 @@ function runSettings(values: {
   'settle-window': string;
   attempts: string;
   backoff: string;
+  confirm: string;
   'pod-cidrs': string;
   'sample-budget': string;
 }): { timeoutMs: number; race: RaceSettings; podCidrs: Cidr[]; sampleBudget: number } {
@@ -79,6 +82,7 @@ function runSettings(values: {
       settleWindowMs: number('settle-window', values['settle-window'], 0, 3600) * 1000,
       maxAttempts: number('attempts', values.attempts, 1, 20),
       backoffMs: number('backoff', values.backoff, 0, 600) * 1000,
+      confirmAttempts: number('confirm', values.confirm, 1, 20),
     },
     podCidrs: cidrs(values['pod-cidrs']),
     sampleBudget: number('sample-budget', values['sample-budget'], 0, 1_000_000),

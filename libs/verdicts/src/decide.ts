@@ -15,7 +15,15 @@ export interface RaceSettings {
   readonly maxAttempts: number;
   /** First re-probe delay; doubles with each attempt. */
   readonly backoffMs: number;
+  /**
+   * Conclusive attempts that must agree before a pass is final (default 1). More finds
+   * flaky enforcement (a CNI that drops only some packets) at the cost of more probes.
+   */
+  readonly confirmAttempts?: number;
 }
+
+/** Re-probes never wait longer than this, however many attempts came before. */
+const MAX_BACKOFF_MS = 60_000;
 
 export const DEFAULT_RACE_SETTINGS: RaceSettings = {
   settleWindowMs: 10_000,
@@ -61,8 +69,9 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
   const disagreeOutside = outside.some(matches) && outside.some((a) => !matches(a));
   // Early conclusive attempts are the race itself; they do not use up the case's attempts.
   const counted = attempts.filter((a) => a.reachability === 'inconclusive' || settled(a)).length;
-  const exhausted = counted >= settings.maxAttempts;
-  const backoff = (n: number): number => settings.backoffMs * 2 ** Math.max(0, n - 1);
+  const exhausted = counted >= Math.max(settings.maxAttempts, settings.confirmAttempts ?? 1);
+  const backoff = (n: number): number =>
+    Math.min(MAX_BACKOFF_MS, settings.backoffMs * 2 ** Math.max(0, n - 1));
   const firstMatch = conclusive.find(matches);
   const latency = firstMatch
     ? { enforcementLatencyMs: Math.max(0, firstMatch.observedAt - changedAt) }
@@ -74,19 +83,24 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
     ...latency,
   };
 
+  // Attempts that disagree once the window has passed are the verdict: more probes cannot undo it.
+  if (disagreeOutside) return flaky;
   if (last.reachability === 'inconclusive' && !exhausted)
     return { kind: 'reprobe', afterMs: backoff(counted), reason: `inconclusive: ${last.basis}` };
   const newest = conclusive[conclusive.length - 1];
   if (!newest) return { kind: 'final', outcome: 'inconclusive', reason: last.basis };
-  if (matches(newest))
-    return disagreeOutside
-      ? flaky
-      : {
-          kind: 'final',
-          outcome: 'pass',
-          reason: `observed ${newest.reachability} as expected`,
-          ...latency,
-        };
+  if (matches(newest)) {
+    if (disagreeOutside) return flaky;
+    const confirmed = conclusive.length - conclusive.indexOf(firstMatch as Attempt);
+    if (confirmed < (settings.confirmAttempts ?? 1))
+      return { kind: 'reprobe', afterMs: settings.backoffMs, reason: 'confirming a pass' };
+    return {
+      kind: 'final',
+      outcome: 'pass',
+      reason: `observed ${newest.reachability} as expected`,
+      ...latency,
+    };
+  }
   if (!settled(newest)) {
     const early = attempts.length - counted;
     const untilSettled = changedAt + settings.settleWindowMs - newest.observedAt;

@@ -112,6 +112,35 @@ describe('decide (the verdict model with race retries)', () => {
     expect(decide({ expected, changedAt: 0, attempts }, settings)).toMatchObject(decision);
   });
 
+  it.each([
+    [
+      'a first match waits for its confirmations',
+      [attempt(1, 20_000, 'blocked')],
+      { kind: 'reprobe', afterMs: 1_000, reason: 'confirming a pass' },
+    ],
+    [
+      'agreeing confirmations pass',
+      [attempt(1, 20_000, 'blocked'), attempt(2, 21_000, 'blocked'), attempt(3, 22_000, 'blocked')],
+      { kind: 'final', outcome: 'pass' },
+    ],
+    [
+      'a confirmation that disagrees makes the case flaky',
+      [
+        attempt(1, 20_000, 'blocked'),
+        attempt(2, 21_000, 'reachable'),
+        attempt(3, 22_000, 'blocked'),
+      ],
+      { kind: 'final', outcome: 'flaky' },
+    ],
+  ] as const)('with confirmAttempts 3: %s', (_name, list, decision) => {
+    expect(
+      decide(
+        { expected: 'deny', changedAt: 0, attempts: list },
+        { ...settings, confirmAttempts: 3 },
+      ),
+    ).toMatchObject(decision);
+  });
+
   const attempts = fc
     .array(
       fc.record({

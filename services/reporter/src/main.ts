@@ -18,6 +18,7 @@ export const reporterConfigSchema = z.object({
   SETTLE_WINDOW_MS: integer(0, 3_600_000, 10_000),
   MAX_ATTEMPTS: integer(1, 20, 3),
   BACKOFF_MS: integer(0, 600_000, 1000),
+  CONFIRM_ATTEMPTS: integer(1, 20, 1),
   HTTP_PORT: integer(1, 65535, 8084),
 });
 type ReporterConfig = z.infer<typeof reporterConfigSchema>;
@@ -46,6 +47,7 @@ function reporterWorker(config: ReporterConfig): Parameters<typeof serviceModule
           settleWindowMs: config.SETTLE_WINDOW_MS,
           maxAttempts: config.MAX_ATTEMPTS,
           backoffMs: config.BACKOFF_MS,
+          confirmAttempts: config.CONFIRM_ATTEMPTS,
         },
         systemClock,
         log,
