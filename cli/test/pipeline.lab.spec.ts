@@ -134,7 +134,9 @@ describe('the pipeline in the lab', () => {
       expect(report.cases.map((c) => c.outcome)).toEqual(expectedOutcome);
       expect(expectedOutcome.filter((o) => o === 'fail').length).toBeGreaterThan(0);
       for (const c of report.cases.filter((c) => c.outcome === 'fail')) {
-        expect(c).toMatchObject({ expected: 'deny', observed: 'reachable', attempts: 3 });
+        expect(c).toMatchObject({ expected: 'deny', observed: 'reachable' });
+        // Three attempts after the settle window, plus any that the window excused.
+        expect(c.attempts).toBeGreaterThanOrEqual(3);
         expect(c.policies).toEqual(['default/web-allow-all-ns-monitoring']);
       }
     } finally {

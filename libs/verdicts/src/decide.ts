@@ -66,7 +66,6 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
   const settled = (a: Attempt): boolean => a.observedAt - changedAt >= settings.settleWindowMs;
   const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
   const outside = conclusive.filter(settled);
-  const disagreeOutside = outside.some(matches) && outside.some((a) => !matches(a));
   // Early conclusive attempts are the race itself; they do not use up the case's attempts.
   const counted = attempts.filter((a) => a.reachability === 'inconclusive' || settled(a)).length;
   const exhausted = counted >= Math.max(settings.maxAttempts, settings.confirmAttempts ?? 1);
@@ -76,46 +75,52 @@ export function decide(state: CaseState, settings: RaceSettings = DEFAULT_RACE_S
   const latency = firstMatch
     ? { enforcementLatencyMs: Math.max(0, firstMatch.observedAt - changedAt) }
     : {};
-  const flaky: Decision = {
-    kind: 'final',
-    outcome: 'flaky',
-    reason: 'attempts outside the settle window disagree',
-    ...latency,
-  };
 
   // Attempts that disagree once the window has passed are the verdict: more probes cannot undo it.
-  if (disagreeOutside) return flaky;
+  if (outside.some(matches) && outside.some((a) => !matches(a)))
+    return {
+      kind: 'final',
+      outcome: 'flaky',
+      reason: 'attempts outside the settle window disagree',
+      ...latency,
+    };
   if (last.reachability === 'inconclusive' && !exhausted)
     return { kind: 'reprobe', afterMs: backoff(counted), reason: `inconclusive: ${last.basis}` };
   const newest = conclusive[conclusive.length - 1];
   if (!newest) return { kind: 'final', outcome: 'inconclusive', reason: last.basis };
-  if (matches(newest)) {
-    if (disagreeOutside) return flaky;
-    const confirmed = conclusive.length - conclusive.indexOf(firstMatch as Attempt);
-    if (confirmed < (settings.confirmAttempts ?? 1))
-      return { kind: 'reprobe', afterMs: settings.backoffMs, reason: 'confirming a pass' };
-    return {
-      kind: 'final',
-      outcome: 'pass',
-      reason: `observed ${newest.reachability} as expected`,
-      ...latency,
-    };
-  }
+  if (matches(newest)) return passOrConfirm(conclusive, firstMatch, settings, latency);
   if (!settled(newest)) {
-    const early = attempts.length - counted;
     const untilSettled = changedAt + settings.settleWindowMs - newest.observedAt;
     return {
       kind: 'reprobe',
-      afterMs: Math.max(0, Math.min(backoff(early), untilSettled)),
+      afterMs: Math.max(0, Math.min(backoff(attempts.length - counted), untilSettled)),
       reason: 'mismatch inside the settle window',
     };
   }
   if (!exhausted)
     return { kind: 'reprobe', afterMs: backoff(counted), reason: 'mismatch: confirming' };
-  if (disagreeOutside) return flaky;
   return {
     kind: 'final',
     outcome: 'fail',
     reason: `expected ${expected === 'allow' ? 'reachable' : 'blocked'}, observed ${newest.reachability}: ${newest.basis}`,
+  };
+}
+
+/** The newest attempt matched: a pass, once enough attempts since the first match agree. */
+function passOrConfirm(
+  conclusive: readonly Attempt[],
+  firstMatch: Attempt | undefined,
+  settings: RaceSettings,
+  latency: { enforcementLatencyMs?: number },
+): Decision {
+  const newest = conclusive[conclusive.length - 1] as Attempt;
+  const confirmed = firstMatch ? conclusive.length - conclusive.indexOf(firstMatch) : 0;
+  if (confirmed < (settings.confirmAttempts ?? 1))
+    return { kind: 'reprobe', afterMs: settings.backoffMs, reason: 'confirming a pass' };
+  return {
+    kind: 'final',
+    outcome: 'pass',
+    reason: `observed ${newest.reachability} as expected`,
+    ...latency,
   };
 }
