@@ -40,6 +40,7 @@ async function pipelineFor(
   lab: TestLab,
   race: RaceSettings = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
   sweepIntervalMs = 0,
+  syntheticNamespace?: string,
 ): Promise<LocalPipeline> {
   const pipeline = await LocalPipeline.start({
     kubeconfig: new LabNames(lab.name, TEST_LAB_ROOT).kubeconfig,
@@ -54,6 +55,9 @@ async function pipelineFor(
     sweepIntervalMs,
     debounceMs: 100,
     log: { info: () => undefined, warn: () => undefined },
+    ...(syntheticNamespace
+      ? { syntheticSources: { namespace: syntheticNamespace, image: 'registry.k8s.io/pause:3.10' } }
+      : {}),
   });
   await pipeline.watch();
   return pipeline;
@@ -222,6 +226,35 @@ describe('the pipeline in the lab', () => {
       expect(denied).toEqual(denied.map(() => 'flaky'));
     } finally {
       await pipeline.stop();
+      await lab.down();
+    }
+  });
+
+  it('covers near misses no real pod covers with labelled synthetic sources, and removes them afterwards', async () => {
+    const recipe00 = recipes.find((f) => f.includes('/00-seed-access-nginx'))!;
+    const lab = await upLab('e2e-synthetic', recipe00);
+    const pipeline = await pipelineFor(lab, undefined, 0, 'lumen-synthetic');
+    let stopped = false;
+    try {
+      await pipeline.untilJudged(120_000);
+      const report = buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes);
+      const synthetic = report.cases.filter((c) => c.from.namespace === 'lumen-synthetic');
+      // near-miss-namespace (access=true from another namespace) and near-miss-both.
+      expect(synthetic).toHaveLength(2);
+      expect(synthetic.every((c) => c.from.labels['lumen.dev/synthetic'] === 'true')).toBe(true);
+      expect(synthetic.some((c) => c.from.labels.access === 'true')).toBe(true);
+      expect(report.summary).toMatchObject({ fail: 0, flaky: 0, inconclusive: 0 });
+      expect(pipeline.planner.plan!.notGenerated.filter((n) => n.synthetic)).toEqual([]);
+      await pipeline.stop();
+      stopped = true;
+      const pods = await lab.client.send<{ items: unknown[] }>(
+        'GET',
+        '/api/v1/namespaces/lumen-synthetic/pods',
+      );
+      expect(pods.items).toEqual([]);
+      await expect(lab.client.send('GET', '/api/v1/namespaces/lumen-synthetic')).rejects.toThrow();
+    } finally {
+      if (!stopped) await pipeline.stop();
       await lab.down();
     }
   });

@@ -33,6 +33,9 @@ Options:
   --sample-budget N       extra cases sampled from the class matrix (default 0)
   --pod-cidrs LIST        targets probers accept (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7)
   --no-local-probers      use the probers installed in the cluster instead of local ones
+  --synthetic-sources     create labelled source pods in --synthetic-namespace (default
+                          lumen-synthetic) for near misses no real pod covers; removed at the end
+  --synthetic-image IMAGE their image (default registry.k8s.io/pause:3.10)
 
 Exit codes: 0 every case passed, 1 a case failed or was flaky, 2 error.
 `;
@@ -49,6 +52,9 @@ const options = {
   'sample-budget': { type: 'string', default: '0' },
   'pod-cidrs': { type: 'string', default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7' },
   'no-local-probers': { type: 'boolean', default: false },
+  'synthetic-sources': { type: 'boolean', default: false },
+  'synthetic-namespace': { type: 'string', default: 'lumen-synthetic' },
+  'synthetic-image': { type: 'string', default: 'registry.k8s.io/pause:3.10' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -160,6 +166,14 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       sweepIntervalMs: 0,
       debounceMs: 200,
       log: stderrLog(io),
+      ...(values['synthetic-sources']
+        ? {
+            syntheticSources: {
+              namespace: values['synthetic-namespace'],
+              image: values['synthetic-image'],
+            },
+          }
+        : {}),
     });
     await pipeline.watch();
     await Promise.race([pipeline.untilJudged(timeoutMs), interrupted]);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ClusterWatcher, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
+import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { findPodNetns } from '#lumen/netns';
 import {
@@ -36,6 +36,8 @@ export interface LocalPipelineOptions {
   readonly sweepIntervalMs: number;
   readonly debounceMs: number;
   readonly log: PipelineLog;
+  /** Create synthetic source pods in this namespace for near misses no real pod covers. */
+  readonly syntheticSources?: { readonly namespace: string; readonly image: string };
 }
 
 export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
@@ -109,7 +111,16 @@ export class LocalPipeline {
     this.registry = await ProberRegistry.open(this.bus, options.heartbeatTtlMs);
     this.store = await CaseStore.open(options.store);
     this.stops.push(() => this.store.close());
-    this.planner = new PlannerCore(this.bus, options.planner, systemClock, log);
+    const synthetic = options.syntheticSources;
+    this.planner = new PlannerCore(
+      this.bus,
+      synthetic ? { ...options.planner, syntheticNamespace: synthetic.namespace } : options.planner,
+      systemClock,
+      log,
+      synthetic
+        ? new SyntheticPods(loadKubeConfig(options.kubeconfig), synthetic.image)
+        : undefined,
+    );
     this.scheduler = new SchedulerCore(
       this.bus,
       this.registry,
@@ -154,6 +165,8 @@ export class LocalPipeline {
       },
     });
     this.watcher = watcher;
+    // Stopped in reverse: the watcher first, then the synthetic pods go.
+    this.stops.push(() => this.planner.removeSyntheticSources());
     this.stops.push(() => watcher.stop());
     await watcher.start();
     if (this.options.sweepIntervalMs > 0) {
@@ -246,8 +259,12 @@ export class LocalPipeline {
         }
         const plan = this.lastPlan;
         if (!plan || (from !== undefined && plan.generation < from)) return;
+        if (this.planner.awaitingSyntheticSources) return;
         const ids = this.planner.plan?.cases.map((c) => c.caseId) ?? [];
-        if (ids.every((id) => (this.outcomes.get(id)?.round ?? -1) >= plan.generation)) {
+        const judged = (id: string): boolean =>
+          (this.outcomes.get(id)?.round ?? -1) >=
+          Math.max(this.planner.publishedGeneration(id) ?? 0, from ?? 0);
+        if (ids.every(judged)) {
           finish();
           resolve();
         }
@@ -256,7 +273,9 @@ export class LocalPipeline {
         finish();
         const plan = this.planner.plan?.cases ?? [];
         const open = plan.filter(
-          (c) => (this.outcomes.get(c.caseId)?.round ?? -1) < (this.lastPlan?.generation ?? 0),
+          (c) =>
+            (this.outcomes.get(c.caseId)?.round ?? -1) <
+            (this.planner.publishedGeneration(c.caseId) ?? 0),
         );
         reject(
           new Error(

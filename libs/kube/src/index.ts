@@ -1,2 +1,3 @@
 export * from './convert.js';
 export * from './watcher.js';
+export * from './synthetic-pods.js';

@@ -36,8 +36,19 @@ export interface ClusterView {
   }[];
 }
 
+/** Creates and removes Lumen's synthetic source pods; SyntheticPods (client-node) is the real one. */
+export interface SyntheticSources {
+  reconcile(
+    namespace: string,
+    wanted: readonly { namespace: string; labels: Readonly<Record<string, string>> }[],
+  ): Promise<{ created: string[]; deleted: string[] }>;
+  removeAll(namespace: string): Promise<void>;
+}
+
 export interface PlannerSettings {
   readonly sampleBudget: number;
+  /** Lumen's namespace for synthetic sources; undefined keeps them off (the default). */
+  readonly syntheticNamespace?: string;
   readonly seed?: string;
   /** Candidate pods per class in each case message. */
   readonly maxCandidates: number;
@@ -54,6 +65,8 @@ export interface PlanPublished {
 /** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
 const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
 const PUBLISH_CONCURRENCY = 256;
+/** How long a new synthetic pod may take to run before the plan stops waiting for it. */
+const SYNTHETIC_START_TIMEOUT_MS = 60_000;
 
 /**
  * The planner's domain: keeps the policy model current from cluster views (incrementally
@@ -66,13 +79,35 @@ export class PlannerCore {
   private generation = 0;
   private latest: Plan | undefined;
   private reportedErrors = new Set<string>();
+  private readonly publishedIn = new Map<string, number>();
+  private syntheticSince: number | undefined;
 
   constructor(
     private readonly bus: Publisher,
     private readonly settings: PlannerSettings,
     private readonly clock: Clock,
     private readonly log: PipelineLog,
+    private readonly synthetic?: SyntheticSources,
   ) {}
+
+  /** The generation in which a case was last published. */
+  publishedGeneration(caseId: string): number | undefined {
+    return this.publishedIn.get(caseId);
+  }
+
+  /** Synthetic sources were just created and the plan does not use them yet. */
+  get awaitingSyntheticSources(): boolean {
+    return (
+      this.syntheticSince !== undefined &&
+      this.clock.now().getTime() - this.syntheticSince < SYNTHETIC_START_TIMEOUT_MS
+    );
+  }
+
+  /** Removes every synthetic source pod (on shutdown). */
+  async removeSyntheticSources(): Promise<void> {
+    if (this.synthetic && this.settings.syntheticNamespace)
+      await this.synthetic.removeAll(this.settings.syntheticNamespace);
+  }
 
   /** The newest plan, with the cases the planner wanted but could not build. */
   get plan(): Plan | undefined {
@@ -133,6 +168,9 @@ export class PlannerCore {
     const plan = planCases(engine, {
       sampleBudget: this.settings.sampleBudget,
       ...(this.settings.seed ? { seed: this.settings.seed } : {}),
+      ...(this.settings.syntheticNamespace
+        ? { syntheticNamespace: this.settings.syntheticNamespace }
+        : {}),
     });
     const endpoints = (c: PodClass): PodEndpoint[] =>
       c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
@@ -150,6 +188,9 @@ export class PlannerCore {
     }
     this.published = diff.state;
     this.latest = plan;
+    for (const planned of toSend) this.publishedIn.set(planned.caseId, generation);
+    for (const id of diff.removed) this.publishedIn.delete(id);
+    await this.reconcileSynthetic(plan);
     const result = {
       generation,
       trigger,
@@ -159,6 +200,33 @@ export class PlannerCore {
     };
     this.log.info('plan published', { ...result, notGenerated: plan.notGenerated.length });
     return result;
+  }
+
+  /**
+   * Keeps exactly the synthetic sources the plan asks for or already uses. New ones run
+   * shortly after; the watcher then re-plans with them as real pods.
+   */
+  private async reconcileSynthetic(plan: Plan): Promise<void> {
+    const namespace = this.settings.syntheticNamespace;
+    if (!this.synthetic || !namespace) return;
+    const requested = plan.notGenerated.flatMap((n) => (n.synthetic ? [n.synthetic.labels] : []));
+    const used = plan.cases
+      .filter((c) => c.source.namespace === namespace)
+      .map((c) => c.source.labels);
+    const wanted = new Map(
+      [...requested, ...used].map((labels) => [
+        JSON.stringify(Object.entries(labels).sort()),
+        labels,
+      ]),
+    );
+    const { created, deleted } = await this.synthetic.reconcile(
+      namespace,
+      [...wanted.values()].map((labels) => ({ namespace, labels })),
+    );
+    if (created.length > 0) this.syntheticSince = this.clock.now().getTime();
+    else if (requested.length === 0) this.syntheticSince = undefined;
+    if (created.length + deleted.length > 0)
+      this.log.info('synthetic sources reconciled', { namespace, created, deleted });
   }
 
   private async publishCase(

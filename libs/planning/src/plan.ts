@@ -2,6 +2,7 @@ import {
   compileSelector,
   selectorKey,
   type Explanation,
+  type Labels,
   type NormalizedPeer,
   type NormalizedPort,
   type NormalizedRule,
@@ -12,6 +13,7 @@ import {
   type ValidPolicy,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
+import { syntheticSourceLabels } from './synthetic.js';
 
 export type CaseReason =
   | 'must-allow'
@@ -41,6 +43,8 @@ export interface PlannedCase {
 /** A case the planner wanted but could not build from real pods. */
 export interface NotGenerated {
   readonly reason: CaseReason;
+  /** A pod with these labels in Lumen's namespace would cover it (synthetic sources on). */
+  readonly synthetic?: { readonly namespace: string; readonly labels: Labels };
   /** The rule the case would have checked; isolation and sample cases have none. */
   readonly rule?: RuleRef;
   readonly why: string;
@@ -56,6 +60,8 @@ export interface PlanOptions {
   readonly sampleBudget: number;
   /** Varies which pairs are sampled, deterministically. */
   readonly seed?: string;
+  /** Lumen's namespace for synthetic sources, when they are enabled. */
+  readonly syntheticNamespace?: string;
 }
 
 interface PortChoice {
@@ -120,7 +126,10 @@ class Planner {
   /** Near-miss sources per peer shape: many policies share one. */
   private readonly missCandidates = new Map<string, readonly PodClass[]>();
 
-  constructor(private readonly engine: PolicyEngine) {
+  constructor(
+    private readonly engine: PolicyEngine,
+    private readonly syntheticNamespace?: string,
+  ) {
     this.classes = engine.podClasses.filter(probeable).sort(byKey);
   }
 
@@ -224,8 +233,20 @@ class Planner {
       for (const reason of ['near-miss-pods', 'near-miss-namespace', 'near-miss-both'] as const) {
         if (reason === 'near-miss-pods' && !peer.podSelector) continue;
         const source = this.pick(this.nearMissCandidates(policy, peer, reason), destination);
-        if (source) this.add(reason, source, destination, choice, ref);
-        else this.notGenerated.push({ reason, rule: ref, why: describeMiss(reason, peer) });
+        if (source) {
+          this.add(reason, source, destination, choice, ref);
+          continue;
+        }
+        const namespace = this.syntheticNamespace;
+        const labels = namespace
+          ? syntheticSourceLabels(reason, peer, policy.namespace, namespace)
+          : undefined;
+        this.notGenerated.push({
+          reason,
+          rule: ref,
+          why: describeMiss(reason, peer),
+          ...(namespace && labels ? { synthetic: { namespace, labels } } : {}),
+        });
       }
     }
   }
@@ -349,7 +370,7 @@ function describeMiss(reason: CaseReason, peer: NormalizedPeer): string {
  * port, protocol).
  */
 export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
-  const planner = new Planner(engine);
+  const planner = new Planner(engine, options.syntheticNamespace);
   for (const policy of [...engine.policies].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     for (const rule of policy.rules) planner.ruleCases(policy, rule);
   }

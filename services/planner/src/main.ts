@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
-import { ClusterWatcher, loadKubeConfig } from '#lumen/kube';
+import { ClusterWatcher, SyntheticPods, loadKubeConfig } from '#lumen/kube';
 import { MessageBus } from '#lumen/messaging';
 import { PlannerCore, systemClock } from '#lumen/pipeline';
 import { bootService, commonConfig, integer, nestLog, serviceModule } from '#lumen/runtime';
@@ -16,6 +16,13 @@ export const plannerConfigSchema = z.object({
   DEBOUNCE_MS: integer(0, 60_000, 1000),
   MAX_CANDIDATES: integer(1, 20, 10),
   HTTP_PORT: integer(1, 65535, 8081),
+  /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
+  SYNTHETIC_SOURCES: z.enum(['true', 'false']).default('false'),
+  SYNTHETIC_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
+    .default('lumen-synthetic'),
+  SYNTHETIC_IMAGE: z.string().min(1).default('registry.k8s.io/pause:3.10'),
 });
 type PlannerConfig = z.infer<typeof plannerConfigSchema>;
 
@@ -25,6 +32,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   const log = nestLog(logger);
   let bus: MessageBus | undefined;
   let watcher: ClusterWatcher | undefined;
+  let core: PlannerCore | undefined;
   let sweep: NodeJS.Timeout | undefined;
   let planned = false;
   let stopping = false;
@@ -45,18 +53,26 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
         ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
         log,
       });
-      const core = new PlannerCore(
+      const kubeConfig = loadKubeConfig(config.KUBECONFIG);
+      const synthetic = config.SYNTHETIC_SOURCES === 'true';
+      core = new PlannerCore(
         bus,
-        { sampleBudget: config.SAMPLE_BUDGET, maxCandidates: config.MAX_CANDIDATES },
+        {
+          sampleBudget: config.SAMPLE_BUDGET,
+          maxCandidates: config.MAX_CANDIDATES,
+          ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),
+        },
         systemClock,
         log,
+        synthetic ? new SyntheticPods(kubeConfig, config.SYNTHETIC_IMAGE) : undefined,
       );
-      watcher = new ClusterWatcher(loadKubeConfig(config.KUBECONFIG), {
+      const planner = core;
+      watcher = new ClusterWatcher(kubeConfig, {
         debounceMs: config.DEBOUNCE_MS,
         onSnapshot: (snapshot) => {
           logger.log('cluster changed', { changes: snapshot.changes.length });
           enqueue(async () => {
-            await core.update(snapshot);
+            await planner.update(snapshot);
             planned = true;
           });
         },
@@ -67,7 +83,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       });
       await watcher.start();
       sweep = setInterval(() => {
-        enqueue(() => core.sweep());
+        enqueue(() => planner.sweep());
       }, config.SWEEP_INTERVAL_MS);
     },
     onApplicationShutdown: async () => {
@@ -75,6 +91,8 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       clearInterval(sweep);
       await watcher?.stop();
       await queue;
+      // Synthetic sources are Lumen's to clean up.
+      await core?.removeSyntheticSources();
       await bus?.close();
     },
   };
