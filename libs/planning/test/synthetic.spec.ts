@@ -5,8 +5,12 @@ import { conformanceScenarioFiles } from '#lumen/testing';
 import { planCases, syntheticSourceLabels } from '#lumen/planning';
 
 type PodPeer = NormalizedPeer & { kind: 'pods' };
-const peer = (p: Partial<Omit<PodPeer, 'kind'>>): PodPeer =>
-  ({ kind: 'pods', namespaceSelector: undefined, podSelector: undefined, ...p });
+const peer = (p: Partial<Omit<PodPeer, 'kind'>>): PodPeer => ({
+  kind: 'pods',
+  namespaceSelector: undefined,
+  podSelector: undefined,
+  ...p,
+});
 
 describe('syntheticSourceLabels', () => {
   it.each([
