@@ -31,7 +31,7 @@ Lumen end to end on this machine (root, Linux), then everything is torn down:
 `;
 
 const REPOSITORY = lumenRepository();
-const RECIPE_07 = '07-allow-traffic-from-some-pods-in-another-namespace.yaml';
+export const RECIPE_07 = '07-allow-traffic-from-some-pods-in-another-namespace.yaml';
 
 const options = {
   scenario: { type: 'string' },
@@ -57,12 +57,20 @@ async function until<T>(
 }
 
 /** Phase 1: every recipe in its own lab, two at a time. */
-async function verifyRecipes(
+export interface RecipesRun {
+  readonly recipes: number;
+  readonly cases: number;
+  readonly passed: number;
+  /** From the first lab up to the last verdict. */
+  readonly ms: number;
+}
+
+export async function verifyRecipes(
   io: CommandIo,
   labRoot: string,
   natsUrl: string,
   scratch: string,
-): Promise<number> {
+): Promise<RecipesRun> {
   const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes'));
   const started = Date.now();
   const reports: [string, RunReport][] = [];
@@ -88,10 +96,19 @@ async function verifyRecipes(
   }
   const total = reports.reduce((n, [, r]) => n + r.cases.length, 0);
   const passed = reports.reduce((n, [, r]) => n + r.summary.pass, 0);
+  const ms = Date.now() - started;
   io.stdout(
-    `\n${recipes.length} recipes: ${passed} of ${total} cases pass, ${((Date.now() - started) / 1000).toFixed(1)} s from lab up to the last verdict\n`,
+    `\n${recipes.length} recipes: ${passed} of ${total} cases pass, ${(ms / 1000).toFixed(1)} s from lab up to the last verdict\n`,
   );
-  return total - passed;
+  return { recipes: recipes.length, cases: total, passed, ms };
+}
+
+export interface FaultRun {
+  /** From starting the services to the first verdict of every case. */
+  readonly firstVerdictsMs: number;
+  readonly regressions: number;
+  /** From injecting the fault to each regression's verdict. */
+  readonly detectionMs: readonly number[];
 }
 
 interface Services {
@@ -99,7 +116,7 @@ interface Services {
   readonly logs: string;
 }
 
-interface DemoRun {
+export interface DemoRun {
   readonly io: CommandIo;
   readonly labRoot: string;
   readonly natsUrl: string;
@@ -173,7 +190,7 @@ async function storeReport(store: CaseStore): Promise<RunReport> {
 }
 
 /** Phase 2 and 3: the services against recipe 07, then the fault. */
-async function servicesAndFault(run: DemoRun, scenario: string): Promise<number> {
+export async function servicesAndFault(run: DemoRun, scenario: string): Promise<FaultRun> {
   const { io, labRoot, scratch, sweepMs } = run;
   const name = 'demo';
   let services: Services | undefined;
@@ -214,8 +231,9 @@ async function servicesAndFault(run: DemoRun, scenario: string): Promise<number>
       return done ? storeReport(opened) : undefined;
     };
     const first = await until('the first verdicts', 120_000, () => judged(0));
+    const firstVerdictsMs = Date.now() - started;
     io.stdout(
-      `First verdicts after ${((Date.now() - started) / 1000).toFixed(1)} s:\n${reportTable(first)}`,
+      `First verdicts after ${(firstVerdictsMs / 1000).toFixed(1)} s:\n${reportTable(first)}`,
     );
 
     await labFault(name, labRoot, 'set', 'and-as-or');
@@ -244,7 +262,7 @@ async function servicesAndFault(run: DemoRun, scenario: string): Promise<number>
               .join('') +
             `Detected ${(Math.min(...decided) / 1000).toFixed(1)}–${(Math.max(...decided) / 1000).toFixed(1)} s after the fault was injected (sweep interval ${sweepMs / 1000} s).\n`,
     );
-    return regressions.length;
+    return { firstVerdictsMs, regressions: regressions.length, detectionMs: decided };
   } finally {
     await stopServices(services);
     await store?.close();
@@ -265,26 +283,27 @@ export async function runDemo(args: readonly string[], io: CommandIo): Promise<n
   const sweepMs = Math.max(10, Number(values.sweep) || 10) * 1000;
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-demo-'));
   try {
-    const failing = await withNats(io, config.natsUrl, join(scratch, 'nats-recipes'), (natsUrl) =>
-      verifyRecipes(io, config.labRoot, natsUrl, scratch),
-    );
-    // A fresh server for the services: their durable consumers read a stream from its start.
-    const regressions = await withNats(
+    const recipesRun = await withNats(
       io,
       config.natsUrl,
-      join(scratch, 'nats-services'),
-      (natsUrl) =>
-        servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),
+      join(scratch, 'nats-recipes'),
+      (natsUrl) => verifyRecipes(io, config.labRoot, natsUrl, scratch),
+    );
+    // A fresh server for the services: their durable consumers read a stream from its start.
+    const faultRun = await withNats(io, config.natsUrl, join(scratch, 'nats-services'), (natsUrl) =>
+      servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),
     );
     io.stdout('\nEverything Lumen started is stopped and removed.\n');
-    return failing === 0 && regressions > 0 ? ExitCode.ok : ExitCode.mismatch;
+    return recipesRun.passed === recipesRun.cases && faultRun.regressions > 0
+      ? ExitCode.ok
+      : ExitCode.mismatch;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
 }
 
 /** NATS_URL when set; otherwise a private nats-server for the duration of `use`. */
-async function withNats<T>(
+export async function withNats<T>(
   io: CommandIo,
   natsUrl: string | undefined,
   storeDir: string,
