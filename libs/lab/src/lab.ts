@@ -225,6 +225,33 @@ export interface TeardownReport {
 }
 
 /**
+ * Kills every process of a cgroup tree and removes it. A process the daemon was starting
+ * as it stopped (an `ip` or `nft` call) can join after the first look, which makes rmdir
+ * fail with EBUSY; so look, kill and try again a few times.
+ */
+async function emptyAndRemove(tree: string): Promise<number[]> {
+  const killed = new Set<number>();
+  for (let round = 0; ; round++) {
+    for (const pid of await processesIn(tree)) {
+      killed.add(pid);
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await waitForEmpty(tree);
+    try {
+      await removeTree(tree);
+      return [...killed];
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY' || round >= 5) throw error;
+      await sleep(100);
+    }
+  }
+}
+
+/**
  * Removes everything a lab made: its daemon, every process in its cgroup tree, the
  * cgroups, its network namespaces (and with them links and nftables state) and its state
  * directory. Finds them by name, so it works after a crash or kill -9, and is idempotent.
@@ -238,17 +265,8 @@ export async function labDown(name: string, root: string): Promise<TeardownRepor
     while (processAlive(state.daemonPid, names) && Date.now() < deadline) await sleep(50);
   }
   const tree = join(cgroupRoot(), names.cgroupDir);
-  const pids = await processesIn(tree);
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Gone already.
-    }
-  }
-  await waitForEmpty(tree);
   const hadCgroups = existsSync(tree);
-  await removeTree(tree);
+  const pids = await emptyAndRemove(tree);
   const netns = labNetnsNames(names);
   const pods = netns.filter((n) => n !== names.fabricNetns);
   await Promise.all(pods.map(deleteNetns));
