@@ -20,9 +20,7 @@ const sweepMs = 10_000;
 const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-e2e-'));
 const quiet = { stdout: () => undefined, stderr: (t: string) => process.stderr.write(t) };
 try {
-  const recipes = await withNats(quiet, undefined, join(scratch, 'nats-1'), (url) =>
-    verifyRecipes(quiet, labRoot, url, scratch),
-  );
+  const recipes = await verifyRecipes(quiet, labRoot, scratch);
   const fault = await withNats(quiet, undefined, join(scratch, 'nats-2'), (url) =>
     servicesAndFault(
       { io: quiet, labRoot, natsUrl: url, scratch, sweepMs },

@@ -85,7 +85,7 @@ describe('the pipeline in the lab', () => {
       await Promise.all(
         recipes.slice(i, i + 2).map((file, j) =>
           withLabPipeline(
-            { file, labName: `e2e-r${i + j}`, labRoot: TEST_LAB_ROOT, natsUrl: nats.url, scratch },
+            { file, labName: `e2e-r${i + j}`, labRoot: TEST_LAB_ROOT, scratch },
             async (pipeline, scenario) => {
               const plan = pipeline.planner.plan!;
               const report = buildReport(plan.cases, pipeline.finalOutcomes);

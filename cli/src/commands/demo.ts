@@ -23,7 +23,8 @@ export const demoUsage = `Usage: lumen demo [--scenario FILE] [--sweep SECONDS]
 
 Lumen end to end on this machine (root, Linux), then everything is torn down:
   1. every recipe of shared/conformance in a lab of its own: planned, probed from real
-     pods with nmap, judged (planner, scheduler and reporter in one process);
+     pods with nmap, judged (planner, scheduler and reporter in one process, and a
+     private nats-server per lab: Lumen's subjects belong to one cluster);
   2. the four services as separate processes (SQLite, a private nats-server unless
      NATS_URL is set) verifying recipe 07 continuously;
   3. the and-as-or fault injected into the lab's enforcer: the regressions Lumen finds,
@@ -65,10 +66,10 @@ export interface RecipesRun {
   readonly ms: number;
 }
 
+/** Every recipe in a lab of its own, two at a time, each lab with its own nats-server. */
 export async function verifyRecipes(
   io: CommandIo,
   labRoot: string,
-  natsUrl: string,
   scratch: string,
 ): Promise<RecipesRun> {
   const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes'));
@@ -80,7 +81,7 @@ export async function verifyRecipes(
         .slice(i, i + 2)
         .map((file, j) =>
           withLabPipeline(
-            { file, labName: `demo-r${i + j}`, labRoot, natsUrl, scratch },
+            { file, labName: `demo-r${i + j}`, labRoot, scratch },
             (pipeline, scenario) =>
               Promise.resolve([
                 scenario.name,
@@ -283,12 +284,7 @@ export async function runDemo(args: readonly string[], io: CommandIo): Promise<n
   const sweepMs = Math.max(10, Number(values.sweep) || 10) * 1000;
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-demo-'));
   try {
-    const recipesRun = await withNats(
-      io,
-      config.natsUrl,
-      join(scratch, 'nats-recipes'),
-      (natsUrl) => verifyRecipes(io, config.labRoot, natsUrl, scratch),
-    );
+    const recipesRun = await verifyRecipes(io, config.labRoot, scratch);
     // A fresh server for the services: their durable consumers read a stream from its start.
     const faultRun = await withNats(io, config.natsUrl, join(scratch, 'nats-services'), (natsUrl) =>
       servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { LabNames, labDown, labUp } from '#lumen/lab';
+import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import type { PipelineLog } from '#lumen/pipeline';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
@@ -12,7 +13,11 @@ export interface LabVerifyOptions {
   readonly file: string;
   readonly labName: string;
   readonly labRoot: string;
-  readonly natsUrl: string;
+  /**
+   * A NATS server for this lab alone. Without one, the lab gets a private nats-server:
+   * Lumen's subjects belong to one cluster, so two labs must never share a server.
+   */
+  readonly natsUrl?: string;
   /** Where the run's SQLite file goes. */
   readonly scratch: string;
   readonly faults?: readonly string[];
@@ -31,6 +36,9 @@ export async function withLabPipeline<T>(
   use: (pipeline: LocalPipeline, scenario: Scenario) => Promise<T>,
 ): Promise<T> {
   const scenario = loadScenarioFile(options.file);
+  const nats = options.natsUrl
+    ? undefined
+    : await startPrivateNatsServer({ storeDir: join(options.scratch, `nats-${options.labName}`) });
   try {
     await labUp({
       name: options.labName,
@@ -42,7 +50,7 @@ export async function withLabPipeline<T>(
     });
     const pipeline = await LocalPipeline.start({
       kubeconfig: new LabNames(options.labName, options.labRoot).kubeconfig,
-      natsUrl: options.natsUrl,
+      natsUrl: options.natsUrl ?? (nats as PrivateNatsServer).url,
       store: { kind: 'sqlite', path: join(options.scratch, `${options.labName}.db`) },
       planner: { sampleBudget: options.sampleBudget ?? 0, maxCandidates: 20 },
       scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
@@ -63,5 +71,6 @@ export async function withLabPipeline<T>(
     }
   } finally {
     await labDown(options.labName, options.labRoot);
+    await nats?.stop();
   }
 }
