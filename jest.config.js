@@ -39,6 +39,9 @@ const roots = [
 export default {
   // Jest reads the timeout from the top level only; lab tests probe real networks.
   testTimeout: 180_000,
+  // Jest's default on two cores is one worker. Lab suites mostly wait for nmap and
+  // timeouts, so a second worker runs the CPU-bound unit suites beside them.
+  maxWorkers: 2,
   projects: [
     {
       ...shared,

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LabNames, labDown, labFault, labPrerequisites, labUp } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
@@ -19,7 +19,7 @@ import {
   type RunReport,
 } from '../pipeline/report.js';
 
-export const demoUsage = `Usage: lumen demo [--scenario FILE] [--sweep SECONDS]
+export const demoUsage = `Usage: lumen demo [--scenario FILE] [--sweep SECONDS] [--recipes PATTERN]
 
 Lumen end to end on this machine (root, Linux), then everything is torn down:
   1. every recipe of shared/conformance in a lab of its own: planned, probed from real
@@ -29,6 +29,8 @@ Lumen end to end on this machine (root, Linux), then everything is torn down:
      NATS_URL is set) verifying recipe 07 continuously;
   3. the and-as-or fault injected into the lab's enforcer: the regressions Lumen finds,
      and how long it took.
+
+--recipes PATTERN keeps step 1 to the recipes whose file name contains PATTERN.
 `;
 
 const REPOSITORY = lumenRepository();
@@ -37,6 +39,7 @@ export const RECIPE_07 = '07-allow-traffic-from-some-pods-in-another-namespace.y
 const options = {
   scenario: { type: 'string' },
   sweep: { type: 'string', default: '10' },
+  recipes: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -71,8 +74,12 @@ export async function verifyRecipes(
   io: CommandIo,
   labRoot: string,
   scratch: string,
+  pattern = '',
 ): Promise<RecipesRun> {
-  const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes'));
+  const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes')).filter((f) =>
+    basename(f).includes(pattern),
+  );
+  if (recipes.length === 0) throw new Error(`no recipe file name contains "${pattern}"`);
   const started = Date.now();
   const reports: [string, RunReport][] = [];
   for (let i = 0; i < recipes.length; i += 2) {
@@ -284,7 +291,7 @@ export async function runDemo(args: readonly string[], io: CommandIo): Promise<n
   const sweepMs = Math.max(10, Number(values.sweep) || 10) * 1000;
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-demo-'));
   try {
-    const recipesRun = await verifyRecipes(io, config.labRoot, scratch);
+    const recipesRun = await verifyRecipes(io, config.labRoot, scratch, values.recipes);
     // A fresh server for the services: their durable consumers read a stream from its start.
     const faultRun = await withNats(io, config.natsUrl, join(scratch, 'nats-services'), (natsUrl) =>
       servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),

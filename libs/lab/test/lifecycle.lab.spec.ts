@@ -176,7 +176,8 @@ describe('lab life cycle', () => {
   });
 
   it('comes down completely after the daemon is killed with SIGKILL, and down is idempotent', async () => {
-    const before = labFootprint();
+    const names = new LabNames('life-crash', TEST_LAB_ROOT);
+    const before = labFootprint(names);
     const lab = await upLab(
       'life-crash',
       recipe('07-allow-traffic-from-some-pods-in-another-namespace.yaml'),
@@ -189,11 +190,11 @@ describe('lab life cycle', () => {
       () => (existsSync(`/proc/${state.daemonPid}`) ? undefined : true),
       'the daemon to die',
     );
-    const during = labFootprint();
+    const during = labFootprint(names);
     expect(during.netns.length).toBeGreaterThan(before.netns.length);
     const report = await labDown('life-crash', TEST_LAB_ROOT);
     expect(report.processes).toBeGreaterThanOrEqual(lab.status.pods.length);
-    expect(labFootprint()).toEqual(before);
+    expect(labFootprint(names)).toEqual(before);
     expect(existsSync(join(TEST_LAB_ROOT, 'life-crash'))).toBe(false);
     expect(await labDown('life-crash', TEST_LAB_ROOT)).toEqual({
       processes: 0,

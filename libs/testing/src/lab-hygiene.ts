@@ -25,19 +25,32 @@ function commandLine(pid: string): string {
   }
 }
 
-export function labFootprint(): HostLabFootprint {
+/** The names one lab's traces on the host carry (LabNames has them). */
+export interface LabTraces {
+  readonly netnsPrefix: string;
+  readonly cgroupDir: string;
+  readonly stateDir: string;
+}
+
+/**
+ * What labs have on this host now: every lab's, or only `lab`'s (suites run side by side,
+ * so a test that compares footprints looks at its own lab).
+ */
+export function labFootprint(lab?: LabTraces): HostLabFootprint {
+  const netnsPrefix = lab?.netnsPrefix ?? 'lmn-';
   const netns = existsSync('/run/netns')
-    ? readdirSync('/run/netns').filter((n) => n.startsWith('lmn-'))
+    ? readdirSync('/run/netns').filter((n) => n.startsWith(netnsPrefix))
     : [];
   const cgroups = cgroupRoots().flatMap((root) =>
     readdirSync(root)
-      .filter((d) => d.startsWith('lumen-lab-'))
+      .filter((d) => (lab ? d === lab.cgroupDir : d.startsWith('lumen-lab-')))
       .map((d) => join(root, d)),
   );
+  const markers = [lab?.stateDir ?? TEST_LAB_ROOT, `/run/netns/${netnsPrefix}`];
   const processes = readdirSync('/proc')
     .filter((p) => /^\d+$/.test(p))
     .map((pid) => `${pid} ${commandLine(pid)}`)
-    .filter((line) => line.includes(TEST_LAB_ROOT) || line.includes('/run/netns/lmn-'));
+    .filter((line) => markers.some((m) => line.includes(m)));
   return { netns, cgroups, processes };
 }
 
