@@ -62,13 +62,16 @@ export function recordSection(
   const path = join(repositoryRoot, 'docs', 'benchmarks.md');
   const start = `<!-- bench:${name}:start -->`;
   const end = `<!-- bench:${name}:end -->`;
+  // Blank lines around each part, as Prettier formats Markdown: a recorded file stays clean.
   const body = [
     start,
+    '',
     `Measured ${machine.date} at commit \`${machine.commit}\` with \`${command}\` on ${machine.cores} × ${machine.cpu}, ${machine.memoryGb} GiB, Node ${machine.node}:`,
     '',
     '```',
     ...lines,
     '```',
+    '',
     end,
   ].join('\n');
   const text = readFileSync(path, 'utf8');

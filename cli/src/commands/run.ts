@@ -5,14 +5,15 @@ import { parseArgs } from 'node:util';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import type { PipelineLog } from '#lumen/pipeline';
-import type { NotGenerated } from '#lumen/planning';
+import { expectationCoverage, type NotGenerated } from '#lumen/planning';
+import { loadScenarioFile } from '#lumen/scenario';
 import { storeLocation } from '#lumen/store';
 import type { RaceSettings } from '#lumen/verdicts';
 import { startTelemetry } from '#lumen/telemetry';
 import { cliConfig } from '../config.js';
 import { ExitCode, UsageError, type CommandIo } from '../io.js';
 import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../pipeline/local-pipeline.js';
-import { buildReport, reportTable } from '../pipeline/report.js';
+import { buildReport, reportTable, type RunReport } from '../pipeline/report.js';
 
 export const runUsage = `Usage: lumen run --once --kubeconfig FILE [OPTIONS]
 
@@ -25,6 +26,8 @@ Options:
   --once                  one pass, then exit (required: continuous verification runs as services)
   --kubeconfig FILE       the cluster (a lab's: /run/lumen/labs/<name>/kubeconfig)
   --json FILE             write the results as JSON
+  --expect FILE           a scenario file whose expect rows to account for: each is probed
+                          by a case or listed as not generated, with the reason
   --timeout SECONDS       give up after this long (default 600)
   --settle-window SECONDS mismatches this soon after a change are re-probed (default 10)
   --attempts N            probes per case before a firm verdict (default 3)
@@ -44,6 +47,7 @@ const options = {
   once: { type: 'boolean', default: false },
   kubeconfig: { type: 'string' },
   json: { type: 'string' },
+  expect: { type: 'string' },
   timeout: { type: 'string', default: '600' },
   'settle-window': { type: 'string', default: '10' },
   attempts: { type: 'string', default: '3' },
@@ -102,6 +106,58 @@ function stderrLog(io: CommandIo): PipelineLog {
       io.stderr(`lumen run: ${message} ${JSON.stringify(fields ?? {})}\n`);
     },
   };
+}
+
+/** Prints the table (and the coverage of --expect), writes --json; returns the exit code. */
+function reportRun(
+  io: CommandIo,
+  pipeline: LocalPipeline,
+  values: { json?: string | undefined; expect?: string | undefined },
+): number {
+  const report = buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes);
+  io.stdout(reportTable(report));
+  io.stdout(notGeneratedText(pipeline.planner.plan?.notGenerated ?? []));
+  if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  const disagreements = values.expect
+    ? accountForExpectations(io, values.expect, pipeline, report)
+    : 0;
+  return report.summary.fail + report.summary.flaky + disagreements > 0
+    ? ExitCode.mismatch
+    : ExitCode.ok;
+}
+
+/** Prints how the plan covers a scenario's expect rows; returns the rows the policies contradict. */
+function accountForExpectations(
+  io: CommandIo,
+  file: string,
+  pipeline: LocalPipeline,
+  report: RunReport,
+): number {
+  const scenario = loadScenarioFile(file);
+  const engine = pipeline.planner.model;
+  if (!engine) return 0;
+  const coverage = expectationCoverage(
+    engine,
+    pipeline.planner.plan?.cases ?? [],
+    scenario.expectations,
+  );
+  const byId = new Map(report.cases.map((c) => [c.id, c]));
+  let disagreements = 0;
+  const lines = coverage.map(({ row, caseId, notGenerated }) => {
+    const what = `${row.from.namespace}/${row.from.name} → ${row.to.namespace}/${row.to.name} ${row.port}/${row.protocol} ${row.allowed ? 'allow' : 'deny'}`;
+    const probed = caseId ? byId.get(caseId) : undefined;
+    if (!probed) return `  -  ${what}: not generated: ${notGenerated ?? 'no case'}\n`;
+    if ((probed.expected === 'allow') !== row.allowed) {
+      disagreements += 1;
+      return `  ✗  ${what}: the policies say ${probed.expected} (case ${probed.id})\n`;
+    }
+    return `  ${probed.outcome === 'pass' ? '✓' : '✗'}  ${what}: case ${probed.id} ${probed.outcome}\n`;
+  });
+  const probedCount = coverage.filter((c) => c.caseId).length;
+  io.stdout(
+    `\nExpectations of ${scenario.name}: ${probedCount} of ${coverage.length} probed, ${coverage.length - probedCount} not generated\n${lines.join('')}`,
+  );
+  return disagreements;
 }
 
 function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
@@ -177,11 +233,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
     });
     await pipeline.watch();
     await Promise.race([pipeline.untilJudged(timeoutMs), interrupted]);
-    const report = buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes);
-    io.stdout(reportTable(report));
-    io.stdout(notGeneratedText(pipeline.planner.plan?.notGenerated ?? []));
-    if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
-    return report.summary.fail + report.summary.flaky > 0 ? ExitCode.mismatch : ExitCode.ok;
+    return reportRun(io, pipeline, values);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -114,6 +114,11 @@ export class PlannerCore {
     return this.latest;
   }
 
+  /** The policy model the newest plan came from. */
+  get model(): PolicyEngine | undefined {
+    return this.engine;
+  }
+
   get policyErrors(): readonly PolicyError[] {
     return this.engine?.errors ?? [];
   }

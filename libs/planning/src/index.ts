@@ -2,3 +2,4 @@ export * from './case-id.js';
 export * from './plan.js';
 export * from './publish.js';
 export * from './synthetic.js';
+export * from './coverage.js';
