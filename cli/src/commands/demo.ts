@@ -7,6 +7,7 @@ import { LabNames, labDown, labFault, labPrerequisites, labUp } from '#lumen/lab
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { conformanceDir, scenarioFiles } from '#lumen/scenario';
 import { CaseStore, type AttemptRow } from '#lumen/store';
+import { freePort } from '#lumen/system';
 import { cliConfig } from '../config.js';
 import { lumenRepository } from '../paths.js';
 import { ExitCode, type CommandIo } from '../io.js';
@@ -132,17 +133,18 @@ export interface DemoRun {
   readonly sweepMs: number;
 }
 
-function startServices(
+async function startServices(
   run: DemoRun,
   kubeconfig: string,
   database: string,
   nodes: readonly string[],
-): Services {
+): Promise<Services> {
   const { natsUrl, scratch, sweepMs } = run;
   const logs = join(scratch, 'logs');
   mkdirSync(logs, { recursive: true });
   const children: ChildProcess[] = [];
-  const start = (name: string, file: string, port: number, env: Record<string, string>): void => {
+  const start = async (name: string, file: string, env: Record<string, string>): Promise<void> => {
+    const port = await freePort();
     const child = spawn(
       process.execPath,
       [join(REPOSITORY, 'dist', 'services', name, 'src', 'main.js')],
@@ -156,16 +158,15 @@ function startServices(
     child.stderr.pipe(log);
     children.push(child);
   };
-  start('reporter', 'reporter', 18084, { SQLITE_PATH: database });
-  start('scheduler', 'scheduler', 18082, { HEARTBEAT_TTL_MS: '6000' });
-  nodes.forEach((node, i) => {
-    start('prober', `prober-${node}`, 18090 + i, {
+  await start('reporter', 'reporter', { SQLITE_PATH: database });
+  await start('scheduler', 'scheduler', { HEARTBEAT_TTL_MS: '6000' });
+  for (const node of nodes)
+    await start('prober', `prober-${node}`, {
       NODE_NAME: node,
       POD_CIDRS: LAB_POD_CIDR,
       HEARTBEAT_TTL_MS: '6000',
     });
-  });
-  start('planner', 'planner', 18081, {
+  await start('planner', 'planner', {
     KUBECONFIG: kubeconfig,
     SWEEP_INTERVAL_MS: String(sweepMs),
     DEBOUNCE_MS: '200',
@@ -214,7 +215,7 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
     });
     const nodes = [...new Set(status.pods.map((p) => p.node))].sort();
     const database = join(scratch, 'lumen.db');
-    services = startServices(run, new LabNames(name, labRoot).kubeconfig, database, nodes);
+    services = await startServices(run, new LabNames(name, labRoot).kubeconfig, database, nodes);
     io.stdout(
       `\nServices: planner, scheduler, reporter and ${nodes.length} probers (logs: ${services.logs})\n`,
     );

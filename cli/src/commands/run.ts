@@ -163,7 +163,7 @@ function accountForExpectations(
 function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
   if (notGenerated.length === 0) return '';
   return (
-    `${notGenerated.length} cases not generated:\n` +
+    `${notGenerated.length} ${notGenerated.length === 1 ? 'case' : 'cases'} not generated:\n` +
     notGenerated
       .map(
         (n) =>

@@ -1,2 +1,3 @@
 export * from './run.js';
 export * from './kernel.js';
+export * from './ports.js';

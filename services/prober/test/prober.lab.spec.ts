@@ -12,6 +12,7 @@ import {
 } from '#lumen/contracts';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { podKey } from '#lumen/policy';
+import { freePort } from '#lumen/system';
 import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
 import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
@@ -80,7 +81,7 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
   const status = lab!.status;
   const source = podOf(status, { namespace: 'default', name: 'client' });
   const rows = expectations.filter((r) => podKey(r.from) === 'default/client');
-  const port = 18_000 + Math.floor(Math.random() * 1000);
+  const port = await freePort();
   const prober = startProber({
     NODE_NAME: source.node,
     NATS_URL: nats!.url,

@@ -16,6 +16,7 @@ import {
   eventually,
   repositoryRoot,
 } from '#lumen/testing';
+import { freePort } from '#lumen/system';
 import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
@@ -29,17 +30,20 @@ interface Running {
   readonly database: string;
   readonly children: ChildProcess[];
   readonly probers: Map<string, ChildProcess>;
-  startProber(node: string): ChildProcess;
+  /** Every service's HTTP port. */
+  readonly ports: number[];
+  startProber(node: string): Promise<ChildProcess>;
 }
 
 let running: Running | undefined;
 
-function spawnService(
-  run: { nats: PrivateNatsServer; children: ChildProcess[]; logs: string },
+async function spawnService(
+  run: { nats: PrivateNatsServer; children: ChildProcess[]; logs: string; ports: number[] },
   name: string,
-  port: number,
   env: Record<string, string>,
-): ChildProcess {
+): Promise<ChildProcess> {
+  const port = await freePort();
+  run.ports.push(port);
   const child = spawn(
     process.execPath,
     [join(repositoryRoot, 'dist', 'services', name, 'src', 'main.js')],
@@ -69,9 +73,10 @@ async function startAll(labName: string): Promise<Running> {
   const database = join(scratch, 'lumen.db');
   const children: ChildProcess[] = [];
   const probers = new Map<string, ChildProcess>();
-  const base = { nats, children, logs: scratch };
-  const startProber = (node: string): ChildProcess => {
-    const child = spawnService(base, 'prober', 18185 + NODES.indexOf(node), {
+  const ports: number[] = [];
+  const base = { nats, children, logs: scratch, ports };
+  const startProber = async (node: string): Promise<ChildProcess> => {
+    const child = await spawnService(base, 'prober', {
       NODE_NAME: node,
       POD_CIDRS: '10.244.0.0/16',
       HEARTBEAT_TTL_MS: '3000',
@@ -80,15 +85,15 @@ async function startAll(labName: string): Promise<Running> {
     probers.set(node, child);
     return child;
   };
-  running = { nats, lab, database, children, probers, startProber };
-  spawnService(base, 'reporter', 18184, {
+  running = { nats, lab, database, children, probers, ports, startProber };
+  await spawnService(base, 'reporter', {
     SQLITE_PATH: database,
     SETTLE_WINDOW_MS: '1000',
     BACKOFF_MS: '300',
   });
-  spawnService(base, 'scheduler', 18182, { HEARTBEAT_TTL_MS: '3000' });
-  for (const node of NODES) startProber(node);
-  spawnService(base, 'planner', 18181, {
+  await spawnService(base, 'scheduler', { HEARTBEAT_TTL_MS: '3000' });
+  for (const node of NODES) await startProber(node);
+  await spawnService(base, 'planner', {
     KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
     DEBOUNCE_MS: '200',
   });
@@ -142,7 +147,8 @@ async function judged(database: string, count: number): Promise<OutcomeRow[]> {
 describe('the four services', () => {
   it('start as separate processes, become ready, and judge every case into the store', async () => {
     const run = await startAll('svc-all');
-    for (const port of [18181, 18182, 18184, 18185, 18186])
+    expect(run.ports).toHaveLength(5);
+    for (const port of run.ports)
       await eventually(
         async () =>
           (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
@@ -179,7 +185,7 @@ describe('the four services', () => {
       'the prober to die',
       5000,
     );
-    run.startProber(killed);
+    await run.startProber(killed);
     const outcomes = await judged(run.database, 4);
     expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
     const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
