@@ -134,7 +134,11 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
   expect(result.observations.map((o) => o.reachability)).toEqual(
     rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
   );
-  expect(prober.output()).toMatch(/"message":"batch probed","batchId":"svc-1"/);
+  // The prober logs after it published: the line may reach us just after the result.
+  await eventually(
+    () => /"message":"batch probed","batchId":"svc-1"/.test(prober.output()),
+    'the prober to log the batch',
+  );
   await consumer.stop();
   await bus.close();
 
