@@ -43,8 +43,9 @@ function startProber(env: Record<string, string>): {
   return {
     child,
     output: () => output,
+    // 'close' comes after the output pipes are drained, so output() is complete by then.
     exited: new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      child.once('close', (code, signal) => {
         resolve({ code, signal });
       });
     }),
