@@ -64,8 +64,6 @@ export class LocalPipeline {
   private readonly probers = new Map<string, ProberWorker>();
   private readonly listeners = new Set<() => void>();
   private updates: Promise<unknown> = Promise.resolve();
-  private sweepTimer: NodeJS.Timeout | undefined;
-  private watcher: ClusterWatcher | undefined;
   private lastPlan: PlanPublished | undefined;
   private readonly runId = randomUUID().slice(0, 8);
   planner!: PlannerCore;
@@ -74,7 +72,7 @@ export class LocalPipeline {
   bus!: MessageBus;
   store!: CaseStore;
   registry!: ProberRegistry;
-  errors: string[] = [];
+  private readonly errors: string[] = [];
   private stopping = false;
 
   private constructor(private readonly options: LocalPipelineOptions) {}
@@ -93,14 +91,6 @@ export class LocalPipeline {
   /** The newest final outcome of each case. */
   get finalOutcomes(): ReadonlyMap<string, FinalOutcome> {
     return this.outcomes;
-  }
-
-  get plan(): PlanPublished | undefined {
-    return this.lastPlan;
-  }
-
-  get proberNodes(): readonly string[] {
-    return [...this.probers.keys()];
   }
 
   private async connect(): Promise<void> {
@@ -164,17 +154,16 @@ export class LocalPipeline {
         this.options.log.warn('watch failed; relisting', { kind, error: String(error) });
       },
     });
-    this.watcher = watcher;
     // Stopped in reverse: the watcher first, then the synthetic pods go.
     this.stops.push(() => this.planner.removeSyntheticSources());
     this.stops.push(() => watcher.stop());
     await watcher.start();
     if (this.options.sweepIntervalMs > 0) {
-      this.sweepTimer = setInterval(() => {
+      const sweepTimer = setInterval(() => {
         this.updates = this.updates.then(() => this.sweep());
       }, this.options.sweepIntervalMs);
       this.stops.push(() => {
-        clearInterval(this.sweepTimer);
+        clearInterval(sweepTimer);
       });
     }
   }
@@ -211,7 +200,7 @@ export class LocalPipeline {
   }
 
   /** A prober for one node, as the DaemonSet runs it (real nsenter and nmap). */
-  localProber(node: string): ProberWorker {
+  private localProber(node: string): ProberWorker {
     return new ProberWorker(
       this.bus,
       this.registry,

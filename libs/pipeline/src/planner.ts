@@ -8,14 +8,7 @@ import {
   type PodEndpoint,
   type PublishedCase,
 } from '#lumen/planning';
-import {
-  PolicyEngine,
-  podKey,
-  type Cluster,
-  type Pod,
-  type PodClass,
-  type PolicyError,
-} from '#lumen/policy';
+import { PolicyEngine, podKey, type Cluster, type Pod, type PodClass } from '#lumen/policy';
 import { startCaseSpan } from '#lumen/telemetry';
 import type { Clock, PipelineLog, Publisher } from './ports.js';
 
@@ -117,10 +110,6 @@ export class PlannerCore {
   /** The policy model the newest plan came from. */
   get model(): PolicyEngine | undefined {
     return this.engine;
-  }
-
-  get policyErrors(): readonly PolicyError[] {
-    return this.engine?.errors ?? [];
   }
 
   async update(view: ClusterView): Promise<PlanPublished> {

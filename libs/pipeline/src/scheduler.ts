@@ -75,10 +75,6 @@ export class SchedulerCore {
     );
   }
 
-  get inFlightBatches(): number {
-    return this.inFlight.size;
-  }
-
   /** A case from the planner: its first attempt. */
   onCase(testCase: TestCase, traceparent: string | undefined): Promise<Deferral | undefined> {
     return this.enqueue({
