@@ -7,68 +7,25 @@ import {
 } from '#lumen/contracts';
 import { startCaseSpan, traceIdOf } from '#lumen/telemetry';
 import { decide, type Outcome, type RaceSettings, type Reachability } from '#lumen/verdicts';
+// Types only: the row shapes, not TypeORM, which stays behind CaseStore.
+import type { AttemptRow, CaseRow, NewAttempt, OutcomeRow } from '#lumen/store';
 import type { Clock, PipelineLog, Publisher } from './ports.js';
 
 type PodEndpoint = TestCase['sources'][number];
 
-/** The rows the reporter reads and writes; CaseStore (TypeORM) is the real one. */
-export interface StoredCase {
-  caseId: string;
-  generation: number;
-  reason: string;
-  source: object;
-  destination: object;
-  port: number;
-  protocol: string;
-  expected: string;
-  explanation: object;
-  rule: object | null;
-  changedAt: Date;
-  updatedAt: Date;
-  listenerKnown: boolean;
-  loopback: boolean;
-  traceparent: string | null;
-}
-
-export interface StoredAttempt {
-  caseId: string;
-  round: number;
-  attempt: number;
-  batchId: string;
-  node: string;
-  observedAt: Date;
-  reachability: string;
-  basis: string;
-  evidence: object | null;
-  traceId: string | null;
-  sourcePod?: string | null;
-  destinationPod?: string | null;
-}
-
-export interface StoredOutcome {
-  caseId: string;
-  outcome: string;
-  round: number;
-  decidedAt: Date;
-  reason: string;
-  attempts: number;
-  enforcementLatencyMs: number | null;
-  traceId: string | null;
-  observed: string | null;
-}
-
+/** The part of the store the reporter uses; CaseStore (TypeORM) is the real one. */
 export interface ReporterStore {
-  getCase(caseId: string): Promise<StoredCase | null>;
-  upsertCases(cases: readonly StoredCase[]): Promise<void>;
-  recordAttempt(attempt: StoredAttempt): Promise<boolean>;
-  attempts(caseId: string, round: number): Promise<StoredAttempt[]>;
-  setOutcome(outcome: StoredOutcome): Promise<{ applied: boolean; previous: string | undefined }>;
-  outcome(caseId: string): Promise<StoredOutcome | null>;
-  attemptsSince(caseId: string, since: Date): Promise<StoredAttempt[]>;
+  getCase(caseId: string): Promise<CaseRow | null>;
+  upsertCases(cases: readonly CaseRow[]): Promise<void>;
+  recordAttempt(attempt: NewAttempt): Promise<boolean>;
+  attempts(caseId: string, round: number): Promise<AttemptRow[]>;
+  setOutcome(outcome: OutcomeRow): Promise<{ applied: boolean; previous: string | undefined }>;
+  outcome(caseId: string): Promise<OutcomeRow | null>;
+  attemptsSince(caseId: string, since: Date): Promise<AttemptRow[]>;
 }
 
 /** A case's final outcome for a round, as it was stored. */
-export interface FinalOutcome extends StoredOutcome {
+export interface FinalOutcome extends OutcomeRow {
   readonly previous: string | undefined;
   /** The pods of the deciding attempt. */
   readonly sourcePod: string | undefined;
@@ -215,10 +172,10 @@ export class ReporterCore {
    * mismatched, and no outcome was decided since the change. A change enforced before the
    * first probe is only bounded by that probe's delay, so it gives no sample.
    */
-  private async enforcementLatency(stored: StoredCase): Promise<number | null> {
+  private async enforcementLatency(stored: CaseRow): Promise<number | null> {
     const before = await this.store.outcome(stored.caseId);
     if (before && before.decidedAt.getTime() >= stored.changedAt.getTime()) return null;
-    const matches = (a: StoredAttempt): boolean =>
+    const matches = (a: AttemptRow): boolean =>
       (a.reachability === 'reachable') === (stored.expected === 'allow');
     const seen = (await this.store.attemptsSince(stored.caseId, stored.changedAt)).filter(
       (a) => a.reachability !== 'inconclusive',
@@ -229,7 +186,7 @@ export class ReporterCore {
   }
 
   private async decideRound(
-    stored: StoredCase,
+    stored: CaseRow,
     observed: Observed,
     traceparent: string | undefined,
   ): Promise<void> {
@@ -280,7 +237,7 @@ export class ReporterCore {
       return;
     }
     const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
-    const outcome: StoredOutcome = {
+    const outcome: OutcomeRow = {
       caseId: stored.caseId,
       outcome: decision.outcome satisfies Outcome,
       round: observed.round,
