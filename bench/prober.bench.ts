@@ -13,10 +13,9 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ProbeBatch } from '#lumen/contracts';
 import { labDown, labUp } from '#lumen/lab';
-import { findPodNetns } from '#lumen/netns';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import { executeBatch, type ProberSettings } from '#lumen/probing';
-import { kernelSupportsSctp, run } from '#lumen/system';
+import { executeBatch, hostProberPorts, type ProberSettings } from '#lumen/probing';
+import { kernelSupportsSctp } from '#lumen/system';
 import { measureMachine, recordSection } from './report.js';
 
 const root = '/run/lumen/bench-labs';
@@ -67,12 +66,7 @@ try {
     maxRttTimeoutMs: 300,
     hostTimeoutMs: 60_000,
   };
-  const ports = {
-    findNetns: (podUid: string) => findPodNetns(podUid),
-    runNmap: (path: string, args: readonly string[]) =>
-      run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: 120_000 }),
-    now: () => new Date(),
-  };
+  const ports = hostProberPorts(120_000);
   const targets: ProbeBatch['targets'] = status.pods
     .filter((p) => p.name.startsWith('dest-'))
     .flatMap((p) =>

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
-import { findPodNetns } from '#lumen/netns';
 import {
   PlannerCore,
   ProberWorker,
@@ -18,7 +17,8 @@ import {
 } from '#lumen/pipeline';
 import type { Cidr } from '#lumen/policy';
 import { CaseStore, type StoreLocation } from '#lumen/store';
-import { kernelSupportsSctp, run } from '#lumen/system';
+import { hostProberPorts } from '#lumen/probing';
+import { kernelSupportsSctp } from '#lumen/system';
 import type { RaceSettings } from '#lumen/verdicts';
 
 export interface LocalPipelineOptions {
@@ -204,12 +204,7 @@ export class LocalPipeline {
     return new ProberWorker(
       this.bus,
       this.registry,
-      {
-        findNetns: (uid) => findPodNetns(uid),
-        runNmap: (path, args) =>
-          run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: 70_000 }),
-        now: () => new Date(),
-      },
+      hostProberPorts(70_000),
       {
         settings: {
           node,

@@ -1,1 +1,2 @@
 export * from './execute.js';
+export * from './host-ports.js';

@@ -1,10 +1,8 @@
 import { afterAll, expect, it } from '@jest/globals';
 import { ProbeResultContract, decode, encode, type ProbeBatch } from '#lumen/contracts';
-import { findPodNetns } from '#lumen/netns';
 import { parseCidr, podKey } from '#lumen/policy';
-import { run } from '#lumen/system';
 import { conformanceScenarioFiles } from '#lumen/testing';
-import { executeBatch } from '#lumen/probing';
+import { executeBatch, hostProberPorts } from '#lumen/probing';
 import { podOf, scenario, upLab, type TestLab } from '../../lab/test/support.js';
 
 const file = conformanceScenarioFiles().find((f) =>
@@ -52,12 +50,7 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
         maxRttTimeoutMs: 300,
         hostTimeoutMs: 30_000,
       },
-      {
-        findNetns: (uid) => findPodNetns(uid),
-        runNmap: (path, args) =>
-          run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: 60_000 }),
-        now: () => new Date(),
-      },
+      hostProberPorts(60_000),
     );
     expect(decode(ProbeResultContract, encode(ProbeResultContract, result)).ok).toBe(true);
     expect(result.observations.map((o) => o.reachability)).toEqual(

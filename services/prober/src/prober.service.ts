@@ -8,9 +8,9 @@ import {
 } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { nestLog } from '#lumen/runtime';
-import { findPodNetns } from '#lumen/netns';
 import { ProberWorker } from '#lumen/pipeline';
-import { kernelSupportsSctp, run } from '#lumen/system';
+import { hostProberPorts } from '#lumen/probing';
+import { kernelSupportsSctp } from '#lumen/system';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 
 const VERSION = '0.1.0';
@@ -41,14 +41,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     this.worker = new ProberWorker(
       this.bus,
       registry,
-      {
-        findNetns: (uid) => findPodNetns(uid),
-        runNmap: (path, args) =>
-          run('nsenter', [`--net=${path}`, 'nmap', ...args], {
-            timeoutMs: config.NMAP_HOST_TIMEOUT_MS + 10_000,
-          }),
-        now: () => new Date(),
-      },
+      hostProberPorts(config.NMAP_HOST_TIMEOUT_MS + 10_000),
       {
         settings: {
           node: config.NODE_NAME,
