@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MessageBus, type Logger } from '#lumen/messaging';
 
 /** Variables every Lumen service reads. */
 export const commonConfig = {
@@ -17,4 +18,21 @@ export function integer(
   fallback: number,
 ): z.ZodDefault<z.ZodCoercedNumber> {
   return z.coerce.number().int().min(min).max(max).default(fallback);
+}
+
+/** The NATS part of every service's configuration. */
+export interface NatsConfig {
+  readonly NATS_URL: string;
+  readonly NATS_USER?: string | undefined;
+  readonly NATS_PASSWORD?: string | undefined;
+}
+
+/** Connects a service to NATS with its credentials, and ensures Lumen's streams. */
+export function connectBus(service: string, config: NatsConfig, log: Logger): Promise<MessageBus> {
+  return MessageBus.connect({
+    url: config.NATS_URL,
+    service,
+    ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
+    log,
+  });
 }

@@ -4,7 +4,14 @@ import { Logger } from '@nestjs/common';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig } from '#lumen/kube';
 import { MessageBus } from '#lumen/messaging';
 import { PlannerCore, systemClock } from '#lumen/pipeline';
-import { bootService, commonConfig, integer, nestLog, serviceModule } from '#lumen/runtime';
+import {
+  bootService,
+  commonConfig,
+  connectBus,
+  integer,
+  nestLog,
+  serviceModule,
+} from '#lumen/runtime';
 
 /** The planner's environment, validated once at boot. */
 export const plannerConfigSchema = z.object({
@@ -47,12 +54,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   return {
     notReady: () => (planned ? undefined : 'no plan published yet (waiting for the cluster)'),
     onApplicationBootstrap: async () => {
-      bus = await MessageBus.connect({
-        url: config.NATS_URL,
-        service: 'planner',
-        ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
-        log,
-      });
+      bus = await connectBus('planner', config, log);
       const kubeConfig = loadKubeConfig(config.KUBECONFIG);
       const synthetic = config.SYNTHETIC_SOURCES === 'true';
       core = new PlannerCore(

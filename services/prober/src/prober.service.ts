@@ -7,7 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
-import { nestLog } from '#lumen/runtime';
+import { connectBus, nestLog } from '#lumen/runtime';
 import { ProberWorker } from '#lumen/pipeline';
 import { hostProberPorts } from '#lumen/probing';
 import { kernelSupportsSctp } from '#lumen/system';
@@ -31,12 +31,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     const config = this.config;
     const log = nestLog(this.logger);
-    this.bus = await MessageBus.connect({
-      url: config.NATS_URL,
-      service: 'prober',
-      ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
-      log,
-    });
+    this.bus = await connectBus('prober', config, log);
     const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS);
     this.worker = new ProberWorker(
       this.bus,

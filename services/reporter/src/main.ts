@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { Logger } from '@nestjs/common';
 import { MessageBus } from '#lumen/messaging';
 import { ReporterCore, consumeForReporter, systemClock, type Stop } from '#lumen/pipeline';
-import { bootService, commonConfig, integer, nestLog, serviceModule } from '#lumen/runtime';
+import {
+  bootService,
+  commonConfig,
+  connectBus,
+  integer,
+  nestLog,
+  serviceModule,
+} from '#lumen/runtime';
 import { CaseStore, storeLocation } from '#lumen/store';
 
 /** The reporter's environment, validated once at boot. */
@@ -34,12 +41,7 @@ function reporterWorker(config: ReporterConfig): Parameters<typeof serviceModule
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
       store = await CaseStore.open(storeLocation(config.DATABASE_URL, config.SQLITE_PATH));
-      bus = await MessageBus.connect({
-        url: config.NATS_URL,
-        service: 'reporter',
-        ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
-        log,
-      });
+      bus = await connectBus('reporter', config, log);
       const reporter = new ReporterCore(
         bus,
         store,

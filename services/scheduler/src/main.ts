@@ -3,7 +3,14 @@ import { z } from 'zod';
 import { Logger } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { SchedulerCore, consumeForScheduler, systemClock, type Stop } from '#lumen/pipeline';
-import { bootService, commonConfig, integer, nestLog, serviceModule } from '#lumen/runtime';
+import {
+  bootService,
+  commonConfig,
+  connectBus,
+  integer,
+  nestLog,
+  serviceModule,
+} from '#lumen/runtime';
 
 /** The scheduler's environment, validated once at boot. */
 export const schedulerConfigSchema = z.object({
@@ -29,12 +36,7 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
   return {
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
-      bus = await MessageBus.connect({
-        url: config.NATS_URL,
-        service: 'scheduler',
-        ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
-        log,
-      });
+      bus = await connectBus('scheduler', config, log);
       const registry = await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS);
       const scheduler = new SchedulerCore(
         bus,
