@@ -8,23 +8,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders } from 'nats';
 import { SUBJECT_PREFIX } from '#lumen/contracts';
-import { LabNames, applyObjects, faultedCluster, parseFault } from '#lumen/lab';
+import { applyObjects, faultedCluster, parseFault } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { expectationCoverage } from '#lumen/planning';
-import { PolicyEngine, parseCidr, type Cidr } from '#lumen/policy';
+import { PolicyEngine } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
 import { startTelemetry } from '#lumen/telemetry';
 import type { RaceSettings } from '#lumen/verdicts';
 import { TEST_LAB_ROOT, conformanceScenarioFiles, eventually } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
-import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../src/pipeline/local-pipeline.js';
+import type { LocalPipeline } from '../src/pipeline/local-pipeline.js';
 import { buildReport } from '../src/pipeline/report.js';
-import { withLabPipeline } from '../src/pipeline/lab-verify.js';
+import { startLabPipeline, withLabPipeline } from '../src/pipeline/lab-verify.js';
 
 const telemetry = startTelemetry({ service: 'e2e', exporter: 'memory' });
 const recipes = conformanceScenarioFiles().filter((f) => f.includes('/recipes/'));
 const recipe07 = recipes.find((f) => f.includes('/07-allow-traffic-from-some-pods'))!;
-const POD_CIDRS = [parseCidr('10.244.0.0/16') as Cidr];
 let nats: PrivateNatsServer;
 let scratch: string;
 
@@ -37,31 +36,21 @@ afterAll(async () => {
   await telemetry.shutdown();
 });
 
-async function pipelineFor(
+function pipelineFor(
   lab: TestLab,
-  race: RaceSettings = { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
+  race?: RaceSettings,
   sweepIntervalMs = 0,
   syntheticNamespace?: string,
 ): Promise<LocalPipeline> {
-  const pipeline = await LocalPipeline.start({
-    kubeconfig: new LabNames(lab.name, TEST_LAB_ROOT).kubeconfig,
+  return startLabPipeline({
+    labName: lab.name,
+    labRoot: TEST_LAB_ROOT,
     natsUrl: nats.url,
-    store: { kind: 'sqlite', path: join(scratch, `${lab.name}.db`) },
-    planner: { sampleBudget: 0, maxCandidates: 20 },
-    scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
-    race,
-    localProbers: true,
-    podCidrs: POD_CIDRS,
-    heartbeatTtlMs: 3000,
+    scratch,
+    ...(race ? { race } : {}),
     sweepIntervalMs,
-    debounceMs: 100,
-    log: { info: () => undefined, warn: () => undefined },
-    ...(syntheticNamespace
-      ? { syntheticSources: { namespace: syntheticNamespace, image: 'registry.k8s.io/pause:3.10' } }
-      : {}),
+    ...(syntheticNamespace ? { syntheticNamespace } : {}),
   });
-  await pipeline.watch();
-  return pipeline;
 }
 
 /** Runs one pass against a fresh lab of the scenario; the caller stops both. */

@@ -27,6 +27,56 @@ export interface LabVerifyOptions {
   readonly log?: PipelineLog;
 }
 
+export interface LabPipelineOptions {
+  readonly labName: string;
+  readonly labRoot: string;
+  readonly natsUrl: string;
+  /** Where the run's SQLite file goes. */
+  readonly scratch: string;
+  readonly race?: RaceSettings;
+  readonly sampleBudget?: number;
+  readonly sweepIntervalMs?: number;
+  /** Turns synthetic sources on, in this namespace. */
+  readonly syntheticNamespace?: string;
+  readonly log?: PipelineLog;
+}
+
+/**
+ * The in-process pipeline against a running lab, already watching it, tuned for the lab:
+ * a one-second settle window, quick heartbeats, a prober per node, the lab's pod CIDR.
+ */
+export async function startLabPipeline(options: LabPipelineOptions): Promise<LocalPipeline> {
+  const pipeline = await LocalPipeline.start({
+    kubeconfig: new LabNames(options.labName, options.labRoot).kubeconfig,
+    natsUrl: options.natsUrl,
+    store: { kind: 'sqlite', path: join(options.scratch, `${options.labName}.db`) },
+    planner: { sampleBudget: options.sampleBudget ?? 0, maxCandidates: 20 },
+    scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
+    race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
+    localProbers: true,
+    podCidrs: [parseCidr(LAB_POD_CIDR) as Cidr],
+    heartbeatTtlMs: 3000,
+    sweepIntervalMs: options.sweepIntervalMs ?? 0,
+    debounceMs: 100,
+    log: options.log ?? { info: () => undefined, warn: () => undefined },
+    ...(options.syntheticNamespace
+      ? {
+          syntheticSources: {
+            namespace: options.syntheticNamespace,
+            image: 'registry.k8s.io/pause:3.10',
+          },
+        }
+      : {}),
+  });
+  try {
+    await pipeline.watch();
+  } catch (error) {
+    await pipeline.stop();
+    throw error;
+  }
+  return pipeline;
+}
+
 /**
  * A lab of one scenario, and the pipeline judging every case of it once; `use` sees both
  * while they run. The lab and the pipeline are gone afterwards, whatever happens.
@@ -48,22 +98,11 @@ export async function withLabPipeline<T>(
       faults: options.faults ?? [],
       podCidr: LAB_POD_CIDR,
     });
-    const pipeline = await LocalPipeline.start({
-      kubeconfig: new LabNames(options.labName, options.labRoot).kubeconfig,
+    const pipeline = await startLabPipeline({
+      ...options,
       natsUrl: options.natsUrl ?? (nats as PrivateNatsServer).url,
-      store: { kind: 'sqlite', path: join(options.scratch, `${options.labName}.db`) },
-      planner: { sampleBudget: options.sampleBudget ?? 0, maxCandidates: 20 },
-      scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
-      race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
-      localProbers: true,
-      podCidrs: [parseCidr(LAB_POD_CIDR) as Cidr],
-      heartbeatTtlMs: 3000,
-      sweepIntervalMs: 0,
-      debounceMs: 100,
-      log: options.log ?? { info: () => undefined, warn: () => undefined },
     });
     try {
-      await pipeline.watch();
       await pipeline.untilJudged(options.timeoutMs ?? 120_000);
       return await use(pipeline, scenario);
     } finally {
