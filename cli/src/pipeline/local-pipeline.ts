@@ -132,14 +132,7 @@ export class LocalPipeline {
     const naming = { prefix: `once-${this.runId}-`, oneShot: true };
     this.stops.push(...(await consumeForScheduler(this.bus, this.scheduler, naming)));
     this.stops.push(...(await consumeForReporter(this.bus, this.reporter, naming)));
-    const redispatch = setInterval(() => {
-      this.scheduler.redispatchSilent().catch((error: unknown) => {
-        log.warn('re-dispatch check failed', { error: String(error) });
-      });
-    }, 1000);
-    this.stops.push(() => {
-      clearInterval(redispatch);
-    });
+    this.scheduler.watchProbers(1000);
   }
 
   /** Watches the cluster; every debounced change re-plans and publishes what changed. */

@@ -57,6 +57,7 @@ interface InFlight {
 export class SchedulerCore {
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private proberWatch: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<string, InFlight>();
   private rotation = 0;
   private readonly startedAt: number;
@@ -113,6 +114,16 @@ export class SchedulerCore {
   /** A result came back: its batch is no longer in flight. */
   onResult(result: Pick<ProbeResult, 'batchId'>): void {
     this.inFlight.delete(result.batchId);
+  }
+
+  /** Looks for work held by silent probers every intervalMs, until stop(). */
+  watchProbers(intervalMs: number): void {
+    clearInterval(this.proberWatch);
+    this.proberWatch = setInterval(() => {
+      this.redispatchSilent().catch((error: unknown) => {
+        this.log.warn('re-dispatch check failed', { error: String(error) });
+      });
+    }, intervalMs);
   }
 
   /**
@@ -253,8 +264,9 @@ export class SchedulerCore {
     );
   }
 
-  /** Hands back what is still gathering: those messages are delivered again later. */
+  /** Stops watching probers and hands back what is still gathering (delivered again later). */
   stop(): void {
+    clearInterval(this.proberWatch);
     clearTimeout(this.timer);
     this.timer = undefined;
     for (const w of this.waiting) w.failed(new Error('scheduler stopping'));

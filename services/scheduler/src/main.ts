@@ -32,7 +32,6 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
   let bus: MessageBus | undefined;
   let core: SchedulerCore | undefined;
   let stops: Stop[] = [];
-  let redispatch: NodeJS.Timeout | undefined;
   return {
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
@@ -55,14 +54,9 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
       );
       core = scheduler;
       stops = await consumeForScheduler(bus, scheduler, { prefix: '', oneShot: false });
-      redispatch = setInterval(() => {
-        scheduler.redispatchSilent().catch((error: unknown) => {
-          logger.warn('re-dispatch check failed', { error: String(error) });
-        });
-      }, 1000);
+      scheduler.watchProbers(1000);
     },
     onApplicationShutdown: async () => {
-      clearInterval(redispatch);
       // Cases still gathering are handed back (not acked): JetStream delivers them again.
       core?.stop();
       for (const stop of stops) await stop();
