@@ -14,8 +14,7 @@ import { stringify } from 'yaml';
 import type { ProbeBatch } from '#lumen/contracts';
 import { labDown, labUp } from '#lumen/lab';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import { executeBatch, hostProberPorts, type ProberSettings } from '#lumen/probing';
-import { kernelSupportsSctp } from '#lumen/system';
+import { defaultProberSettings, executeBatch, hostProberPorts } from '#lumen/probing';
 import { measureMachine, recordSection } from './report.js';
 
 const root = '/run/lumen/bench-labs';
@@ -56,16 +55,7 @@ const status = await labUp({
 });
 try {
   const source = status.pods.find((p) => p.name === 'source')!;
-  const settings: ProberSettings = {
-    node: source.node,
-    podCidrs: [parseCidr('10.244.0.0/16') as Cidr],
-    protocols: ['TCP', 'UDP', 'SCTP'],
-    portRanges: [{ from: 1, to: 65535 }],
-    sctpSupported: kernelSupportsSctp(),
-    tcpScan: 'syn',
-    maxRttTimeoutMs: 300,
-    hostTimeoutMs: 60_000,
-  };
+  const settings = defaultProberSettings(source.node, [parseCidr('10.244.0.0/16') as Cidr]);
   const ports = hostProberPorts(120_000);
   const targets: ProbeBatch['targets'] = status.pods
     .filter((p) => p.name.startsWith('dest-'))

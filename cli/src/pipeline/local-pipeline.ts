@@ -17,8 +17,7 @@ import {
 } from '#lumen/pipeline';
 import type { Cidr } from '#lumen/policy';
 import { CaseStore, type StoreLocation } from '#lumen/store';
-import { hostProberPorts } from '#lumen/probing';
-import { kernelSupportsSctp } from '#lumen/system';
+import { defaultProberSettings, hostProberPorts } from '#lumen/probing';
 import type { RaceSettings } from '#lumen/verdicts';
 
 export interface LocalPipelineOptions {
@@ -199,16 +198,7 @@ export class LocalPipeline {
       this.registry,
       hostProberPorts(70_000),
       {
-        settings: {
-          node,
-          podCidrs: this.options.podCidrs,
-          protocols: ['TCP', 'UDP', 'SCTP'],
-          portRanges: [{ from: 1, to: 65535 }],
-          sctpSupported: kernelSupportsSctp(),
-          tcpScan: 'syn',
-          maxRttTimeoutMs: 300,
-          hostTimeoutMs: 60_000,
-        },
+        settings: defaultProberSettings(node, this.options.podCidrs),
         instance: randomUUID(),
         version: '0.1.0',
         heartbeatIntervalMs: Math.max(500, Math.floor(this.options.heartbeatTtlMs / 3)),

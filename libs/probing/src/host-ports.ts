@@ -1,6 +1,7 @@
 import { findPodNetns } from '#lumen/netns';
-import { run } from '#lumen/system';
-import type { ProberPorts } from './execute.js';
+import type { Cidr } from '#lumen/policy';
+import { kernelSupportsSctp, run } from '#lumen/system';
+import type { ProberPorts, ProberSettings } from './execute.js';
 
 /**
  * The machine as a prober on a node sees it: pod network namespaces through /proc, and
@@ -12,5 +13,22 @@ export function hostProberPorts(nmapTimeoutMs: number): ProberPorts {
     runNmap: (path, args) =>
       run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: nmapTimeoutMs }),
     now: () => new Date(),
+  };
+}
+
+/**
+ * A prober's settings with the service's defaults (every protocol the kernel has, every
+ * port, SYN scans, 300 ms RTT cap, 60 s per host): what `lumen run` and the benchmark use.
+ */
+export function defaultProberSettings(node: string, podCidrs: readonly Cidr[]): ProberSettings {
+  return {
+    node,
+    podCidrs,
+    protocols: ['TCP', 'UDP', 'SCTP'],
+    portRanges: [{ from: 1, to: 65535 }],
+    sctpSupported: kernelSupportsSctp(),
+    tcpScan: 'syn',
+    maxRttTimeoutMs: 300,
+    hostTimeoutMs: 60_000,
   };
 }
