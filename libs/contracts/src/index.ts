@@ -6,3 +6,5 @@ export * from './dead-letter/index.js';
 export * from './prober-heartbeat/index.js';
 export * from './reprobe-request/index.js';
 export * from './case-unschedulable/index.js';
+export * from './policy-inventory/index.js';
+export * from './case-columns.js';

@@ -5,6 +5,7 @@ import {
   REPROBE_REQUEST_SUBJECT,
   PROBE_BATCH_SUBJECTS,
   PROBE_RESULT_SUBJECT,
+  POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
 } from '#lumen/contracts';
 
@@ -14,8 +15,9 @@ const DAY_NS = 24 * 60 * 60 * 1e9;
 export const STREAMS: readonly Partial<StreamConfig>[] = [
   {
     name: 'LUMEN_V1_CASES',
-    subjects: [TEST_CASE_SUBJECT, REPROBE_REQUEST_SUBJECT],
-    description: 'planner (cases) and reporter (re-probes) to scheduler',
+    subjects: [TEST_CASE_SUBJECT, REPROBE_REQUEST_SUBJECT, POLICY_INVENTORY_SUBJECT],
+    description:
+      'planner (cases, policy inventory) and reporter (re-probes) to scheduler and reporter',
   },
   {
     name: 'LUMEN_V1_PROBES',

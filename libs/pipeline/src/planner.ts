@@ -1,7 +1,13 @@
-import { TEST_CASE_SUBJECT, TestCaseContract } from '#lumen/contracts';
+import {
+  POLICY_INVENTORY_SUBJECT,
+  PolicyInventoryContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+} from '#lumen/contracts';
 import {
   diffPlans,
   planCases,
+  policyInventory,
   testCaseMessage,
   type Plan,
   type PlannedCase,
@@ -9,6 +15,7 @@ import {
   type PublishedCase,
 } from '#lumen/planning';
 import { PolicyEngine, podKey, type Cluster, type Pod, type PodClass } from '#lumen/policy';
+import { plannedCases } from '#lumen/metrics';
 import { startCaseSpan } from '#lumen/telemetry';
 import type { Clock, PipelineLog, Publisher } from './ports.js';
 
@@ -68,6 +75,7 @@ const SYNTHETIC_START_TIMEOUT_MS = 60_000;
 export class PlannerCore {
   private engine: PolicyEngine | undefined;
   private published: ReadonlyMap<string, PublishedCase> = new Map();
+  private inventoryPublished: string | undefined;
   private endpointsByPod = new Map<string, PodEndpoint>();
   private generation = 0;
   private latest: Plan | undefined;
@@ -185,6 +193,7 @@ export class PlannerCore {
     for (const planned of toSend) this.publishedIn.set(planned.caseId, generation);
     for (const id of diff.removed) this.publishedIn.delete(id);
     await this.reconcileSynthetic(plan);
+    await this.publishInventory(engine, generation, trigger);
     const result = {
       generation,
       trigger,
@@ -192,6 +201,7 @@ export class PlannerCore {
       removed: diff.removed.length,
       total: plan.cases.length,
     };
+    plannedCases.set(plan.cases.length);
     this.log.info('plan published', { ...result, notGenerated: plan.notGenerated.length });
     return result;
   }
@@ -221,6 +231,22 @@ export class PlannerCore {
     else if (requested.length === 0) this.syntheticSince = undefined;
     if (created.length + deleted.length > 0)
       this.log.info('synthetic sources reconciled', { namespace, created, deleted });
+  }
+
+  /** The policy inventory, when it changed and on every sweep (a new reporter learns it then). */
+  private async publishInventory(
+    engine: PolicyEngine,
+    generation: number,
+    trigger: 'change' | 'sweep',
+  ): Promise<void> {
+    const parts = policyInventory(engine, generation);
+    const fingerprint = JSON.stringify(parts.map((p) => p.policies));
+    if (trigger === 'change' && fingerprint === this.inventoryPublished) return;
+    for (const part of parts)
+      await this.bus.publish(POLICY_INVENTORY_SUBJECT, PolicyInventoryContract, part, {
+        msgId: `policies/${generation}/${part.part}`,
+      });
+    this.inventoryPublished = fingerprint;
   }
 
   private async publishCase(
