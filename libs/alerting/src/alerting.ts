@@ -1,0 +1,177 @@
+import { caseIndexColumns } from '#lumen/contracts';
+import {
+  alertFingerprint,
+  alertGroupKey,
+  alertNamespaces,
+  alertSeverity,
+  alertTransition,
+  type AlertContent,
+  type AlertEvent,
+  type AlertStatus,
+} from './alert.js';
+import { receiverWants, type Receiver } from './receivers.js';
+
+/** A case as the store keeps it: the columns an alert quotes. */
+export interface AlertCaseFacts {
+  readonly caseId: string;
+  readonly reason: string;
+  readonly source: object;
+  readonly destination: object;
+  readonly port: number;
+  readonly protocol: string;
+  readonly expected: string;
+  readonly rule: object | null;
+  readonly explanation: object;
+}
+
+export interface AlertOutcomeFacts {
+  readonly outcome: string;
+  readonly round: number;
+  readonly decidedAt: Date;
+  readonly reason: string;
+  readonly traceId: string | null;
+  readonly observed: string | null;
+}
+
+export interface AlertAttemptFacts {
+  readonly reachability: string;
+  readonly basis: string;
+  readonly evidence: object | null;
+  readonly traceId: string | null;
+  readonly sourcePod?: string | null;
+  readonly destinationPod?: string | null;
+}
+
+/** What the alerting core reads of a case; CaseStore is the real one. */
+export interface CaseFacts {
+  getCase(caseId: string): Promise<AlertCaseFacts | null>;
+  outcome(caseId: string): Promise<AlertOutcomeFacts | null>;
+  history(caseId: string): Promise<readonly { readonly outcome: string }[]>;
+  attempts(caseId: string, round: number): Promise<readonly AlertAttemptFacts[]>;
+}
+
+/** An alert's current state, as the outbox store keeps it. */
+export interface AlertState {
+  readonly status: AlertStatus;
+  readonly startsAt: Date;
+}
+
+/** The persistent side of alerting: alert states and the outbox; AlertOutbox (TypeORM) is the real one. */
+export interface AlertStore {
+  alertState(fingerprint: string): Promise<AlertState | null>;
+  /** Stores the alert's new state and one outbox row per receiver, in one transaction. */
+  recordAlert(
+    event: AlertEvent,
+    namespaces: readonly string[],
+    receivers: readonly string[],
+    at: Date,
+  ): Promise<void>;
+}
+
+export interface AlertingSettings {
+  readonly receivers: readonly Receiver[];
+  /** Base URL of the reporter's API, for links in alerts. */
+  readonly apiBaseUrl: string;
+}
+
+/**
+ * Decides, after each verdict, whether a case's alert fires or resolves. It reads state
+ * rather than trusting the caller's idea of "previous", so a verdict redelivered after a
+ * crash still fires its alert, and never twice.
+ */
+export class AlertingCore {
+  constructor(
+    private readonly cases: CaseFacts,
+    private readonly alerts: AlertStore,
+    private readonly settings: AlertingSettings,
+    private readonly clock: { now(): Date },
+    private readonly onTransition?: (event: AlertEvent) => void,
+  ) {}
+
+  async afterVerdict(caseId: string): Promise<AlertEvent | undefined> {
+    const outcome = await this.cases.outcome(caseId);
+    if (!outcome) return undefined;
+    const fingerprint = alertFingerprint(caseId);
+    const state = await this.alerts.alertState(fingerprint);
+    const history = await this.cases.history(caseId);
+    const status = alertTransition({
+      current: outcome.outcome,
+      before: history.length >= 2 ? history[history.length - 2]?.outcome : undefined,
+      alert: state?.status,
+    });
+    if (!status) return undefined;
+    const content = await this.content(caseId, outcome);
+    if (!content) return undefined;
+    const decidedAt = outcome.decidedAt.toISOString();
+    const event: AlertEvent = {
+      fingerprint,
+      groupKey: alertGroupKey(content),
+      status,
+      severity: alertSeverity(content.expected),
+      startsAt: status === 'resolved' && state ? state.startsAt.toISOString() : decidedAt,
+      endsAt: status === 'resolved' ? decidedAt : null,
+      content,
+    };
+    const namespaces = alertNamespaces(content);
+    const receivers = this.settings.receivers
+      .filter((r) => receiverWants(r, { namespaces, severity: event.severity }))
+      .map((r) => r.name);
+    await this.alerts.recordAlert(event, namespaces, receivers, this.clock.now());
+    this.onTransition?.(event);
+    return event;
+  }
+
+  private async content(
+    caseId: string,
+    outcome: AlertOutcomeFacts,
+  ): Promise<AlertContent | undefined> {
+    const stored = await this.cases.getCase(caseId);
+    if (!stored) return undefined;
+    const attempts = await this.cases.attempts(caseId, outcome.round);
+    const deciding =
+      [...attempts].reverse().find((a) => a.reachability !== 'inconclusive') ??
+      attempts[attempts.length - 1];
+    const columns = caseIndexColumns(stored);
+    return {
+      caseId,
+      policy: columns.policy,
+      rule:
+        columns.ruleDirection !== null && columns.ruleIndex !== null
+          ? { direction: columns.ruleDirection, index: columns.ruleIndex }
+          : null,
+      reason: stored.reason,
+      source: endpoint(stored.source, deciding?.sourcePod),
+      destination: endpoint(stored.destination, deciding?.destinationPod),
+      port: stored.port,
+      protocol: stored.protocol,
+      expected: stored.expected === 'allow' ? 'allow' : 'deny',
+      observed: outcome.observed,
+      outcome: outcome.outcome,
+      verdict: outcome.reason,
+      evidence: evidenceText(deciding),
+      traceId: deciding?.traceId ?? outcome.traceId,
+      decidedAt: outcome.decidedAt.toISOString(),
+      apiUrl: `${this.settings.apiBaseUrl}/api/v1/cases/${caseId}`,
+    };
+  }
+}
+
+function endpoint(side: object, pod: string | null | undefined): AlertContent['source'] {
+  const s = side as { namespace?: string; labels?: Record<string, string> };
+  return { namespace: s.namespace ?? '', labels: s.labels ?? {}, pod: pod ?? null };
+}
+
+function evidenceText(attempt: AlertAttemptFacts | undefined): string {
+  if (!attempt) return 'no probe attempt recorded';
+  const evidence = attempt.evidence as {
+    state?: string;
+    reason?: string;
+    command?: string[];
+  } | null;
+  const parts = [
+    `${attempt.reachability}: ${attempt.basis}`,
+    evidence?.state ? `nmap state ${evidence.state}` : '',
+    evidence?.reason ? `(${evidence.reason})` : '',
+  ].filter(Boolean);
+  return parts.join(' ').slice(0, 500);
+}
