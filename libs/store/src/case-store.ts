@@ -1,15 +1,19 @@
-import { MoreThanOrEqual, type DataSource } from 'typeorm';
+import { LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
   OutcomeEntity,
   OutcomeHistoryEntity,
   PlanGenerationEntity,
+  PolicyRulesEntity,
   type AttemptRow,
   type CaseRow,
   type OutcomeRow,
 } from './entities.js';
 import { createDataSource, type StoreLocation } from './data-source.js';
+import { caseIndexColumns } from '#lumen/contracts';
+import { AlertOutbox } from './alert-outbox.js';
+import { ResultsQuery } from './results-query.js';
 
 export type NewAttempt = Omit<AttemptRow, 'id'>;
 
@@ -18,7 +22,15 @@ export type NewAttempt = Omit<AttemptRow, 'id'>;
  * (idempotent by case, round and attempt), the current outcome per case and its history.
  */
 export class CaseStore {
-  private constructor(private readonly dataSource: DataSource) {}
+  /** Alert states and the outbox, in the same database. */
+  readonly alerts: AlertOutbox;
+  /** The API's reads: filtered, scoped and paged. */
+  readonly results: ResultsQuery;
+
+  private constructor(private readonly dataSource: DataSource) {
+    this.alerts = new AlertOutbox(dataSource);
+    this.results = new ResultsQuery(dataSource);
+  }
 
   /** Opens the store and brings its schema up to date through the migrations. */
   static async open(location: StoreLocation): Promise<CaseStore> {
@@ -56,7 +68,12 @@ export class CaseStore {
 
   async upsertCases(cases: readonly CaseRow[]): Promise<void> {
     if (cases.length === 0) return;
-    await this.dataSource.getRepository(CaseEntity).upsert([...cases], ['caseId']);
+    // Chunks keep each statement within SQLite's limits on a large plan.
+    for (let i = 0; i < cases.length; i += 100)
+      await this.dataSource.getRepository(CaseEntity).upsert(
+        cases.slice(i, i + 100).map((c) => ({ ...c, ...caseIndexColumns(c) })),
+        ['caseId'],
+      );
   }
 
   async cases(): Promise<CaseRow[]> {
@@ -120,6 +137,25 @@ export class CaseStore {
         });
       return { applied: true, previous: previous?.outcome };
     });
+  }
+
+  /** Replaces the policy inventory with a newer generation's part; older parts change nothing. */
+  async recordPolicyInventory(
+    generation: number,
+    policies: readonly { policy: string; ingress: number[]; egress: number[] }[],
+  ): Promise<void> {
+    const repository = this.dataSource.getRepository(PolicyRulesEntity);
+    await repository.upsert(
+      policies.map((p) => ({ ...p, generation })),
+      ['policy'],
+    );
+  }
+
+  /** Forgets policies the newest complete inventory no longer lists. */
+  async prunePolicyInventory(generation: number): Promise<void> {
+    await this.dataSource
+      .getRepository(PolicyRulesEntity)
+      .delete({ generation: LessThan(generation) });
   }
 
   async outcome(caseId: string): Promise<OutcomeRow | null> {

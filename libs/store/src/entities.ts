@@ -24,6 +24,12 @@ export interface CaseRow {
   loopback: boolean;
   /** The traceparent of the round's plan span: the case's trace. */
   traceparent: string | null;
+  // Derived from the JSON above by CaseStore (caseIndexColumns), for filters and scoping.
+  sourceNamespace?: string | null;
+  destinationNamespace?: string | null;
+  policy?: string | null;
+  ruleDirection?: string | null;
+  ruleIndex?: number | null;
 }
 
 export interface AttemptRow {
@@ -96,6 +102,16 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     listenerKnown: { type: Boolean, name: 'listener_known', default: false },
     loopback: { type: Boolean, default: false },
     traceparent: { type: String, length: 55, nullable: true },
+    sourceNamespace: { type: String, length: 63, nullable: true, name: 'source_namespace' },
+    destinationNamespace: {
+      type: String,
+      length: 63,
+      nullable: true,
+      name: 'destination_namespace',
+    },
+    policy: { type: String, length: 507, nullable: true },
+    ruleDirection: { type: String, length: 8, nullable: true, name: 'rule_direction' },
+    ruleIndex: { type: Number, nullable: true, name: 'rule_index' },
   },
 });
 
@@ -147,7 +163,89 @@ export const OutcomeHistoryEntity = new EntitySchema<OutcomeHistoryRow>({
   },
 });
 
+export interface PolicyRulesRow {
+  policy: string;
+  generation: number;
+  ingress: number[];
+  egress: number[];
+}
+
+export const PolicyRulesEntity = new EntitySchema<PolicyRulesRow>({
+  name: 'PolicyRules',
+  tableName: 'policy_rules',
+  columns: {
+    policy: { type: String, length: 507, primary: true },
+    generation: { type: Number },
+    ingress: { ...json },
+    egress: { ...json },
+  },
+});
+
+export interface AlertRow {
+  fingerprint: string;
+  caseId: string;
+  groupKey: string;
+  status: string;
+  severity: string;
+  startsAt: Date;
+  endsAt: Date | null;
+  /** Comma-separated, with commas around: `,a,b,` (a LIKE finds one namespace). */
+  namespaces: string;
+  event: object;
+}
+
+export const AlertEntity = new EntitySchema<AlertRow>({
+  name: 'Alert',
+  tableName: 'alerts',
+  columns: {
+    fingerprint: { type: String, length: 16, primary: true },
+    caseId: { type: String, length: 16, name: 'case_id' },
+    groupKey: { type: String, length: 507, name: 'group_key' },
+    status: { type: String, length: 16 },
+    severity: { type: String, length: 16 },
+    startsAt: { type: Date, name: 'starts_at' },
+    endsAt: { type: Date, nullable: true, name: 'ends_at' },
+    namespaces: { type: String, length: 200 },
+    event: { ...json },
+  },
+});
+
+export interface AlertOutboxRow {
+  id: number;
+  receiver: string;
+  fingerprint: string;
+  groupKey: string;
+  status: string;
+  event: object;
+  createdAt: Date;
+  nextAttemptAt: Date;
+  attempts: number;
+  deliveredAt: Date | null;
+  lastError: string | null;
+}
+
+export const AlertOutboxEntity = new EntitySchema<AlertOutboxRow>({
+  name: 'AlertOutbox',
+  tableName: 'alert_outbox',
+  columns: {
+    id: { type: Number, primary: true, generated: 'increment' },
+    receiver: { type: String, length: 63 },
+    fingerprint: { type: String, length: 16 },
+    groupKey: { type: String, length: 507, name: 'group_key' },
+    status: { type: String, length: 16 },
+    event: { ...json },
+    createdAt: { type: Date, name: 'created_at' },
+    nextAttemptAt: { type: Date, name: 'next_attempt_at' },
+    attempts: { type: Number },
+    deliveredAt: { type: Date, nullable: true, name: 'delivered_at' },
+    lastError: { type: String, length: 500, nullable: true, name: 'last_error' },
+  },
+});
+
 export const ENTITIES = [
+  PolicyRulesEntity,
+  AlertEntity,
+  AlertOutboxEntity,
   PlanGenerationEntity,
   CaseEntity,
   AttemptEntity,

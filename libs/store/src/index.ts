@@ -1,3 +1,5 @@
 export * from './entities.js';
 export * from './data-source.js';
 export * from './case-store.js';
+export * from './alert-outbox.js';
+export * from './results-query.js';

@@ -1,0 +1,325 @@
+/**
+ * The API's reads and the alert outbox on real SQLite and PostgreSQL: tenant scoping on
+ * every query, keyset pages over a million attempts, and an outbox that survives a reopen.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { alertFingerprint, type AlertEvent } from '#lumen/alerting';
+import {
+  CaseStore,
+  CursorError,
+  createDataSource,
+  type CaseRow,
+  type StoreLocation,
+} from '#lumen/store';
+
+const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
+const schema = `lumen_results_${randomBytes(4).toString('hex')}`;
+const MILLION = 1_000_000;
+const BULK_CASES = 1000;
+
+const locations: [string, StoreLocation, string][] = [
+  [
+    'SQLite',
+    { kind: 'sqlite', path: join(mkdtempSync(join(tmpdir(), 'lumen-results-')), 'lumen.db') },
+    '',
+  ],
+  ['PostgreSQL', { kind: 'postgres', url: POSTGRES_URL, schema }, `"${schema}".`],
+];
+
+afterAll(async () => {
+  const admin = new DataSource({ type: 'postgres', url: POSTGRES_URL });
+  await admin.initialize();
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.destroy();
+});
+
+const T0 = new Date('2026-11-26T10:00:00Z');
+
+function caseRow(caseId: string, from: string, to: string, extra: Partial<CaseRow> = {}): CaseRow {
+  return {
+    caseId,
+    generation: 1,
+    reason: 'must-allow',
+    source: { namespace: from, labels: { app: `${from}-client` } },
+    destination: { namespace: to, labels: { app: `${to}-server` } },
+    port: 80,
+    protocol: 'TCP',
+    expected: 'allow',
+    explanation: { ingress: { isolated: true, allowed: true, policies: [`${to}/web`] } },
+    rule: { policy: `${to}/web`, direction: 'ingress', index: 0 },
+    changedAt: T0,
+    updatedAt: T0,
+    listenerKnown: true,
+    loopback: false,
+    traceparent: null,
+    ...extra,
+  };
+}
+
+// a1: tenant-b → tenant-a (visible to both tenants); a2: tenant-a → tenant-a;
+// c1: tenant-c → tenant-c (visible to neither a nor b).
+const seeded = {
+  a1: '00000000000000a1',
+  a2: '00000000000000a2',
+  c1: '00000000000000c1',
+};
+
+describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location, prefix) => {
+  let store: CaseStore;
+  let raw: DataSource;
+
+  beforeAll(async () => {
+    store = await CaseStore.open(location);
+    raw = createDataSource(location);
+    await raw.initialize();
+    await store.upsertCases([
+      caseRow(seeded.a1, 'tenant-b', 'tenant-a'),
+      caseRow(seeded.a2, 'tenant-a', 'tenant-a', {
+        expected: 'deny',
+        reason: 'near-miss-namespace',
+      }),
+      caseRow(seeded.c1, 'tenant-c', 'tenant-c'),
+    ]);
+    await store.recordPolicyInventory(5, [
+      { policy: 'tenant-a/web', ingress: [0, 1], egress: [] },
+      { policy: 'tenant-c/web', ingress: [0], egress: [] },
+    ]);
+    for (const [i, id] of Object.values(seeded).entries()) {
+      await store.recordAttempt({
+        caseId: id,
+        round: 1,
+        attempt: 1,
+        batchId: 'b1',
+        node: 'node-1',
+        observedAt: new Date(T0.getTime() + 1000),
+        reachability: id === seeded.a2 ? 'blocked' : 'reachable',
+        basis: 'open',
+        evidence: { state: 'open', reason: 'syn-ack' },
+        traceId: `${'0'.repeat(31)}${i}`,
+        sourcePod: null,
+        destinationPod: null,
+      });
+      await store.setOutcome({
+        caseId: id,
+        outcome: id === seeded.c1 ? 'fail' : 'pass',
+        round: 1,
+        decidedAt: new Date(T0.getTime() + 2000 + i * 60_000),
+        reason: 'seeded',
+        attempts: 1,
+        enforcementLatencyMs: 1000 * (i + 1),
+        traceId: null,
+        observed: 'reachable',
+      });
+    }
+  });
+
+  afterAll(async () => {
+    await raw.destroy();
+    await store.close();
+  });
+
+  const ids = (items: readonly { caseId: string }[]): string[] => items.map((i) => i.caseId);
+
+  it('scopes outcomes to cases whose source or destination is in the token’s namespaces', async () => {
+    const page = { limit: 100 };
+    expect(ids((await store.results.outcomes({}, undefined, page)).items)).toEqual([
+      seeded.a1,
+      seeded.a2,
+      seeded.c1,
+    ]);
+    expect(ids((await store.results.outcomes({}, ['tenant-a'], page)).items)).toEqual([
+      seeded.a1,
+      seeded.a2,
+    ]);
+    expect(ids((await store.results.outcomes({}, ['tenant-b'], page)).items)).toEqual([seeded.a1]);
+    // A filter never widens the scope.
+    for (const filter of [
+      { namespace: 'tenant-c' },
+      { policy: 'tenant-c/web' },
+      { outcome: 'fail' },
+    ])
+      expect((await store.results.outcomes(filter, ['tenant-b'], page)).items).toEqual([]);
+    expect((await store.results.outcomes({}, [], page)).items).toEqual([]);
+  });
+
+  it('filters by namespace, policy, outcome and time', async () => {
+    const page = { limit: 100 };
+    const all = undefined;
+    expect(ids((await store.results.outcomes({ namespace: 'tenant-b' }, all, page)).items)).toEqual(
+      [seeded.a1],
+    );
+    expect(
+      ids((await store.results.outcomes({ policy: 'tenant-c/web' }, all, page)).items),
+    ).toEqual([seeded.c1]);
+    expect(ids((await store.results.outcomes({ outcome: 'fail' }, all, page)).items)).toEqual([
+      seeded.c1,
+    ]);
+    const since = new Date(T0.getTime() + 60_000);
+    const until = new Date(T0.getTime() + 90_000);
+    expect(ids((await store.results.outcomes({ since, until }, all, page)).items)).toEqual([
+      seeded.a2,
+    ]);
+  });
+
+  it('answers one case, with explanation, history and attempts, only inside the scope', async () => {
+    const detail = await store.results.caseDetail(seeded.a1, ['tenant-b'], { limit: 10 });
+    expect(detail?.case).toMatchObject({
+      caseId: seeded.a1,
+      explanation: { ingress: { policies: ['tenant-a/web'] } },
+      policy: 'tenant-a/web',
+    });
+    expect(detail?.outcome).toMatchObject({ outcome: 'pass', round: 1 });
+    expect(detail?.history.map((h) => h.outcome)).toEqual(['pass']);
+    expect(detail?.attempts.items[0]).toMatchObject({
+      reachability: 'reachable',
+      evidence: { state: 'open', reason: 'syn-ack' },
+      traceId: `${'0'.repeat(31)}0`,
+    });
+    expect(await store.results.caseDetail(seeded.c1, ['tenant-a'], { limit: 10 })).toBeNull();
+    expect(await store.results.attempts(seeded.c1, ['tenant-a'], { limit: 10 })).toBeNull();
+  });
+
+  it('summarises, measures coverage and latency within the scope', async () => {
+    expect(await store.results.summary(undefined)).toMatchObject({
+      cases: 3,
+      byOutcome: { pass: 2, fail: 1 },
+    });
+    expect(await store.results.summary(['tenant-b'])).toMatchObject({
+      cases: 1,
+      byOutcome: { pass: 1, fail: 0 },
+      undecided: 0,
+    });
+    const coverage = await store.results.coverage(['tenant-a']);
+    expect(coverage.map((c) => [c.policy, c.rules, c.covered])).toEqual([['tenant-a/web', 2, 1]]);
+    expect(coverage[0]?.perRule[0]).toEqual({
+      direction: 'ingress',
+      index: 0,
+      allowVerified: true,
+      denyVerified: true,
+    });
+    expect(await store.results.coverage(['tenant-b'])).toEqual([]);
+    expect(await store.results.latency(undefined)).toMatchObject({
+      count: 3,
+      minMs: 1000,
+      maxMs: 3000,
+      p50Ms: 2000,
+    });
+    expect(await store.results.latency(['tenant-c'])).toMatchObject({ count: 1, minMs: 3000 });
+  });
+
+  it('refuses a cursor that is not one of its own', async () => {
+    await expect(
+      store.results.outcomes({}, undefined, { limit: 1, cursor: 'bm90LWEtY3Vyc29y' }),
+    ).rejects.toThrow(CursorError);
+    const first = await store.results.outcomes({}, undefined, { limit: 1 });
+    // An outcomes cursor is refused by the attempts endpoint.
+    await expect(
+      store.results.attempts(seeded.a1, undefined, { limit: 1, cursor: first.nextCursor! }),
+    ).rejects.toThrow(CursorError);
+  });
+
+  it('keeps alerts in the outbox until delivered, across a reopen', async () => {
+    const fingerprint = alertFingerprint(seeded.c1);
+    const event = {
+      fingerprint,
+      groupKey: 'tenant-c/web',
+      status: 'firing',
+      severity: 'warning',
+      startsAt: T0.toISOString(),
+      endsAt: null,
+      content: { caseId: seeded.c1 },
+    } as unknown as AlertEvent;
+    await store.alerts.recordAlert(event, ['tenant-c'], ['hook', 'other'], T0);
+    expect(await store.alerts.alertState(fingerprint)).toEqual({ status: 'firing', startsAt: T0 });
+    const due = await store.alerts.due(T0, 10);
+    expect(due.map((d) => d.receiver)).toEqual(['hook', 'other']);
+    await store.alerts.markFailed([due[0]!.id], 'HTTP 503', new Date(T0.getTime() + 1000));
+    await store.alerts.markDelivered([due[1]!.id], T0);
+    expect((await store.alerts.due(T0, 10)).length).toBe(0);
+    expect(await store.results.summary(['tenant-c'])).toMatchObject({ firingAlerts: 1 });
+    expect(await store.results.summary(['tenant-a'])).toMatchObject({ firingAlerts: 0 });
+    const reopened = await CaseStore.open(location);
+    const later = await reopened.alerts.due(new Date(T0.getTime() + 1000), 10);
+    expect(later.map((d) => [d.receiver, d.attempts, d.event.fingerprint])).toEqual([
+      ['hook', 1, fingerprint],
+    ]);
+    expect(await reopened.alerts.outboxCounts()).toEqual([
+      { receiver: 'hook', pending: 1, failing: 1 },
+    ]);
+    await reopened.close();
+  });
+
+  describe('with a million attempts', () => {
+    const bulkId = (i: number): string => `b${i.toString(16).padStart(15, '0')}`;
+    const probe = bulkId(BULK_CASES - 1);
+
+    beforeAll(async () => {
+      await store.upsertCases(
+        Array.from({ length: BULK_CASES }, (_, i) => caseRow(bulkId(i), 'bulk-src', 'bulk-dst')),
+      );
+      const postgres = location.kind === 'postgres';
+      const insert = `INSERT INTO ${prefix}probe_attempts (case_id, round, attempt, batch_id, node, observed_at, reachability, basis)`;
+      if (postgres) {
+        await raw.query(
+          `${insert} SELECT 'b' || lpad(to_hex(i % ${BULK_CASES}), 15, '0'), i / ${BULK_CASES} + 1, 1, 'bulk', 'node-1', now(), 'blocked', 'filtered' FROM generate_series(0, ${MILLION - 1}) AS i`,
+        );
+        await raw.query(`ANALYZE ${prefix}probe_attempts`);
+      } else {
+        await raw.query(
+          `${insert} WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < ${MILLION - 1}) SELECT printf('b%015x', i % ${BULK_CASES}), i / ${BULK_CASES} + 1, 1, 'bulk', 'node-1', '2026-11-26 10:00:00.000', 'blocked', 'filtered' FROM n`,
+        );
+        await raw.query('ANALYZE');
+      }
+    });
+
+    it('holds them', async () => {
+      const [row] = (await raw.query(`SELECT COUNT(*) AS n FROM ${prefix}probe_attempts`)) as {
+        n: string | number;
+      }[];
+      expect(Number(row?.n)).toBeGreaterThanOrEqual(MILLION);
+    });
+
+    it('pages a case’s attempts newest first, every attempt once, to the end', async () => {
+      const seen: number[] = [];
+      let cursor: string | undefined;
+      let pages = 0;
+      do {
+        const page = await store.results.attempts(probe, ['bulk-dst'], {
+          limit: 100,
+          ...(cursor ? { cursor } : {}),
+        });
+        seen.push(...page!.items.map((a) => a.id));
+        cursor = page!.nextCursor ?? undefined;
+        pages += 1;
+      } while (cursor);
+      expect(pages).toBe(MILLION / BULK_CASES / 100);
+      expect(new Set(seen).size).toBe(MILLION / BULK_CASES);
+      expect(seen).toEqual([...seen].sort((a, b) => b - a));
+    });
+
+    it('finds a deep page through the (case_id, id) index, never a scan of the table', async () => {
+      const page = await store.results.attempts(probe, undefined, { limit: 500 });
+      const deep = page!.items[page!.items.length - 1]!.id;
+      const plan = await store.results.explainAttemptsPage(probe, deep);
+      if (location.kind === 'postgres') {
+        expect(plan).toMatch(/Index (Only )?Scan( Backward)? using probe_attempts_by_case_id_id/);
+        expect(plan).not.toMatch(/Seq Scan/);
+      } else {
+        expect(plan).toMatch(/SEARCH .*USING (COVERING )?INDEX probe_attempts_by_case_id_id/);
+        expect(plan).not.toMatch(/SCAN probe_attempts|TEMP B-TREE/);
+      }
+    });
+
+    it('pages outcomes by case id through the cases it scopes', async () => {
+      const first = await store.results.outcomes({}, ['bulk-dst'], { limit: 10 });
+      // Bulk cases have attempts but no outcome: the outcomes list has none of them.
+      expect(first.items).toEqual([]);
+      expect(first.nextCursor).toBeNull();
+    });
+  });
+});
