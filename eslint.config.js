@@ -4,7 +4,7 @@ import globals from 'globals';
 
 // Libraries that adapt Lumen to a framework or an external system. Every other library
 // under libs/ holds domain logic and must stay framework-free.
-const adapterLibs = ['kube', 'store', 'messaging', 'telemetry', 'runtime'];
+const adapterLibs = ['kube', 'store', 'messaging', 'telemetry', 'runtime', 'metrics'];
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'deploy/**'] },

@@ -17,6 +17,7 @@ import {
   encode,
   type Contract,
 } from '#lumen/contracts';
+import { deadLetters } from '#lumen/metrics';
 import { ensureStreams, streamForSubject } from './streams.js';
 
 /** W3C trace context travels in this NATS header. */
@@ -240,6 +241,7 @@ export class MessageBus {
     });
     message.term(reason.slice(0, 200));
     this.counts.deadLettered += 1;
+    deadLetters.inc({ subject: message.subject });
     this.log.warn('message dead-lettered', { subject: message.subject, reason });
   }
 

@@ -7,6 +7,7 @@ import {
   type ProberHeartbeat,
 } from '#lumen/contracts';
 import { executeBatch, type ProberPorts, type ProberSettings } from '#lumen/probing';
+import { probeBatchDuration, probes } from '#lumen/metrics';
 import { startCaseSpan } from '#lumen/telemetry';
 import type { Consumer, PipelineLog, Publisher } from './ports.js';
 
@@ -108,7 +109,11 @@ export class ProberWorker {
         { ...result, ...(Object.keys(traces).length > 0 ? { traces } : {}) },
         { msgId: `${batch.batchId}/${batch.attempt}`, ...(traceparent ? { traceparent } : {}) },
       );
-      for (const o of result.observations) seen.set(o.caseId, o.reachability);
+      for (const o of result.observations) {
+        seen.set(o.caseId, o.reachability);
+        probes.inc({ node: batch.node, reachability: o.reachability });
+      }
+      probeBatchDuration.observe({ node: batch.node }, result.durationMs / 1000);
       this.log.info('batch probed', { batchId: batch.batchId, durationMs: result.durationMs });
     } finally {
       for (const [id, span] of spans)

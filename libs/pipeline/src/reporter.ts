@@ -2,6 +2,7 @@ import {
   REPROBE_REQUEST_SUBJECT,
   ReprobeRequestContract,
   type CaseUnschedulable,
+  type PolicyInventory,
   type ProbeResult,
   type TestCase,
 } from '#lumen/contracts';
@@ -22,6 +23,8 @@ export interface ReporterStore {
   setOutcome(outcome: OutcomeRow): Promise<{ applied: boolean; previous: string | undefined }>;
   outcome(caseId: string): Promise<OutcomeRow | null>;
   attemptsSince(caseId: string, since: Date): Promise<AttemptRow[]>;
+  recordPolicyInventory(generation: number, policies: PolicyInventory['policies']): Promise<void>;
+  prunePolicyInventory(generation: number): Promise<void>;
 }
 
 /** A case's final outcome for a round, as it was stored. */
@@ -56,14 +59,22 @@ export class CaseNotYetKnown extends Error {}
  * final outcome per case and round. Every step is idempotent, so redelivery is harmless.
  */
 export class ReporterCore {
+  private inventoryGeneration = -1;
+  private readonly inventoryParts = new Set<number>();
+
   constructor(
     private readonly bus: Publisher,
     private readonly store: ReporterStore,
     private readonly race: RaceSettings,
     private readonly clock: Clock,
     private readonly log: PipelineLog & {
-      /** Called once per stored final outcome (run --once counts them; alerts will too). */
+      /** Called once per stored final outcome (run --once counts them, metrics too). */
       readonly onFinal?: (outcome: FinalOutcome) => void;
+      /**
+       * Awaited after every final verdict, also one redelivered after a crash (the store then
+       * already has it): alerting reads the stored state, so it must see each verdict.
+       */
+      readonly afterVerdict?: (caseId: string) => Promise<unknown>;
     },
   ) {}
 
@@ -89,6 +100,19 @@ export class ReporterCore {
         traceparent: traceparent ?? null,
       },
     ]);
+  }
+
+  /** The planner's policy inventory, for rule coverage; parts of older generations are ignored. */
+  async onPolicyInventory(inventory: PolicyInventory): Promise<void> {
+    if (inventory.generation < this.inventoryGeneration) return;
+    if (inventory.generation > this.inventoryGeneration) {
+      this.inventoryGeneration = inventory.generation;
+      this.inventoryParts.clear();
+    }
+    await this.store.recordPolicyInventory(inventory.generation, inventory.policies);
+    this.inventoryParts.add(inventory.part);
+    if (this.inventoryParts.size === inventory.parts)
+      await this.store.prunePolicyInventory(inventory.generation);
   }
 
   async onResult(result: ProbeResult, traceparent: string | undefined): Promise<void> {
@@ -249,6 +273,7 @@ export class ReporterCore {
       observed: conclusive[conclusive.length - 1]?.reachability ?? null,
     };
     const { applied, previous } = await this.store.setOutcome(outcome);
+    await this.log.afterVerdict?.(stored.caseId);
     if (!applied) return;
     this.log.info('case judged', {
       caseId: stored.caseId,

@@ -11,6 +11,7 @@ import {
 } from '#lumen/contracts';
 import { defer, type Deferral } from '#lumen/messaging';
 import { NodeRateLimiter, assignBatches, type CaseToSchedule } from '#lumen/scheduling';
+import { casesWaiting, queueDepth, unschedulable } from '#lumen/metrics';
 import { startCaseSpan } from '#lumen/telemetry';
 import { sleep, type Clock, type PipelineLog, type Publisher } from './ports.js';
 
@@ -114,6 +115,16 @@ export class SchedulerCore {
   /** A result came back: its batch is no longer in flight. */
   onResult(result: Pick<ProbeResult, 'batchId'>): void {
     this.inFlight.delete(result.batchId);
+  }
+
+  /** Sets the queue gauges: targets in flight per node, and cases waiting for dispatch. */
+  reportQueues(): void {
+    const byNode = new Map<string, number>();
+    for (const f of this.inFlight.values())
+      byNode.set(f.batch.node, (byNode.get(f.batch.node) ?? 0) + f.batch.targets.length);
+    queueDepth.reset();
+    for (const [node, depth] of byNode) queueDepth.set({ node }, depth);
+    casesWaiting.set(this.waiting.length);
   }
 
   /** Looks for work held by silent probers every intervalMs, until stop(). */
@@ -247,6 +258,7 @@ export class SchedulerCore {
 
   private async unschedulable(item: WorkItem, reason: string): Promise<void> {
     this.log.warn('case unschedulable', { caseId: item.caseId, reason });
+    unschedulable.inc();
     await this.bus.publish(
       CASE_UNSCHEDULABLE_SUBJECT,
       CaseUnschedulableContract,

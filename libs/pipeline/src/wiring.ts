@@ -1,6 +1,8 @@
 import {
   CASE_UNSCHEDULABLE_SUBJECT,
   CaseUnschedulableContract,
+  POLICY_INVENTORY_SUBJECT,
+  PolicyInventoryContract,
   PROBE_RESULT_SUBJECT,
   ProbeResultContract,
   REPROBE_REQUEST_SUBJECT,
@@ -69,7 +71,7 @@ export async function consumeForScheduler(
   ]).then((consumers) => consumers.map((c) => c.stop));
 }
 
-/** The reporter's three inputs, each in order: cases, results and unschedulable reports. */
+/** The reporter's inputs, each in order: cases, results, unschedulable reports and the policy inventory. */
 export async function consumeForReporter(
   bus: Consumer,
   reporter: ReporterCore,
@@ -97,6 +99,13 @@ export async function consumeForReporter(
       durable: `${naming.prefix}reporter-unschedulable`,
       filterSubject: CASE_UNSCHEDULABLE_SUBJECT,
       handle: (value, delivery) => reporter.onUnschedulable(value, delivery.traceparent),
+    }),
+    bus.consume({
+      ...base,
+      contract: PolicyInventoryContract,
+      durable: `${naming.prefix}reporter-policies`,
+      filterSubject: POLICY_INVENTORY_SUBJECT,
+      handle: (value) => reporter.onPolicyInventory(value),
     }),
   ]).then((consumers) => consumers.map((c) => c.stop));
 }

@@ -5,3 +5,4 @@ export * from './nest-log.js';
 export * from './common-config.js';
 export * from './boot.js';
 export * from './service-module.js';
+export * from './metrics.js';

@@ -1,5 +1,6 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Module, type DynamicModule, type Provider, type Type } from '@nestjs/common';
 import { healthModule } from './health.js';
+import { MetricsModule } from './metrics.js';
 
 /** What a service's one worker offers Nest: readiness, start and stop. */
 export interface ServiceWorker {
@@ -11,11 +12,18 @@ export interface ServiceWorker {
 @Module({})
 class ServiceModule {}
 
-/** The whole Nest side of a service: its worker as a provider, and health endpoints. */
-export function serviceModule(worker: ServiceWorker): DynamicModule {
+/**
+ * The whole Nest side of a service: its worker as a provider, health endpoints, `/metrics`,
+ * and any controllers of its own (the reporter's API) with what they inject.
+ */
+export function serviceModule(
+  worker: ServiceWorker,
+  extra: { controllers?: Type[]; providers?: Provider[] } = {},
+): DynamicModule {
   return {
     module: ServiceModule,
-    imports: [healthModule(() => [worker.notReady])],
-    providers: [{ provide: 'LUMEN_SERVICE_WORKER', useValue: worker }],
+    imports: [healthModule(() => [worker.notReady]), MetricsModule],
+    controllers: extra.controllers ?? [],
+    providers: [{ provide: 'LUMEN_SERVICE_WORKER', useValue: worker }, ...(extra.providers ?? [])],
   };
 }

@@ -1,0 +1,129 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Lumen's Prometheus metrics, one registry per process. Labels take only bounded values
+ * (outcome, node, receiver, policy, subject), never a pod pair or free text, so a large
+ * cluster does not explode the series count.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export const METRICS_CONTENT_TYPE = registry.contentType;
+
+const registers = [registry];
+
+/** Current cases by their latest outcome; the reporter sets it from the store at scrape time. */
+export const casesByOutcome = new Gauge({
+  name: 'lumen_cases',
+  help: 'Cases by their latest outcome (pass, fail, flaky, inconclusive, undecided).',
+  labelNames: ['outcome'] as const,
+  registers,
+});
+
+export const verdicts = new Counter({
+  name: 'lumen_verdicts_total',
+  help: 'Final verdicts stored, by outcome.',
+  labelNames: ['outcome'] as const,
+  registers,
+});
+
+export const probes = new Counter({
+  name: 'lumen_probes_total',
+  help: 'Probe observations made by this prober, by reachability.',
+  labelNames: ['node', 'reachability'] as const,
+  registers,
+});
+
+export const probeBatchDuration = new Histogram({
+  name: 'lumen_probe_batch_duration_seconds',
+  help: 'Wall time of one nmap run over a batch of targets.',
+  labelNames: ['node'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60],
+  registers,
+});
+
+export const enforcementLatency = new Histogram({
+  name: 'lumen_enforcement_latency_seconds',
+  help: 'Time from a policy change to the first probe that saw it enforced.',
+  buckets: [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600],
+  registers,
+});
+
+export const regressions = new Counter({
+  name: 'lumen_regressions_total',
+  help: 'Cases that turned from pass to fail (alerts fired), by severity.',
+  labelNames: ['severity'] as const,
+  registers,
+});
+
+export const regressionsFiring = new Gauge({
+  name: 'lumen_regressions_firing',
+  help: 'Regression alerts firing now.',
+  registers,
+});
+
+export const ruleCoverage = new Gauge({
+  name: 'lumen_policy_rule_coverage_ratio',
+  help: 'Share of a policy’s rules with a verified must-allow and must-deny case.',
+  labelNames: ['namespace', 'policy'] as const,
+  registers,
+});
+
+export const deadLetters = new Counter({
+  name: 'lumen_dead_letters_total',
+  help: 'Messages this service could not use, sent to lumen.v1.dead.',
+  labelNames: ['subject'] as const,
+  registers,
+});
+
+export const queueDepth = new Gauge({
+  name: 'lumen_scheduler_queue_depth',
+  help: 'Probe targets dispatched to a node and not answered yet.',
+  labelNames: ['node'] as const,
+  registers,
+});
+
+export const casesWaiting = new Gauge({
+  name: 'lumen_scheduler_waiting_cases',
+  help: 'Cases and re-probes gathered by the scheduler, not yet dispatched.',
+  registers,
+});
+
+export const unschedulable = new Counter({
+  name: 'lumen_unschedulable_total',
+  help: 'Cases the scheduler could not give to any prober.',
+  registers,
+});
+
+export const plannedCases = new Gauge({
+  name: 'lumen_planned_cases',
+  help: 'Cases in the planner’s current plan.',
+  registers,
+});
+
+export const alertDeliveries = new Counter({
+  name: 'lumen_alert_deliveries_total',
+  help: 'Alert deliveries tried, by receiver and result (delivered, failed).',
+  labelNames: ['receiver', 'result'] as const,
+  registers,
+});
+
+export const alertOutboxPending = new Gauge({
+  name: 'lumen_alert_outbox_pending',
+  help: 'Alerts waiting in the outbox for a receiver.',
+  labelNames: ['receiver'] as const,
+  registers,
+});
+
+/** Values that are read, not counted: refreshed just before each scrape. */
+const refreshers: (() => Promise<void> | void)[] = [];
+
+export function refreshBeforeScrape(refresh: () => Promise<void> | void): void {
+  refreshers.push(refresh);
+}
+
+/** The exposition text; a refresher that fails leaves its metrics as they were. */
+export async function metricsText(): Promise<string> {
+  await Promise.all(refreshers.map(async (r) => r()).map((p) => p.catch(() => undefined)));
+  return registry.metrics();
+}
