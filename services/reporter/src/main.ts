@@ -1,46 +1,34 @@
 import 'reflect-metadata';
-import { z } from 'zod';
 import { Logger } from '@nestjs/common';
-import { MessageBus } from '#lumen/messaging';
+import type { MessageBus } from '#lumen/messaging';
 import { ReporterCore, consumeForReporter, systemClock, type Stop } from '#lumen/pipeline';
-import {
-  bootService,
-  commonConfig,
-  connectBus,
-  integer,
-  nestLog,
-  serviceModule,
-} from '#lumen/runtime';
+import { bootService, connectBus, nestLog, serviceModule } from '#lumen/runtime';
 import { CaseStore, storeLocation } from '#lumen/store';
+import { countVerdict, refreshReporterGauges, startAlerting } from './alerting.js';
+import { ReporterApi } from './api/reporter-api.js';
+import { REPORTER_API, ResultsController } from './api/results.controller.js';
+import { reporterConfigSchema, type ReporterConfig } from './config.js';
 
-/** The reporter's environment, validated once at boot. */
-export const reporterConfigSchema = z.object({
-  ...commonConfig,
-  /** postgres:// for PostgreSQL; without it, SQLite at SQLITE_PATH. */
-  DATABASE_URL: z
-    .string()
-    .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// URL')
-    .optional(),
-  SQLITE_PATH: z.string().min(1).default('/var/lib/lumen/lumen.db'),
-  SETTLE_WINDOW_MS: integer(0, 3_600_000, 10_000),
-  MAX_ATTEMPTS: integer(1, 20, 3),
-  BACKOFF_MS: integer(0, 600_000, 1000),
-  CONFIRM_ATTEMPTS: integer(1, 20, 1),
-  HTTP_PORT: integer(1, 65535, 8084),
-});
-type ReporterConfig = z.infer<typeof reporterConfigSchema>;
+export { reporterConfigSchema };
 
-/** Judges observations against expectations, retries races, stores outcomes. */
-function reporterWorker(config: ReporterConfig): Parameters<typeof serviceModule>[0] {
+/** Judges observations against expectations, retries races, stores outcomes, alerts, serves the API. */
+function reporterWorker(
+  config: ReporterConfig,
+  api: ReporterApi,
+): Parameters<typeof serviceModule>[0] {
   const logger = new Logger('Reporter');
   const log = nestLog(logger);
   let bus: MessageBus | undefined;
   let store: CaseStore | undefined;
+  let alerting: ReturnType<typeof startAlerting> | undefined;
   let stops: Stop[] = [];
   return {
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
       store = await CaseStore.open(storeLocation(config.DATABASE_URL, config.SQLITE_PATH));
+      api.attach(store.results);
+      refreshReporterGauges(store);
+      alerting = startAlerting(config, store, log);
       bus = await connectBus('reporter', config, log);
       const reporter = new ReporterCore(
         bus,
@@ -52,19 +40,28 @@ function reporterWorker(config: ReporterConfig): Parameters<typeof serviceModule
           confirmAttempts: config.CONFIRM_ATTEMPTS,
         },
         systemClock,
-        log,
+        { ...log, onFinal: countVerdict, afterVerdict: alerting.afterVerdict },
       );
       stops = await consumeForReporter(bus, reporter, { prefix: '', oneShot: false });
+      log.info('reporter ready', {
+        receivers: config.ALERT_RECEIVERS_FILE.map((r) => `${r.name} (${r.type})`),
+        apiTokens: config.API_TOKENS_FILE.size,
+      });
     },
     onApplicationShutdown: async () => {
       // A message being judged finishes; unacked ones are delivered again after a restart.
       for (const stop of stops) await stop();
+      await alerting?.stop();
       await bus?.close();
       await store?.close();
     },
   };
 }
 
-await bootService('reporter', reporterConfigSchema, (config) =>
-  serviceModule(reporterWorker(config)),
-);
+await bootService('reporter', reporterConfigSchema, (config) => {
+  const api = new ReporterApi(config.API_TOKENS_FILE);
+  return serviceModule(reporterWorker(config, api), {
+    controllers: [ResultsController],
+    providers: [{ provide: REPORTER_API, useValue: api }],
+  });
+});

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
+import { refreshBeforeScrape } from '#lumen/metrics';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { SchedulerCore, consumeForScheduler, systemClock, type Stop } from '#lumen/pipeline';
 import {
@@ -53,6 +54,9 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
         log,
       );
       core = scheduler;
+      refreshBeforeScrape(() => {
+        scheduler.reportQueues();
+      });
       stops = await consumeForScheduler(bus, scheduler, { prefix: '', oneShot: false });
       scheduler.watchProbers(1000);
     },

@@ -1,0 +1,107 @@
+import { AlertDispatcher, AlertingCore, fetchSender } from '#lumen/alerting';
+import {
+  alertDeliveries,
+  alertOutboxPending,
+  casesByOutcome,
+  enforcementLatency,
+  refreshBeforeScrape,
+  regressions,
+  regressionsFiring,
+  ruleCoverage,
+  verdicts,
+} from '#lumen/metrics';
+import { systemClock, type FinalOutcome, type PipelineLog } from '#lumen/pipeline';
+import type { CaseStore } from '#lumen/store';
+import { publicUrl, type ReporterConfig } from './config.js';
+
+/** The reporter's alerting: verdict → alert state → outbox, and a loop draining the outbox. */
+export function startAlerting(
+  config: ReporterConfig,
+  store: CaseStore,
+  log: PipelineLog,
+): { afterVerdict: (caseId: string) => Promise<unknown>; stop: () => Promise<void> } {
+  const receivers = config.ALERT_RECEIVERS_FILE;
+  const apiBaseUrl = publicUrl(config);
+  const core = new AlertingCore(
+    store,
+    store.alerts,
+    { receivers, apiBaseUrl },
+    systemClock,
+    (e) => {
+      if (e.status === 'firing') regressions.inc({ severity: e.severity });
+      log.warn(e.status === 'firing' ? 'regression: alert firing' : 'alert resolved', {
+        caseId: e.content.caseId,
+        fingerprint: e.fingerprint,
+        policy: e.groupKey,
+        severity: e.severity,
+        traceId: e.content.traceId,
+      });
+    },
+  );
+  const dispatcher = new AlertDispatcher(
+    store.alerts,
+    fetchSender(config.ALERT_HTTP_TIMEOUT_MS),
+    {
+      receivers,
+      cluster: config.CLUSTER_NAME,
+      apiBaseUrl,
+      groupWaitMs: config.ALERT_GROUP_WAIT_MS,
+      retryBaseMs: config.ALERT_RETRY_BASE_MS,
+      retryMaxMs: config.ALERT_RETRY_MAX_MS,
+      alertmanagerResendMs: config.ALERTMANAGER_RESEND_MS,
+    },
+    systemClock,
+    (report) => {
+      alertDeliveries.inc({
+        receiver: report.receiver,
+        result: report.delivered ? 'delivered' : 'failed',
+      });
+      if (report.delivered) log.info('alerts delivered', { ...report });
+      else log.warn('alert delivery failed; will retry', { ...report });
+    },
+  );
+  let stopped = false;
+  let running: Promise<void> = Promise.resolve();
+  const loop = async (): Promise<void> => {
+    while (!stopped) {
+      await dispatcher.dispatchDue().catch((error: unknown) => {
+        log.warn('alert dispatch failed', { error: String(error) });
+      });
+      await new Promise((resolve) => setTimeout(resolve, config.ALERT_DISPATCH_INTERVAL_MS));
+    }
+  };
+  if (receivers.length > 0) running = loop();
+  return {
+    afterVerdict: (caseId) => core.afterVerdict(caseId),
+    stop: async () => {
+      stopped = true;
+      await running;
+    },
+  };
+}
+
+/** What each stored verdict adds to the metrics. */
+export function countVerdict(outcome: FinalOutcome): void {
+  verdicts.inc({ outcome: outcome.outcome });
+  if (outcome.enforcementLatencyMs !== null)
+    enforcementLatency.observe(outcome.enforcementLatencyMs / 1000);
+}
+
+/** The gauges read from the store at scrape time. */
+export function refreshReporterGauges(store: CaseStore): void {
+  refreshBeforeScrape(async () => {
+    const summary = await store.results.summary(undefined);
+    for (const [outcome, n] of Object.entries(summary.byOutcome))
+      casesByOutcome.set({ outcome }, n);
+    casesByOutcome.set({ outcome: 'undecided' }, summary.undecided);
+    regressionsFiring.set(summary.firingAlerts);
+    ruleCoverage.reset();
+    for (const p of await store.results.coverage(undefined)) {
+      const [namespace = '', policy = ''] = p.policy.split('/');
+      ruleCoverage.set({ namespace, policy }, p.coverage);
+    }
+    alertOutboxPending.reset();
+    for (const c of await store.alerts.outboxCounts())
+      alertOutboxPending.set({ receiver: c.receiver }, c.pending);
+  });
+}

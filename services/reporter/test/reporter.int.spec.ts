@@ -1,0 +1,550 @@
+/**
+ * The reporter as a process, on a private nats-server and SQLite, with real HTTP receivers:
+ * regressions alert once per case, grouped per policy, resolved when they pass; the outbox
+ * keeps an alert while its receiver is down and across a reporter restart; the API answers
+ * each tenant only about its namespaces; /metrics has the reporter's series.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import {
+  POLICY_INVENTORY_SUBJECT,
+  PROBE_RESULT_SUBJECT,
+  PolicyInventoryContract,
+  ProbeResultContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+  type TestCase,
+} from '#lumen/contracts';
+import { verifySignature } from '#lumen/alerting';
+import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { freePort } from '#lumen/system';
+import { eventually, repositoryRoot } from '#lumen/testing';
+
+const SECRET = 'webhook-secret-0123456789';
+const TOKENS = {
+  admin: 'admin-token-0123456789abcdef',
+  a: 'tenant-a-token-0123456789abcdef',
+  c: 'tenant-c-token-0123456789abcdef',
+};
+
+interface Received {
+  readonly path: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+/** A local HTTP receiver that can be stopped and started again on its port. */
+class Receiver {
+  readonly requests: Received[] = [];
+  private server: Server | undefined;
+  constructor(readonly port: number) {}
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.requests.push({
+          path: req.url ?? '',
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        res.writeHead(200).end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+  }
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+  bodies<T>(path: string): T[] {
+    return this.requests.filter((r) => r.path === path).map((r) => JSON.parse(r.body) as T);
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'lumen-reporter-'));
+let nats: PrivateNatsServer;
+let bus: MessageBus;
+let receiver: Receiver;
+let webhook: Receiver;
+let reporter: ChildProcess | undefined;
+let apiPort: number;
+
+async function startReporter(): Promise<void> {
+  const child = spawn(
+    process.execPath,
+    [join(repositoryRoot, 'dist', 'services', 'reporter', 'src', 'main.js')],
+    {
+      env: {
+        PATH: process.env.PATH ?? '',
+        NATS_URL: nats.url,
+        HTTP_PORT: String(apiPort),
+        SQLITE_PATH: join(scratch, 'lumen.db'),
+        SETTLE_WINDOW_MS: '0',
+        MAX_ATTEMPTS: '1',
+        CLUSTER_NAME: 'lab',
+        PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+        API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
+        ALERT_RECEIVERS_FILE: join(scratch, 'receivers.yaml'),
+        ALERT_GROUP_WAIT_MS: '300',
+        ALERT_RETRY_BASE_MS: '200',
+        ALERT_RETRY_MAX_MS: '1000',
+        ALERT_DISPATCH_INTERVAL_MS: '100',
+        ALERTMANAGER_RESEND_MS: '3600000',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const log = createWriteStream(join(scratch, 'reporter.log'), { flags: 'a' });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  reporter = child;
+  await eventually(
+    () =>
+      fetch(`http://127.0.0.1:${apiPort}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    'the reporter to be ready',
+    30_000,
+  );
+}
+
+async function stopReporter(): Promise<void> {
+  const child = reporter;
+  reporter = undefined;
+  if (!child || child.exitCode !== null) return;
+  const closed = new Promise((resolve) => child.once('close', resolve));
+  child.kill('SIGTERM');
+  await closed;
+}
+
+const id = (n: number, tenant: string): string =>
+  `${tenant === 'tenant-a' ? 'a' : 'c'}${n.toString(16).padStart(15, '0')}`;
+
+function testCase(
+  caseId: string,
+  tenant: string,
+  generation: number,
+  expected: 'allow' | 'deny',
+): TestCase {
+  const side = {
+    isolated: true,
+    policies: [`${tenant}/web`],
+    allowedBy: [],
+    allowed: expected === 'allow',
+  };
+  return {
+    caseId,
+    generation,
+    reason: expected === 'allow' ? 'must-allow' : 'near-miss-namespace',
+    source: { namespace: tenant, labels: { app: 'client' }, classKey: `${tenant}/client` },
+    destination: { namespace: tenant, labels: { app: 'web' }, classKey: `${tenant}/web` },
+    port: 80,
+    protocol: 'TCP',
+    expected,
+    explanation: { egress: { ...side, isolated: false, policies: [] }, ingress: side },
+    rule: { policy: `${tenant}/web`, direction: 'ingress', index: 0 },
+    changedAt: new Date(Date.now() - 60_000).toISOString(),
+    sources: [],
+    destinations: [],
+    listenerKnown: true,
+    syntheticSource: false,
+    loopback: false,
+  };
+}
+
+/** Publishes a round of cases and one probe result for each: reachable or blocked. */
+async function round(
+  cases: readonly {
+    caseId: string;
+    tenant: string;
+    expected: 'allow' | 'deny';
+    reachable: boolean;
+  }[],
+  generation: number,
+): Promise<void> {
+  for (const c of cases)
+    await bus.publish(
+      TEST_CASE_SUBJECT,
+      TestCaseContract,
+      testCase(c.caseId, c.tenant, generation, c.expected),
+      {
+        msgId: `${c.caseId}/${generation}`,
+      },
+    );
+  for (const c of cases)
+    await bus.publish(
+      PROBE_RESULT_SUBJECT,
+      ProbeResultContract,
+      {
+        batchId: `b-${c.caseId}-${generation}`,
+        node: 'node-1',
+        attempt: 1,
+        source: { namespace: c.tenant, name: 'client-0' },
+        observations: [
+          {
+            caseId: c.caseId,
+            round: generation,
+            destination: { namespace: c.tenant, name: 'web-0' },
+            ip: '10.0.0.2',
+            port: 80,
+            protocol: 'TCP',
+            reachability: c.reachable ? 'reachable' : 'blocked',
+            basis: c.reachable ? 'port open' : 'no answer',
+            evidence: c.reachable
+              ? { state: 'open', reason: 'syn-ack' }
+              : { state: 'filtered', reason: 'no-response' },
+          },
+        ],
+        startedAt: new Date().toISOString(),
+        durationMs: 5,
+      },
+      { msgId: `b-${c.caseId}-${generation}/1` },
+    );
+}
+
+const api = async (path: string, token?: string): Promise<{ status: number; body: string }> => {
+  const response = await fetch(`http://127.0.0.1:${apiPort}${path}`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
+  return { status: response.status, body: await response.text() };
+};
+
+// Tenant a: three must-deny cases of one policy, one must-allow; tenant c: one must-deny.
+const cases = [
+  ...[1, 2, 3].map((n) => ({
+    caseId: id(n, 'tenant-a'),
+    tenant: 'tenant-a',
+    expected: 'deny' as const,
+  })),
+  { caseId: id(4, 'tenant-a'), tenant: 'tenant-a', expected: 'allow' as const },
+  { caseId: id(1, 'tenant-c'), tenant: 'tenant-c', expected: 'deny' as const },
+];
+const enforced = cases.map((c) => ({ ...c, reachable: c.expected === 'allow' }));
+const broken = cases.map((c) => ({ ...c, reachable: c.expected === 'deny' }));
+
+beforeAll(async () => {
+  nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+  bus = await MessageBus.connect({ url: nats.url, service: 'test' });
+  receiver = new Receiver(await freePort());
+  webhook = new Receiver(await freePort());
+  apiPort = await freePort();
+  await receiver.start();
+  const local = `http://127.0.0.1:${receiver.port}`;
+  writeFileSync(
+    join(scratch, 'receivers.yaml'),
+    [
+      'receivers:',
+      `  - { name: security, type: webhook, url: "http://127.0.0.1:${webhook.port}/hook", secret: ${SECRET}, severities: [critical] }`,
+      `  - { name: team-a, type: slack, url: "${local}/slack", namespaces: [tenant-a] }`,
+      `  - { name: am, type: alertmanager, url: "${local}/am" }`,
+      `  - { name: teams, type: teams, url: "${local}/teams", severities: [warning] }`,
+    ].join('\n'),
+  );
+  writeFileSync(
+    join(scratch, 'tokens.yaml'),
+    [
+      'tokens:',
+      `  - { name: admin, token: ${TOKENS.admin} }`,
+      `  - { name: team-a, token: ${TOKENS.a}, namespaces: [tenant-a] }`,
+      `  - { name: team-c, token: ${TOKENS.c}, namespaces: [tenant-c] }`,
+    ].join('\n'),
+  );
+  await startReporter();
+});
+
+afterAll(async () => {
+  await stopReporter();
+  await bus.close();
+  await receiver.stop();
+  await webhook.stop();
+  await nats.stop();
+});
+
+describe('alerts', () => {
+  it('fire once per regression, one message per policy, and wait in the outbox for a receiver that is down, across a restart', async () => {
+    await bus.publish(POLICY_INVENTORY_SUBJECT, PolicyInventoryContract, {
+      generation: 1,
+      part: 0,
+      parts: 1,
+      policies: [
+        { policy: 'tenant-a/web', ingress: [0, 1], egress: [] },
+        { policy: 'tenant-c/web', ingress: [0], egress: [] },
+      ],
+    });
+    await round(enforced, 1);
+    await eventually(
+      async () =>
+        JSON.parse((await api('/api/v1/summary', TOKENS.admin)).body).byOutcome.pass === 5,
+      'five passing cases',
+    );
+    expect(receiver.requests).toEqual([]); // passing is no news
+
+    // The webhook receiver is down (never started) when the cases regress.
+    await round(broken, 2);
+    const slack = await eventually(
+      () =>
+        receiver.bodies<{ text: string; blocks: object[] }>('/slack').length === 1 &&
+        receiver.bodies<{ text: string }>('/slack'),
+      'the Slack message',
+    );
+    // One message for tenant-a's policy: 4 alerts (3 critical must-deny, 1 warning must-allow).
+    expect(slack[0]?.text).toContain('tenant-a/web: 4 firing');
+    await eventually(
+      () => receiver.bodies('/am/api/v2/alerts').length === 2,
+      'two Alertmanager posts',
+    );
+    const am =
+      receiver.bodies<{ labels: Record<string, string>; annotations: Record<string, string> }[]>(
+        '/am/api/v2/alerts',
+      );
+    expect(am.map((group) => group.length).sort()).toEqual([1, 4]);
+    expect(
+      am
+        .flat()
+        .map((a) => a.labels['policy'])
+        .sort(),
+    ).toEqual([...Array(4).fill('tenant-a/web'), 'tenant-c/web']);
+    const teams = await eventually(
+      () =>
+        receiver.bodies<{ attachments: { content: { body: { text?: string }[] } }[] }>('/teams')
+          .length === 1 &&
+        receiver.bodies<{ attachments: { content: { body: { text?: string }[] } }[] }>('/teams'),
+      'the Teams card',
+    );
+    expect(JSON.stringify(teams[0])).toContain('blocked traffic it should allow'); // the one warning
+
+    const metrics = (await api('/metrics')).body;
+    expect(metrics).toMatch(/^lumen_regressions_total\{severity="critical"\} 4$/m);
+    expect(metrics).toMatch(/^lumen_regressions_total\{severity="warning"\} 1$/m);
+    expect(metrics).toMatch(/^lumen_regressions_firing 5$/m);
+    expect(metrics).toMatch(/^lumen_cases\{outcome="fail"\} 5$/m);
+    expect(metrics).toMatch(/^lumen_alert_outbox_pending\{receiver="security"\} 4$/m);
+
+    // Restart the reporter while the webhook is still down: the alerts stay in the outbox.
+    await stopReporter();
+    await startReporter();
+    await webhook.start();
+    const delivered = await eventually(
+      () => webhook.requests.length >= 2 && webhook.requests,
+      'the webhook deliveries',
+      30_000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(webhook.requests).toHaveLength(2); // once per policy group, not again
+    const events = delivered.map((r) => {
+      expect(
+        verifySignature(SECRET, r.body, String(r.headers['lumen-signature']), new Date()),
+      ).toBe(true);
+      expect(r.headers['content-type']).toMatch(/^application\/cloudevents\+json/);
+      return JSON.parse(r.body) as {
+        specversion: string;
+        subject: string;
+        data: { alerts: Record<string, unknown>[] };
+      };
+    });
+    expect(events.map((e) => [e.specversion, e.subject, e.data.alerts.length]).sort()).toEqual([
+      ['1.0', 'tenant-a/web', 3],
+      ['1.0', 'tenant-c/web', 1],
+    ]);
+    const alert = events.find((e) => e.subject === 'tenant-c/web')!.data.alerts[0]!;
+    expect(alert).toMatchObject({
+      status: 'firing',
+      severity: 'critical',
+      policy: 'tenant-c/web',
+      rule: { direction: 'ingress', index: 0 },
+      source: { namespace: 'tenant-c', labels: { app: 'client' }, pod: 'tenant-c/client-0' },
+      destination: { namespace: 'tenant-c', labels: { app: 'web' }, pod: 'tenant-c/web-0' },
+      port: 80,
+      protocol: 'TCP',
+      expected: 'deny',
+      observed: 'reachable',
+      evidence: 'reachable: port open nmap state open (syn-ack)',
+      apiUrl: `http://127.0.0.1:${apiPort}/api/v1/cases/${id(1, 'tenant-c')}`,
+    });
+    expect(alert['traceId']).toMatch(/^[0-9a-f]{32}$/);
+
+    // The same broken result seen again in a later round: no new alert.
+    await round(broken, 3);
+    await eventually(
+      async () =>
+        JSON.parse((await api(`/api/v1/cases/${id(1, 'tenant-c')}`, TOKENS.admin)).body).outcome
+          .round === 3,
+      'round 3 judged',
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(receiver.bodies('/slack')).toHaveLength(1);
+
+    // Enforced again: one resolved per case, grouped the same way.
+    await round(enforced, 4);
+    const resolved = await eventually(
+      () =>
+        receiver.bodies<{ text: string }>('/slack').length === 2 &&
+        receiver.bodies<{ text: string }>('/slack')[1],
+      'the resolved Slack message',
+    );
+    expect(resolved?.text).toContain('tenant-a/web: 4 resolved');
+    await eventually(() => webhook.requests.length === 4, 'resolved webhook deliveries');
+  });
+
+  it('are counted in /metrics with bounded labels', async () => {
+    const text = (await api('/metrics')).body;
+    expect(text).toMatch(/^lumen_cases\{outcome="pass"\} 5$/m);
+    expect(text).toMatch(
+      /^lumen_policy_rule_coverage_ratio\{namespace="tenant-a",policy="web"\} 0\.5$/m,
+    );
+    expect(text).toMatch(
+      /^lumen_alert_deliveries_total\{receiver="security",result="delivered"\} 4$/m,
+    );
+    const labels = new Set(
+      [...text.matchAll(/^lumen_\w+\{([^}]*)\}/gm)].flatMap((m) =>
+        m[1]!.split(',').map((l) => l.split('=')[0]),
+      ),
+    );
+    expect([...labels].sort()).toEqual(
+      ['le', 'namespace', 'outcome', 'policy', 'receiver', 'result', 'severity']
+        .filter((l) => labels.has(l))
+        .sort(),
+    );
+    expect(labels.has('case_id') || labels.has('pod') || labels.has('source')).toBe(false);
+  });
+});
+
+describe('API', () => {
+  const foreign = ['tenant-c', id(1, 'tenant-c')];
+
+  it('needs a valid bearer token', async () => {
+    expect((await api('/api/v1/summary')).status).toBe(401);
+    expect((await api('/api/v1/summary', 'not-a-token-at-all-0123456789')).status).toBe(401);
+    expect((await api('/api/v1/summary', TOKENS.admin)).status).toBe(200);
+  });
+
+  it('serves a valid OpenAPI document that lists every route', async () => {
+    const document = JSON.parse((await api('/api/v1/openapi.json')).body) as {
+      paths: Record<string, unknown>;
+    };
+    const result = await new Validator().validate(document);
+    expect(result.errors).toBeUndefined();
+    expect(result.valid).toBe(true);
+    expect(Object.keys(document.paths).sort()).toEqual([
+      '/api/v1/cases/{caseId}',
+      '/api/v1/cases/{caseId}/attempts',
+      '/api/v1/coverage',
+      '/api/v1/latency',
+      '/api/v1/openapi.json',
+      '/api/v1/outcomes',
+      '/api/v1/summary',
+    ]);
+  });
+
+  it('shows a case with its explanation, every attempt with evidence and trace id, and its history', async () => {
+    const detail = JSON.parse(
+      (await api(`/api/v1/cases/${id(1, 'tenant-a')}?limit=2`, TOKENS.a)).body,
+    ) as {
+      case: { explanation: object; expected: string };
+      history: { outcome: string }[];
+      attempts: { items: { evidence: object; traceId: string }[]; nextCursor: string };
+    };
+    expect(detail.case).toMatchObject({
+      expected: 'deny',
+      explanation: { ingress: { policies: ['tenant-a/web'] } },
+    });
+    expect(detail.history.map((h) => h.outcome)).toEqual(['pass', 'fail', 'pass']);
+    expect(detail.attempts.items).toHaveLength(2);
+    expect(detail.attempts.items[0]).toMatchObject({ evidence: { state: 'filtered' } });
+    expect(detail.attempts.items[0]?.traceId).toMatch(/^[0-9a-f]{32}$/);
+    const rest = JSON.parse(
+      (
+        await api(
+          `/api/v1/cases/${id(1, 'tenant-a')}/attempts?cursor=${detail.attempts.nextCursor}`,
+          TOKENS.a,
+        )
+      ).body,
+    ) as { items: object[]; nextCursor: null };
+    expect(rest.items).toHaveLength(2);
+    expect(rest.nextCursor).toBeNull();
+  });
+
+  it.each([
+    '/api/v1/summary',
+    '/api/v1/outcomes',
+    '/api/v1/outcomes?namespace=tenant-c',
+    '/api/v1/outcomes?policy=tenant-c/web',
+    '/api/v1/outcomes?outcome=pass',
+    '/api/v1/outcomes?since=2026-01-01T00:00:00Z',
+    '/api/v1/coverage',
+    '/api/v1/coverage?policy=tenant-c/web',
+    '/api/v1/latency',
+    '/api/v1/latency?namespace=tenant-c',
+    `/api/v1/cases/${id(1, 'tenant-c')}`,
+    `/api/v1/cases/${id(1, 'tenant-c')}/attempts`,
+  ])('%s leaks nothing of tenant-c to tenant-a', async (path) => {
+    const { status, body } = await api(path, TOKENS.a);
+    for (const secret of foreign) expect(body).not.toContain(secret);
+    if (path.includes('/cases/')) {
+      // Exactly what a case that does not exist gets.
+      const missing = await api(path.replace(id(1, 'tenant-c'), 'ffffffffffffffff'), TOKENS.a);
+      expect({ status, body }).toEqual({
+        status: 404,
+        body: missing.body.replace('ffffffffffffffff', id(1, 'tenant-c')),
+      });
+    } else expect(status).toBe(200);
+  });
+
+  it('gives each tenant its own cases, and the admin all of them', async () => {
+    const outcomes = async (token: string): Promise<string[]> =>
+      (
+        JSON.parse((await api('/api/v1/outcomes', token)).body) as { items: { caseId: string }[] }
+      ).items.map((i) => i.caseId);
+    expect(await outcomes(TOKENS.a)).toEqual([1, 2, 3, 4].map((n) => id(n, 'tenant-a')));
+    expect(await outcomes(TOKENS.c)).toEqual([id(1, 'tenant-c')]);
+    expect(await outcomes(TOKENS.admin)).toHaveLength(5);
+    const summary = JSON.parse((await api('/api/v1/summary', TOKENS.c)).body) as {
+      cases: number;
+      scope: string[];
+    };
+    expect(summary).toMatchObject({ cases: 1, scope: ['tenant-c'] });
+    const coverage = JSON.parse((await api('/api/v1/coverage', TOKENS.a)).body) as {
+      policies: { policy: string; rules: number; covered: number }[];
+    };
+    expect(coverage.policies).toEqual([
+      expect.objectContaining({ policy: 'tenant-a/web', rules: 2, covered: 1 }),
+    ]);
+  });
+
+  it.each([
+    ['/api/v1/outcomes?outcome=maybe', 'outcome'],
+    ['/api/v1/outcomes?limit=100000', 'limit'],
+    ['/api/v1/outcomes?since=yesterday', 'since'],
+    ['/api/v1/outcomes?cursor=Zm9v', 'cursor'],
+    ['/api/v1/outcomes?namespace=Not_A_Namespace', 'namespace'],
+    ['/api/v1/outcomes?sort=desc', 'sort'],
+    ['/api/v1/cases/not-a-case', 'value'],
+  ])('%s is a 400 that names %s', async (path, parameter) => {
+    const { status, body } = await api(path, TOKENS.admin);
+    expect(status).toBe(400);
+    expect((JSON.parse(body) as { message: string }).message).toContain(parameter);
+  });
+
+  it('pages outcomes with a cursor, every case once', async () => {
+    const seen: string[] = [];
+    let cursor = '';
+    do {
+      const page = JSON.parse(
+        (await api(`/api/v1/outcomes?limit=2${cursor ? `&cursor=${cursor}` : ''}`, TOKENS.admin))
+          .body,
+      ) as { items: { caseId: string }[]; nextCursor: string | null };
+      seen.push(...page.items.map((i) => i.caseId));
+      cursor = page.nextCursor ?? '';
+    } while (cursor);
+    expect(seen).toEqual([...cases.map((c) => c.caseId)].sort());
+  });
+});
