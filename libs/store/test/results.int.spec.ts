@@ -278,9 +278,9 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
     });
 
     it('holds them', async () => {
-      const [row] = (await raw.query(`SELECT COUNT(*) AS n FROM ${prefix}probe_attempts`)) as {
-        n: string | number;
-      }[];
+      const [row] = await raw.query<{ n: string | number }[]>(
+        `SELECT COUNT(*) AS n FROM ${prefix}probe_attempts`,
+      );
       expect(Number(row?.n)).toBeGreaterThanOrEqual(MILLION);
     });
 

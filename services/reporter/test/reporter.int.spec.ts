@@ -283,7 +283,11 @@ describe('alerts', () => {
     await round(enforced, 1);
     await eventually(
       async () =>
-        JSON.parse((await api('/api/v1/summary', TOKENS.admin)).body).byOutcome.pass === 5,
+        (
+          JSON.parse((await api('/api/v1/summary', TOKENS.admin)).body) as {
+            byOutcome: Record<string, number>;
+          }
+        ).byOutcome['pass'] === 5,
       'five passing cases',
     );
     expect(receiver.requests).toEqual([]); // passing is no news
@@ -312,7 +316,7 @@ describe('alerts', () => {
         .flat()
         .map((a) => a.labels['policy'])
         .sort(),
-    ).toEqual([...Array(4).fill('tenant-a/web'), 'tenant-c/web']);
+    ).toEqual([...Array<string>(4).fill('tenant-a/web'), 'tenant-c/web']);
     const teams = await eventually(
       () =>
         receiver.bodies<{ attachments: { content: { body: { text?: string }[] } }[] }>('/teams')
@@ -376,8 +380,11 @@ describe('alerts', () => {
     await round(broken, 3);
     await eventually(
       async () =>
-        JSON.parse((await api(`/api/v1/cases/${id(1, 'tenant-c')}`, TOKENS.admin)).body).outcome
-          .round === 3,
+        (
+          JSON.parse((await api(`/api/v1/cases/${id(1, 'tenant-c')}`, TOKENS.admin)).body) as {
+            outcome: { round: number };
+          }
+        ).outcome.round === 3,
       'round 3 judged',
     );
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -391,7 +398,7 @@ describe('alerts', () => {
         receiver.bodies<{ text: string }>('/slack')[1],
       'the resolved Slack message',
     );
-    expect(resolved?.text).toContain('tenant-a/web: 4 resolved');
+    expect(resolved.text).toContain('tenant-a/web: 4 resolved');
     await eventually(() => webhook.requests.length === 4, 'resolved webhook deliveries');
   });
 
