@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Lumen needs on a fresh Debian/Ubuntu machine, and nothing that is already
 # there: the system tools the lab and the prober run (nmap, nsenter, ip, nft, nats-server),
-# openssl (the lab's API emulator serves HTTPS), unzip (the tests take kubectl and helm
+# openssl (the lab's API emulator serves HTTPS), xmllint (the JUnit report is checked against its
+# XSD), unzip (the tests take kubectl and helm
 # out of an npm package) and the npm dependencies. Safe to run again; `npm test` and `npm run demo` call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ declare -A package_of=(
   [nats-server]=nats-server
   [unzip]=unzip
   [openssl]=openssl
+  [xmllint]=libxml2-utils
 )
 
 missing=()

@@ -2,11 +2,14 @@
 export interface CommandIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** stderr is a terminal: progress is drawn as a bar rather than logged in lines. */
+  readonly stderrIsTTY?: boolean;
 }
 
 export const processIo: CommandIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
+  stderrIsTTY: process.stderr.isTTY,
 };
 
 /** Exit codes shared by every command. */

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
@@ -14,6 +14,8 @@ import { cliConfig } from '../config.js';
 import { ExitCode, UsageError, type CommandIo } from '../io.js';
 import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../pipeline/local-pipeline.js';
 import { buildReport, reportTable, type RunReport } from '../pipeline/report.js';
+import { gateFails, junitReport, parseFailOn, type FailOn } from '../pipeline/junit.js';
+import { showProgress } from '../pipeline/progress.js';
 
 export const runUsage = `Usage: lumen run --once --kubeconfig FILE [OPTIONS]
 
@@ -26,6 +28,10 @@ Options:
   --once                  one pass, then exit (required: continuous verification runs as services)
   --kubeconfig FILE       the cluster (a lab's: /run/lumen/labs/<name>/kubeconfig)
   --json FILE             write the results as JSON
+  --junit FILE            write a JUnit XML report: a testsuite per policy, a testcase per
+                          case, the evidence in each failure
+  --fail-on LIST          outcomes that fail the run (exit 1): any of fail,flaky,inconclusive
+                          (default fail,flaky)
   --expect FILE           a scenario file whose expect rows to account for: each is probed
                           by a case or listed as not generated, with the reason
   --timeout SECONDS       give up after this long (default 600)
@@ -40,13 +46,18 @@ Options:
                           lumen-synthetic) for near misses no real pod covers; removed at the end
   --synthetic-image IMAGE their image (default registry.k8s.io/pause:3.10)
 
-Exit codes: 0 every case passed, 1 a case failed or was flaky, 2 error.
+Progress (planned / probed / judged) goes to stderr: a bar on a terminal, lines otherwise.
+
+Exit codes: 0 no case has an outcome in --fail-on, 1 one has (or --expect disagrees),
+2 usage error, missing rights or an error that stopped the run.
 `;
 
 const options = {
   once: { type: 'boolean', default: false },
   kubeconfig: { type: 'string' },
   json: { type: 'string' },
+  junit: { type: 'string' },
+  'fail-on': { type: 'string', default: 'fail,flaky' },
   expect: { type: 'string' },
   timeout: { type: 'string', default: '600' },
   'settle-window': { type: 'string', default: '10' },
@@ -67,6 +78,14 @@ function number(name: string, text: string, min: number, max: number): number {
   if (!Number.isFinite(value) || value < min || value > max)
     throw new UsageError(`--${name} must be a number from ${min} to ${max}, not "${text}"`);
   return value;
+}
+
+function failOnOption(text: string): FailOn {
+  try {
+    return parseFailOn(text);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 }
 
 function cidrs(text: string): Cidr[] {
@@ -112,18 +131,26 @@ function stderrLog(io: CommandIo): PipelineLog {
 function reportRun(
   io: CommandIo,
   pipeline: LocalPipeline,
-  values: { json?: string | undefined; expect?: string | undefined },
+  values: { json?: string | undefined; junit?: string | undefined; expect?: string | undefined },
+  gate: { failOn: FailOn; startedAt: Date },
 ): number {
   const report = buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes);
   io.stdout(reportTable(report));
   io.stdout(notGeneratedText(pipeline.planner.plan?.notGenerated ?? []));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (values.junit)
+    writeFileSync(
+      values.junit,
+      junitReport(report, gate.failOn, {
+        timestamp: gate.startedAt,
+        durationSeconds: (Date.now() - gate.startedAt.getTime()) / 1000,
+        hostname: hostname(),
+      }),
+    );
   const disagreements = values.expect
     ? accountForExpectations(io, values.expect, pipeline, report)
     : 0;
-  return report.summary.fail + report.summary.flaky + disagreements > 0
-    ? ExitCode.mismatch
-    : ExitCode.ok;
+  return gateFails(report, gate.failOn) || disagreements > 0 ? ExitCode.mismatch : ExitCode.ok;
 }
 
 /** Prints how the plan covers a scenario's expect rows; returns the rows the policies contradict. */
@@ -186,6 +213,8 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
   if (!values.kubeconfig) throw new UsageError('--kubeconfig FILE is required');
   const config = cliConfig();
   const { timeoutMs, race, podCidrs, sampleBudget } = runSettings(values);
+  const failOn = failOnOption(values['fail-on']);
+  const startedAt = new Date();
   const telemetry = startTelemetry(
     config.otlpEndpoint
       ? { service: 'run', exporter: 'otlp', otlpEndpoint: config.otlpEndpoint }
@@ -232,8 +261,18 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
         : {}),
     });
     await pipeline.watch();
-    await Promise.race([pipeline.untilJudged(timeoutMs), interrupted]);
-    return reportRun(io, pipeline, values);
+    const running = pipeline;
+    const stopProgress = showProgress(
+      () => running.progress(),
+      { write: io.stderr, isTTY: io.stderrIsTTY === true },
+      io.stderrIsTTY === true ? 250 : 5000,
+    );
+    try {
+      await Promise.race([pipeline.untilJudged(timeoutMs), interrupted]);
+    } finally {
+      stopProgress();
+    }
+    return reportRun(io, pipeline, values, { failOn, startedAt });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -57,6 +57,7 @@ export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
  */
 export class LocalPipeline {
   private readonly outcomes = new Map<string, FinalOutcome>();
+  private readonly probed = new Set<string>();
   /** Every final outcome, in the order the reporter stored them. */
   readonly outcomeLog: FinalOutcome[] = [];
   private readonly stops: (() => Promise<void> | void)[] = [];
@@ -85,6 +86,16 @@ export class LocalPipeline {
       throw error;
     }
     return pipeline;
+  }
+
+  /** Cases of the current plan: planned, probed at least once, judged. */
+  progress(): { planned: number; probed: number; judged: number } {
+    const ids = this.planner.plan?.cases.map((c) => c.caseId) ?? [];
+    return {
+      planned: ids.length,
+      probed: ids.filter((id) => this.probed.has(id)).length,
+      judged: ids.filter((id) => this.outcomes.has(id)).length,
+    };
   }
 
   /** The newest final outcome of each case. */
@@ -122,6 +133,7 @@ export class LocalPipeline {
     });
     this.reporter = new ReporterCore(this.bus, this.store, options.race, systemClock, {
       ...log,
+      onAttempt: (caseId) => this.probed.add(caseId),
       onFinal: (outcome) => {
         this.outcomes.set(outcome.caseId, outcome);
         this.outcomeLog.push(outcome);

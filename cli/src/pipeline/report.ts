@@ -1,3 +1,4 @@
+import { evidenceText } from '#lumen/contracts';
 import type { PlannedCase } from '#lumen/planning';
 import type { FinalOutcome } from '#lumen/pipeline';
 import { formatLabels } from '#lumen/policy';
@@ -18,6 +19,12 @@ export interface CaseReport {
   readonly outcome: Outcome;
   readonly attempts: number;
   readonly policies: string[];
+  /** The policy the case checks (its rule's), or the first that isolates it; null: none. */
+  readonly policy: string | null;
+  /** Why the verdict is what it is. */
+  readonly verdict: string;
+  /** What the deciding probe saw. */
+  readonly evidence: string;
   readonly traceId: string;
 }
 
@@ -41,6 +48,7 @@ interface CaseFacts {
   readonly port: number;
   readonly protocol: string;
   readonly expected: string;
+  readonly rule?: { readonly policy: string } | null;
   readonly explanation: {
     readonly egress: { readonly policies: readonly string[] };
     readonly ingress: { readonly policies: readonly string[] };
@@ -52,13 +60,28 @@ interface Judgement {
   readonly observed: string | null;
   readonly attempts: number;
   readonly traceId: string | null;
+  readonly reason: string;
+}
+
+/** The rule's policy, or the first policy that isolates the destination (then the source). */
+function primaryPolicy(facts: CaseFacts): string | null {
+  return (
+    facts.rule?.policy ??
+    facts.explanation.ingress.policies[0] ??
+    facts.explanation.egress.policies[0] ??
+    null
+  );
 }
 
 function caseReport(
   facts: CaseFacts,
   judged: Judgement | undefined,
   pods: { readonly sourcePod?: string | null; readonly destinationPod?: string | null },
+  evidence: string,
 ): CaseReport {
+  const policies = [
+    ...new Set([...facts.explanation.egress.policies, ...facts.explanation.ingress.policies]),
+  ].sort();
   return {
     id: facts.id,
     from: {
@@ -77,9 +100,10 @@ function caseReport(
     observed: (judged?.observed ?? 'inconclusive') as CaseReport['observed'],
     outcome: (judged?.outcome ?? 'inconclusive') as Outcome,
     attempts: judged?.attempts ?? 0,
-    policies: [
-      ...new Set([...facts.explanation.egress.policies, ...facts.explanation.ingress.policies]),
-    ].sort(),
+    policies,
+    policy: primaryPolicy(facts),
+    verdict: judged?.reason ?? 'no verdict before the run ended',
+    evidence: judged ? evidence : 'not probed',
     traceId: judged?.traceId ?? '',
   };
 }
@@ -98,7 +122,7 @@ export function buildReport(
   return summarize(
     cases.map((c) => {
       const final = outcomes.get(c.caseId);
-      return caseReport({ ...c, id: c.caseId }, final, final ?? {});
+      return caseReport({ ...c, id: c.caseId }, final, final ?? {}, final?.evidence ?? '');
     }),
   );
 }
@@ -111,13 +135,15 @@ export function reportFromStore(
 ): RunReport {
   const byCase = new Map(outcomes.map((o) => [o.caseId, o]));
   return summarize(
-    cases.map((c) =>
-      caseReport(
+    cases.map((c) => {
+      const last = lastAttempts.get(c.caseId);
+      return caseReport(
         { ...c, id: c.caseId } as unknown as CaseFacts,
         byCase.get(c.caseId),
-        lastAttempts.get(c.caseId) ?? {},
-      ),
-    ),
+        last ?? {},
+        last ? evidenceText(last.reachability, last.basis, last.evidence) : '',
+      );
+    }),
   );
 }
 

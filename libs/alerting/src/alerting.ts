@@ -1,4 +1,4 @@
-import { caseIndexColumns } from '#lumen/contracts';
+import { caseIndexColumns, evidenceText } from '#lumen/contracts';
 import {
   alertFingerprint,
   alertGroupKey,
@@ -148,7 +148,7 @@ export class AlertingCore {
       observed: outcome.observed,
       outcome: outcome.outcome,
       verdict: outcome.reason,
-      evidence: evidenceText(deciding),
+      evidence: evidenceOf(deciding),
       traceId: deciding?.traceId ?? outcome.traceId,
       decidedAt: outcome.decidedAt.toISOString(),
       apiUrl: `${this.settings.apiBaseUrl}/api/v1/cases/${caseId}`,
@@ -161,17 +161,8 @@ function endpoint(side: object, pod: string | null | undefined): AlertContent['s
   return { namespace: s.namespace ?? '', labels: s.labels ?? {}, pod: pod ?? null };
 }
 
-function evidenceText(attempt: AlertAttemptFacts | undefined): string {
-  if (!attempt) return 'no probe attempt recorded';
-  const evidence = attempt.evidence as {
-    state?: string;
-    reason?: string;
-    command?: string[];
-  } | null;
-  const parts = [
-    `${attempt.reachability}: ${attempt.basis}`,
-    evidence?.state ? `nmap state ${evidence.state}` : '',
-    evidence?.reason ? `(${evidence.reason})` : '',
-  ].filter(Boolean);
-  return parts.join(' ').slice(0, 500);
+function evidenceOf(attempt: AlertAttemptFacts | undefined): string {
+  return attempt
+    ? evidenceText(attempt.reachability, attempt.basis, attempt.evidence)
+    : 'no probe attempt recorded';
 }

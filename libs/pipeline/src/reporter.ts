@@ -1,6 +1,7 @@
 import {
   REPROBE_REQUEST_SUBJECT,
   ReprobeRequestContract,
+  evidenceText,
   type CaseUnschedulable,
   type PolicyInventory,
   type ProbeResult,
@@ -33,6 +34,8 @@ export interface FinalOutcome extends OutcomeRow {
   /** The pods of the deciding attempt. */
   readonly sourcePod: string | undefined;
   readonly destinationPod: string | undefined;
+  /** What the deciding attempt saw, in words (nmap's state and reason when it had one). */
+  readonly evidence: string;
 }
 
 interface Observed {
@@ -68,6 +71,8 @@ export class ReporterCore {
     private readonly race: RaceSettings,
     private readonly clock: Clock,
     private readonly log: PipelineLog & {
+      /** Called after each stored attempt (run --once shows progress with it). */
+      readonly onAttempt?: (caseId: string) => void;
       /** Called once per stored final outcome (run --once counts them, metrics too). */
       readonly onFinal?: (outcome: FinalOutcome) => void;
       /**
@@ -181,6 +186,7 @@ export class ReporterCore {
         sourcePod: observed.sourcePod ?? null,
         destinationPod: observed.destinationPod ?? null,
       });
+      this.log.onAttempt?.(observed.caseId);
       // A newer plan replaced this round: the attempt is history, the new round decides.
       if (stored.generation === observed.round)
         await this.decideRound(stored, observed, span.traceparent);
@@ -286,6 +292,7 @@ export class ReporterCore {
       previous,
       sourcePod: observed.sourcePod,
       destinationPod: observed.destinationPod,
+      evidence: evidenceText(observed.reachability, observed.basis, observed.evidence),
     });
   }
 }

