@@ -5,4 +5,7 @@ import { build } from '../scripts/build.mjs';
 
 build({ quiet: true });
 const { main } = await import('../dist/cli/src/main.js');
-process.exitCode = await main(process.argv.slice(2));
+const code = await main(process.argv.slice(2));
+// Every command has cleaned up when main returns (its finally blocks ran); a client
+// library's lingering socket or timer must not keep a CI job waiting.
+process.exit(code);

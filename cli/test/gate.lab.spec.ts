@@ -46,13 +46,13 @@ const scratch = mkdtempSync(join(tmpdir(), 'lumen-gate-'));
 let lab: TestLab;
 let kubeconfig: string;
 
-function lumenRun(extra: readonly string[]): Promise<Exit> {
-  return run(process.execPath, [
+function lumenArgs(extra: readonly string[], config = kubeconfig): string[] {
+  return [
     join(repositoryRoot, 'bin', 'lumen.mjs'),
     'run',
     '--once',
     '--kubeconfig',
-    kubeconfig,
+    config,
     '--settle-window',
     '0',
     '--attempts',
@@ -63,8 +63,28 @@ function lumenRun(extra: readonly string[]): Promise<Exit> {
     '120',
     '--pod-cidrs',
     '10.244.0.0/16',
+    ...(extra.includes('--probers') ? [] : ['--probers', 'local']),
     ...extra,
-  ]);
+  ];
+}
+
+function lumenRun(extra: readonly string[], config = kubeconfig): Promise<Exit> {
+  return run(process.execPath, lumenArgs(extra, config));
+}
+
+/** What is left in the run namespace: DaemonSets, pods, the namespace itself. */
+async function leftovers(): Promise<string[]> {
+  const names = async (path: string): Promise<string[]> => {
+    const list = await lab.client
+      .send<{ items: { metadata: { name: string } }[] }>('GET', path)
+      .catch(() => ({ items: [] }));
+    return list.items.map((i) => i.metadata.name);
+  };
+  return [
+    ...(await names('/apis/apps/v1/namespaces/lumen-run/daemonsets')),
+    ...(await names('/api/v1/namespaces/lumen-run/pods')),
+    ...(await names('/api/v1/namespaces')).filter((n) => n === 'lumen-run'),
+  ];
 }
 
 interface Report {
@@ -88,12 +108,15 @@ afterAll(async () => {
 });
 
 describe('lumen run --once as a CI gate', () => {
-  it('exits 0 on an enforcing cluster, with a JUnit report valid against the XSD', async () => {
+  it('exits 0 on an enforcing cluster with its probers as a temporary DaemonSet, removed afterwards, and writes a JUnit report valid against the XSD', async () => {
     const junit = join(scratch, 'ok.xml');
     const json = join(scratch, 'ok.json');
-    const result = await lumenRun(['--junit', junit, '--json', json]);
+    const result = await lumenRun(['--junit', junit, '--json', json, '--probers', 'daemonset']);
+    expect(result.stderr).toMatch(/started DaemonSet lumen-run\/lumen-run-[0-9a-f]{8}-prober/);
+    expect(result.stderr).toContain('probers live on 2 nodes');
     expect(result.stderr).toMatch(/lumen run: \d+ s: planned \d+, probed \d+, judged \d+/);
     expect(result.code).toBe(0);
+    expect(await leftovers()).toEqual([]);
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
     expect(report.summary['pass']).toBe(report.cases.length);
     const xsd = await run('xmllint', ['--noout', '--schema', JUNIT_XSD, junit]);
@@ -139,6 +162,48 @@ describe('lumen run --once as a CI gate', () => {
     } finally {
       await lab.client.send('DELETE', '/lab/v1/faults');
     }
+  });
+
+  it('removes its DaemonSet when interrupted', async () => {
+    const child = spawn(process.execPath, lumenArgs(['--probers', 'daemonset']), {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    const started = new Promise<void>((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('started DaemonSet')) resolve();
+      });
+    });
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await Promise.race([
+      started,
+      closed.then(() => {
+        throw new Error(`lumen run ended before starting its DaemonSet: ${stderr}`);
+      }),
+    ]);
+    expect((await leftovers()).length).toBeGreaterThan(0);
+    child.kill('SIGINT');
+    expect(await closed).toBe(2);
+    expect(stderr).toContain('interrupted');
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('says exactly which RBAC it lacks to start its probers, and exits 2', async () => {
+    const reader = new LabNames('gate-07', TEST_LAB_ROOT).readerKubeconfig;
+    const result = await lumenRun(['--probers', 'daemonset'], reader);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('lumen run needs rights it does not have');
+    for (const need of [
+      'create namespaces (cluster-wide)',
+      'create daemonsets.apps in namespace lumen-run',
+      'delete daemonsets.apps in namespace lumen-run',
+    ])
+      expect(result.stderr).toContain(need);
+    // Reads it has are not asked for.
+    expect(result.stderr).not.toContain('list pods');
+    expect(result.stderr).toContain('kind: Role');
+    expect(await leftovers()).toEqual([]);
   });
 
   it.each([

@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname, tmpdir } from 'node:os';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { ProberDaemonSet, loadKubeConfig } from '#lumen/kube';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import type { PipelineLog } from '#lumen/pipeline';
@@ -16,6 +18,32 @@ import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../pipeline/local-pip
 import { buildReport, reportTable, type RunReport } from '../pipeline/report.js';
 import { gateFails, junitReport, parseFailOn, type FailOn } from '../pipeline/junit.js';
 import { showProgress } from '../pipeline/progress.js';
+
+const VERSION = '0.1.0';
+
+type ProberMode = 'local' | 'cluster' | 'daemonset';
+
+function proberMode(
+  values: { probers: string; 'no-local-probers': boolean },
+  natsUrl: string | undefined,
+): ProberMode {
+  if (values['no-local-probers']) return 'cluster';
+  if (values.probers === 'auto') return natsUrl ? 'cluster' : 'daemonset';
+  if (values.probers === 'local' || values.probers === 'cluster' || values.probers === 'daemonset')
+    return values.probers;
+  throw new UsageError(
+    `--probers must be auto, daemonset, cluster or local, not "${values.probers}"`,
+  );
+}
+
+/** This machine's first non-loopback IPv4 address: where pods may reach a run's NATS. */
+function hostAddress(): string {
+  const found = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a?.family === 'IPv4' && !a.internal);
+  if (!found) throw new UsageError('no non-loopback IPv4 address here: give --pod-nats-url');
+  return found.address;
+}
 
 export const runUsage = `Usage: lumen run --once --kubeconfig FILE [OPTIONS]
 
@@ -41,7 +69,17 @@ Options:
   --confirm N             agreeing probes before a pass is final; more finds flaky CNIs (default 1)
   --sample-budget N       extra cases sampled from the class matrix (default 0)
   --pod-cidrs LIST        targets probers accept (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7)
-  --no-local-probers      use the probers installed in the cluster instead of local ones
+  --probers MODE          where probes run (default auto):
+                            daemonset  a temporary DaemonSet of Lumen's prober, removed at the
+                                       end (also on Ctrl-C); says which RBAC it lacks, if any
+                            cluster    the probers of a Lumen installed in the cluster (NATS_URL)
+                            local      in this process, one per node: the lab, or a node itself
+                            auto       cluster when NATS_URL is set, else daemonset
+  --prober-image IMAGE    the DaemonSet's image (default ghcr.io/lumen-dev/lumen:${VERSION})
+  --prober-namespace NS   the DaemonSet's namespace, created and removed if missing (default lumen-run)
+  --pod-nats-url URL      how the DaemonSet's probers reach this run's NATS (default: this
+                          machine's first non-loopback IPv4 address and the server's port)
+  --no-local-probers      the same as --probers cluster
   --synthetic-sources     create labelled source pods in --synthetic-namespace (default
                           lumen-synthetic) for near misses no real pod covers; removed at the end
   --synthetic-image IMAGE their image (default registry.k8s.io/pause:3.10)
@@ -67,6 +105,10 @@ const options = {
   'sample-budget': { type: 'string', default: '0' },
   'pod-cidrs': { type: 'string', default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7' },
   'no-local-probers': { type: 'boolean', default: false },
+  probers: { type: 'string', default: 'auto' },
+  'prober-image': { type: 'string', default: `ghcr.io/lumen-dev/lumen:${VERSION}` },
+  'prober-namespace': { type: 'string', default: 'lumen-run' },
+  'pod-nats-url': { type: 'string' },
   'synthetic-sources': { type: 'boolean', default: false },
   'synthetic-namespace': { type: 'string', default: 'lumen-synthetic' },
   'synthetic-image': { type: 'string', default: 'registry.k8s.io/pause:3.10' },
@@ -86,6 +128,18 @@ function failOnOption(text: string): FailOn {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
+}
+
+function proberDaemonSet(
+  values: { kubeconfig?: string | undefined; 'prober-image': string; 'prober-namespace': string },
+  podCidrs: string,
+): ProberDaemonSet {
+  return new ProberDaemonSet(loadKubeConfig(values.kubeconfig ?? ''), {
+    namespace: values['prober-namespace'],
+    runId: randomBytes(4).toString('hex'),
+    image: values['prober-image'],
+    podCidrs,
+  });
 }
 
 function cidrs(text: string): Cidr[] {
@@ -200,6 +254,46 @@ function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
   );
 }
 
+interface NatsForRun {
+  readonly natsUrl: string;
+  readonly nats?: PrivateNatsServer;
+  /** Set when the run's own server is open to a DaemonSet's pods. */
+  readonly credentials?: { readonly user: string; readonly password: string };
+}
+
+/** NATS_URL, or a private server: on loopback, or (for a DaemonSet) open with a password. */
+async function natsFor(
+  configured: string | undefined,
+  mode: ProberMode,
+  storeDir: string,
+): Promise<NatsForRun> {
+  if (configured) return { natsUrl: configured };
+  if (mode !== 'daemonset') {
+    const nats = await startPrivateNatsServer({ storeDir });
+    return { natsUrl: nats.url, nats };
+  }
+  const credentials = { user: 'lumen-run', password: randomBytes(18).toString('base64url') };
+  const nats = await startPrivateNatsServer({ storeDir, listen: '0.0.0.0', credentials });
+  return { natsUrl: nats.url, nats, credentials };
+}
+
+/** Starts the DaemonSet and waits for a prober heartbeat from every node. */
+async function startDaemonSetProbers(run: {
+  readonly io: CommandIo;
+  readonly daemonSet: ProberDaemonSet;
+  readonly pipeline: LocalPipeline;
+  readonly podNatsUrl: string;
+  readonly credentials: NatsForRun['credentials'];
+  readonly until: (probersLive: Promise<void>) => Promise<void>;
+  readonly timeoutMs: number;
+}): Promise<void> {
+  await run.daemonSet.apply(run.podNatsUrl, run.credentials);
+  run.io.stderr(`lumen run: started DaemonSet ${run.daemonSet.namespace}/${run.daemonSet.name}\n`);
+  const nodes = await run.daemonSet.nodes();
+  await run.until(run.pipeline.untilProbersLive(nodes, run.timeoutMs));
+  run.io.stderr(`lumen run: probers live on ${nodes.length} nodes\n`);
+}
+
 export async function runRun(args: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({ args: [...args], options, allowPositionals: false });
   if (values.help) {
@@ -220,9 +314,11 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       ? { service: 'run', exporter: 'otlp', otlpEndpoint: config.otlpEndpoint }
       : { service: 'run', exporter: 'none' },
   );
+  const mode = proberMode(values, config.natsUrl);
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-run-'));
   let nats: PrivateNatsServer | undefined;
   let pipeline: LocalPipeline | undefined;
+  let daemonSet: ProberDaemonSet | undefined;
   let onSignal = (): void => undefined;
   const interrupted = new Promise<never>((_, reject) => {
     onSignal = (): void => {
@@ -233,11 +329,13 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
   });
   interrupted.catch(() => undefined);
   try {
-    let natsUrl = config.natsUrl;
-    if (!natsUrl) {
-      nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
-      natsUrl = nats.url;
+    if (mode === 'daemonset') {
+      daemonSet = proberDaemonSet(values, values['pod-cidrs']);
+      await daemonSet.checkAccess();
     }
+    const server = await natsFor(config.natsUrl, mode, join(scratch, 'nats'));
+    nats = server.nats;
+    const { natsUrl, credentials } = server;
     pipeline = await LocalPipeline.start({
       kubeconfig: values.kubeconfig,
       natsUrl,
@@ -245,7 +343,8 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       planner: { sampleBudget, maxCandidates: 20 },
       scheduler: DEFAULT_SCHEDULER_SETTINGS,
       race,
-      localProbers: !values['no-local-probers'],
+      localProbers: mode === 'local',
+      ...(credentials ? { natsCredentials: credentials } : {}),
       podCidrs,
       heartbeatTtlMs: 6000,
       sweepIntervalMs: 0,
@@ -260,6 +359,16 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
           }
         : {}),
     });
+    if (daemonSet)
+      await startDaemonSetProbers({
+        io,
+        daemonSet,
+        pipeline,
+        podNatsUrl: values['pod-nats-url'] ?? `nats://${hostAddress()}:${new URL(natsUrl).port}`,
+        credentials,
+        until: (probersLive) => Promise.race([probersLive, interrupted]),
+        timeoutMs,
+      });
     await pipeline.watch();
     const running = pipeline;
     const stopProgress = showProgress(
@@ -277,6 +386,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     await pipeline?.stop();
+    await daemonSet?.remove();
     await nats?.stop();
     await telemetry.shutdown();
     rmSync(scratch, { recursive: true, force: true });

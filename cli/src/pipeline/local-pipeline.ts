@@ -23,6 +23,7 @@ import type { RaceSettings } from '#lumen/verdicts';
 export interface LocalPipelineOptions {
   readonly kubeconfig: string;
   readonly natsUrl: string;
+  readonly natsCredentials?: { readonly user: string; readonly password: string };
   readonly store: StoreLocation;
   readonly planner: PlannerSettings;
   readonly scheduler: SchedulerSettings;
@@ -88,6 +89,22 @@ export class LocalPipeline {
     return pipeline;
   }
 
+  /** Resolves when a prober of every node heartbeats (probers started elsewhere: a DaemonSet). */
+  async untilProbersLive(nodes: readonly string[], timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.stopping) {
+      const live = await this.registry.live();
+      const missing = nodes.filter((n) => !live.has(n));
+      if (missing.length === 0) return;
+      if (Date.now() > deadline)
+        throw new Error(
+          `no prober heartbeat from ${missing.join(', ')} after ${Math.round(timeoutMs / 1000)} s: are the DaemonSet's pods running, and can they reach NATS (--pod-nats-url)?`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    throw new Error('stopped before the probers were live');
+  }
+
   /** Cases of the current plan: planned, probed at least once, judged. */
   progress(): { planned: number; probed: number; judged: number } {
     const ids = this.planner.plan?.cases.map((c) => c.caseId) ?? [];
@@ -106,7 +123,14 @@ export class LocalPipeline {
   private async connect(): Promise<void> {
     const { options } = this;
     const log = options.log;
-    this.bus = await MessageBus.connect({ url: options.natsUrl, service: 'lumen-run', log });
+    this.bus = await MessageBus.connect({
+      url: options.natsUrl,
+      service: 'lumen-run',
+      log,
+      ...(options.natsCredentials
+        ? { user: options.natsCredentials.user, pass: options.natsCredentials.password }
+        : {}),
+    });
     this.stops.push(() => this.bus.close());
     this.registry = await ProberRegistry.open(this.bus, options.heartbeatTtlMs);
     this.store = await CaseStore.open(options.store);

@@ -10,6 +10,11 @@ export function namespaceFrom(object: V1Namespace): Namespace | undefined {
   };
 }
 
+/** A `lumen run`'s temporary prober is the instrument, not a workload to verify. */
+function isRunProber(object: V1Pod): boolean {
+  return object.metadata?.labels?.['lumen.dev/run-prober'] !== undefined;
+}
+
 /** Policy-relevant facts of a pod: labels, IP, hostNetwork, containerPorts. */
 export function podFrom(
   object: V1Pod,
@@ -17,7 +22,7 @@ export function podFrom(
   | (Pod & { readonly uid: string; readonly node: string | undefined; readonly running: boolean })
   | undefined {
   const { name, namespace, uid } = object.metadata ?? {};
-  if (!name || !namespace || !uid) return undefined;
+  if (!name || !namespace || !uid || isRunProber(object)) return undefined;
   const ports = (object.spec?.containers ?? []).flatMap((c) =>
     (c.ports ?? []).map((p) => ({
       ...(p.name ? { name: p.name } : {}),

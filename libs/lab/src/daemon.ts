@@ -17,6 +17,7 @@ import { renderKubeconfig } from './kubeconfig.js';
 import { LabNames } from './naming.js';
 import { cgroupRoot } from './runtime/cgroups.js';
 import { Kubelet, type LabNode } from './runtime/kubelet.js';
+import { DaemonSetController } from './runtime/daemonsets.js';
 import { createFabric } from './runtime/network.js';
 import { readJson, writeJson, type DaemonConfig, type LabState } from './state.js';
 
@@ -84,11 +85,13 @@ async function main(stateDir: string): Promise<void> {
   for (const fault of config.faults) enforcer.setFault(parseFault(fault));
   const tls = await selfSignedCertificate(stateDir);
   const token = randomBytes(24).toString('base64url');
+  const readerToken = randomBytes(24).toString('base64url');
   let apiServer = '';
   const server: ApiServer = new ApiServer({
     store,
     tls,
     token,
+    readerToken,
     extraRoutes: controlRoutes({
       name: config.name,
       kubeconfig: names.kubeconfig,
@@ -104,7 +107,14 @@ async function main(stateDir: string): Promise<void> {
   writeFileSync(names.kubeconfig, renderKubeconfig(config.name, apiServer, token, tls.cert), {
     mode: 0o600,
   });
+  writeFileSync(
+    names.readerKubeconfig,
+    renderKubeconfig(config.name, apiServer, readerToken, tls.cert),
+    { mode: 0o600 },
+  );
+  const daemonSets = new DaemonSetController(store, nodes, log);
   kubelet.start();
+  daemonSets.start();
   enforcer.start();
   const state: LabState = {
     name: config.name,
@@ -126,6 +136,7 @@ async function main(stateDir: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('stopping', { signal });
+    daemonSets.stop();
     await enforcer.stop();
     await kubelet.stop();
     await server.close();

@@ -36,6 +36,11 @@ export class LabNames {
     return join(this.stateDir, 'kubeconfig');
   }
 
+  /** A user who may only read (get, list, watch): for tests of missing rights. */
+  get readerKubeconfig(): string {
+    return join(this.stateDir, 'kubeconfig-reader');
+  }
+
   get daemonLog(): string {
     return join(this.stateDir, 'daemon.log');
   }

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { freePort } from '#lumen/system';
 
@@ -32,12 +33,30 @@ export async function startPrivateNatsServer(options: {
   storeDir: string;
   port?: number;
   binary?: string;
+  /** The address to listen on (default loopback); anything wider requires credentials. */
+  listen?: string;
+  credentials?: { readonly user: string; readonly password: string };
 }): Promise<PrivateNatsServer> {
+  const listen = options.listen ?? '127.0.0.1';
+  if (listen !== '127.0.0.1' && !options.credentials)
+    throw new Error(`a private nats-server on ${listen} needs credentials`);
   mkdirSync(options.storeDir, { recursive: true });
   const port = options.port ?? (await freePort());
   const child = spawn(
     options.binary ?? 'nats-server',
-    ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', options.storeDir],
+    [
+      '-a',
+      listen,
+      '-p',
+      String(port),
+      '-js',
+      '-sd',
+      options.storeDir,
+      // Credentials go in a file only root reads, not on a command line `ps` shows.
+      ...(options.credentials
+        ? ['-c', credentialsFile(options.storeDir, options.credentials)]
+        : []),
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },
@@ -71,4 +90,17 @@ export async function startPrivateNatsServer(options: {
       await exited;
     },
   };
+}
+
+function credentialsFile(
+  dir: string,
+  credentials: { readonly user: string; readonly password: string },
+): string {
+  const file = join(dir, 'auth.conf');
+  writeFileSync(
+    file,
+    `authorization {\n  user: ${JSON.stringify(credentials.user)}\n  password: ${JSON.stringify(credentials.password)}\n}\n`,
+    { mode: 0o600 },
+  );
+  return file;
 }

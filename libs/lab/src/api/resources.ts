@@ -81,6 +81,27 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     shortNames: [],
     subresources: [],
   },
+  {
+    group: 'apps',
+    version: 'v1',
+    plural: 'daemonsets',
+    singular: 'daemonset',
+    kind: 'DaemonSet',
+    namespaced: true,
+    shortNames: ['ds'],
+    subresources: ['status'],
+  },
+  {
+    // Create-only: answered from the caller's rights, never stored.
+    group: 'authorization.k8s.io',
+    version: 'v1',
+    plural: 'selfsubjectaccessreviews',
+    singular: 'selfsubjectaccessreview',
+    kind: 'SelfSubjectAccessReview',
+    namespaced: false,
+    shortNames: [],
+    subresources: [],
+  },
 ];
 
 export function apiVersionOf(type: ResourceType): string {

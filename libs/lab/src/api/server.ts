@@ -26,6 +26,8 @@ export interface ApiServerOptions {
   readonly tls?: { readonly key: string; readonly cert: string };
   /** When set, every request must carry `Authorization: Bearer <token>`. */
   readonly token?: string;
+  /** A second token that may only get, list and watch (and ask what it may do). */
+  readonly readerToken?: string;
   readonly bookmarkIntervalMs?: number;
   readonly now?: () => Date;
   /** Extra routes (the lab's control API); returns true when it answered the request. */
@@ -46,6 +48,24 @@ interface Target {
 type Route =
   | { readonly kind: 'document'; readonly body: unknown }
   | { readonly kind: 'resource'; readonly target: Target };
+
+const READ_VERBS = ['get', 'list', 'watch'];
+
+/** The API server's words for a verb the caller lacks. */
+function forbidden(request: IncomingMessage, target: Target): ApiError {
+  const verb =
+    { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete' }[request.method ?? ''] ??
+    'access';
+  const group = target.type.group ? `.${target.type.group}` : '';
+  const where = target.namespace
+    ? ` in the namespace "${target.namespace}"`
+    : ' at the cluster scope';
+  return new ApiError(
+    403,
+    'Forbidden',
+    `${target.type.plural}${group}${target.name ? ` "${target.name}"` : ''} is forbidden: User "lab-reader" cannot ${verb} resource "${target.type.plural}" in API group "${target.type.group}"${where}`,
+  );
+}
 
 const VERSION = {
   major: '1',
@@ -232,16 +252,20 @@ export class ApiServer {
     send(response, apiError.code, apiError.toStatus());
   }
 
+  /** Who is calling: the lab's user, its reader (true), or nobody (401). */
+  private isReader(request: IncomingMessage): boolean {
+    const { token, readerToken } = this.options;
+    const given = request.headers.authorization;
+    if (readerToken !== undefined && given === `Bearer ${readerToken}`) return true;
+    if (token !== undefined && given !== `Bearer ${token}`)
+      throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+    return false;
+  }
+
   private async handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const url = new URL(request.url ?? '/', 'http://lab');
-    if (
-      this.options.token !== undefined &&
-      request.headers.authorization !== `Bearer ${this.options.token}`
-    ) {
-      throw new ApiError(401, 'Unauthorized', 'Unauthorized');
-    }
-    if (this.options.extraRoutes && (await this.options.extraRoutes(request, response, url)))
-      return;
+    const reader = this.isReader(request);
+    if (!reader && (await this.options.extraRoutes?.(request, response, url))) return;
     const found = route(url.pathname);
     if (!found)
       throw new ApiError(
@@ -253,7 +277,29 @@ export class ApiServer {
       send(response, 200, found.body);
       return;
     }
+    if (found.target.type.kind === 'SelfSubjectAccessReview') {
+      await this.accessReview(request, response, reader);
+      return;
+    }
+    if (reader && !['GET', 'HEAD'].includes(request.method ?? 'GET'))
+      throw forbidden(request, found.target);
     await this.resource(request, response, found.target, url.searchParams);
+  }
+
+  /** What the caller may do: everything, or (the reader) get, list and watch. */
+  private async accessReview(
+    request: IncomingMessage,
+    response: ServerResponse,
+    reader: boolean,
+  ): Promise<void> {
+    const review = (await readBody(request)) as KubeObject & {
+      spec?: { resourceAttributes?: { verb?: string } };
+    };
+    const allowed = !reader || READ_VERBS.includes(review.spec?.resourceAttributes?.verb ?? '');
+    send(response, 201, {
+      ...review,
+      status: { allowed, ...(allowed ? {} : { reason: 'the lab reader may only read' }) },
+    });
   }
 
   private async resource(

@@ -1,5 +1,7 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { closeSync } from 'node:fs';
+import { freePort } from '#lumen/system';
 import { dirname } from 'node:path';
 import type { Protocol } from '#lumen/policy';
 import { ApiError } from '../api/errors.js';
@@ -9,6 +11,7 @@ import type { LabNames } from '../naming.js';
 import { addProcess, podCgroupPath, processesIn, removeTree } from './cgroups.js';
 import { closeListeners, listenable, openListeners, type Listener } from './listeners.js';
 import { createPodNetwork, deleteNetns, netnsPath } from './network.js';
+import { lumenProcess, processLog } from './lumen-image.js';
 
 /** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
 export const POD_IP_ANNOTATION = 'lab.lumen.dev/pod-ip';
@@ -50,6 +53,10 @@ interface PodSpecView {
   readonly nodeName?: string;
   readonly hostNetwork?: boolean;
   readonly containers?: readonly {
+    image?: string;
+    command?: string[];
+    args?: string[];
+    env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }[];
     ports?: readonly { containerPort: number; protocol?: Protocol }[];
   }[];
 }
@@ -218,14 +225,7 @@ export class Kubelet {
     });
     try {
       if (netns) await createPodNetwork(names, index, ip);
-      const sleeper = spawn(
-        netns ? 'nsenter' : 'sleep',
-        netns ? [`--net=${netnsPath(netns)}`, 'sleep', 'infinity'] : ['infinity'],
-        {
-          detached: true,
-          stdio: 'ignore',
-        },
-      );
+      const sleeper = await this.startContainer(pod, spec, node, netns);
       sleeper.unref();
       pid = sleeper.pid ?? 0;
       await addProcess(cgroup, pid);
@@ -273,6 +273,39 @@ export class Kubelet {
       netns,
     });
     this.options.onChange();
+  }
+
+  /**
+   * The pod's process: Lumen's entrypoint for a pod of Lumen's image, a sleeper for any
+   * other, in the pod's network namespace (the host's for hostNetwork pods).
+   */
+  private async startContainer(
+    pod: KubeObject,
+    spec: PodSpecView,
+    node: LabNode,
+    netns: string | undefined,
+  ): Promise<ChildProcess> {
+    const lumen = lumenProcess(spec.containers, {
+      nodeName: node.name,
+      namespace: pod.metadata.namespace ?? '',
+      name: pod.metadata.name,
+    });
+    const argv = lumen?.argv ?? ['sleep', 'infinity'];
+    const output = lumen
+      ? processLog(this.options.names.stateDir, pod.metadata.namespace ?? '', pod.metadata.name)
+      : 'ignore';
+    const [command = 'sleep', ...args] =
+      netns && !lumen ? ['nsenter', `--net=${netnsPath(netns)}`, ...argv] : argv;
+    try {
+      return spawn(command, args, {
+        detached: true,
+        stdio: ['ignore', output, output],
+        ...(lumen ? { env: { ...lumen.env, HTTP_PORT: String(await freePort()) } } : {}),
+      });
+    } finally {
+      // The child holds its own copy of the log descriptor.
+      if (typeof output === 'number') closeSync(output);
+    }
   }
 
   private setStatus(pod: KubeObject, status: Record<string, unknown>): void {

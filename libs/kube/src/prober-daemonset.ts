@@ -1,0 +1,296 @@
+import {
+  ApiException,
+  AppsV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  type KubeConfig,
+  type V1DaemonSet,
+} from '@kubernetes/client-node';
+
+/** Pods of a `lumen run` prober DaemonSet carry this label; the planner leaves them out. */
+export const RUN_PROBER_LABEL = 'lumen.dev/run-prober';
+
+export interface ProberDaemonSetOptions {
+  readonly namespace: string;
+  /** The run's id: names the DaemonSet and labels its pods. */
+  readonly runId: string;
+  readonly image: string;
+  /** POD_CIDRS of the probers: the targets they accept. */
+  readonly podCidrs: string;
+}
+
+/** A right the run needs: a verb on a resource, in a namespace or cluster-wide. */
+export interface AccessNeed {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly namespace?: string;
+  readonly why: string;
+}
+
+/** The run lacks rights; the message says exactly which, with RBAC that grants them. */
+export class MissingAccess extends Error {
+  constructor(
+    readonly missing: readonly AccessNeed[],
+    rbac: string,
+  ) {
+    super(
+      `lumen run needs rights it does not have:\n${missing
+        .map(
+          (m) =>
+            `  - ${m.verb} ${m.group ? `${m.resource}.${m.group}` : m.resource}${m.namespace ? ` in namespace ${m.namespace}` : ' (cluster-wide)'}: ${m.why}`,
+        )
+        .join('\n')}\nGrant them, for example with:\n\n${rbac}`,
+    );
+    this.name = 'MissingAccess';
+  }
+}
+
+const isStatus = (error: unknown, code: number): boolean =>
+  error instanceof ApiException && error.code === code;
+
+/**
+ * The probers of one `lumen run` against a cluster with none installed: a DaemonSet in
+ * Lumen's run namespace, with only the capabilities the prober needs, removed afterwards
+ * (and the namespace with it, when the run created it).
+ */
+export class ProberDaemonSet {
+  private readonly apps: AppsV1Api;
+  private readonly core: CoreV1Api;
+  private readonly authorization: AuthorizationV1Api;
+  private createdNamespace = false;
+  private created = false;
+
+  constructor(
+    config: KubeConfig,
+    private readonly options: ProberDaemonSetOptions,
+  ) {
+    this.apps = config.makeApiClient(AppsV1Api);
+    this.core = config.makeApiClient(CoreV1Api);
+    this.authorization = config.makeApiClient(AuthorizationV1Api);
+  }
+
+  get namespace(): string {
+    return this.options.namespace;
+  }
+
+  get name(): string {
+    return `lumen-run-${this.options.runId}-prober`;
+  }
+
+  /** Every right the run uses, with why. */
+  async needs(): Promise<AccessNeed[]> {
+    const namespace = this.options.namespace;
+    const read = (resource: string, group = ''): AccessNeed[] =>
+      ['get', 'list', 'watch'].map((verb) => ({
+        verb,
+        group,
+        resource,
+        why: 'the planner watches the cluster',
+      }));
+    const namespaceExists = await this.core
+      .readNamespace({ name: namespace })
+      .then(() => true)
+      .catch((error: unknown) => {
+        if (isStatus(error, 404)) return false;
+        throw error;
+      });
+    return [
+      ...read('pods'),
+      ...read('namespaces'),
+      ...read('networkpolicies', 'networking.k8s.io'),
+      ...read('nodes'),
+      ...(namespaceExists
+        ? []
+        : [
+            {
+              verb: 'create',
+              group: '',
+              resource: 'namespaces',
+              why: `the run creates namespace ${namespace}`,
+            },
+            { verb: 'delete', group: '', resource: 'namespaces', why: 'and removes it afterwards' },
+          ]),
+      ...['create', 'delete', 'get'].map((verb) => ({
+        verb,
+        group: 'apps',
+        resource: 'daemonsets',
+        namespace,
+        why: 'the run starts its probers as a temporary DaemonSet',
+      })),
+    ];
+  }
+
+  /** Asks the API server (SelfSubjectAccessReview) for each need; throws MissingAccess with what lacks. */
+  async checkAccess(): Promise<void> {
+    const needs = await this.needs();
+    const missing: AccessNeed[] = [];
+    for (const need of needs) {
+      const review = await this.authorization.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: {
+            resourceAttributes: {
+              verb: need.verb,
+              group: need.group,
+              resource: need.resource,
+              ...(need.namespace ? { namespace: need.namespace } : {}),
+            },
+          },
+        },
+      });
+      if (!review.status?.allowed) missing.push(need);
+    }
+    if (missing.length > 0)
+      throw new MissingAccess(missing, rbacFor(needs, this.options.namespace));
+  }
+
+  /** The nodes the DaemonSet runs on (tolerating every taint, it runs on all). */
+  async nodes(): Promise<string[]> {
+    const list = await this.core.listNode();
+    return list.items.flatMap((n) => (n.metadata?.name ? [n.metadata.name] : []));
+  }
+
+  /** Creates the namespace when missing, then the DaemonSet, whose probers use this NATS. */
+  async apply(
+    natsUrl: string,
+    credentials?: { readonly user: string; readonly password: string },
+  ): Promise<void> {
+    const { namespace } = this.options;
+    try {
+      await this.core.createNamespace({
+        body: {
+          metadata: {
+            name: namespace,
+            labels: { 'app.kubernetes.io/managed-by': 'lumen-run' },
+          },
+        },
+      });
+      this.createdNamespace = true;
+    } catch (error) {
+      if (!isStatus(error, 409)) throw error;
+    }
+    await this.apps.createNamespacedDaemonSet({
+      namespace,
+      body: this.manifest(natsUrl, credentials),
+    });
+    this.created = true;
+  }
+
+  /** Removes the DaemonSet (its pods go with it) and a namespace the run created. Safe to call twice. */
+  async remove(): Promise<void> {
+    const { namespace } = this.options;
+    if (this.created)
+      await this.apps
+        .deleteNamespacedDaemonSet({ name: this.name, namespace, propagationPolicy: 'Background' })
+        .catch((error: unknown) => {
+          if (!isStatus(error, 404)) throw error;
+        });
+    this.created = false;
+    if (this.createdNamespace)
+      await this.core.deleteNamespace({ name: namespace }).catch((error: unknown) => {
+        if (!isStatus(error, 404)) throw error;
+      });
+    this.createdNamespace = false;
+  }
+
+  manifest(
+    natsUrl: string,
+    credentials?: { readonly user: string; readonly password: string },
+  ): V1DaemonSet {
+    const o = this.options;
+    const labels = {
+      'app.kubernetes.io/name': 'lumen',
+      'app.kubernetes.io/component': 'prober',
+      'app.kubernetes.io/managed-by': 'lumen-run',
+      [RUN_PROBER_LABEL]: o.runId,
+    };
+    const env = [
+      { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+      { name: 'NATS_URL', value: natsUrl },
+      { name: 'POD_CIDRS', value: o.podCidrs },
+      { name: 'HEARTBEAT_TTL_MS', value: '6000' },
+      // A run's own server and password, gone when the run ends.
+      ...(credentials
+        ? [
+            { name: 'NATS_USER', value: credentials.user },
+            { name: 'NATS_PASSWORD', value: credentials.password },
+          ]
+        : []),
+    ];
+    return {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: this.name, namespace: o.namespace, labels },
+      spec: {
+        selector: { matchLabels: { [RUN_PROBER_LABEL]: o.runId } },
+        template: {
+          metadata: { labels },
+          spec: {
+            // The prober enters other pods' network namespaces through /proc/<pid>/ns/net.
+            hostPID: true,
+            automountServiceAccountToken: false,
+            tolerations: [{ operator: 'Exists' }],
+            containers: [
+              {
+                name: 'prober',
+                image: o.image,
+                command: ['node', '/app/dist/services/prober/src/main.js'],
+                env,
+                securityContext: {
+                  runAsUser: 0,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE'] },
+                },
+                resources: {
+                  requests: { cpu: '50m', memory: '96Mi' },
+                  limits: { memory: '256Mi' },
+                },
+              },
+            ],
+          },
+        },
+      },
+    };
+  }
+}
+
+/** A ClusterRole (reads) and a Role (the DaemonSet) that grant every need. */
+export function rbacFor(needs: readonly AccessNeed[], namespace: string): string {
+  const rules = (scoped: boolean): string =>
+    [
+      ...new Map(
+        needs
+          .filter((n) => (n.namespace !== undefined) === scoped)
+          .map((n) => [`${n.group}|${n.resource}`, n]),
+      ).values(),
+    ]
+      .map((n) => {
+        const verbs = needs
+          .filter((m) => m.group === n.group && m.resource === n.resource)
+          .map((m) => m.verb);
+        return `  - apiGroups: ["${n.group}"]\n    resources: ["${n.resource}"]\n    verbs: [${verbs.map((v) => `"${v}"`).join(', ')}]`;
+      })
+      .join('\n');
+  return [
+    'apiVersion: rbac.authorization.k8s.io/v1',
+    'kind: ClusterRole',
+    'metadata:',
+    '  name: lumen-run',
+    'rules:',
+    rules(false),
+    '---',
+    'apiVersion: rbac.authorization.k8s.io/v1',
+    'kind: Role',
+    'metadata:',
+    '  name: lumen-run',
+    `  namespace: ${namespace}`,
+    'rules:',
+    rules(true),
+    '',
+    '(bind both to the identity that runs `lumen run`: kubectl create clusterrolebinding /',
+    ' rolebinding lumen-run --clusterrole/--role lumen-run --user|--serviceaccount …)',
+  ].join('\n');
+}

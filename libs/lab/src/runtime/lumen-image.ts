@@ -1,0 +1,76 @@
+import { existsSync, openSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+interface ContainerView {
+  readonly image?: string;
+  readonly command?: readonly string[];
+  readonly args?: readonly string[];
+  readonly env?: readonly {
+    readonly name: string;
+    readonly value?: string;
+    readonly valueFrom?: { readonly fieldRef?: { readonly fieldPath?: string } };
+  }[];
+}
+
+/** Lumen's own image, by its name: `…/lumen:<tag>` or `lumen@sha256:…`. */
+const LUMEN_IMAGE = /(^|\/)lumen([:@]|$)/;
+
+/** The repository this lab runs from: dist/libs/lab/src/runtime → the root. */
+const repository = normalize(
+  join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', '..'),
+);
+
+export interface LumenProcess {
+  readonly argv: readonly string[];
+  readonly env: Record<string, string>;
+}
+
+/**
+ * The lab has no container runtime. A pod whose container runs Lumen's image (the
+ * DaemonSet `lumen run` creates, or the chart's) runs the same entrypoint from this
+ * repository's build instead, with the container's environment: what the image would run.
+ * Any other image stays a sleeper. The process runs in the host's network namespace,
+ * because the lab's fabric never reaches the host where NATS runs; its HTTP port is
+ * chosen free, as each real pod would have its own ports.
+ */
+export function lumenProcess(
+  containers: readonly ContainerView[] | undefined,
+  pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
+): LumenProcess | undefined {
+  const container = containers?.[0];
+  if (!container?.image || !LUMEN_IMAGE.test(container.image)) return undefined;
+  const [, script] = [...(container.command ?? []), ...(container.args ?? [])];
+  if (!script || !/^(\/app\/)?dist\/services\/[a-z]+\/src\/main\.js$/.test(script))
+    return undefined;
+  const entry = join(repository, script.replace(/^\/app\//, ''));
+  if (!existsSync(entry))
+    throw new Error(
+      `the lab runs Lumen's image from the repository's build, and ${entry} is missing: run npm run build`,
+    );
+  return { argv: [process.execPath, entry], env: containerEnv(container, pod) };
+}
+
+function containerEnv(
+  container: ContainerView,
+  pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
+): Record<string, string> {
+  const fields: Record<string, string> = {
+    'spec.nodeName': pod.nodeName,
+    'metadata.namespace': pod.namespace,
+    'metadata.name': pod.name,
+  };
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+  };
+  for (const variable of container.env ?? []) {
+    const value = variable.value ?? fields[variable.valueFrom?.fieldRef?.fieldPath ?? ''];
+    if (value !== undefined) env[variable.name] = value;
+  }
+  return env;
+}
+
+/** Where a Lumen process of a pod writes its output. */
+export function processLog(stateDir: string, namespace: string, name: string): number {
+  return openSync(join(stateDir, `pod-${namespace}_${name}.log`), 'a');
+}
