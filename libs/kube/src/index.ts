@@ -2,3 +2,4 @@ export * from './convert.js';
 export * from './watcher.js';
 export * from './synthetic-pods.js';
 export * from './prober-daemonset.js';
+export * from './lease-elector.js';

@@ -52,6 +52,8 @@ export interface PlannerSettings {
   readonly seed?: string;
   /** Candidate pods per class in each case message. */
   readonly maxCandidates: number;
+  /** Pods of namespaces labelled `<optOutLabel>=true` are neither probed nor probe sources. */
+  readonly optOutLabel?: string;
 }
 
 export interface PlanPublished {
@@ -76,6 +78,8 @@ export class PlannerCore {
   private engine: PolicyEngine | undefined;
   private published: ReadonlyMap<string, PublishedCase> = new Map();
   private inventoryPublished: string | undefined;
+  private optedOut: string | undefined;
+  private optOutChanged = false;
   private endpointsByPod = new Map<string, PodEndpoint>();
   private generation = 0;
   private latest: Plan | undefined;
@@ -130,7 +134,8 @@ export class PlannerCore {
     return this.engine ? this.publish('sweep') : undefined;
   }
 
-  private apply(view: ClusterView): void {
+  private apply(input: ClusterView): void {
+    const view = this.withoutOptedOut(input);
     this.endpointsByPod = new Map(
       view.pods.flatMap((p): [string, PodEndpoint][] =>
         p.running && p.ip && p.node && !p.hostNetwork
@@ -143,8 +148,9 @@ export class PlannerCore {
           : [],
       ),
     );
-    if (!this.engine) {
+    if (!this.engine || this.optOutChanged) {
       this.engine = new PolicyEngine(view.cluster);
+      this.optOutChanged = false;
     } else {
       for (const change of view.changes) applyChange(this.engine, view.cluster, change);
     }
@@ -154,6 +160,32 @@ export class PlannerCore {
       this.reportedErrors.add(text);
       this.log.warn('policy rejected; it is left out of the model', { finding: text });
     }
+  }
+
+  /**
+   * The view without the pods of opted-out namespaces (policies and namespaces stay: they
+   * still select others). When the opted-out set changes, the model is rebuilt.
+   */
+  private withoutOptedOut(view: ClusterView): ClusterView {
+    const label = this.settings.optOutLabel;
+    if (!label) return view;
+    const out = new Set(
+      view.cluster.namespaces.filter((n) => n.labels[label] === 'true').map((n) => n.name),
+    );
+    const key = [...out].sort().join(',');
+    if (key !== this.optedOut) {
+      if (this.optedOut !== undefined) this.optOutChanged = true;
+      this.optedOut = key;
+      if (out.size > 0) this.log.info('namespaces opted out', { namespaces: [...out] });
+    }
+    if (out.size === 0) return view;
+    return {
+      cluster: { ...view.cluster, pods: view.cluster.pods.filter((p) => !out.has(p.namespace)) },
+      pods: view.pods.filter((p) => !out.has(p.namespace)),
+      changes: view.changes.map((c) =>
+        c.kind === 'Pod' && out.has(c.key.split('/')[0] ?? '') ? { ...c, type: 'delete' } : c,
+      ),
+    };
   }
 
   private nextGeneration(now: Date): number {

@@ -6,3 +6,4 @@ export * from './common-config.js';
 export * from './boot.js';
 export * from './service-module.js';
 export * from './metrics.js';
+export * from './leadership.js';

@@ -11,10 +11,13 @@ import {
   integer,
   nestLog,
   serviceModule,
+  leaderElectionConfig,
+  withLeadership,
 } from '#lumen/runtime';
 
 /** The planner's environment, validated once at boot. */
 export const plannerConfigSchema = z.object({
+  ...leaderElectionConfig,
   ...commonConfig,
   /** A kubeconfig file (the lab's); without one, the in-cluster service account. */
   KUBECONFIG: z.string().min(1).optional(),
@@ -25,6 +28,14 @@ export const plannerConfigSchema = z.object({
   HTTP_PORT: integer(1, 65535, 8081),
   /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
   SYNTHETIC_SOURCES: z.enum(['true', 'false']).default('false'),
+  /** Namespaces labelled `<OPT_OUT_LABEL>=true` are left out (their pods neither probed nor probing). */
+  OPT_OUT_LABEL: z
+    .string()
+    .regex(
+      /^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+      'must be a label key',
+    )
+    .default('lumen.dev/ignore'),
   SYNTHETIC_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
@@ -62,6 +73,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
         {
           sampleBudget: config.SAMPLE_BUDGET,
           maxCandidates: config.MAX_CANDIDATES,
+          optOutLabel: config.OPT_OUT_LABEL,
           ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),
         },
         systemClock,
@@ -100,4 +112,8 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   };
 }
 
-await bootService('planner', plannerConfigSchema, (config) => serviceModule(plannerWorker(config)));
+await bootService('planner', plannerConfigSchema, (config) =>
+  serviceModule(
+    withLeadership('planner', config, plannerWorker(config), nestLog(new Logger('Leadership'))),
+  ),
+);

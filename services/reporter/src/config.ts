@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ApiTokens } from '#lumen/access';
 import { parseReceivers, type Receiver } from '#lumen/alerting';
-import { commonConfig, integer } from '#lumen/runtime';
+import { commonConfig, integer, leaderElectionConfig } from '#lumen/runtime';
 
 /** A file named by a variable, parsed at boot: its problems fail the boot like any bad value. */
 function configFile<T>(parse: (text: string, path: string) => T, empty: T) {
@@ -25,6 +25,7 @@ function configFile<T>(parse: (text: string, path: string) => T, empty: T) {
 /** The reporter's environment, validated once at boot. */
 export const reporterConfigSchema = z.object({
   ...commonConfig,
+  ...leaderElectionConfig,
   /** postgres:// for PostgreSQL; without it, SQLite at SQLITE_PATH. */
   DATABASE_URL: z
     .string()

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import type { MessageBus } from '#lumen/messaging';
 import { ReporterCore, consumeForReporter, systemClock, type Stop } from '#lumen/pipeline';
-import { bootService, connectBus, nestLog, serviceModule } from '#lumen/runtime';
+import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/runtime';
 import { CaseStore, storeLocation } from '#lumen/store';
 import { countVerdict, refreshReporterGauges, startAlerting } from './alerting.js';
 import { ReporterApi } from './api/reporter-api.js';
@@ -60,8 +60,12 @@ function reporterWorker(
 
 await bootService('reporter', reporterConfigSchema, (config) => {
   const api = new ReporterApi(config.API_TOKENS_FILE);
-  return serviceModule(reporterWorker(config, api), {
-    controllers: [ResultsController],
-    providers: [{ provide: REPORTER_API, useValue: api }],
-  });
+  const worker = reporterWorker(config, api);
+  return serviceModule(
+    withLeadership('reporter', config, worker, nestLog(new Logger('Leadership'))),
+    {
+      controllers: [ResultsController],
+      providers: [{ provide: REPORTER_API, useValue: api }],
+    },
+  );
 });

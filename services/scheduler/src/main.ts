@@ -11,10 +11,13 @@ import {
   integer,
   nestLog,
   serviceModule,
+  leaderElectionConfig,
+  withLeadership,
 } from '#lumen/runtime';
 
 /** The scheduler's environment, validated once at boot. */
 export const schedulerConfigSchema = z.object({
+  ...leaderElectionConfig,
   ...commonConfig,
   HEARTBEAT_TTL_MS: integer(1500, 300_000, 15_000),
   MAX_TARGETS_PER_BATCH: integer(1, 1000, 200),
@@ -70,5 +73,7 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
 }
 
 await bootService('scheduler', schedulerConfigSchema, (config) =>
-  serviceModule(schedulerWorker(config)),
+  serviceModule(
+    withLeadership('scheduler', config, schedulerWorker(config), nestLog(new Logger('Leadership'))),
+  ),
 );

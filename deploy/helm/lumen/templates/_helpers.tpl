@@ -1,0 +1,100 @@
+{{/* Names and labels shared by every template. */}}
+{{- define "lumen.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 40 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "lumen.labels" -}}
+app.kubernetes.io/name: lumen
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "lumen.selector" -}}
+app.kubernetes.io/name: lumen
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "lumen.image" -}}
+{{ .Values.image.repository }}:{{ default .Chart.AppVersion .Values.image.tag }}
+{{- end -}}
+
+{{- define "lumen.natsUrl" -}}
+{{- if .Values.nats.bundled -}}
+{{ ternary "tls" "nats" .Values.nats.tls.enabled }}://{{ include "lumen.fullname" . }}-nats:4222
+{{- else -}}
+{{ .Values.nats.external.url }}
+{{- end -}}
+{{- end -}}
+
+{{- define "lumen.natsSecret" -}}
+{{- if and (not .Values.nats.bundled) .Values.nats.external.existingSecret -}}
+{{ .Values.nats.external.existingSecret }}
+{{- else -}}
+{{ include "lumen.fullname" . }}-nats-users
+{{- end -}}
+{{- end -}}
+
+{{/* The environment every service shares: NATS with its own user, logs, its pod. */}}
+{{- define "lumen.commonEnv" -}}
+- name: NATS_URL
+  value: {{ include "lumen.natsUrl" .root | quote }}
+- name: NATS_USER
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lumen.natsSecret" .root }}
+      key: {{ .component }}-user
+- name: NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "lumen.natsSecret" .root }}
+      key: {{ .component }}-password
+- name: LOG_LEVEL
+  value: {{ .root.Values.logLevel | quote }}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- end -}}
+
+{{- define "lumen.leaderEnv" -}}
+- name: LEADER_ELECTION
+  value: {{ .root.Values.leaderElection.enabled | quote }}
+- name: LEASE_NAME
+  value: {{ printf "%s-%s" (include "lumen.fullname" .root) .component | quote }}
+- name: LEASE_DURATION_SECONDS
+  value: {{ .root.Values.leaderElection.leaseDurationSeconds | quote }}
+{{- end -}}
+
+{{/* A service container's hardening: non-root, nothing writable but /tmp, no capabilities. */}}
+{{- define "lumen.restrictedSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 10001
+runAsGroup: 10001
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: [ALL]
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{- define "lumen.probes" -}}
+livenessProbe:
+  httpGet: { path: /healthz, port: http }
+  periodSeconds: 10
+readinessProbe:
+  httpGet: { path: /readyz, port: http }
+  periodSeconds: 5
+{{- end -}}
