@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { healthModule } from '#lumen/runtime';
+import { MetricsModule, healthModule } from '#lumen/runtime';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 import { ProberService } from './prober.service.js';
 
@@ -13,6 +13,7 @@ export class ProberModule {
         healthModule(() => [
           () => (service?.ready ? undefined : 'not consuming probe batches yet'),
         ]),
+        MetricsModule,
       ],
       providers: [
         { provide: PROBER_CONFIG, useValue: config },
