@@ -7,7 +7,7 @@ import globals from 'globals';
 const adapterLibs = ['kube', 'store', 'messaging', 'telemetry', 'runtime', 'metrics'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'deploy/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'deploy/helm/**'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

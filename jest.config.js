@@ -33,6 +33,7 @@ const roots = [
   '<rootDir>/libs/*/test/**/',
   '<rootDir>/cli/test/**/',
   '<rootDir>/services/*/test/**/',
+  '<rootDir>/deploy/test/**/',
 ];
 
 /** @type {import('jest').Config} */

