@@ -87,7 +87,9 @@ describe('LeaseElector', () => {
   it('tells the holder when another replica took the lease', async () => {
     const a = elector('scheduler-a', 'lumen-scheduler');
     await a.acquire();
-    const lost = new Promise<string>((resolve) => { a.keepRenewing(resolve); });
+    const lost = new Promise<string>((resolve) => {
+      a.keepRenewing(resolve);
+    });
     // Someone else writes the lease (an operator, or a replica that saw it expired).
     const api = config.makeApiClient(CoordinationV1Api);
     const lease = await api.readNamespacedLease({ name: 'lumen-scheduler', namespace: 'lumen' });

@@ -36,6 +36,8 @@ export async function startPrivateNatsServer(options: {
   /** The address to listen on (default loopback); anything wider requires credentials. */
   listen?: string;
   credentials?: { readonly user: string; readonly password: string };
+  /** Raw nats-server configuration, e.g. the Helm chart's `authorization { … }` block. */
+  config?: string;
 }): Promise<PrivateNatsServer> {
   const listen = options.listen ?? '127.0.0.1';
   if (listen !== '127.0.0.1' && !options.credentials)
@@ -53,8 +55,8 @@ export async function startPrivateNatsServer(options: {
       '-sd',
       options.storeDir,
       // Credentials go in a file only root reads, not on a command line `ps` shows.
-      ...(options.credentials
-        ? ['-c', credentialsFile(options.storeDir, options.credentials)]
+      ...(options.credentials || options.config
+        ? ['-c', configFile(options.storeDir, options.credentials, options.config)]
         : []),
     ],
     {
@@ -92,15 +94,15 @@ export async function startPrivateNatsServer(options: {
   };
 }
 
-function credentialsFile(
+function configFile(
   dir: string,
-  credentials: { readonly user: string; readonly password: string },
+  credentials: { readonly user: string; readonly password: string } | undefined,
+  config: string | undefined,
 ): string {
-  const file = join(dir, 'auth.conf');
-  writeFileSync(
-    file,
-    `authorization {\n  user: ${JSON.stringify(credentials.user)}\n  password: ${JSON.stringify(credentials.password)}\n}\n`,
-    { mode: 0o600 },
-  );
+  const file = join(dir, 'server.conf');
+  const auth = credentials
+    ? `authorization {\n  user: ${JSON.stringify(credentials.user)}\n  password: ${JSON.stringify(credentials.password)}\n}\n`
+    : '';
+  writeFileSync(file, `${auth}${config ?? ''}\n`, { mode: 0o600 });
   return file;
 }

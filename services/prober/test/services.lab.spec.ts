@@ -14,9 +14,12 @@ import {
   TEST_LAB_ROOT,
   conformanceScenarioFiles,
   eventually,
+  layerBinary,
   repositoryRoot,
 } from '#lumen/testing';
-import { freePort } from '#lumen/system';
+import { freePort, runChecked } from '#lumen/system';
+import { parseAllDocuments } from 'yaml';
+import { connect } from 'nats';
 import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
@@ -37,11 +40,21 @@ interface Running {
 
 let running: Running | undefined;
 
+interface ServiceRun {
+  nats: PrivateNatsServer;
+  children: ChildProcess[];
+  logs: string;
+  ports: number[];
+  /** Per-service NATS passwords, when the server enforces the chart's permissions. */
+  passwords?: Record<string, string>;
+}
+
 async function spawnService(
-  run: { nats: PrivateNatsServer; children: ChildProcess[]; logs: string; ports: number[] },
+  run: ServiceRun,
   name: string,
   env: Record<string, string>,
 ): Promise<ChildProcess> {
+  const password = run.passwords?.[name];
   const port = await freePort();
   run.ports.push(port);
   const child = spawn(
@@ -52,6 +65,7 @@ async function spawnService(
         PATH: process.env.PATH ?? '',
         NATS_URL: run.nats.url,
         HTTP_PORT: String(port),
+        ...(password ? { NATS_USER: name, NATS_PASSWORD: password } : {}),
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -66,15 +80,27 @@ async function spawnService(
 }
 
 /** A lab of recipe 07 with the four services on it; probers one per node. */
-async function startAll(labName: string): Promise<Running> {
+async function startAll(
+  labName: string,
+  chartNats?: { authorization: string; passwords: Record<string, string> },
+): Promise<Running> {
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
-  const nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+  const nats = await startPrivateNatsServer({
+    storeDir: join(scratch, 'nats'),
+    ...(chartNats ? { config: chartNats.authorization } : {}),
+  });
   const lab = await upLab(labName, recipe07);
   const database = join(scratch, 'lumen.db');
   const children: ChildProcess[] = [];
   const probers = new Map<string, ChildProcess>();
   const ports: number[] = [];
-  const base = { nats, children, logs: scratch, ports };
+  const base: ServiceRun = {
+    nats,
+    children,
+    logs: scratch,
+    ports,
+    ...(chartNats ? { passwords: chartNats.passwords } : {}),
+  };
   const startProber = async (node: string): Promise<ChildProcess> => {
     const child = await spawnService(base, 'prober', {
       NODE_NAME: node,
@@ -98,6 +124,42 @@ async function startAll(labName: string): Promise<Running> {
     DEBOUNCE_MS: '200',
   });
   return running;
+}
+
+/** The chart's rendered NATS users and permissions (helm template, default values). */
+async function chartNatsAuthorization(): Promise<{
+  authorization: string;
+  passwords: Record<string, string>;
+}> {
+  const helm = await layerBinary('helm', repositoryRoot);
+  const rendered = await runChecked(helm, [
+    'template',
+    'lumen',
+    join(repositoryRoot, 'deploy', 'helm', 'lumen'),
+    '--namespace',
+    'lumen',
+  ]);
+  const secret = (name: string): Record<string, string> => {
+    const found = parseAllDocuments(rendered.stdout)
+      .map(
+        (d) =>
+          d.toJS() as {
+            kind?: string;
+            metadata?: { name?: string };
+            stringData?: Record<string, string>;
+          } | null,
+      )
+      .find((o) => o?.kind === 'Secret' && o.metadata?.name === name);
+    return found?.stringData ?? {};
+  };
+  const config = secret('lumen-nats-config')['nats.conf'] ?? '';
+  const users = secret('lumen-nats-users');
+  return {
+    authorization: config.slice(config.indexOf('authorization {')),
+    passwords: Object.fromEntries(
+      ['planner', 'scheduler', 'prober', 'reporter'].map((s) => [s, users[`${s}-password`] ?? '']),
+    ),
+  };
 }
 
 async function stopAll(): Promise<void> {
@@ -197,6 +259,16 @@ describe('the four services', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('work within the Helm chart’s per-service NATS users and subject permissions', async () => {
+    const run = await startAll('svc-chart', await chartNatsAuthorization());
+    // The server enforces the chart's users: without a password nobody gets in.
+    await expect(connect({ servers: run.nats.url.replace('nats://', '') })).rejects.toThrow(
+      /Authorization/i,
+    );
+    const outcomes = await judged(run.database, 4);
+    expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
   });
 
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
