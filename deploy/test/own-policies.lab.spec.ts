@@ -7,10 +7,9 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { PolicyEngine } from '#lumen/policy';
-import { runChecked } from '#lumen/system';
-import { TEST_LAB_ROOT, layerBinary, repositoryRoot } from '#lumen/testing';
+import { TEST_LAB_ROOT, renderChart, repositoryRoot } from '#lumen/testing';
 import { buildReport } from '../../cli/src/pipeline/report.js';
 import { withLabPipeline } from '../../cli/src/pipeline/lab-verify.js';
 
@@ -30,17 +29,7 @@ const component = (name: string, port: number, extra: object[] = []): object => 
 
 describe('Lumen’s own NetworkPolicies', () => {
   it('are enforced as the chart means them, and Lumen’s own plan probes them', async () => {
-    const helm = await layerBinary('helm', repositoryRoot);
-    const rendered = await runChecked(helm, [
-      'template',
-      'lumen',
-      join(repositoryRoot, 'deploy', 'helm', 'lumen'),
-      '--namespace',
-      'lumen',
-    ]);
-    const policies = parseAllDocuments(rendered.stdout)
-      .map((d) => d.toJS() as { kind?: string } | null)
-      .filter((o) => o?.kind === 'NetworkPolicy');
+    const policies = (await renderChart(repositoryRoot)).filter((o) => o.kind === 'NetworkPolicy');
     expect(policies.length).toBeGreaterThanOrEqual(7);
     const scenario = {
       name: 'lumen-own-policies',

@@ -11,6 +11,6 @@ export function conformanceScenarioFiles(): string[] {
   if (files.length === 0) throw new Error('no conformance scenarios found');
   return files;
 }
-export { layerBinary } from './tools.js';
+export { layerBinary, renderChart, type RenderedObject } from './tools.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';

@@ -1,7 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { runChecked } from '#lumen/system';
+import { parseAllDocuments } from 'yaml';
+import { run, runChecked } from '#lumen/system';
 
 const require = createRequire(import.meta.url);
 
@@ -26,4 +27,26 @@ export async function layerBinary(
     join(repositoryRoot, '.lumen', 'tools'),
   ]);
   return target;
+}
+
+/** A rendered Kubernetes object of the Helm chart. */
+export interface RenderedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** `helm template lumen deploy/helm/lumen --namespace lumen …`, parsed; throws with helm's words. */
+export async function renderChart(
+  repositoryRoot: string,
+  args: readonly string[] = [],
+): Promise<RenderedObject[]> {
+  const helm = await layerBinary('helm', repositoryRoot);
+  const chart = join(repositoryRoot, 'deploy', 'helm', 'lumen');
+  const result = await run(helm, ['template', 'lumen', chart, '--namespace', 'lumen', ...args]);
+  if (result.code !== 0) throw new Error(`helm template ${args.join(' ')}: ${result.stderr}`);
+  return parseAllDocuments(result.stdout)
+    .map((d) => d.toJS() as RenderedObject | null)
+    .filter((o): o is RenderedObject => o !== null);
 }

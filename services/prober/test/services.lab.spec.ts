@@ -14,11 +14,10 @@ import {
   TEST_LAB_ROOT,
   conformanceScenarioFiles,
   eventually,
-  layerBinary,
+  renderChart,
   repositoryRoot,
 } from '#lumen/testing';
-import { freePort, runChecked } from '#lumen/system';
-import { parseAllDocuments } from 'yaml';
+import { freePort } from '#lumen/system';
 import { connect } from 'nats';
 import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
@@ -131,27 +130,10 @@ async function chartNatsAuthorization(): Promise<{
   authorization: string;
   passwords: Record<string, string>;
 }> {
-  const helm = await layerBinary('helm', repositoryRoot);
-  const rendered = await runChecked(helm, [
-    'template',
-    'lumen',
-    join(repositoryRoot, 'deploy', 'helm', 'lumen'),
-    '--namespace',
-    'lumen',
-  ]);
-  const secret = (name: string): Record<string, string> => {
-    const found = parseAllDocuments(rendered.stdout)
-      .map(
-        (d) =>
-          d.toJS() as {
-            kind?: string;
-            metadata?: { name?: string };
-            stringData?: Record<string, string>;
-          } | null,
-      )
-      .find((o) => o?.kind === 'Secret' && o.metadata?.name === name);
-    return found?.stringData ?? {};
-  };
+  const objects = await renderChart(repositoryRoot);
+  const secret = (name: string): Record<string, string> =>
+    (objects.find((o) => o.kind === 'Secret' && o.metadata.name === name)?.['stringData'] ??
+      {}) as Record<string, string>;
   const config = secret('lumen-nats-config')['nats.conf'] ?? '';
   const users = secret('lumen-nats-users');
   return {
