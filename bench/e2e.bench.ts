@@ -32,7 +32,8 @@ try {
     `recipes: ${recipes.recipes} labs, ${recipes.cases} cases, ${recipes.passed} pass`,
     `first lab up to last verdict (two labs at a time): ${(recipes.ms / 1000).toFixed(1)} s`,
     `four services on recipe 07, start to every first verdict: ${(fault.firstVerdictsMs / 1000).toFixed(1)} s`,
-    `and-as-or injected: ${fault.regressions} regressions, detected after ${detection.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s (sweep interval ${sweepMs / 1000} s; budget ${sweepMs / 1000 + 5} s)`,
+    `and-as-or injected: ${fault.regressions} regressions, detected after ${detection.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s (sweep interval ${sweepMs / 1000} s)`,
+    `signed webhook (one CloudEvent for the policy) received ${fault.alertMs === undefined ? 'never' : `${(fault.alertMs / 1000).toFixed(1)} s`} after the fault (budget: sweep interval + 5 s = ${sweepMs / 1000 + 5} s)`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   if (process.argv.includes('--record'))

@@ -26,6 +26,13 @@ describe('lumen demo (npm run demo)', () => {
     );
     const detected = /Detected ([\d.]+)–([\d.]+) s after the fault/.exec(out);
     expect(detected).not.toBeNull();
+    // The regressions also left as one signed CloudEvents webhook for their policy.
+    const alert =
+      /Alert: one signed CloudEvents webhook for policy default\/web-allow-all-ns-monitoring \(signature valid\), ([\d.]+) s after the fault:\n((?: {2}.*\n {4}evidence: .*\n)+)/.exec(
+        out,
+      );
+    expect(alert).not.toBeNull();
+    expect(alert![2]!.match(/evidence: reachable: .*; trace [0-9a-f]{32}/g)).toHaveLength(2);
     expect(out).toContain('Everything Lumen started is stopped and removed.');
     // Other suites' labs may run beside this one: look for the demo's own.
     for (const name of ['demo', 'demo-r0', 'demo-r1'])

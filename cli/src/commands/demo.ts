@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,6 +12,7 @@ import { cliConfig } from '../config.js';
 import { lumenRepository } from '../paths.js';
 import { ExitCode, type CommandIo } from '../io.js';
 import { LAB_POD_CIDR, withLabPipeline } from '../pipeline/lab-verify.js';
+import { LocalWebhookReceiver } from '../pipeline/webhook-receiver.js';
 import {
   caseSentence,
   reportFromStore,
@@ -118,6 +119,8 @@ export interface FaultRun {
   readonly regressions: number;
   /** From injecting the fault to each regression's verdict. */
   readonly detectionMs: readonly number[];
+  /** From injecting the fault to the signed webhook's arrival; undefined when none came. */
+  readonly alertMs: number | undefined;
 }
 
 interface Services {
@@ -138,6 +141,7 @@ async function startServices(
   kubeconfig: string,
   database: string,
   nodes: readonly string[],
+  receiversFile: string,
 ): Promise<Services> {
   const { natsUrl, scratch, sweepMs } = run;
   const logs = join(scratch, 'logs');
@@ -158,7 +162,11 @@ async function startServices(
     child.stderr.pipe(log);
     children.push(child);
   };
-  await start('reporter', 'reporter', { SQLITE_PATH: database });
+  await start('reporter', 'reporter', {
+    SQLITE_PATH: database,
+    // The alerting defaults, so that the demo shows what an installation does.
+    ALERT_RECEIVERS_FILE: receiversFile,
+  });
   await start('scheduler', 'scheduler', { HEARTBEAT_TTL_MS: '6000' });
   for (const node of nodes)
     await start('prober', `prober-${node}`, {
@@ -204,6 +212,7 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
   const name = 'demo';
   let services: Services | undefined;
   let store: CaseStore | undefined;
+  const webhook = await LocalWebhookReceiver.start();
   try {
     const status = await labUp({
       name,
@@ -215,7 +224,15 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
     });
     const nodes = [...new Set(status.pods.map((p) => p.node))].sort();
     const database = join(scratch, 'lumen.db');
-    services = await startServices(run, new LabNames(name, labRoot).kubeconfig, database, nodes);
+    const receiversFile = join(scratch, 'receivers.yaml');
+    writeFileSync(receiversFile, webhook.receiversFile(), { mode: 0o600 });
+    services = await startServices(
+      run,
+      new LabNames(name, labRoot).kubeconfig,
+      database,
+      nodes,
+      receiversFile,
+    );
     io.stdout(
       `\nServices: planner, scheduler, reporter and ${nodes.length} probers (logs: ${services.logs})\n`,
     );
@@ -271,12 +288,39 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
               .join('') +
             `Detected ${(Math.min(...decided) / 1000).toFixed(1)}–${(Math.max(...decided) / 1000).toFixed(1)} s after the fault was injected (sweep interval ${sweepMs / 1000} s).\n`,
     );
-    return { firstVerdictsMs, regressions: regressions.length, detectionMs: decided };
+    const alertMs = regressions.length > 0 ? await alertArrival(io, webhook, injected) : undefined;
+    return { firstVerdictsMs, regressions: regressions.length, detectionMs: decided, alertMs };
   } finally {
+    await webhook.stop();
     await stopServices(services);
     await store?.close();
     await labDown(name, labRoot);
   }
+}
+
+/** Waits for the regressions' signed CloudEvent at the local receiver and shows it. */
+async function alertArrival(
+  io: CommandIo,
+  webhook: LocalWebhookReceiver,
+  injected: number,
+): Promise<number | undefined> {
+  const firing = await until('the alert webhook', 30_000, () =>
+    Promise.resolve(
+      webhook.received.find((r) => r.event.data.alerts.some((a) => a.status === 'firing')),
+    ),
+  ).catch(() => undefined);
+  if (!firing) {
+    io.stdout('No alert reached the webhook receiver within 30 s.\n');
+    return undefined;
+  }
+  const ms = firing.receivedAt - injected;
+  io.stdout(
+    `\nAlert: one signed CloudEvents webhook for policy ${firing.event.subject} (signature ${firing.signatureValid ? 'valid' : 'INVALID'}), ${(ms / 1000).toFixed(1)} s after the fault:\n` +
+      firing.event.data.alerts
+        .map((a) => `  ${a.summary}\n    evidence: ${a.evidence}; trace ${a.traceId ?? '-'}\n`)
+        .join(''),
+  );
+  return firing.signatureValid ? ms : undefined;
 }
 
 export async function runDemo(args: readonly string[], io: CommandIo): Promise<number> {
@@ -298,7 +342,9 @@ export async function runDemo(args: readonly string[], io: CommandIo): Promise<n
       servicesAndFault({ io, labRoot: config.labRoot, natsUrl, scratch, sweepMs }, scenario),
     );
     io.stdout('\nEverything Lumen started is stopped and removed.\n');
-    return recipesRun.passed === recipesRun.cases && faultRun.regressions > 0
+    return recipesRun.passed === recipesRun.cases &&
+      faultRun.regressions > 0 &&
+      faultRun.alertMs !== undefined
       ? ExitCode.ok
       : ExitCode.mismatch;
   } finally {
