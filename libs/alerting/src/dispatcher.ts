@@ -34,6 +34,8 @@ export interface DispatchSettings {
   readonly apiBaseUrl: string;
   /** A group waits this long after its first alert, so alerts of one break travel together. */
   readonly groupWaitMs: number;
+  /** After a group's message, its next one waits at least this long (later alerts gather). */
+  readonly groupIntervalMs: number;
   readonly retryBaseMs: number;
   readonly retryMaxMs: number;
   /** Alertmanager expires alerts that are not sent again; firing ones are re-sent this often. */
@@ -75,6 +77,8 @@ export function fetchSender(timeoutMs: number): HttpSender {
  */
 export class AlertDispatcher {
   private lastAlertmanagerResend = 0;
+  /** When each receiver and group last got a message (in memory: a restart sends sooner). */
+  private readonly lastSent = new Map<string, number>();
 
   constructor(
     private readonly outbox: OutboxStore,
@@ -99,8 +103,7 @@ export class AlertDispatcher {
       const receiver = this.settings.receivers.find((r) => r.name === first.receiver);
       // A receiver removed from the configuration keeps its rows until it comes back.
       if (!receiver) continue;
-      const waited = now.getTime() - Math.min(...group.map((r) => r.createdAt.getTime()));
-      if (group.every((r) => r.attempts === 0) && waited < this.settings.groupWaitMs) continue;
+      if (group.every((r) => r.attempts === 0) && this.gathering(group, now)) continue;
       reports.push(await this.deliver(receiver, group, now));
     }
     if (now.getTime() - this.lastAlertmanagerResend >= this.settings.alertmanagerResendMs) {
@@ -108,6 +111,21 @@ export class AlertDispatcher {
       await this.resendFiringToAlertmanager(now);
     }
     return reports;
+  }
+
+  /**
+   * New alerts of a group wait for the group's wait after the first of them, and for the
+   * group interval after the group's last message: a broken rule whose cases fail over
+   * minutes sends a message per interval, not one per case. Retries do not wait.
+   */
+  private gathering(group: readonly OutboxRow[], now: Date): boolean {
+    const first = group[0] as OutboxRow;
+    const waited = now.getTime() - Math.min(...group.map((r) => r.createdAt.getTime()));
+    const last = this.lastSent.get(`${first.receiver}\n${first.groupKey}`);
+    return (
+      waited < this.settings.groupWaitMs ||
+      (last !== undefined && now.getTime() - last < this.settings.groupIntervalMs)
+    );
   }
 
   private async deliver(receiver: Receiver, rows: OutboxRow[], now: Date): Promise<DeliveryReport> {
@@ -124,6 +142,7 @@ export class AlertDispatcher {
       const { status } = await this.send(renderDelivery(receiver, group, this.context(now)));
       if (status >= 200 && status < 300) {
         await this.outbox.markDelivered(ids, this.clock.now());
+        this.lastSent.set(`${receiver.name}\n${first.groupKey}`, now.getTime());
         const report = { ...base, delivered: true };
         this.onDelivery?.(report);
         return report;

@@ -303,6 +303,7 @@ describe('AlertDispatcher', () => {
     cluster: 'c',
     apiBaseUrl: 'http://x',
     groupWaitMs: 5000,
+    groupIntervalMs: 30_000,
     retryBaseMs: 1000,
     retryMaxMs: 60_000,
     alertmanagerResendMs: 60_000,
@@ -350,6 +351,23 @@ describe('AlertDispatcher', () => {
     now = at(60_000);
     expect(await dispatcher.dispatchDue()).toEqual([]); // delivered once, never again
     expect(outbox.rows.every((r) => r.deliveredAt)).toBe(true);
+    // More cases of the same policy fail later: they gather for the group interval (30 s
+    // after the group's last message), then travel together.
+    const sentAt = now.getTime() - 60_000;
+    const later = (id: number, createdMs: number): (typeof outbox.rows)[number] => ({
+      id,
+      receiver: 'hook',
+      groupKey: 'tenant-a/web',
+      createdAt: new Date(sentAt + createdMs),
+      nextAttemptAt: new Date(sentAt + createdMs),
+      attempts: 0,
+      event: event({}, id.toString(16).padStart(16, '0')),
+    });
+    outbox.rows.push(later(101, 6000), later(102, 20_000));
+    now = new Date(sentAt + 26_000);
+    expect(await dispatcher.dispatchDue()).toEqual([]); // within the group interval
+    now = new Date(sentAt + 30_000);
+    expect((await dispatcher.dispatchDue()).map((r) => r.alerts)).toEqual([2]);
   });
 });
 

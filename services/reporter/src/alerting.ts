@@ -46,6 +46,7 @@ export function startAlerting(
       cluster: config.CLUSTER_NAME,
       apiBaseUrl,
       groupWaitMs: config.ALERT_GROUP_WAIT_MS,
+      groupIntervalMs: config.ALERT_GROUP_INTERVAL_MS,
       retryBaseMs: config.ALERT_RETRY_BASE_MS,
       retryMaxMs: config.ALERT_RETRY_MAX_MS,
       alertmanagerResendMs: config.ALERTMANAGER_RESEND_MS,

@@ -49,6 +49,7 @@ export const reporterConfigSchema = z.object({
   /** YAML: `receivers: [{name, type, url, secret?, namespaces?, severities?}]` (docs/alerts.md). */
   ALERT_RECEIVERS_FILE: configFile<Receiver[]>(parseReceivers, []),
   ALERT_GROUP_WAIT_MS: integer(0, 600_000, 1000),
+  ALERT_GROUP_INTERVAL_MS: integer(0, 3_600_000, 30_000),
   ALERT_RETRY_BASE_MS: integer(100, 600_000, 1000),
   ALERT_RETRY_MAX_MS: integer(1000, 86_400_000, 300_000),
   ALERT_DISPATCH_INTERVAL_MS: integer(100, 60_000, 1000),

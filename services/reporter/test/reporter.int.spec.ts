@@ -94,7 +94,10 @@ async function startReporter(): Promise<void> {
         PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
         API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
         ALERT_RECEIVERS_FILE: join(scratch, 'receivers.yaml'),
-        ALERT_GROUP_WAIT_MS: '300',
+        // Wide enough that a round's verdicts, judged one by one, gather even on a busy
+        // machine; the interval lets the resolved message follow the firing one quickly.
+        ALERT_GROUP_WAIT_MS: '2000',
+        ALERT_GROUP_INTERVAL_MS: '2000',
         ALERT_RETRY_BASE_MS: '200',
         ALERT_RETRY_MAX_MS: '1000',
         ALERT_DISPATCH_INTERVAL_MS: '100',
