@@ -63,19 +63,36 @@ export function startAlerting(
   );
   let stopped = false;
   let running: Promise<void> = Promise.resolve();
+  // The loop polls the outbox, and a new alert wakes it once its group wait is over, so
+  // the first message of a break leaves without waiting for the next poll.
+  let wake: () => void = () => undefined;
   const loop = async (): Promise<void> => {
     while (!stopped) {
       await dispatcher.dispatchDue().catch((error: unknown) => {
         log.warn('alert dispatch failed', { error: String(error) });
       });
-      await new Promise((resolve) => setTimeout(resolve, config.ALERT_DISPATCH_INTERVAL_MS));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, config.ALERT_DISPATCH_INTERVAL_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
     }
   };
   if (receivers.length > 0) running = loop();
   return {
-    afterVerdict: (caseId) => core.afterVerdict(caseId),
+    afterVerdict: async (caseId) => {
+      const event = await core.afterVerdict(caseId);
+      if (event && receivers.length > 0)
+        setTimeout(() => {
+          wake();
+        }, config.ALERT_GROUP_WAIT_MS + 5).unref();
+      return event;
+    },
     stop: async () => {
       stopped = true;
+      wake();
       await running;
     },
   };
