@@ -92,13 +92,7 @@ export class AlertingCore {
     const outcome = await this.cases.outcome(caseId);
     if (!outcome) return undefined;
     const fingerprint = alertFingerprint(caseId);
-    const state = await this.alerts.alertState(fingerprint);
-    const history = await this.cases.history(caseId);
-    const status = alertTransition({
-      current: outcome.outcome,
-      before: history.length >= 2 ? history[history.length - 2]?.outcome : undefined,
-      alert: state?.status,
-    });
+    const { status, state } = await this.transition(caseId, fingerprint, outcome.outcome);
     if (!status) return undefined;
     const content = await this.content(caseId, outcome);
     if (!content) return undefined;
@@ -119,6 +113,26 @@ export class AlertingCore {
     await this.alerts.recordAlert(event, namespaces, receivers, this.clock.now());
     this.onTransition?.(event);
     return event;
+  }
+
+  /** What this verdict does to the case's alert, reading only what that needs. */
+  private async transition(
+    caseId: string,
+    fingerprint: string,
+    current: string,
+  ): Promise<{ status: AlertStatus | undefined; state: AlertState | null }> {
+    // Only a pass or a fail can move an alert: other verdicts read nothing more.
+    if (current !== 'pass' && current !== 'fail') return { status: undefined, state: null };
+    const state = await this.alerts.alertState(fingerprint);
+    // The outcome before this one matters only to a fail that is not firing yet.
+    const history =
+      current === 'fail' && state?.status !== 'firing' ? await this.cases.history(caseId) : [];
+    const status = alertTransition({
+      current,
+      before: history.length >= 2 ? history[history.length - 2]?.outcome : undefined,
+      alert: state?.status,
+    });
+    return { status, state };
   }
 
   private async content(
