@@ -1,4 +1,4 @@
-import { evidenceText } from '#lumen/contracts';
+import { caseIndexColumns, evidenceText } from '#lumen/contracts';
 import type { PlannedCase } from '#lumen/planning';
 import type { FinalOutcome } from '#lumen/pipeline';
 import { formatLabels } from '#lumen/policy';
@@ -63,16 +63,6 @@ interface Judgement {
   readonly reason: string;
 }
 
-/** The rule's policy, or the first policy that isolates the destination (then the source). */
-function primaryPolicy(facts: CaseFacts): string | null {
-  return (
-    facts.rule?.policy ??
-    facts.explanation.ingress.policies[0] ??
-    facts.explanation.egress.policies[0] ??
-    null
-  );
-}
-
 function caseReport(
   facts: CaseFacts,
   judged: Judgement | undefined,
@@ -101,7 +91,7 @@ function caseReport(
     outcome: (judged?.outcome ?? 'inconclusive') as Outcome,
     attempts: judged?.attempts ?? 0,
     policies,
-    policy: primaryPolicy(facts),
+    policy: caseIndexColumns({ ...facts, rule: facts.rule ?? null }).policy,
     verdict: judged?.reason ?? 'no verdict before the run ended',
     evidence: judged ? evidence : 'not probed',
     traceId: judged?.traceId ?? '',
