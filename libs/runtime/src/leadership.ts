@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
+import { Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { LeaseElector, loadKubeConfig } from '#lumen/kube';
 import { integer } from './common-config.js';
+import { nestLog } from './nest-log.js';
 import type { ServiceWorker } from './service-module.js';
 
 /** Leader election, for the services that must run one active replica. */
@@ -41,11 +43,8 @@ export function withLeadership(
   service: string,
   config: LeadershipConfig,
   worker: ServiceWorker,
-  log: {
-    info(message: string, fields?: Record<string, unknown>): void;
-    warn(message: string, fields?: Record<string, unknown>): void;
-  },
 ): ServiceWorker {
+  const log = nestLog(new Logger('Leadership'));
   if (!config.LEADER_ELECTION) return worker;
   const identity = config.POD_NAME ?? hostname();
   const lease = {

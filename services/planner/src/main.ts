@@ -113,7 +113,5 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
 }
 
 await bootService('planner', plannerConfigSchema, (config) =>
-  serviceModule(
-    withLeadership('planner', config, plannerWorker(config), nestLog(new Logger('Leadership'))),
-  ),
+  serviceModule(withLeadership('planner', config, plannerWorker(config))),
 );

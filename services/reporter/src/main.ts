@@ -61,11 +61,8 @@ function reporterWorker(
 await bootService('reporter', reporterConfigSchema, (config) => {
   const api = new ReporterApi(config.API_TOKENS_FILE);
   const worker = reporterWorker(config, api);
-  return serviceModule(
-    withLeadership('reporter', config, worker, nestLog(new Logger('Leadership'))),
-    {
-      controllers: [ResultsController],
-      providers: [{ provide: REPORTER_API, useValue: api }],
-    },
-  );
+  return serviceModule(withLeadership('reporter', config, worker), {
+    controllers: [ResultsController],
+    providers: [{ provide: REPORTER_API, useValue: api }],
+  });
 });

@@ -73,7 +73,5 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
 }
 
 await bootService('scheduler', schedulerConfigSchema, (config) =>
-  serviceModule(
-    withLeadership('scheduler', config, schedulerWorker(config), nestLog(new Logger('Leadership'))),
-  ),
+  serviceModule(withLeadership('scheduler', config, schedulerWorker(config))),
 );

@@ -7,7 +7,7 @@ import {
 import { z } from 'zod';
 import type { ApiTokens, Caller } from '#lumen/access';
 import { caseId as caseIdSchema } from '#lumen/contracts';
-import { CursorError, type ResultsQuery } from '#lumen/store';
+import { CursorError, type PageRequest, type ResultsQuery } from '#lumen/store';
 
 const page = {
   limit: z.coerce.number().int().min(1).max(500).default(100),
@@ -69,24 +69,14 @@ export class ReporterApi {
       ...(q.since ? { since: q.since } : {}),
       ...(q.until ? { until: q.until } : {}),
     };
-    return paged(() =>
-      results.outcomes(filter, caller.namespaces, {
-        limit: q.limit,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-      }),
-    );
+    return paged(() => results.outcomes(filter, caller.namespaces, pageRequest(q)));
   }
 
   async caseDetail(authorization: string | undefined, id: string, query: unknown): Promise<object> {
     const { results, caller } = this.begin(authorization);
     const caseId = parse(caseIdSchema, id);
     const q = parse(pageQuery, query);
-    const found = await paged(() =>
-      results.caseDetail(caseId, caller.namespaces, {
-        limit: q.limit,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-      }),
-    );
+    const found = await paged(() => results.caseDetail(caseId, caller.namespaces, pageRequest(q)));
     if (!found) throw new NotFoundException('case not found');
     return found;
   }
@@ -95,12 +85,7 @@ export class ReporterApi {
     const { results, caller } = this.begin(authorization);
     const caseId = parse(caseIdSchema, id);
     const q = parse(pageQuery, query);
-    const found = await paged(() =>
-      results.attempts(caseId, caller.namespaces, {
-        limit: q.limit,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-      }),
-    );
+    const found = await paged(() => results.attempts(caseId, caller.namespaces, pageRequest(q)));
     if (!found) throw new NotFoundException('case not found');
     return found;
   }
@@ -131,6 +116,11 @@ export class ReporterApi {
     if (!this.results) throw new ServiceUnavailableException('the store is not open yet');
     return { results: this.results, caller };
   }
+}
+
+/** A validated page query as the store takes it. */
+function pageRequest(q: { limit: number; cursor?: string | undefined }): PageRequest {
+  return { limit: q.limit, ...(q.cursor ? { cursor: q.cursor } : {}) };
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
