@@ -31,8 +31,8 @@ afterAll(async () => {
   await server.close();
 });
 
-const elector = (identity: string, name: string): LeaseElector =>
-  new LeaseElector(config, { namespace: 'lumen', name, identity, leaseDurationSeconds: 2 });
+const elector = (identity: string, name: string, leaseDurationSeconds = 2): LeaseElector =>
+  new LeaseElector(config, { namespace: 'lumen', name, identity, leaseDurationSeconds });
 
 async function holder(name: string): Promise<string | undefined> {
   const lease = await config
@@ -55,12 +55,25 @@ describe('LeaseElector', () => {
     expect(bLeads).toBe(false);
     expect(await holder('lumen-planner')).toBe('planner-a');
     expect(lost).toBe('');
-    // a hands the lease back (a graceful stop): b leads within one retry period.
+    // a stops renewing: b takes over.
+    await a.release();
+    await bAcquired;
+    expect(await holder('lumen-planner')).toBe('planner-b');
+    await b.release();
+  });
+
+  it('hands the lease back on a graceful stop, long before it would expire', async () => {
+    // A 30 s lease: a standby that had to wait for expiry would wait 30 s; one that sees
+    // the lease handed back takes it at its next retry (every 10 s).
+    const a = elector('scheduler-a', 'lumen-handback', 30);
+    const b = elector('scheduler-b', 'lumen-handback', 30);
+    await a.acquire();
+    const bAcquired = b.acquire();
     const handedBack = Date.now();
     await a.release();
     await bAcquired;
-    expect(Date.now() - handedBack).toBeLessThan(2000);
-    expect(await holder('lumen-planner')).toBe('planner-b');
+    expect(Date.now() - handedBack).toBeLessThan(20_000);
+    expect(await holder('lumen-handback')).toBe('scheduler-b');
     await b.release();
   });
 
