@@ -4,7 +4,44 @@ import globals from 'globals';
 
 // Libraries that adapt Lumen to a framework or an external system. Every other library
 // under libs/ holds domain logic and must stay framework-free.
-const adapterLibs = ['kube', 'store', 'messaging', 'telemetry', 'runtime', 'metrics'];
+const adapterLibs = ['kube', 'store', 'messaging', 'telemetry', 'service'];
+
+// One library per pipeline stage. A stage talks to the others only through libs/contracts
+// messages, and reaches the bus, store, metrics and spans only through its ports.
+const stageLibs = ['planner', 'scheduler', 'prober', 'reporter'];
+
+const frameworkImports = {
+  group: ['@nestjs/*', 'typeorm', 'typeorm/*', '@kubernetes/client-node'],
+  message:
+    'Domain libraries stay framework-free: put Nest, TypeORM and client-node code in a service or an adapter library.',
+};
+
+const stageBoundaries = stageLibs.map((stage) => {
+  const otherStages =
+    'Stages talk to each other only through libs/contracts messages: a stage library never imports another.';
+  const throughPorts =
+    'A stage reaches the bus, store, metrics and spans only through its ports (src/ports.ts); the services pass the real ones in.';
+  return {
+    files: [`libs/${stage}/src/**/*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          // Exact module names: in patterns a leading # would read as a gitignore comment.
+          paths: [
+            ...stageLibs
+              .filter((s) => s !== stage)
+              .map((s) => ({ name: `#lumen/${s}`, message: otherStages })),
+            ...adapterLibs.map((lib) => ({ name: `#lumen/${lib}`, message: throughPorts })),
+            { name: 'nats', message: throughPorts },
+            { name: 'prom-client', message: throughPorts },
+          ],
+          patterns: [frameworkImports, { group: ['@opentelemetry/*'], message: throughPorts }],
+        },
+      ],
+    },
+  };
+});
 
 export default tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'deploy/helm/**'] },
@@ -33,20 +70,10 @@ export default tseslint.config(
     // Tests may drive a library through the real clients (client-node against the lab).
     ignores: [...adapterLibs.map((lib) => `libs/${lib}/**`), 'libs/*/test/**'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['@nestjs/*', 'typeorm', 'typeorm/*', '@kubernetes/client-node'],
-              message:
-                'Domain libraries stay framework-free: put Nest, TypeORM and client-node code in a service or an adapter library.',
-            },
-          ],
-        },
-      ],
+      'no-restricted-imports': ['error', { patterns: [frameworkImports] }],
     },
   },
+  ...stageBoundaries,
   {
     files: ['**/test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { DataSource } from 'typeorm';
-import { CaseStore, createDataSource, type CaseRow, type StoreLocation } from '#lumen/store';
+import type { CaseRecord } from '#lumen/contracts';
+import { CaseStore, createDataSource, type StoreLocation } from '#lumen/store';
+import { caseRecordFixture, caseSide, explanationSide } from '#lumen/testing';
 import { measureMachine, recordSection } from './report.js';
 
 const ATTEMPTS = 1_000_000;
@@ -22,25 +24,19 @@ const schema = `lumen_bench_${randomBytes(4).toString('hex')}`;
 const caseId = (i: number): string => i.toString(16).padStart(16, '0');
 const T0 = new Date('2026-11-26T10:00:00Z');
 
-function caseRow(i: number): CaseRow {
+function caseRow(i: number): CaseRecord {
   const namespace = `tenant-${i % 50}`;
-  return {
-    caseId: caseId(i),
-    generation: 1,
-    reason: 'must-allow',
-    source: { namespace, labels: { app: 'client' } },
-    destination: { namespace, labels: { app: 'web' } },
-    port: 80,
-    protocol: 'TCP',
-    expected: 'allow',
-    explanation: { ingress: { policies: [`${namespace}/web`] }, egress: { policies: [] } },
+  return caseRecordFixture(caseId(i), {
+    source: caseSide(namespace, { app: 'client' }),
+    destination: caseSide(namespace, { app: 'web' }),
+    explanation: {
+      ingress: explanationSide([`${namespace}/web`]),
+      egress: explanationSide([]),
+    },
     rule: { policy: `${namespace}/web`, direction: 'ingress', index: 0 },
     changedAt: T0,
     updatedAt: T0,
-    listenerKnown: true,
-    loopback: false,
-    traceparent: null,
-  };
+  });
 }
 
 async function median(work: () => Promise<unknown>, runs = 20): Promise<number> {

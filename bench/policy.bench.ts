@@ -11,7 +11,7 @@ import {
   type Connection,
   type NetworkPolicy,
 } from '#lumen/policy';
-import { planCases } from '#lumen/planning';
+import { planCases } from '#lumen/planner';
 import { measureMachine, recordSection, timed } from './report.js';
 import { syntheticCluster } from './synthetic-cluster.js';
 

@@ -14,7 +14,8 @@ import { stringify } from 'yaml';
 import type { ProbeBatch } from '#lumen/contracts';
 import { labDown, labUp } from '#lumen/lab';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import { defaultProberSettings, executeBatch, hostProberPorts } from '#lumen/probing';
+import { kernelSupportsSctp } from '#lumen/host';
+import { defaultProberSettings, executeBatch, hostProbeHost } from '#lumen/prober';
 import { measureMachine, recordSection } from './report.js';
 
 const root = '/run/lumen/bench-labs';
@@ -55,8 +56,12 @@ const status = await labUp({
 });
 try {
   const source = status.pods.find((p) => p.name === 'source')!;
-  const settings = defaultProberSettings(source.node, [parseCidr('10.244.0.0/16') as Cidr]);
-  const ports = hostProberPorts(120_000);
+  const settings = defaultProberSettings(
+    source.node,
+    [parseCidr('10.244.0.0/16') as Cidr],
+    kernelSupportsSctp(),
+  );
+  const ports = hostProbeHost(120_000);
   const targets: ProbeBatch['targets'] = status.pods
     .filter((p) => p.name.startsWith('dest-'))
     .flatMap((p) =>

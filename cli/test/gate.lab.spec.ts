@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
-import { run as runCommand, type RunResult } from '#lumen/system';
+import { run as runCommand, type RunResult } from '#lumen/host';
 import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 

@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, StringCodec, type NatsConnection } from 'nats';
-import { freePort, run } from '#lumen/system';
+import { freePort, run } from '#lumen/host';
 import {
   eventually,
   layerBinary,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { run } from '#lumen/system';
+import { run } from '#lumen/host';
 import { repositoryRoot } from '#lumen/testing';
 
 const dockerfile = readFileSync(join(repositoryRoot, 'Dockerfile'), 'utf8');

@@ -7,7 +7,7 @@ import { LabNames, labDown, labFault, labPrerequisites, labUp } from '#lumen/lab
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { conformanceDir, scenarioFiles } from '#lumen/scenario';
 import { CaseStore, type AttemptRow } from '#lumen/store';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 import { cliConfig } from '../config.js';
 import { lumenRepository } from '../paths.js';
 import { ExitCode, type CommandIo } from '../io.js';

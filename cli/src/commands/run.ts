@@ -6,20 +6,23 @@ import { parseArgs } from 'node:util';
 import { ProberDaemonSet, loadKubeConfig } from '#lumen/kube';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import type { PipelineLog } from '#lumen/pipeline';
-import { expectationCoverage, type NotGenerated } from '#lumen/planning';
+import type { Log } from '#lumen/contracts';
+import { PLANNER_DEFAULTS, expectationCoverage, type NotGenerated } from '#lumen/planner';
+import { PROBER_DEFAULTS } from '#lumen/prober';
 import { loadScenarioFile } from '#lumen/scenario';
 import { storeLocation } from '#lumen/store';
-import type { RaceSettings } from '#lumen/verdicts';
+import { REPORTER_DEFAULTS, type RaceSettings } from '#lumen/reporter';
+import { SCHEDULER_DEFAULTS } from '#lumen/scheduler';
 import { startTelemetry } from '#lumen/telemetry';
 import { cliConfig } from '../config.js';
 import { ExitCode, UsageError, type CommandIo } from '../io.js';
-import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from '../pipeline/local-pipeline.js';
+import { LocalPipeline } from '../pipeline/local-pipeline.js';
 import { buildReport, reportTable, type RunReport } from '../pipeline/report.js';
 import { gateFails, junitReport, parseFailOn, type FailOn } from '../pipeline/junit.js';
 import { showProgress } from '../pipeline/progress.js';
 
 const VERSION = '0.1.0';
+const race = REPORTER_DEFAULTS.race;
 
 type ProberMode = 'local' | 'cluster' | 'daemonset';
 
@@ -63,12 +66,12 @@ Options:
   --expect FILE           a scenario file whose expect rows to account for: each is probed
                           by a case or listed as not generated, with the reason
   --timeout SECONDS       give up after this long (default 600)
-  --settle-window SECONDS mismatches this soon after a change are re-probed (default 10)
-  --attempts N            probes per case before a firm verdict (default 3)
-  --backoff SECONDS       first re-probe delay, doubling (default 1)
-  --confirm N             agreeing probes before a pass is final; more finds flaky CNIs (default 1)
-  --sample-budget N       extra cases sampled from the class matrix (default 0)
-  --pod-cidrs LIST        targets probers accept (default 10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7)
+  --settle-window SECONDS mismatches this soon after a change are re-probed (default ${race.settleWindowMs / 1000})
+  --attempts N            probes per case before a firm verdict (default ${race.maxAttempts})
+  --backoff SECONDS       first re-probe delay, doubling (default ${race.backoffMs / 1000})
+  --confirm N             agreeing probes before a pass is final; more finds flaky CNIs (default ${race.confirmAttempts})
+  --sample-budget N       extra cases sampled from the class matrix (default ${PLANNER_DEFAULTS.sampleBudget})
+  --pod-cidrs LIST        targets probers accept (default ${PROBER_DEFAULTS.podCidrs})
   --probers MODE          where probes run (default auto):
                             daemonset  a temporary DaemonSet of Lumen's prober, removed at the
                                        end (also on Ctrl-C); says which RBAC it lacks, if any
@@ -81,8 +84,8 @@ Options:
                           machine's first non-loopback IPv4 address and the server's port)
   --no-local-probers      the same as --probers cluster
   --synthetic-sources     create labelled source pods in --synthetic-namespace (default
-                          lumen-synthetic) for near misses no real pod covers; removed at the end
-  --synthetic-image IMAGE their image (default registry.k8s.io/pause:3.10)
+                          ${PLANNER_DEFAULTS.syntheticNamespace}) for near misses no real pod covers; removed at the end
+  --synthetic-image IMAGE their image (default ${PLANNER_DEFAULTS.syntheticImage})
 
 Progress (planned / probed / judged) goes to stderr: a bar on a terminal, lines otherwise.
 
@@ -98,20 +101,20 @@ const options = {
   'fail-on': { type: 'string', default: 'fail,flaky' },
   expect: { type: 'string' },
   timeout: { type: 'string', default: '600' },
-  'settle-window': { type: 'string', default: '10' },
-  attempts: { type: 'string', default: '3' },
-  backoff: { type: 'string', default: '1' },
-  confirm: { type: 'string', default: '1' },
-  'sample-budget': { type: 'string', default: '0' },
-  'pod-cidrs': { type: 'string', default: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7' },
+  'settle-window': { type: 'string', default: String(race.settleWindowMs / 1000) },
+  attempts: { type: 'string', default: String(race.maxAttempts) },
+  backoff: { type: 'string', default: String(race.backoffMs / 1000) },
+  confirm: { type: 'string', default: String(race.confirmAttempts) },
+  'sample-budget': { type: 'string', default: String(PLANNER_DEFAULTS.sampleBudget) },
+  'pod-cidrs': { type: 'string', default: PROBER_DEFAULTS.podCidrs },
   'no-local-probers': { type: 'boolean', default: false },
   probers: { type: 'string', default: 'auto' },
   'prober-image': { type: 'string', default: `ghcr.io/lumen-dev/lumen:${VERSION}` },
   'prober-namespace': { type: 'string', default: 'lumen-run' },
   'pod-nats-url': { type: 'string' },
   'synthetic-sources': { type: 'boolean', default: false },
-  'synthetic-namespace': { type: 'string', default: 'lumen-synthetic' },
-  'synthetic-image': { type: 'string', default: 'registry.k8s.io/pause:3.10' },
+  'synthetic-namespace': { type: 'string', default: PLANNER_DEFAULTS.syntheticNamespace },
+  'synthetic-image': { type: 'string', default: PLANNER_DEFAULTS.syntheticImage },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -172,7 +175,7 @@ function runSettings(values: {
   };
 }
 
-function stderrLog(io: CommandIo): PipelineLog {
+function stderrLog(io: CommandIo): Log {
   return {
     info: () => undefined,
     warn: (message, fields) => {
@@ -341,7 +344,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       natsUrl,
       store: storeLocation(config.databaseUrl, join(scratch, 'lumen.db')),
       planner: { sampleBudget, maxCandidates: 20 },
-      scheduler: DEFAULT_SCHEDULER_SETTINGS,
+      scheduler: SCHEDULER_DEFAULTS,
       race,
       localProbers: mode === 'local',
       ...(credentials ? { natsCredentials: credentials } : {}),

@@ -1,11 +1,13 @@
 import { join } from 'node:path';
 import { LabNames, labDown, labUp } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
-import type { PipelineLog } from '#lumen/pipeline';
+import { silentLog, type Log } from '#lumen/contracts';
+import { PLANNER_DEFAULTS } from '#lumen/planner';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
-import type { RaceSettings } from '#lumen/verdicts';
-import { DEFAULT_SCHEDULER_SETTINGS, LocalPipeline } from './local-pipeline.js';
+import type { RaceSettings } from '#lumen/reporter';
+import { SCHEDULER_DEFAULTS } from '#lumen/scheduler';
+import { LocalPipeline } from './local-pipeline.js';
 
 export const LAB_POD_CIDR = '10.244.0.0/16';
 
@@ -24,7 +26,7 @@ export interface LabVerifyOptions {
   readonly race?: RaceSettings;
   readonly sampleBudget?: number;
   readonly timeoutMs?: number;
-  readonly log?: PipelineLog;
+  readonly log?: Log;
 }
 
 export interface LabPipelineOptions {
@@ -38,7 +40,7 @@ export interface LabPipelineOptions {
   readonly sweepIntervalMs?: number;
   /** Turns synthetic sources on, in this namespace. */
   readonly syntheticNamespace?: string;
-  readonly log?: PipelineLog;
+  readonly log?: Log;
 }
 
 /**
@@ -51,19 +53,19 @@ export async function startLabPipeline(options: LabPipelineOptions): Promise<Loc
     natsUrl: options.natsUrl,
     store: { kind: 'sqlite', path: join(options.scratch, `${options.labName}.db`) },
     planner: { sampleBudget: options.sampleBudget ?? 0, maxCandidates: 20 },
-    scheduler: { ...DEFAULT_SCHEDULER_SETTINGS, startupGraceMs: 5000 },
+    scheduler: { ...SCHEDULER_DEFAULTS, startupGraceMs: 5000 },
     race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
     localProbers: true,
     podCidrs: [parseCidr(LAB_POD_CIDR) as Cidr],
     heartbeatTtlMs: 3000,
     sweepIntervalMs: options.sweepIntervalMs ?? 0,
     debounceMs: 100,
-    log: options.log ?? { info: () => undefined, warn: () => undefined },
+    log: options.log ?? silentLog,
     ...(options.syntheticNamespace
       ? {
           syntheticSources: {
             namespace: options.syntheticNamespace,
-            image: 'registry.k8s.io/pause:3.10',
+            image: PLANNER_DEFAULTS.syntheticImage,
           },
         }
       : {}),

@@ -1,24 +1,39 @@
 import { randomUUID } from 'node:crypto';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
+import { systemClock, type Log } from '#lumen/contracts';
+import { kernelSupportsSctp } from '#lumen/host';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import {
   PlannerCore,
-  ProberWorker,
-  ReporterCore,
-  SchedulerCore,
-  consumeForReporter,
-  consumeForScheduler,
-  systemClock,
-  type FinalOutcome,
-  type PipelineLog,
+  noPlannerMetrics,
   type PlanPublished,
   type PlannerSettings,
-  type SchedulerSettings,
-} from '#lumen/pipeline';
+} from '#lumen/planner';
 import type { Cidr } from '#lumen/policy';
+import {
+  ProberWorker,
+  batchAckWaitMs,
+  defaultProberSettings,
+  heartbeatIntervalMs,
+  hostProbeHost,
+  noProberMetrics,
+} from '#lumen/prober';
+import {
+  ReporterCore,
+  noReporterMetrics,
+  subscribeReporter,
+  type FinalOutcome,
+  type RaceSettings,
+} from '#lumen/reporter';
+import {
+  PROBER_WATCH_INTERVAL_MS,
+  SchedulerCore,
+  noSchedulerMetrics,
+  subscribeScheduler,
+  type SchedulerSettings,
+} from '#lumen/scheduler';
 import { CaseStore, type StoreLocation } from '#lumen/store';
-import { defaultProberSettings, hostProberPorts } from '#lumen/probing';
-import type { RaceSettings } from '#lumen/verdicts';
+import { caseTracer } from '#lumen/telemetry';
 
 export interface LocalPipelineOptions {
   readonly kubeconfig: string;
@@ -35,20 +50,10 @@ export interface LocalPipelineOptions {
   /** 0: no periodic sweep. */
   readonly sweepIntervalMs: number;
   readonly debounceMs: number;
-  readonly log: PipelineLog;
+  readonly log: Log;
   /** Create synthetic source pods in this namespace for near misses no real pod covers. */
   readonly syntheticSources?: { readonly namespace: string; readonly image: string };
 }
-
-export const DEFAULT_SCHEDULER_SETTINGS: SchedulerSettings = {
-  maxTargetsPerBatch: 200,
-  ratePerNode: 20,
-  burstPerNode: 40,
-  gatherMs: 100,
-  redispatchAfterMs: 120_000,
-  startupGraceMs: 15_000,
-  maxDispatches: 3,
-};
 
 /**
  * Planner, scheduler and reporter (and, in the lab, one prober per node) in one process,
@@ -137,37 +142,55 @@ export class LocalPipeline {
     this.stops.push(() => this.store.close());
     const synthetic = options.syntheticSources;
     this.planner = new PlannerCore(
-      this.bus,
+      {
+        bus: this.bus,
+        clock: systemClock,
+        log,
+        tracer: caseTracer('planner'),
+        metrics: noPlannerMetrics,
+        ...(synthetic
+          ? { synthetic: new SyntheticPods(loadKubeConfig(options.kubeconfig), synthetic.image) }
+          : {}),
+      },
       synthetic ? { ...options.planner, syntheticNamespace: synthetic.namespace } : options.planner,
-      systemClock,
-      log,
-      synthetic
-        ? new SyntheticPods(loadKubeConfig(options.kubeconfig), synthetic.image)
-        : undefined,
     );
     this.scheduler = new SchedulerCore(
-      this.bus,
-      this.registry,
+      {
+        bus: this.bus,
+        probers: this.registry,
+        clock: systemClock,
+        log,
+        tracer: caseTracer('scheduler'),
+        metrics: noSchedulerMetrics,
+      },
       options.scheduler,
-      systemClock,
-      log,
     );
     this.stops.push(() => {
       this.scheduler.stop();
     });
-    this.reporter = new ReporterCore(this.bus, this.store, options.race, systemClock, {
-      ...log,
-      onAttempt: (caseId) => this.probed.add(caseId),
-      onFinal: (outcome) => {
-        this.outcomes.set(outcome.caseId, outcome);
-        this.outcomeLog.push(outcome);
-        for (const listener of this.listeners) listener();
+    this.reporter = new ReporterCore(
+      {
+        bus: this.bus,
+        store: this.store,
+        clock: systemClock,
+        log,
+        tracer: caseTracer('reporter'),
+        metrics: noReporterMetrics,
+        events: {
+          attemptStored: (caseId) => this.probed.add(caseId),
+          verdict: (outcome) => {
+            this.outcomes.set(outcome.caseId, outcome);
+            this.outcomeLog.push(outcome);
+            for (const listener of this.listeners) listener();
+          },
+        },
       },
-    });
+      options.race,
+    );
     const naming = { prefix: `once-${this.runId}-`, oneShot: true };
-    this.stops.push(...(await consumeForScheduler(this.bus, this.scheduler, naming)));
-    this.stops.push(...(await consumeForReporter(this.bus, this.reporter, naming)));
-    this.scheduler.watchProbers(1000);
+    this.stops.push(...(await subscribeScheduler(this.bus, this.scheduler, naming)));
+    this.stops.push(...(await subscribeReporter(this.bus, this.reporter, naming)));
+    this.scheduler.watchProbers(PROBER_WATCH_INTERVAL_MS);
   }
 
   /** Watches the cluster; every debounced change re-plans and publishes what changed. */
@@ -229,18 +252,23 @@ export class LocalPipeline {
 
   /** A prober for one node, as the DaemonSet runs it (real nsenter and nmap). */
   private localProber(node: string): ProberWorker {
+    const settings = defaultProberSettings(node, this.options.podCidrs, kernelSupportsSctp());
     return new ProberWorker(
-      this.bus,
-      this.registry,
-      hostProberPorts(70_000),
       {
-        settings: defaultProberSettings(node, this.options.podCidrs),
+        bus: this.bus,
+        heartbeats: this.registry,
+        host: hostProbeHost(settings.hostTimeoutMs + 10_000),
+        log: this.options.log,
+        tracer: caseTracer('prober'),
+        metrics: noProberMetrics,
+      },
+      {
+        settings,
         instance: randomUUID(),
         version: '0.1.0',
-        heartbeatIntervalMs: Math.max(500, Math.floor(this.options.heartbeatTtlMs / 3)),
-        ackWaitMs: 90_000,
+        heartbeatIntervalMs: heartbeatIntervalMs(this.options.heartbeatTtlMs),
+        ackWaitMs: batchAckWaitMs(settings.hostTimeoutMs),
       },
-      this.options.log,
     );
   }
 

@@ -1,11 +1,18 @@
-import { caseIndexColumns, evidenceText } from '#lumen/contracts';
-import type { PlannedCase } from '#lumen/planning';
-import type { FinalOutcome } from '#lumen/pipeline';
+import {
+  caseIndexColumns,
+  evidenceText,
+  type AttemptRecord,
+  type CaseRecord,
+  type Outcome,
+  type OutcomeRecord,
+  type RuleRef,
+} from '#lumen/contracts';
+import type { PlannedCase } from '#lumen/planner';
 import { formatLabels } from '#lumen/policy';
-import type { AttemptRow, CaseRow, OutcomeRow } from '#lumen/store';
+import type { FinalOutcome } from '#lumen/reporter';
 import { renderTable } from '../io.js';
 
-export type Outcome = 'pass' | 'fail' | 'flaky' | 'inconclusive';
+export type { Outcome };
 
 /** One case in `lumen run --json`: a shape other tools rely on, so it changes only with care. */
 export interface CaseReport {
@@ -47,8 +54,8 @@ interface CaseFacts {
   };
   readonly port: number;
   readonly protocol: string;
-  readonly expected: string;
-  readonly rule?: { readonly policy: string } | null;
+  readonly expected: 'allow' | 'deny';
+  readonly rule?: RuleRef | null;
   readonly explanation: {
     readonly egress: { readonly policies: readonly string[] };
     readonly ingress: { readonly policies: readonly string[] };
@@ -56,8 +63,8 @@ interface CaseFacts {
 }
 
 interface Judgement {
-  readonly outcome: string;
-  readonly observed: string | null;
+  readonly outcome: Outcome;
+  readonly observed: 'reachable' | 'blocked' | null;
   readonly attempts: number;
   readonly traceId: string | null;
   readonly reason: string;
@@ -86,9 +93,9 @@ function caseReport(
     },
     port: facts.port,
     protocol: facts.protocol,
-    expected: facts.expected === 'allow' ? 'allow' : 'deny',
-    observed: (judged?.observed ?? 'inconclusive') as CaseReport['observed'],
-    outcome: (judged?.outcome ?? 'inconclusive') as Outcome,
+    expected: facts.expected,
+    observed: judged?.observed ?? 'inconclusive',
+    outcome: judged?.outcome ?? 'inconclusive',
     attempts: judged?.attempts ?? 0,
     policies,
     policy: caseIndexColumns({ ...facts, rule: facts.rule ?? null }).policy,
@@ -119,16 +126,16 @@ export function buildReport(
 
 /** The same report, read back from the reporter's store (what the services wrote). */
 export function reportFromStore(
-  cases: readonly CaseRow[],
-  outcomes: readonly OutcomeRow[],
-  lastAttempts: ReadonlyMap<string, AttemptRow | undefined>,
+  cases: readonly CaseRecord[],
+  outcomes: readonly OutcomeRecord[],
+  lastAttempts: ReadonlyMap<string, AttemptRecord | undefined>,
 ): RunReport {
   const byCase = new Map(outcomes.map((o) => [o.caseId, o]));
   return summarize(
     cases.map((c) => {
       const last = lastAttempts.get(c.caseId);
       return caseReport(
-        { ...c, id: c.caseId } as unknown as CaseFacts,
+        { ...c, id: c.caseId },
         byCase.get(c.caseId),
         last ?? {},
         last ? evidenceText(last.reachability, last.basis, last.evidence) : '',

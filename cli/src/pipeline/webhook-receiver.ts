@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { SIGNATURE_HEADER, verifySignature } from '#lumen/alerting';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 
 /** A CloudEvent as Lumen's webhook receiver type sends it (the fields the demo shows). */
 export interface ReceivedAlert {

@@ -1,4 +1,11 @@
-import { caseIndexColumns, evidenceText } from '#lumen/contracts';
+import {
+  caseIndexColumns,
+  evidenceText,
+  type AttemptRecord,
+  type CaseRecord,
+  type CaseSide,
+  type OutcomeRecord,
+} from '#lumen/contracts';
 import {
   alertFingerprint,
   alertGroupKey,
@@ -12,35 +19,28 @@ import {
 import { receiverWants, type Receiver } from './receivers.js';
 
 /** A case as the store keeps it: the columns an alert quotes. */
-export interface AlertCaseFacts {
-  readonly caseId: string;
-  readonly reason: string;
-  readonly source: object;
-  readonly destination: object;
-  readonly port: number;
-  readonly protocol: string;
-  readonly expected: string;
-  readonly rule: object | null;
-  readonly explanation: object;
-}
+export type AlertCaseFacts = Pick<
+  CaseRecord,
+  | 'caseId'
+  | 'reason'
+  | 'source'
+  | 'destination'
+  | 'port'
+  | 'protocol'
+  | 'expected'
+  | 'rule'
+  | 'explanation'
+>;
 
-export interface AlertOutcomeFacts {
-  readonly outcome: string;
-  readonly round: number;
-  readonly decidedAt: Date;
-  readonly reason: string;
-  readonly traceId: string | null;
-  readonly observed: string | null;
-}
+export type AlertOutcomeFacts = Pick<
+  OutcomeRecord,
+  'outcome' | 'round' | 'decidedAt' | 'reason' | 'traceId' | 'observed'
+>;
 
-export interface AlertAttemptFacts {
-  readonly reachability: string;
-  readonly basis: string;
-  readonly evidence: object | null;
-  readonly traceId: string | null;
-  readonly sourcePod?: string | null;
-  readonly destinationPod?: string | null;
-}
+export type AlertAttemptFacts = Pick<
+  AttemptRecord,
+  'reachability' | 'basis' | 'evidence' | 'traceId' | 'sourcePod' | 'destinationPod'
+>;
 
 /** What the alerting core reads of a case; CaseStore is the real one. */
 export interface CaseFacts {
@@ -158,7 +158,7 @@ export class AlertingCore {
       destination: endpoint(stored.destination, deciding?.destinationPod),
       port: stored.port,
       protocol: stored.protocol,
-      expected: stored.expected === 'allow' ? 'allow' : 'deny',
+      expected: stored.expected,
       observed: outcome.observed,
       outcome: outcome.outcome,
       verdict: outcome.reason,
@@ -170,9 +170,8 @@ export class AlertingCore {
   }
 }
 
-function endpoint(side: object, pod: string | null | undefined): AlertContent['source'] {
-  const s = side as { namespace?: string; labels?: Record<string, string> };
-  return { namespace: s.namespace ?? '', labels: s.labels ?? {}, pod: pod ?? null };
+function endpoint(side: CaseSide, pod: string | null | undefined): AlertContent['source'] {
+  return { namespace: side.namespace, labels: side.labels, pod: pod ?? null };
 }
 
 function evidenceOf(attempt: AlertAttemptFacts | undefined): string {

@@ -12,6 +12,7 @@ import {
   signatureHeader,
   verifySignature,
   type AlertEvent,
+  type AlertOutcomeFacts,
   type AlertStore,
   type CaseFacts,
   type HttpRequest,
@@ -19,6 +20,8 @@ import {
   type OutboxStore,
   type Receiver,
 } from '#lumen/alerting';
+import type { Outcome } from '#lumen/contracts';
+import { caseRecordFixture, caseSide } from '#lumen/testing';
 
 const event = (overrides: Partial<AlertEvent> = {}, caseId = 'aaaaaaaaaaaaaaaa'): AlertEvent => ({
   fingerprint: alertFingerprint(caseId),
@@ -373,8 +376,8 @@ describe('AlertDispatcher', () => {
 
 describe('AlertingCore', () => {
   it('fires on pass → fail once, even when the verdict is seen again, and resolves on pass', async () => {
-    const history: { outcome: string }[] = [];
-    let current = {
+    const history: { outcome: Outcome }[] = [];
+    let current: AlertOutcomeFacts = {
       outcome: 'pass',
       round: 1,
       decidedAt: new Date('2026-11-26T10:00:00Z'),
@@ -383,17 +386,14 @@ describe('AlertingCore', () => {
       observed: 'blocked',
     };
     const facts: CaseFacts = {
-      getCase: async () => ({
-        caseId: 'aaaaaaaaaaaaaaaa',
-        reason: 'near-miss-namespace',
-        source: { namespace: 'tenant-b', labels: { app: 'api' } },
-        destination: { namespace: 'tenant-a', labels: { app: 'web' } },
-        port: 80,
-        protocol: 'TCP',
-        expected: 'deny',
-        rule: { policy: 'tenant-a/web', direction: 'ingress', index: 0 },
-        explanation: {},
-      }),
+      getCase: async () =>
+        caseRecordFixture('aaaaaaaaaaaaaaaa', {
+          reason: 'near-miss-namespace',
+          source: caseSide('tenant-b', { app: 'api' }),
+          destination: caseSide('tenant-a', { app: 'web' }),
+          expected: 'deny',
+          rule: { policy: 'tenant-a/web', direction: 'ingress', index: 0 },
+        }),
       outcome: async () => current,
       history: async () => history,
       attempts: async () => [

@@ -8,3 +8,6 @@ export * from './reprobe-request/index.js';
 export * from './case-unschedulable/index.js';
 export * from './policy-inventory/index.js';
 export * from './case-columns.js';
+export * from './ports/index.js';
+export * from './records/index.js';
+export * from './api/index.js';

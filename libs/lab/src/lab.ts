@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, rmSync, closeSync } from
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadInputFile } from '#lumen/scenario';
-import { run } from '#lumen/system';
+import { run } from '#lumen/host';
 import { LabApiError, LabClient } from './client.js';
 import type { LabStatus } from './control.js';
 import { apiVersionOf, resourceByKind } from './api/resources.js';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { ReferenceEvaluator, type Cluster, type Connection } from '#lumen/policy';
 import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
-import { runChecked } from '#lumen/system';
+import { runChecked } from '#lumen/host';
 import { faultedCluster, parseFault, type LabStatus } from '../src/index.js';
 import { podOf, probeFrom, scenario, settle, upLab, type TestLab } from './support.js';
 

@@ -2,7 +2,7 @@ import { afterAll, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kernelSupportsSctp } from '#lumen/system';
+import { kernelSupportsSctp } from '#lumen/host';
 import { probeExpectations, scenario, upLab, type TestLab } from './support.js';
 
 const file = join(mkdtempSync(join(tmpdir(), 'lumen-sctp-')), 'sctp.yaml');

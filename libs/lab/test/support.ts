@@ -6,8 +6,8 @@ import {
   parseNmapXml,
   type PortResult,
   type Reachability,
-} from '#lumen/nmap';
-import { kernelSupportsSctp, runChecked } from '#lumen/system';
+} from '#lumen/prober';
+import { kernelSupportsSctp, runChecked } from '#lumen/host';
 import type { Pod, PodRef, Protocol } from '#lumen/policy';
 import { TEST_LAB_ROOT } from '#lumen/testing';
 import {

@@ -15,59 +15,17 @@ import {
   DeadLetterContract,
   decode,
   encode,
+  type ConsumeOptions,
+  type Consumer,
   type Contract,
+  type PublishOptions,
+  type Publisher,
 } from '#lumen/contracts';
-import { deadLetters } from '#lumen/metrics';
+import { deadLetters } from '#lumen/telemetry';
 import { ensureStreams, streamForSubject } from './streams.js';
 
 /** W3C trace context travels in this NATS header. */
 export const TRACEPARENT_HEADER = 'traceparent';
-
-export interface PublishOptions {
-  /** Deduplication id (Nats-Msg-Id): the same id within two minutes is stored once. */
-  readonly msgId?: string;
-  readonly traceparent?: string;
-}
-
-export interface Delivery {
-  readonly subject: string;
-  readonly traceparent: string | undefined;
-  /** 1 on first delivery; more after a redelivery. */
-  readonly deliveryCount: number;
-}
-
-export interface ConsumeOptions<T> {
-  readonly contract: Contract<T>;
-  /** Durable consumer name: one per service and purpose; restarts resume where it left. */
-  readonly durable: string;
-  readonly filterSubject: string;
-  /**
-   * Called once per valid message. The message is acked only when this resolves, so
-   * resolve only after the effect is durable. A throw means "try again later".
-   */
-  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most handlers return nothing
-  readonly handle: (value: T, delivery: Delivery) => Promise<void | Deferral>;
-  /** Deliveries before a failing message goes to the dead letter subject. */
-  readonly maxDeliver?: number;
-  /** How long a message may stay unacked before it is delivered again. */
-  readonly ackWaitMs?: number;
-  readonly retryDelayMs?: number;
-  /** Messages handled at once (default 1: in order). */
-  readonly concurrency?: number;
-  /** Only messages published from now on (a one-shot run); default: everything retained. */
-  readonly onlyNew?: boolean;
-  /** The server deletes the consumer after this long without a client (one-shot runs). */
-  readonly inactiveThresholdMs?: number;
-}
-
-/** Returned by a handler: not yet, deliver this message again after a while (no failure). */
-export interface Deferral {
-  readonly deferMs: number;
-}
-
-export function defer(ms: number): Deferral {
-  return { deferMs: Math.max(0, Math.round(ms)) };
-}
 
 export interface BusCounters {
   readonly deadLettered: number;
@@ -86,7 +44,7 @@ const MAX_DEAD_PAYLOAD = 64 * 1024;
  * effect, dead letters with reasons. Nest's NATS transport speaks core NATS only; see
  * docs/adr/0006-jetstream-transport.md.
  */
-export class MessageBus {
+export class MessageBus implements Publisher, Consumer {
   private readonly consumers = new Set<ConsumerMessages>();
   private counts = { deadLettered: 0, handled: 0, failed: 0 };
 

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 
 export interface PrivateNatsServer {
   readonly url: string;

@@ -11,11 +11,47 @@ import {
   type OutcomeRow,
 } from './entities.js';
 import { createDataSource, type StoreLocation } from './data-source.js';
-import { caseIndexColumns } from '#lumen/contracts';
+import {
+  attemptRecord,
+  caseIndexColumns,
+  caseRecord,
+  outcomeRecord,
+  type AttemptRecord,
+  type CaseRecord,
+  type NewAttempt,
+  type Outcome,
+  type OutcomeRecord,
+} from '#lumen/contracts';
+import { z } from 'zod';
 import { AlertOutbox } from './alert-outbox.js';
 import { ResultsQuery } from './results-query.js';
 
-export type NewAttempt = Omit<AttemptRow, 'id'>;
+/** A stored row that does not read back as its record: the message names the row and field. */
+export class StoredRowError extends Error {
+  override readonly name = 'StoredRowError';
+}
+
+/** Reads a row as its typed record, or fails naming what in the row is wrong. */
+function record<T>(schema: z.ZodType<T>, what: string, row: object): T {
+  const parsed = schema.safeParse(row);
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues
+    .slice(0, 3)
+    .map((i) => `${i.path.join('.') || '(row)'}: ${i.message}`)
+    .join('; ');
+  throw new StoredRowError(`${what}: the stored row is not a valid record: ${issues}`);
+}
+
+// A case row also holds the index columns derived from its JSON; reading drops them.
+const caseRowRecord = z.object(caseRecord.shape);
+
+const readCase = (row: CaseRow): CaseRecord => record(caseRowRecord, `case ${row.caseId}`, row);
+
+const readAttempt = (row: AttemptRow): AttemptRecord =>
+  record(attemptRecord, `attempt ${row.id} of case ${row.caseId}`, row);
+
+const readOutcome = (row: OutcomeRow): OutcomeRecord =>
+  record(outcomeRecord, `outcome of case ${row.caseId}`, row);
 
 /**
  * The reporter's store, behind a small port: plan generations, cases, probe attempts
@@ -66,7 +102,7 @@ export class CaseStore {
     return saved.id;
   }
 
-  async upsertCases(cases: readonly CaseRow[]): Promise<void> {
+  async upsertCases(cases: readonly CaseRecord[]): Promise<void> {
     if (cases.length === 0) return;
     // Chunks keep each statement within SQLite's limits on a large plan.
     for (let i = 0; i < cases.length; i += 100)
@@ -76,12 +112,14 @@ export class CaseStore {
       );
   }
 
-  async cases(): Promise<CaseRow[]> {
-    return this.dataSource.getRepository(CaseEntity).find({ order: { caseId: 'ASC' } });
+  async cases(): Promise<CaseRecord[]> {
+    const rows = await this.dataSource.getRepository(CaseEntity).find({ order: { caseId: 'ASC' } });
+    return rows.map(readCase);
   }
 
-  async getCase(caseId: string): Promise<CaseRow | null> {
-    return this.dataSource.getRepository(CaseEntity).findOneBy({ caseId });
+  async getCase(caseId: string): Promise<CaseRecord | null> {
+    const row = await this.dataSource.getRepository(CaseEntity).findOneBy({ caseId });
+    return row ? readCase(row) : null;
   }
 
   /** Stores an attempt once: a redelivered result with the same case, round and attempt changes nothing. */
@@ -97,18 +135,20 @@ export class CaseStore {
     }
   }
 
-  async attempts(caseId: string, round: number): Promise<AttemptRow[]> {
-    return this.dataSource
+  async attempts(caseId: string, round: number): Promise<AttemptRecord[]> {
+    const rows = await this.dataSource
       .getRepository(AttemptEntity)
       .find({ where: { caseId, round }, order: { attempt: 'ASC' } });
+    return rows.map(readAttempt);
   }
 
   /** A case's attempts of every round observed at or after `since`, oldest first. */
-  async attemptsSince(caseId: string, since: Date): Promise<AttemptRow[]> {
-    return this.dataSource.getRepository(AttemptEntity).find({
+  async attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]> {
+    const rows = await this.dataSource.getRepository(AttemptEntity).find({
       where: { caseId, observedAt: MoreThanOrEqual(since) },
       order: { observedAt: 'ASC', id: 'ASC' },
     });
+    return rows.map(readAttempt);
   }
 
   /**
@@ -116,8 +156,8 @@ export class CaseStore {
    * older round, once a newer one has) changes nothing. The history keeps every change.
    */
   async setOutcome(
-    outcome: OutcomeRow,
-  ): Promise<{ readonly applied: boolean; readonly previous: string | undefined }> {
+    outcome: OutcomeRecord,
+  ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }> {
     return this.dataSource.transaction(async (manager) => {
       const previous = await manager
         .getRepository(OutcomeEntity)
@@ -158,15 +198,19 @@ export class CaseStore {
       .delete({ generation: LessThan(generation) });
   }
 
-  async outcome(caseId: string): Promise<OutcomeRow | null> {
-    return this.dataSource.getRepository(OutcomeEntity).findOneBy({ caseId });
+  async outcome(caseId: string): Promise<OutcomeRecord | null> {
+    const row = await this.dataSource.getRepository(OutcomeEntity).findOneBy({ caseId });
+    return row ? readOutcome(row) : null;
   }
 
-  async outcomes(): Promise<OutcomeRow[]> {
-    return this.dataSource.getRepository(OutcomeEntity).find({ order: { caseId: 'ASC' } });
+  async outcomes(): Promise<OutcomeRecord[]> {
+    const rows = await this.dataSource
+      .getRepository(OutcomeEntity)
+      .find({ order: { caseId: 'ASC' } });
+    return rows.map(readOutcome);
   }
 
-  async history(caseId: string): Promise<{ outcome: string; round: number; decidedAt: Date }[]> {
+  async history(caseId: string): Promise<{ outcome: Outcome; round: number; decidedAt: Date }[]> {
     return this.dataSource.getRepository(OutcomeHistoryEntity).find({
       where: { caseId },
       order: { id: 'ASC' },

@@ -1,4 +1,5 @@
 import { EntitySchema } from 'typeorm';
+import type { AttemptRecord, CaseRecord, Outcome, OutcomeRecord } from '#lumen/contracts';
 
 export interface PlanGenerationRow {
   id: number;
@@ -7,65 +8,28 @@ export interface PlanGenerationRow {
   caseCount: number;
 }
 
-export interface CaseRow {
-  caseId: string;
-  generation: number;
-  reason: string;
-  source: object;
-  destination: object;
-  port: number;
-  protocol: string;
-  expected: string;
-  explanation: object;
-  rule: object | null;
-  changedAt: Date;
-  updatedAt: Date;
-  listenerKnown: boolean;
-  loopback: boolean;
-  /** The traceparent of the round's plan span: the case's trace. */
-  traceparent: string | null;
-  // Derived from the JSON above by CaseStore (caseIndexColumns), for filters and scoping.
+/**
+ * The rows behind the typed records of libs/contracts (CaseRecord, AttemptRecord,
+ * OutcomeRecord). A row's JSON columns are checked against those schemas when CaseStore
+ * reads it, so a typed record never holds what its type denies.
+ */
+export type CaseRow = CaseRecord & {
+  // Derived from the JSON columns by CaseStore (caseIndexColumns), for filters and scoping.
   sourceNamespace?: string | null;
   destinationNamespace?: string | null;
   policy?: string | null;
   ruleDirection?: string | null;
   ruleIndex?: number | null;
-}
+};
 
-export interface AttemptRow {
-  id: number;
-  caseId: string;
-  round: number;
-  attempt: number;
-  batchId: string;
-  node: string;
-  observedAt: Date;
-  reachability: string;
-  basis: string;
-  evidence: object | null;
-  traceId: string | null;
-  /** "namespace/name" of the pods probed from and to, when known. */
-  sourcePod?: string | null;
-  destinationPod?: string | null;
-}
+export type AttemptRow = AttemptRecord;
 
-export interface OutcomeRow {
-  caseId: string;
-  outcome: string;
-  round: number;
-  decidedAt: Date;
-  reason: string;
-  attempts: number;
-  enforcementLatencyMs: number | null;
-  traceId: string | null;
-  /** The newest conclusive observation: reachable or blocked (null when none was). */
-  observed: string | null;
-}
+export type OutcomeRow = OutcomeRecord;
 
 export interface OutcomeHistoryRow {
   id: number;
   caseId: string;
-  outcome: string;
+  outcome: Outcome;
   round: number;
   decidedAt: Date;
 }

@@ -1,4 +1,21 @@
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
+import type { z } from 'zod';
+import {
+  API_PAGE_LIMIT,
+  CursorError,
+  apiAttempt,
+  apiCase,
+  apiCaseOutcome,
+  apiHistoryEntry,
+  apiOutcome,
+  type ApiSummary,
+  type AttemptItem,
+  type CaseDetail,
+  type LatencyStats,
+  type OutcomeItem,
+  type Page,
+  type PolicyCoverage,
+} from '#lumen/contracts';
 import {
   AlertEntity,
   AttemptEntity,
@@ -25,74 +42,7 @@ export interface PageRequest {
   readonly cursor?: string;
 }
 
-export interface Page<T> {
-  readonly items: T[];
-  /** Pass back as `cursor` for the next page; null on the last page. */
-  readonly nextCursor: string | null;
-}
-
-export interface OutcomeItem {
-  readonly caseId: string;
-  readonly outcome: string;
-  readonly decidedAt: string;
-  readonly round: number;
-  readonly attempts: number;
-  readonly reason: string;
-  readonly caseReason: string;
-  readonly expected: string;
-  readonly observed: string | null;
-  readonly source: object;
-  readonly destination: object;
-  readonly port: number;
-  readonly protocol: string;
-  readonly policy: string | null;
-  readonly rule: object | null;
-  readonly enforcementLatencyMs: number | null;
-  readonly traceId: string | null;
-}
-
-export interface AttemptItem {
-  readonly id: number;
-  readonly round: number;
-  readonly attempt: number;
-  readonly node: string;
-  readonly observedAt: string;
-  readonly reachability: string;
-  readonly basis: string;
-  readonly evidence: object | null;
-  readonly traceId: string | null;
-  readonly sourcePod: string | null;
-  readonly destinationPod: string | null;
-}
-
-export interface PolicyCoverage {
-  readonly policy: string;
-  readonly rules: number;
-  /** Rules with a passing must-allow case and a passing must-deny case. */
-  readonly covered: number;
-  readonly coverage: number;
-  readonly perRule: readonly {
-    readonly direction: string;
-    readonly index: number;
-    readonly allowVerified: boolean;
-    readonly denyVerified: boolean;
-  }[];
-}
-
-export interface LatencyStats {
-  readonly count: number;
-  readonly minMs: number | null;
-  readonly p50Ms: number | null;
-  readonly p90Ms: number | null;
-  readonly p99Ms: number | null;
-  readonly maxMs: number | null;
-  readonly meanMs: number | null;
-}
-
-/** A malformed or foreign cursor: the caller's mistake, answered with 400. */
-export class CursorError extends Error {}
-
-export const MAX_PAGE = 500;
+export const MAX_PAGE = API_PAGE_LIMIT;
 
 /**
  * The API's reads over the store. Every query takes the caller's scope, so a tenant's
@@ -103,13 +53,7 @@ export const MAX_PAGE = 500;
 export class ResultsQuery {
   constructor(private readonly dataSource: DataSource) {}
 
-  async summary(scope: Scope): Promise<{
-    cases: number;
-    byOutcome: Record<string, number>;
-    undecided: number;
-    firingAlerts: number;
-    lastDecidedAt: string | null;
-  }> {
+  async summary(scope: Scope): Promise<Omit<ApiSummary, 'scope'>> {
     const total = await this.scoped(this.cases(), scope)
       .select('COUNT(*)', 'n')
       .getRawOne<{ n: string | number }>();
@@ -119,8 +63,9 @@ export class ResultsQuery {
       .addSelect('MAX(o.decided_at)', 'last')
       .groupBy('o.outcome')
       .getRawMany<{ outcome: string; n: string | number; last: string | Date | null }>();
-    const byOutcome: Record<string, number> = { pass: 0, fail: 0, flaky: 0, inconclusive: 0 };
-    for (const g of grouped) byOutcome[g.outcome] = Number(g.n);
+    const byOutcome: ApiSummary['byOutcome'] = { pass: 0, fail: 0, flaky: 0, inconclusive: 0 };
+    for (const g of grouped)
+      if (g.outcome in byOutcome) byOutcome[g.outcome as keyof typeof byOutcome] = Number(g.n);
     const decided = grouped.reduce((sum, g) => sum + Number(g.n), 0);
     const last = grouped
       .map((g) => (g.last === null ? null : iso(g.last)))
@@ -174,7 +119,7 @@ export class ResultsQuery {
       .orderBy('c.case_id', 'ASC')
       .limit(clampLimit(page.limit) + 1)
       .getRawMany<Record<string, unknown>>();
-    return pageOf(rows.map(outcomeItem), clampLimit(page.limit), (i) =>
+    return pageOf(rows.map(outcomeItem), clampLimit(page.limit), (i: OutcomeItem) =>
       encodeCursor('o', i.caseId),
     );
   }
@@ -184,12 +129,7 @@ export class ResultsQuery {
     caseId: string,
     scope: Scope,
     attemptsPage: PageRequest,
-  ): Promise<{
-    case: Record<string, unknown>;
-    outcome: Record<string, unknown> | null;
-    history: { outcome: string; round: number; decidedAt: string }[];
-    attempts: Page<AttemptItem>;
-  } | null> {
+  ): Promise<CaseDetail | null> {
     const row = await this.scoped(this.cases(), scope)
       .select('c.*')
       .andWhere('c.case_id = :caseId', { caseId })
@@ -207,26 +147,11 @@ export class ResultsQuery {
       .from(OutcomeHistoryEntity, 'h')
       .where('h.case_id = :caseId', { caseId })
       .orderBy('h.id', 'ASC')
-      .getRawMany<{ outcome: string; round: number | string; decided_at: string | Date }>();
+      .getRawMany<Record<string, unknown>>();
     return {
-      case: caseItem(row),
-      outcome: outcome
-        ? {
-            outcome: outcome['outcome'],
-            round: Number(outcome['round']),
-            decidedAt: iso(outcome['decided_at']),
-            reason: outcome['reason'],
-            attempts: Number(outcome['attempts']),
-            observed: outcome['observed'],
-            enforcementLatencyMs: nullableNumber(outcome['enforcement_latency_ms']),
-            traceId: outcome['trace_id'],
-          }
-        : null,
-      history: history.map((h) => ({
-        outcome: h.outcome,
-        round: Number(h.round),
-        decidedAt: iso(h.decided_at),
-      })),
+      case: fromRow(apiCase, row),
+      outcome: outcome ? fromRow(apiCaseOutcome, outcome) : null,
+      history: history.map((h) => fromRow(apiHistoryEntry, h)),
       attempts: await this.attemptsOf(caseId, attemptsPage),
     };
   }
@@ -285,8 +210,14 @@ export class ResultsQuery {
     );
     return policies.map((p) => {
       const rules = [
-        ...(JSON.parse(p.ingress) as number[]).map((index) => ({ direction: 'ingress', index })),
-        ...(JSON.parse(p.egress) as number[]).map((index) => ({ direction: 'egress', index })),
+        ...(JSON.parse(p.ingress) as number[]).map((index) => ({
+          direction: 'ingress' as const,
+          index,
+        })),
+        ...(JSON.parse(p.egress) as number[]).map((index) => ({
+          direction: 'egress' as const,
+          index,
+        })),
       ].map((r) => ({
         ...r,
         allowVerified: seen.has(`${p.policy}|${r.direction}|${r.index}|allow`),
@@ -368,7 +299,9 @@ export class ResultsQuery {
     const rows = await this.attemptsQuery(caseId, before, limit + 1).getRawMany<
       Record<string, unknown>
     >();
-    return pageOf(rows.map(attemptItem), limit, (i) => encodeCursor('a', String(i.id)));
+    return pageOf(rows.map(attemptItem), limit, (i: AttemptItem) =>
+      encodeCursor('a', String(i.id)),
+    );
   }
 
   private cases(): SelectQueryBuilder<object> {
@@ -447,68 +380,56 @@ function iso(value: unknown): string {
   ).toISOString();
 }
 
-function parsed(value: unknown): object | null {
-  if (value === null || value === undefined) return null;
-  return typeof value === 'string' ? (JSON.parse(value) as object) : value;
+const JSON_COLUMNS = new Set([
+  'source',
+  'destination',
+  'explanation',
+  'rule',
+  'evidence',
+  'ingress',
+  'egress',
+]);
+const TIME_COLUMNS = new Set(['decided_at', 'observed_at', 'changed_at']);
+const BOOLEAN_COLUMNS = new Set(['listener_known']);
+// PostgreSQL returns BIGINT and NUMERIC as text; these are numbers in every answer.
+const NUMBER_COLUMNS = new Set(['enforcement_latency_ms', 'round', 'attempts', 'port', 'id']);
+
+/**
+ * A raw row as the API shape `schema` describes it: snake_case columns to camelCase fields,
+ * JSON columns parsed, times in ISO 8601, numbers and booleans as the drivers differ on
+ * them; then checked against the schema, which drops every column the shape does not name.
+ */
+function fromRow<T>(schema: z.ZodType<T>, row: Record<string, unknown>): T {
+  const fields: Record<string, unknown> = {};
+  for (const [column, raw] of Object.entries(row)) {
+    const field = column.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    fields[field] =
+      raw === null || raw === undefined
+        ? null
+        : JSON_COLUMNS.has(column) && typeof raw === 'string'
+          ? JSON.parse(raw)
+          : TIME_COLUMNS.has(column)
+            ? iso(raw)
+            : BOOLEAN_COLUMNS.has(column)
+              ? Boolean(raw)
+              : NUMBER_COLUMNS.has(column)
+                ? Number(raw)
+                : raw;
+  }
+  const parsed = schema.safeParse(fields);
+  if (parsed.success) return parsed.data;
+  throw new Error(
+    `a stored row does not have the API's shape: ${parsed.error.issues
+      .slice(0, 3)
+      .map((i) => `${i.path.join('.')}: ${i.message}`)
+      .join('; ')}`,
+  );
 }
 
-function nullableNumber(value: unknown): number | null {
-  return value === null || value === undefined ? null : Number(value);
+function outcomeItem(row: Record<string, unknown>): OutcomeItem {
+  return fromRow(apiOutcome, row);
 }
 
-function outcomeItem(r: Record<string, unknown>): OutcomeItem {
-  return {
-    caseId: String(r['case_id']),
-    outcome: String(r['outcome']),
-    decidedAt: iso(r['decided_at']),
-    round: Number(r['round']),
-    attempts: Number(r['attempts']),
-    reason: String(r['reason']),
-    caseReason: String(r['case_reason']),
-    expected: String(r['expected']),
-    observed: (r['observed'] as string | null) ?? null,
-    source: parsed(r['source']) ?? {},
-    destination: parsed(r['destination']) ?? {},
-    port: Number(r['port']),
-    protocol: String(r['protocol']),
-    policy: (r['policy'] as string | null) ?? null,
-    rule: parsed(r['rule']),
-    enforcementLatencyMs: nullableNumber(r['enforcement_latency_ms']),
-    traceId: (r['trace_id'] as string | null) ?? null,
-  };
-}
-
-function attemptItem(r: Record<string, unknown>): AttemptItem {
-  return {
-    id: Number(r['id']),
-    round: Number(r['round']),
-    attempt: Number(r['attempt']),
-    node: String(r['node']),
-    observedAt: iso(r['observed_at']),
-    reachability: String(r['reachability']),
-    basis: String(r['basis']),
-    evidence: parsed(r['evidence']),
-    traceId: (r['trace_id'] as string | null) ?? null,
-    sourcePod: (r['source_pod'] as string | null) ?? null,
-    destinationPod: (r['destination_pod'] as string | null) ?? null,
-  };
-}
-
-function caseItem(r: Record<string, unknown>): Record<string, unknown> {
-  return {
-    caseId: r['case_id'],
-    generation: Number(r['generation']),
-    reason: r['reason'],
-    source: parsed(r['source']),
-    destination: parsed(r['destination']),
-    port: Number(r['port']),
-    protocol: r['protocol'],
-    expected: r['expected'],
-    explanation: parsed(r['explanation']),
-    rule: parsed(r['rule']),
-    policy: r['policy'] ?? null,
-    changedAt: iso(r['changed_at']),
-    listenerKnown: Boolean(r['listener_known']),
-    traceparent: r['traceparent'] ?? null,
-  };
+function attemptItem(row: Record<string, unknown>): AttemptItem {
+  return fromRow(apiAttempt, row);
 }

@@ -4,7 +4,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { CaseStore, storeLocation, type CaseRow, type StoreLocation } from '#lumen/store';
+import type { CaseRecord, NewAttempt, Outcome } from '#lumen/contracts';
+import { CaseStore, storeLocation, type StoreLocation } from '#lumen/store';
+import { caseRecordFixture, caseSide, explanationSide } from '#lumen/testing';
 
 // PostgreSQL runs on every machine of this project and in CI (127.0.0.1:5432, trust auth,
 // database test). Each run works in a schema of its own and drops it afterwards.
@@ -26,23 +28,16 @@ afterAll(async () => {
   await admin.destroy();
 });
 
-const caseRow = (caseId: string): CaseRow => ({
-  caseId,
-  generation: 1,
-  reason: 'must-allow',
-  source: { namespace: 'other', labels: { type: 'monitoring' } },
-  destination: { namespace: 'default', labels: { app: 'web' } },
-  port: 80,
-  protocol: 'TCP',
-  expected: 'allow',
-  explanation: { ingress: { isolated: true, allowed: true } },
-  rule: { policy: 'default/web', direction: 'ingress', index: 0 },
-  changedAt: new Date('2026-11-26T05:00:00Z'),
-  updatedAt: new Date('2026-11-26T05:00:00Z'),
-  listenerKnown: true,
-  loopback: false,
-  traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
-});
+const caseRow = (caseId: string): CaseRecord =>
+  caseRecordFixture(caseId, {
+    source: caseSide('other', { type: 'monitoring' }),
+    destination: caseSide('default', { app: 'web' }),
+    explanation: { ingress: explanationSide(['default/web']), egress: explanationSide([]) },
+    rule: { policy: 'default/web', direction: 'ingress', index: 0 },
+    changedAt: new Date('2026-11-26T05:00:00Z'),
+    updatedAt: new Date('2026-11-26T05:00:00Z'),
+    traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+  });
 
 describe.each(locations)('CaseStore on %s', (_name, location) => {
   let store: CaseStore | undefined;
@@ -84,7 +79,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
   });
 
   it('records an attempt once, however often its result is delivered', async () => {
-    const attempt = {
+    const attempt: NewAttempt = {
       caseId: '00000000000000a1',
       round: 7,
       attempt: 1,
@@ -114,7 +109,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
   });
 
   it('keeps the current outcome per case and its history, and says what it was before', async () => {
-    const outcome = (value: string, round: number) => ({
+    const outcome = (value: Outcome, round: number) => ({
       caseId: '00000000000000a2',
       outcome: value,
       round,
@@ -123,7 +118,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       attempts: 1,
       enforcementLatencyMs: null,
       traceId: null,
-      observed: value === 'pass' ? 'reachable' : 'blocked',
+      observed: value === 'pass' ? ('reachable' as const) : ('blocked' as const),
     });
     expect(await store!.setOutcome(outcome('pass', 1))).toEqual({
       applied: true,

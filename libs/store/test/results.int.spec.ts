@@ -9,13 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { alertFingerprint, type AlertEvent } from '#lumen/alerting';
-import {
-  CaseStore,
-  CursorError,
-  createDataSource,
-  type CaseRow,
-  type StoreLocation,
-} from '#lumen/store';
+import { CursorError, type CaseRecord } from '#lumen/contracts';
+import { CaseStore, createDataSource, type StoreLocation } from '#lumen/store';
+import { caseRecordFixture, caseSide, explanationSide } from '#lumen/testing';
 
 const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/test';
 const schema = `lumen_results_${randomBytes(4).toString('hex')}`;
@@ -40,25 +36,21 @@ afterAll(async () => {
 
 const T0 = new Date('2026-11-26T10:00:00Z');
 
-function caseRow(caseId: string, from: string, to: string, extra: Partial<CaseRow> = {}): CaseRow {
-  return {
-    caseId,
-    generation: 1,
-    reason: 'must-allow',
-    source: { namespace: from, labels: { app: `${from}-client` } },
-    destination: { namespace: to, labels: { app: `${to}-server` } },
-    port: 80,
-    protocol: 'TCP',
-    expected: 'allow',
-    explanation: { ingress: { isolated: true, allowed: true, policies: [`${to}/web`] } },
+function caseRow(
+  caseId: string,
+  from: string,
+  to: string,
+  extra: Partial<CaseRecord> = {},
+): CaseRecord {
+  return caseRecordFixture(caseId, {
+    source: caseSide(from, { app: `${from}-client` }),
+    destination: caseSide(to, { app: `${to}-server` }),
+    explanation: { ingress: explanationSide([`${to}/web`]), egress: explanationSide([]) },
     rule: { policy: `${to}/web`, direction: 'ingress', index: 0 },
     changedAt: T0,
     updatedAt: T0,
-    listenerKnown: true,
-    loopback: false,
-    traceparent: null,
     ...extra,
-  };
+  });
 }
 
 // a1: tenant-b → tenant-a (visible to both tenants); a2: tenant-a → tenant-a;

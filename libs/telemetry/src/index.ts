@@ -1,1 +1,3 @@
 export * from './telemetry.js';
+export * from './metrics.js';
+export * from './stage-metrics.js';

@@ -8,6 +8,7 @@ import {
   type Span,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { traceIdOf, type CaseSpan, type CaseTracer } from '#lumen/contracts';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
@@ -75,19 +76,6 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   return started;
 }
 
-/** One step of a case's trace, in one service. */
-export interface CaseSpan {
-  /** For the next hop: the NATS header or a batch's per-case map. */
-  readonly traceparent: string | undefined;
-  readonly traceId: string | undefined;
-  readonly end: (attributes?: Attributes, error?: string) => void;
-}
-
-/** The trace id inside a W3C traceparent. */
-export function traceIdOf(traceparent: string | undefined): string | undefined {
-  return traceparent?.split('-')[1];
-}
-
 /**
  * Starts a span of a case's trace under the traceparent that came with the message (or a
  * new trace without one). Context is passed explicitly, hop to hop, because messages
@@ -116,5 +104,12 @@ export function startCaseSpan(
       if (error) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
       span.end();
     },
+  };
+}
+
+/** The CaseTracer port of a stage's core, backed by OpenTelemetry, for one service. */
+export function caseTracer(service: string): CaseTracer {
+  return {
+    startCaseSpan: (name, parent, attributes) => startCaseSpan(service, name, parent, attributes),
   };
 }

@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { startCaseSpan, startTelemetry, traceIdOf } from '#lumen/telemetry';
+import { traceIdOf } from '#lumen/contracts';
+import { startCaseSpan, startTelemetry } from '#lumen/telemetry';
 
 const telemetry = startTelemetry({ service: 'test', exporter: 'memory' });
 afterAll(async () => telemetry.shutdown());

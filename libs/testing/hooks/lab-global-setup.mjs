@@ -15,7 +15,7 @@ export default async function setup() {
     );
   }
   build({ quiet: true });
-  const { run } = await import(join(root, 'dist/libs/system/src/index.js'));
+  const { run } = await import(join(root, 'dist/libs/host/src/index.js'));
   const { TEST_LAB_ROOT, labFootprint } = await import(
     join(root, 'dist/libs/testing/src/lab-hygiene.js')
   );

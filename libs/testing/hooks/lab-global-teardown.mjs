@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 export default async function teardown() {
-  const { run } = await import(join(root, 'dist/libs/system/src/index.js'));
+  const { run } = await import(join(root, 'dist/libs/host/src/index.js'));
   const { TEST_LAB_ROOT, labFootprint, leaks } = await import(
     join(root, 'dist/libs/testing/src/lab-hygiene.js')
   );

@@ -14,3 +14,5 @@ export function conformanceScenarioFiles(): string[] {
 export { layerBinary, renderChart, type RenderedObject } from './tools.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';
+export * from './records.js';
+export * from './fakes.js';

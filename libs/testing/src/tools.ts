@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { run, runChecked } from '#lumen/system';
+import { run, runChecked } from '#lumen/host';
 
 const require = createRequire(import.meta.url);
 

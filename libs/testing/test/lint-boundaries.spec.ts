@@ -39,3 +39,50 @@ describe('framework-free domain libraries', () => {
     expect(messages).toEqual([]);
   });
 });
+
+describe('one library per stage', () => {
+  const stages = ['planner', 'scheduler', 'prober', 'reporter'] as const;
+  const pairs = stages.flatMap((from) =>
+    stages.filter((to) => to !== from).map((to) => [from, to] as const),
+  );
+
+  it.each(pairs)('rejects libs/%s importing the %s stage', async (from, to) => {
+    const messages = await restrictedImportMessages(
+      `libs/${from}/src/boundary-probe.ts`,
+      `import * as other from '#lumen/${to}';\nexport { other };\n`,
+    );
+    expect(messages).toEqual([
+      expect.stringContaining('Stages talk to each other only through libs/contracts messages'),
+    ]);
+  });
+
+  it.each([
+    ['#lumen/messaging'],
+    ['#lumen/store'],
+    ['#lumen/telemetry'],
+    ['prom-client'],
+    ['@opentelemetry/api'],
+  ])('keeps %s out of a stage: it reaches it through its ports', async (module) => {
+    const messages = await restrictedImportMessages(
+      'libs/reporter/src/boundary-probe.ts',
+      `import * as adapter from '${module}';\nexport { adapter };\n`,
+    );
+    expect(messages).toEqual([expect.stringContaining('only through its ports')]);
+  });
+
+  it('keeps the frameworks out of a stage too', async () => {
+    const messages = await restrictedImportMessages(
+      'libs/scheduler/src/boundary-probe.ts',
+      "import { Injectable } from '@nestjs/common';\nexport { Injectable };\n",
+    );
+    expect(messages).toEqual([expect.stringContaining('Domain libraries stay framework-free')]);
+  });
+
+  it.each(stages)('lets libs/%s speak contracts and use the policy engine', async (stage) => {
+    const messages = await restrictedImportMessages(
+      `libs/${stage}/src/boundary-probe.ts`,
+      "import { TestCaseContract } from '#lumen/contracts';\nimport { PolicyEngine } from '#lumen/policy';\nexport { TestCaseContract, PolicyEngine };\n",
+    );
+    expect(messages).toEqual([]);
+  });
+});

@@ -2,8 +2,10 @@ import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig } from '#lumen/kube';
+import { systemClock } from '#lumen/contracts';
 import { MessageBus } from '#lumen/messaging';
-import { PlannerCore, systemClock } from '#lumen/pipeline';
+import { PLANNER_DEFAULTS, PlannerCore } from '#lumen/planner';
+import { caseTracer, plannerPrometheus } from '#lumen/telemetry';
 import {
   bootService,
   commonConfig,
@@ -13,7 +15,7 @@ import {
   serviceModule,
   leaderElectionConfig,
   withLeadership,
-} from '#lumen/runtime';
+} from '#lumen/service';
 
 /** The planner's environment, validated once at boot. */
 export const plannerConfigSchema = z.object({
@@ -21,10 +23,10 @@ export const plannerConfigSchema = z.object({
   ...commonConfig,
   /** A kubeconfig file (the lab's); without one, the in-cluster service account. */
   KUBECONFIG: z.string().min(1).optional(),
-  SAMPLE_BUDGET: integer(0, 1_000_000, 0),
-  SWEEP_INTERVAL_MS: integer(10_000, 86_400_000, 300_000),
-  DEBOUNCE_MS: integer(0, 60_000, 1000),
-  MAX_CANDIDATES: integer(1, 20, 10),
+  SAMPLE_BUDGET: integer(0, 1_000_000, PLANNER_DEFAULTS.sampleBudget),
+  SWEEP_INTERVAL_MS: integer(10_000, 86_400_000, PLANNER_DEFAULTS.sweepIntervalMs),
+  DEBOUNCE_MS: integer(0, 60_000, PLANNER_DEFAULTS.debounceMs),
+  MAX_CANDIDATES: integer(1, 20, PLANNER_DEFAULTS.maxCandidates),
   HTTP_PORT: integer(1, 65535, 8081),
   /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
   SYNTHETIC_SOURCES: z.enum(['true', 'false']).default('false'),
@@ -35,12 +37,12 @@ export const plannerConfigSchema = z.object({
       /^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
       'must be a label key',
     )
-    .default('lumen.dev/ignore'),
+    .default(PLANNER_DEFAULTS.optOutLabel),
   SYNTHETIC_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
-    .default('lumen-synthetic'),
-  SYNTHETIC_IMAGE: z.string().min(1).default('registry.k8s.io/pause:3.10'),
+    .default(PLANNER_DEFAULTS.syntheticNamespace),
+  SYNTHETIC_IMAGE: z.string().min(1).default(PLANNER_DEFAULTS.syntheticImage),
 });
 type PlannerConfig = z.infer<typeof plannerConfigSchema>;
 
@@ -69,16 +71,22 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       const kubeConfig = loadKubeConfig(config.KUBECONFIG);
       const synthetic = config.SYNTHETIC_SOURCES === 'true';
       core = new PlannerCore(
-        bus,
+        {
+          bus,
+          clock: systemClock,
+          log,
+          tracer: caseTracer('planner'),
+          metrics: plannerPrometheus,
+          ...(synthetic
+            ? { synthetic: new SyntheticPods(kubeConfig, config.SYNTHETIC_IMAGE) }
+            : {}),
+        },
         {
           sampleBudget: config.SAMPLE_BUDGET,
           maxCandidates: config.MAX_CANDIDATES,
           optOutLabel: config.OPT_OUT_LABEL,
           ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),
         },
-        systemClock,
-        log,
-        synthetic ? new SyntheticPods(kubeConfig, config.SYNTHETIC_IMAGE) : undefined,
       );
       const planner = core;
       watcher = new ClusterWatcher(kubeConfig, {

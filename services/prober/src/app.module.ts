@@ -1,5 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
-import { MetricsModule, healthModule } from '#lumen/runtime';
+import { MetricsModule, healthModule } from '#lumen/service';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 import { ProberService } from './prober.service.js';
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import { commonConfig } from '#lumen/runtime';
+import { PROBER_DEFAULTS } from '#lumen/prober';
+import { commonConfig, integer } from '#lumen/service';
 
 const cidrList = z
   .string()
@@ -15,7 +16,7 @@ const cidrList = z
 
 const portRanges = z
   .string()
-  .default('1-65535')
+  .default(PROBER_DEFAULTS.portRanges.map((r) => `${r.from}-${r.to}`).join(','))
   .transform((text, ctx) =>
     text.split(',').map((part) => {
       const [from = '', to = from] = part.trim().split('-');
@@ -49,15 +50,15 @@ export const proberConfigSchema = z.object({
   PROBE_PORTS: portRanges,
   PROBE_PROTOCOLS: z
     .string()
-    .default('TCP,UDP,SCTP')
+    .default(PROBER_DEFAULTS.protocols.join(','))
     .transform((t) => t.split(',').map((p) => p.trim().toUpperCase()))
     .pipe(z.array(z.enum(['TCP', 'UDP', 'SCTP'])).min(1)),
-  TCP_SCAN: z.enum(['syn', 'connect']).default('syn'),
-  NMAP_MAX_RTT_MS: z.coerce.number().int().min(50).max(10_000).default(300),
-  NMAP_HOST_TIMEOUT_MS: z.coerce.number().int().min(1000).max(600_000).default(60_000),
+  TCP_SCAN: z.enum(['syn', 'connect']).default(PROBER_DEFAULTS.tcpScan),
+  NMAP_MAX_RTT_MS: integer(50, 10_000, PROBER_DEFAULTS.maxRttTimeoutMs),
+  NMAP_HOST_TIMEOUT_MS: integer(1000, 600_000, PROBER_DEFAULTS.hostTimeoutMs),
   /** A prober silent this long counts as gone; it beats three times as often. */
-  HEARTBEAT_TTL_MS: z.coerce.number().int().min(1500).max(300_000).default(15_000),
-  HTTP_PORT: z.coerce.number().int().min(1).max(65535).default(8083),
+  HEARTBEAT_TTL_MS: integer(1500, 300_000, PROBER_DEFAULTS.heartbeatTtlMs),
+  HTTP_PORT: integer(1, 65535, 8083),
 });
 
 export type ProberConfig = z.infer<typeof proberConfigSchema>;

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { bootService } from '#lumen/runtime';
+import { bootService } from '#lumen/service';
 import { ProberModule } from './app.module.js';
 import { proberConfigSchema } from './config.js';
 

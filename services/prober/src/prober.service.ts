@@ -7,10 +7,10 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
-import { connectBus, nestLog } from '#lumen/runtime';
-import { ProberWorker } from '#lumen/pipeline';
-import { hostProberPorts } from '#lumen/probing';
-import { kernelSupportsSctp } from '#lumen/system';
+import { kernelSupportsSctp } from '#lumen/host';
+import { ProberWorker, batchAckWaitMs, heartbeatIntervalMs, hostProbeHost } from '#lumen/prober';
+import { connectBus, nestLog } from '#lumen/service';
+import { caseTracer, proberPrometheus } from '#lumen/telemetry';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
 
 const VERSION = '0.1.0';
@@ -34,9 +34,14 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     this.bus = await connectBus('prober', config, log);
     const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS);
     this.worker = new ProberWorker(
-      this.bus,
-      registry,
-      hostProberPorts(config.NMAP_HOST_TIMEOUT_MS + 10_000),
+      {
+        bus: this.bus,
+        heartbeats: registry,
+        host: hostProbeHost(config.NMAP_HOST_TIMEOUT_MS + 10_000),
+        log,
+        tracer: caseTracer('prober'),
+        metrics: proberPrometheus,
+      },
       {
         settings: {
           node: config.NODE_NAME,
@@ -50,10 +55,9 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         },
         instance: randomUUID(),
         version: VERSION,
-        heartbeatIntervalMs: Math.max(500, Math.floor(config.HEARTBEAT_TTL_MS / 3)),
-        ackWaitMs: config.NMAP_HOST_TIMEOUT_MS + 30_000,
+        heartbeatIntervalMs: heartbeatIntervalMs(config.HEARTBEAT_TTL_MS),
+        ackWaitMs: batchAckWaitMs(config.NMAP_HOST_TIMEOUT_MS),
       },
-      log,
     );
     await this.worker.start();
     this.logger.log('consuming probe batches', { node: config.NODE_NAME });

@@ -12,7 +12,7 @@ import {
 } from '#lumen/contracts';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { podKey } from '#lumen/policy';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
 import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
 

@@ -17,7 +17,7 @@ import {
   renderChart,
   repositoryRoot,
 } from '#lumen/testing';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 import { connect } from 'nats';
 import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 

@@ -1,16 +1,14 @@
 import { AlertDispatcher, AlertingCore, fetchSender } from '#lumen/alerting';
+import { systemClock, type Log } from '#lumen/contracts';
 import {
   alertDeliveries,
   alertOutboxPending,
   casesByOutcome,
-  enforcementLatency,
   refreshBeforeScrape,
   regressions,
   regressionsFiring,
   ruleCoverage,
-  verdicts,
-} from '#lumen/metrics';
-import { systemClock, type FinalOutcome, type PipelineLog } from '#lumen/pipeline';
+} from '#lumen/telemetry';
 import type { CaseStore } from '#lumen/store';
 import { publicUrl, type ReporterConfig } from './config.js';
 
@@ -18,7 +16,7 @@ import { publicUrl, type ReporterConfig } from './config.js';
 export function startAlerting(
   config: ReporterConfig,
   store: CaseStore,
-  log: PipelineLog,
+  log: Log,
 ): { afterVerdict: (caseId: string) => Promise<unknown>; stop: () => Promise<void> } {
   const receivers = config.ALERT_RECEIVERS_FILE;
   const apiBaseUrl = publicUrl(config);
@@ -96,13 +94,6 @@ export function startAlerting(
       await running;
     },
   };
-}
-
-/** What each stored verdict adds to the metrics. */
-export function countVerdict(outcome: FinalOutcome): void {
-  verdicts.inc({ outcome: outcome.outcome });
-  if (outcome.enforcementLatencyMs !== null)
-    enforcementLatency.observe(outcome.enforcementLatencyMs / 1000);
 }
 
 /** The gauges read from the store at scrape time. */

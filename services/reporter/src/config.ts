@@ -3,7 +3,8 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ApiTokens } from '#lumen/access';
 import { parseReceivers, type Receiver } from '#lumen/alerting';
-import { commonConfig, integer, leaderElectionConfig } from '#lumen/runtime';
+import { REPORTER_DEFAULTS } from '#lumen/reporter';
+import { commonConfig, integer, leaderElectionConfig } from '#lumen/service';
 
 /** A file named by a variable, parsed at boot: its problems fail the boot like any bad value. */
 function configFile<T>(parse: (text: string, path: string) => T, empty: T) {
@@ -32,10 +33,10 @@ export const reporterConfigSchema = z.object({
     .regex(/^postgres(ql)?:\/\/.+/, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   SQLITE_PATH: z.string().min(1).default('/var/lib/lumen/lumen.db'),
-  SETTLE_WINDOW_MS: integer(0, 3_600_000, 10_000),
-  MAX_ATTEMPTS: integer(1, 20, 3),
-  BACKOFF_MS: integer(0, 600_000, 1000),
-  CONFIRM_ATTEMPTS: integer(1, 20, 1),
+  SETTLE_WINDOW_MS: integer(0, 3_600_000, REPORTER_DEFAULTS.race.settleWindowMs),
+  MAX_ATTEMPTS: integer(1, 20, REPORTER_DEFAULTS.race.maxAttempts),
+  BACKOFF_MS: integer(0, 600_000, REPORTER_DEFAULTS.race.backoffMs),
+  CONFIRM_ATTEMPTS: integer(1, 20, REPORTER_DEFAULTS.race.confirmAttempts),
   HTTP_PORT: integer(1, 65535, 8084),
   /** The cluster's name in alerts. */
   CLUSTER_NAME: z

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
+import { systemClock, type Stop } from '#lumen/contracts';
 import type { MessageBus } from '#lumen/messaging';
-import { ReporterCore, consumeForReporter, systemClock, type Stop } from '#lumen/pipeline';
-import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/runtime';
+import { ReporterCore, ResultsApi, subscribeReporter } from '#lumen/reporter';
+import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/service';
 import { CaseStore, storeLocation } from '#lumen/store';
-import { countVerdict, refreshReporterGauges, startAlerting } from './alerting.js';
-import { ReporterApi } from './api/reporter-api.js';
-import { REPORTER_API, ResultsController } from './api/results.controller.js';
+import { caseTracer, reporterPrometheus } from '#lumen/telemetry';
+import { refreshReporterGauges, startAlerting } from './alerting.js';
+import { RESULTS_API, ResultsController } from './api/results.controller.js';
 import { reporterConfigSchema, type ReporterConfig } from './config.js';
 
 export { reporterConfigSchema };
@@ -14,7 +15,7 @@ export { reporterConfigSchema };
 /** Judges observations against expectations, retries races, stores outcomes, alerts, serves the API. */
 function reporterWorker(
   config: ReporterConfig,
-  api: ReporterApi,
+  api: ResultsApi,
 ): Parameters<typeof serviceModule>[0] {
   const logger = new Logger('Reporter');
   const log = nestLog(logger);
@@ -31,18 +32,23 @@ function reporterWorker(
       alerting = startAlerting(config, store, log);
       bus = await connectBus('reporter', config, log);
       const reporter = new ReporterCore(
-        bus,
-        store,
+        {
+          bus,
+          store,
+          clock: systemClock,
+          log,
+          tracer: caseTracer('reporter'),
+          metrics: reporterPrometheus,
+          events: { afterVerdict: alerting.afterVerdict },
+        },
         {
           settleWindowMs: config.SETTLE_WINDOW_MS,
           maxAttempts: config.MAX_ATTEMPTS,
           backoffMs: config.BACKOFF_MS,
           confirmAttempts: config.CONFIRM_ATTEMPTS,
         },
-        systemClock,
-        { ...log, onFinal: countVerdict, afterVerdict: alerting.afterVerdict },
       );
-      stops = await consumeForReporter(bus, reporter, { prefix: '', oneShot: false });
+      stops = await subscribeReporter(bus, reporter, { prefix: '', oneShot: false });
       log.info('reporter ready', {
         receivers: config.ALERT_RECEIVERS_FILE.map((r) => `${r.name} (${r.type})`),
         apiTokens: config.API_TOKENS_FILE.size,
@@ -59,10 +65,10 @@ function reporterWorker(
 }
 
 await bootService('reporter', reporterConfigSchema, (config) => {
-  const api = new ReporterApi(config.API_TOKENS_FILE);
+  const api = new ResultsApi(config.API_TOKENS_FILE);
   const worker = reporterWorker(config, api);
   return serviceModule(withLeadership('reporter', config, worker), {
     controllers: [ResultsController],
-    providers: [{ provide: REPORTER_API, useValue: api }],
+    providers: [{ provide: RESULTS_API, useValue: api }],
   });
 });

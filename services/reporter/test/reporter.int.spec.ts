@@ -12,17 +12,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import {
+  API_ROUTES,
   POLICY_INVENTORY_SUBJECT,
   PROBE_RESULT_SUBJECT,
   PolicyInventoryContract,
   ProbeResultContract,
   TEST_CASE_SUBJECT,
   TestCaseContract,
+  type ApiRoute,
   type TestCase,
 } from '#lumen/contracts';
 import { verifySignature } from '#lumen/alerting';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 import { eventually, repositoryRoot } from '#lumen/testing';
 
 const SECRET = 'webhook-secret-0123456789';
@@ -455,6 +457,23 @@ describe('API', () => {
     ]);
   });
 
+  it('answers every route in the shape its OpenAPI document gives', async () => {
+    const answers: [ApiRoute, string][] = [
+      [API_ROUTES.summary, '/api/v1/summary'],
+      [API_ROUTES.outcomes, '/api/v1/outcomes?limit=3'],
+      [API_ROUTES.caseDetail, `/api/v1/cases/${id(1, 'tenant-a')}`],
+      [API_ROUTES.attempts, `/api/v1/cases/${id(1, 'tenant-a')}/attempts`],
+      [API_ROUTES.coverage, '/api/v1/coverage'],
+      [API_ROUTES.latency, '/api/v1/latency'],
+    ];
+    for (const [route, path] of answers) {
+      const { status, body } = await api(path, TOKENS.admin);
+      expect([path, status]).toEqual([path, 200]);
+      const parsed = route.answer.safeParse(JSON.parse(body));
+      expect([path, parsed.error?.issues ?? []]).toEqual([path, []]);
+    }
+  });
+
   it('shows a case with its explanation, every attempt with evidence and trace id, and its history', async () => {
     const detail = JSON.parse(
       (await api(`/api/v1/cases/${id(1, 'tenant-a')}?limit=2`, TOKENS.a)).body,
@@ -537,7 +556,7 @@ describe('API', () => {
     ['/api/v1/outcomes?cursor=Zm9v', 'cursor'],
     ['/api/v1/outcomes?namespace=Not_A_Namespace', 'namespace'],
     ['/api/v1/outcomes?sort=desc', 'sort'],
-    ['/api/v1/cases/not-a-case', 'value'],
+    ['/api/v1/cases/not-a-case', 'caseId'],
   ])('%s is a 400 that names %s', async (path, parameter) => {
     const { status, body } = await api(path, TOKENS.admin);
     expect(status).toBe(400);

@@ -1,9 +1,15 @@
 import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
-import { refreshBeforeScrape } from '#lumen/metrics';
+import { systemClock, type Stop } from '#lumen/contracts';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
-import { SchedulerCore, consumeForScheduler, systemClock, type Stop } from '#lumen/pipeline';
+import {
+  PROBER_WATCH_INTERVAL_MS,
+  SCHEDULER_DEFAULTS,
+  SchedulerCore,
+  subscribeScheduler,
+} from '#lumen/scheduler';
+import { caseTracer, refreshBeforeScrape, schedulerPrometheus } from '#lumen/telemetry';
 import {
   bootService,
   commonConfig,
@@ -13,18 +19,19 @@ import {
   serviceModule,
   leaderElectionConfig,
   withLeadership,
-} from '#lumen/runtime';
+} from '#lumen/service';
 
 /** The scheduler's environment, validated once at boot. */
 export const schedulerConfigSchema = z.object({
   ...leaderElectionConfig,
   ...commonConfig,
-  HEARTBEAT_TTL_MS: integer(1500, 300_000, 15_000),
-  MAX_TARGETS_PER_BATCH: integer(1, 1000, 200),
-  RATE_PER_NODE: integer(1, 10_000, 20),
-  BURST_PER_NODE: integer(1, 10_000, 40),
-  GATHER_MS: integer(0, 10_000, 200),
-  REDISPATCH_AFTER_MS: integer(5000, 3_600_000, 120_000),
+  /** A prober silent this long counts as gone; also how long to wait for probers after a start. */
+  HEARTBEAT_TTL_MS: integer(1500, 300_000, SCHEDULER_DEFAULTS.startupGraceMs),
+  MAX_TARGETS_PER_BATCH: integer(1, 1000, SCHEDULER_DEFAULTS.maxTargetsPerBatch),
+  RATE_PER_NODE: integer(1, 10_000, SCHEDULER_DEFAULTS.ratePerNode),
+  BURST_PER_NODE: integer(1, 10_000, SCHEDULER_DEFAULTS.burstPerNode),
+  GATHER_MS: integer(0, 10_000, SCHEDULER_DEFAULTS.gatherMs),
+  REDISPATCH_AFTER_MS: integer(5000, 3_600_000, SCHEDULER_DEFAULTS.redispatchAfterMs),
   HTTP_PORT: integer(1, 65535, 8082),
 });
 type SchedulerConfig = z.infer<typeof schedulerConfigSchema>;
@@ -42,26 +49,30 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
       bus = await connectBus('scheduler', config, log);
       const registry = await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS);
       const scheduler = new SchedulerCore(
-        bus,
-        registry,
         {
+          bus,
+          probers: registry,
+          clock: systemClock,
+          log,
+          tracer: caseTracer('scheduler'),
+          metrics: schedulerPrometheus,
+        },
+        {
+          ...SCHEDULER_DEFAULTS,
           maxTargetsPerBatch: config.MAX_TARGETS_PER_BATCH,
           ratePerNode: config.RATE_PER_NODE,
           burstPerNode: config.BURST_PER_NODE,
           gatherMs: config.GATHER_MS,
           redispatchAfterMs: config.REDISPATCH_AFTER_MS,
           startupGraceMs: config.HEARTBEAT_TTL_MS,
-          maxDispatches: 3,
         },
-        systemClock,
-        log,
       );
       core = scheduler;
       refreshBeforeScrape(() => {
         scheduler.reportQueues();
       });
-      stops = await consumeForScheduler(bus, scheduler, { prefix: '', oneShot: false });
-      scheduler.watchProbers(1000);
+      stops = await subscribeScheduler(bus, scheduler, { prefix: '', oneShot: false });
+      scheduler.watchProbers(PROBER_WATCH_INTERVAL_MS);
     },
     onApplicationShutdown: async () => {
       // Cases still gathering are handed back (not acked): JetStream delivers them again.

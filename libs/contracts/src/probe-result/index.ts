@@ -16,6 +16,17 @@ import {
 /** What a prober saw, for the reporter: `lumen.v1.results`. */
 export const PROBE_RESULT_SUBJECT = `${SUBJECT_PREFIX}.results`;
 
+/** What one probe says of a connection: it got through, it was stopped, or nothing can be said. */
+export const reachability = z.enum(['reachable', 'blocked', 'inconclusive']);
+export type Reachability = z.infer<typeof reachability>;
+
+/** nmap's own words about one port: state, reason and TTL of the answer. */
+export const nmapEvidence = z.strictObject({
+  state: z.string().max(40),
+  reason: z.string().max(60),
+  reasonTtl: z.number().int().min(0).max(255).optional(),
+});
+
 export const observationSchema = z.strictObject({
   caseId,
   round,
@@ -24,17 +35,10 @@ export const observationSchema = z.strictObject({
   ip: ipAddress,
   port,
   protocol,
-  reachability: z.enum(['reachable', 'blocked', 'inconclusive']),
+  reachability,
   /** Why, in words; for inconclusive: source pod gone, netns not found, nmap error… */
   basis: z.string().max(500),
-  /** nmap's own words: state, reason and TTL of the answer. */
-  evidence: z
-    .strictObject({
-      state: z.string().max(40),
-      reason: z.string().max(60),
-      reasonTtl: z.number().int().min(0).max(255).optional(),
-    })
-    .optional(),
+  evidence: nmapEvidence.optional(),
 });
 
 export const probeResultSchema = z.strictObject({

@@ -15,7 +15,7 @@ import {
 /** The planner's cases, for the scheduler: `lumen.v1.cases`. */
 export const TEST_CASE_SUBJECT = `${SUBJECT_PREFIX}.cases`;
 
-const podClass = z.strictObject({
+export const podClass = z.strictObject({
   namespace: name,
   labels,
   /** The engine's class identity, from which the case id is hashed. */
@@ -31,7 +31,7 @@ export const podEndpoint = z.strictObject({
   node: nodeName,
 });
 
-const ruleRef = z.strictObject({
+export const ruleRef = z.strictObject({
   policy: z.string().min(3).max(507),
   direction: z.enum(['ingress', 'egress']),
   index: z.number().int().min(0),
@@ -44,30 +44,37 @@ const side = z.strictObject({
   allowed: z.boolean(),
 });
 
+/** Why the policies decide as they do, per side: isolation, selecting policies, admitting rules. */
+export const explanation = z.strictObject({
+  egress: side,
+  ingress: side,
+  unprobeable: z.string().max(300).optional(),
+});
+
+export const caseReason = z.enum([
+  'must-allow',
+  'near-miss-namespace',
+  'near-miss-pods',
+  'near-miss-both',
+  'unlisted-source',
+  'unlisted-port',
+  'sample',
+]);
+
+export const expectedVerdict = z.enum(['allow', 'deny']);
+
 export const testCaseSchema = z.strictObject({
   caseId,
   /** The plan generation that produced it; higher is newer. */
   generation: z.number().int().min(0),
   /** Why the case exists: a rule's must-allow, a near miss, an isolation check or a sample. */
-  reason: z.enum([
-    'must-allow',
-    'near-miss-namespace',
-    'near-miss-pods',
-    'near-miss-both',
-    'unlisted-source',
-    'unlisted-port',
-    'sample',
-  ]),
+  reason: caseReason,
   source: podClass,
   destination: podClass,
   port,
   protocol,
-  expected: z.enum(['allow', 'deny']),
-  explanation: z.strictObject({
-    egress: side,
-    ingress: side,
-    unprobeable: z.string().max(300).optional(),
-  }),
+  expected: expectedVerdict,
+  explanation,
   /** The rule the case checks, when it checks one. */
   rule: ruleRef.optional(),
   /** When the last change relevant to this case was seen: the start of its settle window. */
@@ -84,5 +91,11 @@ export const testCaseSchema = z.strictObject({
 });
 
 export type TestCase = z.infer<typeof testCaseSchema>;
+export type PodClassRef = z.infer<typeof podClass>;
+export type PodEndpoint = z.infer<typeof podEndpoint>;
+export type RuleRef = z.infer<typeof ruleRef>;
+export type Explanation = z.infer<typeof explanation>;
+export type CaseReason = z.infer<typeof caseReason>;
+export type ExpectedVerdict = z.infer<typeof expectedVerdict>;
 
 export const TestCaseContract: Contract<TestCase> = { name: 'TestCase', schema: testCaseSchema };

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { runChecked } from '#lumen/system';
+import { runChecked } from '#lumen/host';
 
 export interface ServingCertificate {
   readonly key: string;

@@ -1,5 +1,5 @@
 import type { Cluster, Namespace, NetworkPolicy, Pod, Protocol } from '#lumen/policy';
-import { runChecked } from '#lumen/system';
+import { runChecked } from '#lumen/host';
 import { resourceByKind, type KubeObject } from '../api/resources.js';
 import type { ObjectStore } from '../api/store.js';
 import type { RunningPod } from '../runtime/kubelet.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync } from 'node:fs';
-import { freePort } from '#lumen/system';
+import { freePort } from '#lumen/host';
 import { dirname } from 'node:path';
 import type { Protocol } from '#lumen/policy';
 import { ApiError } from '../api/errors.js';

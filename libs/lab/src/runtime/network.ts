@@ -1,5 +1,5 @@
 import { existsSync, readdirSync } from 'node:fs';
-import { run, runChecked } from '#lumen/system';
+import { run, runChecked } from '#lumen/host';
 import type { LabNames } from '../naming.js';
 
 const NETNS_DIR = '/run/netns';

@@ -2,6 +2,8 @@ import { Table, TableColumn, TableIndex, type MigrationInterface, type QueryRunn
 import { columns } from './1795669200000-initial.js';
 import { caseIndexColumns } from '#lumen/contracts';
 
+type CaseColumnsInput = Parameters<typeof caseIndexColumns>[0];
+
 /**
  * What the API filters and pages on, and what alerting keeps: namespaces and the policy
  * rule of each case as plain columns (tenant scoping and filters become index lookups),
@@ -134,11 +136,12 @@ async function backfillCaseColumns(queryRunner: QueryRunner): Promise<void> {
   const postgres = queryRunner.dataSource.options.type === 'postgres';
   const p = (n: number): string => (postgres ? `$${n}` : '?');
   for (const row of rows) {
+    // Rows written before this migration, by the TestCase contract of the time.
     const c = caseIndexColumns({
-      source: JSON.parse(row.source) as object,
-      destination: JSON.parse(row.destination) as object,
-      rule: row.rule ? (JSON.parse(row.rule) as object) : null,
-      explanation: JSON.parse(row.explanation) as object,
+      source: JSON.parse(row.source) as CaseColumnsInput['source'],
+      destination: JSON.parse(row.destination) as CaseColumnsInput['destination'],
+      rule: row.rule ? (JSON.parse(row.rule) as CaseColumnsInput['rule']) : null,
+      explanation: JSON.parse(row.explanation) as CaseColumnsInput['explanation'],
     });
     await queryRunner.query(
       `UPDATE ${cases} SET source_namespace = ${p(1)}, destination_namespace = ${p(2)}, policy = ${p(3)}, rule_direction = ${p(4)}, rule_index = ${p(5)} WHERE case_id = ${p(6)}`,

@@ -1,22 +1,52 @@
-import { Controller, Get, Headers, Inject, Param, Query } from '@nestjs/common';
-import { openApiDocument } from './openapi.js';
-import { ReporterApi } from './reporter-api.js';
+import {
+  BadRequestException,
+  Controller,
+  Get,
+  Headers,
+  HttpException,
+  Inject,
+  NotFoundException,
+  Param,
+  Query,
+  ServiceUnavailableException,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { ApiProblem, openApiDocument, type ResultsApi } from '#lumen/reporter';
 
-export const REPORTER_API = Symbol('REPORTER_API');
+export const RESULTS_API = Symbol('RESULTS_API');
 
-/** `/api/v1`: thin routes over ReporterApi, which authenticates, validates and scopes. */
+const HTTP: Record<ApiProblem['status'], new (message: string) => HttpException> = {
+  400: BadRequestException,
+  401: UnauthorizedException,
+  404: NotFoundException,
+  503: ServiceUnavailableException,
+};
+
+/** An ApiProblem as Nest's HTTP exception: `{statusCode, message, error}`. */
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof ApiProblem) throw new HTTP[error.status](error.message);
+    throw error;
+  }
+}
+
+/** `/api/v1`: thin routes over ResultsApi, which authenticates, validates and scopes. */
 @Controller('api/v1')
 export class ResultsController {
-  constructor(@Inject(REPORTER_API) private readonly api: ReporterApi) {}
+  private readonly document = openApiDocument();
+
+  constructor(@Inject(RESULTS_API) private readonly api: ResultsApi) {}
 
   @Get('openapi.json')
   openapi(): object {
-    return openApiDocument();
+    return this.document;
   }
 
   @Get('summary')
   summary(@Headers('authorization') authorization?: string): Promise<object> {
-    return this.api.summary(authorization);
+    return answer(() => this.api.summary(authorization));
   }
 
   @Get('outcomes')
@@ -24,25 +54,25 @@ export class ResultsController {
     @Query() query: unknown,
     @Headers('authorization') authorization?: string,
   ): Promise<object> {
-    return this.api.outcomes(authorization, query);
+    return answer(() => this.api.outcomes(authorization, query));
   }
 
   @Get('cases/:caseId')
   caseDetail(
-    @Param('caseId') caseId: string,
+    @Param() params: unknown,
     @Query() query: unknown,
     @Headers('authorization') authorization?: string,
   ): Promise<object> {
-    return this.api.caseDetail(authorization, caseId, query);
+    return answer(() => this.api.caseDetail(authorization, params, query));
   }
 
   @Get('cases/:caseId/attempts')
   attempts(
-    @Param('caseId') caseId: string,
+    @Param() params: unknown,
     @Query() query: unknown,
     @Headers('authorization') authorization?: string,
   ): Promise<object> {
-    return this.api.attempts(authorization, caseId, query);
+    return answer(() => this.api.attempts(authorization, params, query));
   }
 
   @Get('coverage')
@@ -50,7 +80,7 @@ export class ResultsController {
     @Query() query: unknown,
     @Headers('authorization') authorization?: string,
   ): Promise<object> {
-    return this.api.coverage(authorization, query);
+    return answer(() => this.api.coverage(authorization, query));
   }
 
   @Get('latency')
@@ -58,6 +88,6 @@ export class ResultsController {
     @Query() query: unknown,
     @Headers('authorization') authorization?: string,
   ): Promise<object> {
-    return this.api.latency(authorization, query);
+    return answer(() => this.api.latency(authorization, query));
   }
 }

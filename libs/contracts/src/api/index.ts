@@ -1,0 +1,284 @@
+import { z } from 'zod';
+import { caseId, port, protocol, round } from '../common.js';
+import { reachability } from '../probe-result/index.js';
+import { attemptEvidence, caseRecord, caseSide, outcome } from '../records/index.js';
+import { caseReason, expectedVerdict, ruleRef } from '../test-case/index.js';
+
+/*
+ * The reporter's REST API (/api/v1) as one set of schemas: the queries it accepts and the
+ * answers it gives. The reporter validates with them, the store types its reads with them,
+ * and the OpenAPI document is generated from them, so the three cannot drift apart.
+ */
+
+const MAX_PAGE = 500;
+
+const namespaceName = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a namespace name');
+const policyName = z
+  .string()
+  .max(507)
+  .regex(
+    /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/,
+    'must be namespace/name',
+  );
+const dateTime = z.iso.datetime({ offset: true });
+
+const pageParams = {
+  limit: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_PAGE)
+    .default(100)
+    .meta({ description: 'Items per page.' }),
+  cursor: z
+    .string()
+    .max(200)
+    .optional()
+    .meta({ description: 'The `nextCursor` of the previous page.' }),
+};
+const namespaceParam = namespaceName
+  .optional()
+  .meta({ description: 'Cases whose source or destination lies in this namespace.' });
+const policyParam = policyName.optional().meta({ description: 'A policy as namespace/name.' });
+
+export const outcomesQuery = z.strictObject({
+  namespace: namespaceParam,
+  policy: policyParam,
+  outcome: outcome.optional().meta({ description: 'Only cases with this latest outcome.' }),
+  since: dateTime
+    .transform((t) => new Date(t))
+    .optional()
+    .meta({ description: 'Decided at or after this time (RFC 3339).' }),
+  until: dateTime
+    .transform((t) => new Date(t))
+    .optional()
+    .meta({ description: 'Decided at or before this time (RFC 3339).' }),
+  ...pageParams,
+});
+export const pageQuery = z.strictObject(pageParams);
+export const coverageQuery = z.strictObject({ policy: policyParam });
+export const latencyQuery = z.strictObject({ namespace: namespaceParam, policy: policyParam });
+export const casePath = z.strictObject({
+  caseId: caseId.meta({ description: 'A case id: 16 lower-case hex digits.' }),
+});
+
+export type OutcomesQuery = z.output<typeof outcomesQuery>;
+export type PageQuery = z.output<typeof pageQuery>;
+
+/** A page of items; pass `nextCursor` back as `cursor` for the next one (null: the last). */
+function pageOf<T extends z.ZodType>(item: T, id: string) {
+  return z
+    .object({ items: z.array(item), nextCursor: z.string().nullable() })
+    .meta({ id, description: 'A keyset page: its cost does not grow with its depth.' });
+}
+
+const observedReachability = z.enum(['reachable', 'blocked']).nullable();
+
+export const apiSummary = z
+  .object({
+    cases: z.number().int(),
+    byOutcome: z.record(outcome, z.number().int()),
+    undecided: z.number().int(),
+    firingAlerts: z.number().int(),
+    lastDecidedAt: dateTime.nullable(),
+    scope: z.union([z.literal('all'), z.array(z.string())]),
+  })
+  .meta({ id: 'Summary', description: 'Cases by outcome and alerts firing, within the scope.' });
+
+export const apiOutcome = z
+  .object({
+    caseId,
+    outcome,
+    decidedAt: dateTime,
+    round,
+    attempts: z.number().int(),
+    reason: z.string(),
+    caseReason,
+    expected: expectedVerdict,
+    observed: observedReachability,
+    source: caseSide,
+    destination: caseSide,
+    port,
+    protocol,
+    policy: z.string().nullable(),
+    rule: ruleRef.nullable(),
+    enforcementLatencyMs: z.number().int().nullable(),
+    traceId: z.string().nullable(),
+  })
+  .meta({ id: 'Outcome', description: 'A case’s latest outcome with what it checks.' });
+
+export const apiAttempt = z
+  .object({
+    id: z.number().int(),
+    round,
+    attempt: z.number().int(),
+    node: z.string(),
+    observedAt: dateTime,
+    reachability,
+    basis: z.string(),
+    evidence: attemptEvidence.nullable(),
+    traceId: z.string().nullable(),
+    sourcePod: z.string().nullable(),
+    destinationPod: z.string().nullable(),
+  })
+  .meta({ id: 'Attempt', description: 'One probe of a case, with nmap’s evidence.' });
+
+export const apiCase = z
+  .object(
+    caseRecord.pick({
+      caseId: true,
+      generation: true,
+      reason: true,
+      source: true,
+      destination: true,
+      port: true,
+      protocol: true,
+      expected: true,
+      explanation: true,
+      rule: true,
+      listenerKnown: true,
+      traceparent: true,
+    }).shape,
+  )
+  .extend({ policy: z.string().nullable(), changedAt: dateTime })
+  .meta({ id: 'Case', description: 'The expectation, with the policies that explain it.' });
+
+export const apiHistoryEntry = z.object({ outcome, round, decidedAt: dateTime });
+
+export const apiCaseOutcome = z.object({
+  outcome,
+  round,
+  decidedAt: dateTime,
+  reason: z.string(),
+  attempts: z.number().int(),
+  observed: observedReachability,
+  enforcementLatencyMs: z.number().int().nullable(),
+  traceId: z.string().nullable(),
+});
+
+export const apiOutcomePage = pageOf(apiOutcome, 'OutcomePage');
+export const apiAttemptPage = pageOf(apiAttempt, 'AttemptPage');
+
+export const apiCaseDetail = z
+  .object({
+    case: apiCase,
+    outcome: apiCaseOutcome.nullable(),
+    history: z.array(apiHistoryEntry),
+    attempts: apiAttemptPage,
+  })
+  .meta({ id: 'CaseDetail', description: 'A case, its outcome, history and newest attempts.' });
+
+export const apiPolicyCoverage = z
+  .object({
+    policy: z.string(),
+    rules: z.number().int(),
+    /** Rules with a passing must-allow case and a passing must-deny case. */
+    covered: z.number().int(),
+    coverage: z.number().min(0).max(1),
+    perRule: z.array(
+      z.object({
+        direction: z.enum(['ingress', 'egress']),
+        index: z.number().int(),
+        allowVerified: z.boolean(),
+        denyVerified: z.boolean(),
+      }),
+    ),
+  })
+  .meta({ id: 'PolicyCoverage' });
+
+export const apiCoverage = z.object({ policies: z.array(apiPolicyCoverage) }).meta({
+  id: 'Coverage',
+  description: 'Per policy: the share of rules with a verified must-allow and must-deny case.',
+});
+
+export const apiLatency = z
+  .object({
+    count: z.number().int(),
+    minMs: z.number().int().nullable(),
+    p50Ms: z.number().int().nullable(),
+    p90Ms: z.number().int().nullable(),
+    p99Ms: z.number().int().nullable(),
+    maxMs: z.number().int().nullable(),
+    meanMs: z.number().int().nullable(),
+  })
+  .meta({ id: 'Latency', description: 'Enforcement latency statistics in milliseconds.' });
+
+export const apiProblem = z
+  .object({ statusCode: z.number().int(), message: z.string(), error: z.string() })
+  .meta({ id: 'Problem', description: 'An error, with a message that names what is wrong.' });
+
+export type ApiSummary = z.infer<typeof apiSummary>;
+export type OutcomeItem = z.infer<typeof apiOutcome>;
+export type AttemptItem = z.infer<typeof apiAttempt>;
+export type CaseItem = z.infer<typeof apiCase>;
+export type CaseDetail = z.infer<typeof apiCaseDetail>;
+export type PolicyCoverage = z.infer<typeof apiPolicyCoverage>;
+export type LatencyStats = z.infer<typeof apiLatency>;
+
+export interface Page<T> {
+  readonly items: T[];
+  /** Pass back as `cursor` for the next page; null on the last page. */
+  readonly nextCursor: string | null;
+}
+
+/** A malformed or foreign cursor: the caller's mistake, answered with 400. */
+export class CursorError extends Error {}
+
+/** One route of the API: what it takes and what it answers. */
+export interface ApiRoute {
+  readonly path: string;
+  readonly summary: string;
+  readonly params?: z.ZodObject;
+  readonly query?: z.ZodObject;
+  readonly answer: z.ZodType;
+  /** Answers 404 when the case does not exist or lies outside the caller's scope. */
+  readonly notFound?: boolean;
+}
+
+/** Every GET route but the OpenAPI document itself, as the reporter serves it. */
+export const API_ROUTES = {
+  summary: {
+    path: '/api/v1/summary',
+    summary: 'Cases by outcome, alerts firing',
+    answer: apiSummary,
+  },
+  outcomes: {
+    path: '/api/v1/outcomes',
+    summary: 'Latest outcome per case, filtered and paged by case id',
+    query: outcomesQuery,
+    answer: apiOutcomePage,
+  },
+  caseDetail: {
+    path: '/api/v1/cases/{caseId}',
+    summary: 'One case: expectation and its explanation, outcome, history, newest attempts',
+    params: casePath,
+    query: pageQuery,
+    answer: apiCaseDetail,
+    notFound: true,
+  },
+  attempts: {
+    path: '/api/v1/cases/{caseId}/attempts',
+    summary: 'A case’s probe attempts, newest first, with evidence and trace ids',
+    params: casePath,
+    query: pageQuery,
+    answer: apiAttemptPage,
+    notFound: true,
+  },
+  coverage: {
+    path: '/api/v1/coverage',
+    summary: 'Per policy: share of rules with a verified must-allow and must-deny case',
+    query: coverageQuery,
+    answer: apiCoverage,
+  },
+  latency: {
+    path: '/api/v1/latency',
+    summary: 'Enforcement latency: policy change to first probe that saw it enforced',
+    query: latencyQuery,
+    answer: apiLatency,
+  },
+} as const satisfies Record<string, ApiRoute>;
+
+export const API_PAGE_LIMIT = MAX_PAGE;

@@ -1,3 +1,0 @@
-export * from './arguments.js';
-export * from './parse.js';
-export * from './observe.js';

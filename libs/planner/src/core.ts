@@ -1,0 +1,297 @@
+import {
+  type PodEndpoint,
+  POLICY_INVENTORY_SUBJECT,
+  PolicyInventoryContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+} from '#lumen/contracts';
+import { PolicyEngine, podKey, type Cluster, type PodClass } from '#lumen/policy';
+import { planCases, type Plan, type PlannedCase } from './plan.js';
+import { diffPlans, testCaseMessage, type PublishedCase } from './publish.js';
+import { policyInventory } from './inventory.js';
+import type { ClusterView, PlannerPorts } from './ports.js';
+import type { PlannerSettings } from './settings.js';
+
+export interface PlanPublished {
+  readonly generation: number;
+  readonly trigger: 'change' | 'sweep';
+  readonly published: number;
+  readonly removed: number;
+  readonly total: number;
+}
+
+/** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
+const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
+const PUBLISH_CONCURRENCY = 256;
+/** How long a new synthetic pod may take to run before the plan stops waiting for it. */
+const SYNTHETIC_START_TIMEOUT_MS = 60_000;
+
+/**
+ * The planner's domain: keeps the policy model current from cluster views (incrementally
+ * once built), plans the cases, and publishes what changed, or everything on a sweep.
+ */
+export class PlannerCore {
+  private engine: PolicyEngine | undefined;
+  private published: ReadonlyMap<string, PublishedCase> = new Map();
+  private inventoryPublished: string | undefined;
+  private optedOut: string | undefined;
+  private optOutChanged = false;
+  private endpointsByPod = new Map<string, PodEndpoint>();
+  private generation = 0;
+  private latest: Plan | undefined;
+  private reportedErrors = new Set<string>();
+  private readonly publishedIn = new Map<string, number>();
+  private syntheticSince: number | undefined;
+
+  constructor(
+    private readonly ports: PlannerPorts,
+    private readonly settings: PlannerSettings,
+  ) {}
+
+  private get clock(): PlannerPorts['clock'] {
+    return this.ports.clock;
+  }
+
+  private get log(): PlannerPorts['log'] {
+    return this.ports.log;
+  }
+
+  /** The generation in which a case was last published. */
+  publishedGeneration(caseId: string): number | undefined {
+    return this.publishedIn.get(caseId);
+  }
+
+  /** Synthetic sources were just created and the plan does not use them yet. */
+  get awaitingSyntheticSources(): boolean {
+    return (
+      this.syntheticSince !== undefined &&
+      this.clock.now().getTime() - this.syntheticSince < SYNTHETIC_START_TIMEOUT_MS
+    );
+  }
+
+  /** Removes every synthetic source pod (on shutdown). */
+  async removeSyntheticSources(): Promise<void> {
+    if (this.ports.synthetic && this.settings.syntheticNamespace)
+      await this.ports.synthetic.removeAll(this.settings.syntheticNamespace);
+  }
+
+  /** The newest plan, with the cases the planner wanted but could not build. */
+  get plan(): Plan | undefined {
+    return this.latest;
+  }
+
+  /** The policy model the newest plan came from. */
+  get model(): PolicyEngine | undefined {
+    return this.engine;
+  }
+
+  async update(view: ClusterView): Promise<PlanPublished> {
+    this.apply(view);
+    return this.publish('change');
+  }
+
+  /** Publishes every case again; undefined before the first cluster view. */
+  async sweep(): Promise<PlanPublished | undefined> {
+    return this.engine ? this.publish('sweep') : undefined;
+  }
+
+  private apply(input: ClusterView): void {
+    const view = this.withoutOptedOut(input);
+    this.endpointsByPod = new Map(
+      view.pods.flatMap((p): [string, PodEndpoint][] =>
+        p.running && p.ip && p.node && !p.hostNetwork
+          ? [
+              [
+                podKey(p),
+                { namespace: p.namespace, name: p.name, uid: p.uid, ip: p.ip, node: p.node },
+              ],
+            ]
+          : [],
+      ),
+    );
+    if (!this.engine || this.optOutChanged) {
+      this.engine = new PolicyEngine(view.cluster);
+      this.optOutChanged = false;
+    } else {
+      for (const change of view.changes) applyChange(this.engine, view.cluster, change);
+    }
+    for (const error of this.engine.errors) {
+      const text = `${error.policy}: ${error.field}: ${error.message}`;
+      if (this.reportedErrors.has(text)) continue;
+      this.reportedErrors.add(text);
+      this.log.warn('policy rejected; it is left out of the model', { finding: text });
+    }
+  }
+
+  /**
+   * The view without the pods of opted-out namespaces (policies and namespaces stay: they
+   * still select others). When the opted-out set changes, the model is rebuilt.
+   */
+  private withoutOptedOut(view: ClusterView): ClusterView {
+    const label = this.settings.optOutLabel;
+    if (!label) return view;
+    const out = new Set(
+      view.cluster.namespaces.filter((n) => n.labels[label] === 'true').map((n) => n.name),
+    );
+    const key = [...out].sort().join(',');
+    if (key !== this.optedOut) {
+      if (this.optedOut !== undefined) this.optOutChanged = true;
+      this.optedOut = key;
+      if (out.size > 0) this.log.info('namespaces opted out', { namespaces: [...out] });
+    }
+    if (out.size === 0) return view;
+    return {
+      cluster: { ...view.cluster, pods: view.cluster.pods.filter((p) => !out.has(p.namespace)) },
+      pods: view.pods.filter((p) => !out.has(p.namespace)),
+      changes: view.changes.map((c) =>
+        c.kind === 'Pod' && out.has(c.key.split('/')[0] ?? '') ? { ...c, type: 'delete' } : c,
+      ),
+    };
+  }
+
+  private nextGeneration(now: Date): number {
+    this.generation = Math.max(
+      this.generation + 1,
+      Math.floor((now.getTime() - GENERATION_EPOCH) / 1000),
+    );
+    return this.generation;
+  }
+
+  private async publish(trigger: 'change' | 'sweep'): Promise<PlanPublished> {
+    const engine = this.engine as PolicyEngine;
+    const now = this.clock.now();
+    const plan = planCases(engine, {
+      sampleBudget: this.settings.sampleBudget,
+      ...(this.settings.seed ? { seed: this.settings.seed } : {}),
+      ...(this.settings.syntheticNamespace
+        ? { syntheticNamespace: this.settings.syntheticNamespace }
+        : {}),
+    });
+    const endpoints = (c: PodClass): PodEndpoint[] =>
+      c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    const diff = diffPlans(this.published, plan.cases, endpoints, now);
+    const toSend = trigger === 'sweep' ? plan.cases : diff.changed;
+    const generation = this.nextGeneration(now);
+    for (let i = 0; i < toSend.length; i += PUBLISH_CONCURRENCY) {
+      await Promise.all(
+        toSend
+          .slice(i, i + PUBLISH_CONCURRENCY)
+          .map((planned) =>
+            this.publishCase(planned, endpoints, generation, diff.state.get(planned.caseId)),
+          ),
+      );
+    }
+    this.published = diff.state;
+    this.latest = plan;
+    for (const planned of toSend) this.publishedIn.set(planned.caseId, generation);
+    for (const id of diff.removed) this.publishedIn.delete(id);
+    await this.reconcileSynthetic(plan);
+    await this.publishInventory(engine, generation, trigger);
+    const result = {
+      generation,
+      trigger,
+      published: toSend.length,
+      removed: diff.removed.length,
+      total: plan.cases.length,
+    };
+    this.ports.metrics.planned(plan.cases.length);
+    this.log.info('plan published', { ...result, notGenerated: plan.notGenerated.length });
+    return result;
+  }
+
+  /**
+   * Keeps exactly the synthetic sources the plan asks for or already uses. New ones run
+   * shortly after; the watcher then re-plans with them as real pods.
+   */
+  private async reconcileSynthetic(plan: Plan): Promise<void> {
+    const namespace = this.settings.syntheticNamespace;
+    if (!this.ports.synthetic || !namespace) return;
+    const requested = plan.notGenerated.flatMap((n) => (n.synthetic ? [n.synthetic.labels] : []));
+    const used = plan.cases
+      .filter((c) => c.source.namespace === namespace)
+      .map((c) => c.source.labels);
+    const wanted = new Map(
+      [...requested, ...used].map((labels) => [
+        JSON.stringify(Object.entries(labels).sort()),
+        labels,
+      ]),
+    );
+    const { created, deleted } = await this.ports.synthetic.reconcile(
+      namespace,
+      [...wanted.values()].map((labels) => ({ namespace, labels })),
+    );
+    if (created.length > 0) this.syntheticSince = this.clock.now().getTime();
+    else if (requested.length === 0) this.syntheticSince = undefined;
+    if (created.length + deleted.length > 0)
+      this.log.info('synthetic sources reconciled', { namespace, created, deleted });
+  }
+
+  /** The policy inventory, when it changed and on every sweep (a new reporter learns it then). */
+  private async publishInventory(
+    engine: PolicyEngine,
+    generation: number,
+    trigger: 'change' | 'sweep',
+  ): Promise<void> {
+    const parts = policyInventory(engine, generation);
+    const fingerprint = JSON.stringify(parts.map((p) => p.policies));
+    if (trigger === 'change' && fingerprint === this.inventoryPublished) return;
+    for (const part of parts)
+      await this.ports.bus.publish(POLICY_INVENTORY_SUBJECT, PolicyInventoryContract, part, {
+        msgId: `policies/${generation}/${part.part}`,
+      });
+    this.inventoryPublished = fingerprint;
+  }
+
+  private async publishCase(
+    planned: PlannedCase,
+    endpoints: (c: PodClass) => PodEndpoint[],
+    generation: number,
+    state: PublishedCase | undefined,
+  ): Promise<void> {
+    const span = this.ports.tracer.startCaseSpan('plan case', undefined, {
+      'lumen.case_id': planned.caseId,
+      'lumen.case_reason': planned.reason,
+      'lumen.generation': generation,
+    });
+    try {
+      const message = testCaseMessage(planned, endpoints, {
+        generation,
+        changedAt: state?.changedAt ?? this.clock.now().toISOString(),
+        maxCandidates: this.settings.maxCandidates,
+      });
+      await this.ports.bus.publish(TEST_CASE_SUBJECT, TestCaseContract, message, {
+        msgId: `${planned.caseId}/${generation}`,
+        ...(span.traceparent ? { traceparent: span.traceparent } : {}),
+      });
+      span.end();
+    } catch (error) {
+      span.end({}, String(error));
+      throw error;
+    }
+  }
+}
+
+function applyChange(
+  engine: PolicyEngine,
+  cluster: Cluster,
+  change: ClusterView['changes'][number],
+): void {
+  const [first = '', second] = change.key.split('/');
+  const ref = second === undefined ? { name: first } : { namespace: first, name: second };
+  if (change.kind === 'Namespace') {
+    const found = cluster.namespaces.find((n) => n.name === ref.name);
+    if (change.type === 'delete' || !found) engine.deleteNamespace(ref.name);
+    else engine.setNamespace(found);
+  } else if (change.kind === 'Pod') {
+    const found = cluster.pods.find((p) => p.namespace === ref.namespace && p.name === ref.name);
+    if (change.type === 'delete' || !found)
+      engine.deletePod({ namespace: ref.namespace ?? '', name: ref.name });
+    else engine.setPod(found);
+  } else {
+    const found = cluster.policies.find(
+      (p) => p.metadata.namespace === ref.namespace && p.metadata.name === ref.name,
+    );
+    if (change.type === 'delete' || !found) engine.deletePolicy(ref.namespace ?? '', ref.name);
+    else engine.setPolicy(found);
+  }
+}

@@ -1,0 +1,163 @@
+import type { Observation, ProbeBatch, ProbeResult } from '#lumen/contracts';
+import { cidrContains, parseIp, type Protocol } from '#lumen/policy';
+import { nmapArguments } from './nmap/arguments.js';
+import { observe } from './nmap/observe.js';
+import { NmapOutputError, parseNmapXml, type PortResult } from './nmap/parse.js';
+import type { PodNetns } from './netns.js';
+import type { ProbeHost } from './ports.js';
+import type { ProberSettings } from './settings.js';
+
+type Target = ProbeBatch['targets'][number];
+
+function inconclusive(target: Target, basis: string): Observation {
+  return {
+    caseId: target.caseId,
+    round: target.round,
+    destination: target.destination,
+    ip: target.ip,
+    port: target.port,
+    protocol: target.protocol,
+    reachability: 'inconclusive',
+    basis,
+  };
+}
+
+/** Why a target may not be probed, or undefined when it may. */
+function refusal(target: Target, settings: ProberSettings): string | undefined {
+  const address = parseIp(target.ip);
+  if (!address || !settings.podCidrs.some((cidr) => cidrContains(cidr, address)))
+    return `refused: ${target.ip} is outside the pod CIDRs`;
+  if (!settings.protocols.includes(target.protocol))
+    return `refused: protocol ${target.protocol} is not allowed`;
+  if (!settings.portRanges.some((r) => target.port >= r.from && target.port <= r.to))
+    return `refused: port ${target.port} is not allowed`;
+  if (target.protocol === 'SCTP' && !settings.sctpSupported)
+    return 'unsupported: this kernel has no SCTP';
+  return undefined;
+}
+
+async function scan(
+  targets: readonly Target[],
+  netns: PodNetns,
+  settings: ProberSettings,
+  host: ProbeHost,
+): Promise<{ observations: Observation[]; command: string[] }> {
+  const perProtocol: Partial<Record<Protocol, number[]>> = {};
+  for (const t of targets) perProtocol[t.protocol] = [...(perProtocol[t.protocol] ?? []), t.port];
+  const args = nmapArguments({
+    targets: [...new Set(targets.map((t) => t.ip))],
+    ports: perProtocol,
+    tcpScan: settings.tcpScan,
+    maxRttTimeoutMs: settings.maxRttTimeoutMs,
+    hostTimeoutMs: settings.hostTimeoutMs,
+  });
+  const command = ['nsenter', `--net=${netns.path}`, 'nmap', ...args];
+  let scanned: readonly PortResult[];
+  try {
+    const result = await host.runNmap(netns.path, args);
+    if (result.code !== 0)
+      throw new NmapOutputError(
+        `nmap exited with ${String(result.code ?? result.signal)}: ${result.stderr.trim().split('\n')[0] ?? ''}`,
+      );
+    const parsed = parseNmapXml(result.stdout);
+    if (parsed.error) throw new NmapOutputError(parsed.error);
+    scanned = parsed.ports;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    return {
+      observations: targets.map((t) => inconclusive(t, `nmap error: ${reason}`.slice(0, 500))),
+      command,
+    };
+  }
+  const observations = targets.map((t): Observation => {
+    const found = scanned.find(
+      (r) => r.address === t.ip && r.port === t.port && r.protocol === t.protocol,
+    );
+    if (!found) return inconclusive(t, 'nmap error: no result for this target');
+    const { reachability, basis } = observe(found, t.listenerKnown);
+    return {
+      caseId: t.caseId,
+      round: t.round,
+      destination: t.destination,
+      ip: t.ip,
+      port: t.port,
+      protocol: t.protocol,
+      reachability,
+      basis,
+      evidence: {
+        state: found.state,
+        reason: found.reason,
+        ...(found.reasonTtl === undefined ? {} : { reasonTtl: found.reasonTtl }),
+      },
+    };
+  });
+  return { observations, command };
+}
+
+/**
+ * One batch: find the source pod's network namespace by UID, refuse what may not be
+ * probed, then one nmap per IP family for everything else, from inside that namespace.
+ * Every failure becomes an inconclusive observation with its reason; nothing throws.
+ */
+export async function executeBatch(
+  batch: ProbeBatch,
+  settings: ProberSettings,
+  host: ProbeHost,
+): Promise<ProbeResult> {
+  const started = host.now();
+  const base = {
+    batchId: batch.batchId,
+    node: batch.node,
+    attempt: batch.attempt,
+    source: { namespace: batch.source.namespace, name: batch.source.name },
+  };
+  const finish = (observations: Observation[], command?: string[]): ProbeResult => ({
+    ...base,
+    observations,
+    startedAt: started.toISOString(),
+    durationMs: host.now().getTime() - started.getTime(),
+    ...(command ? { command } : {}),
+  });
+  if (batch.node !== settings.node) {
+    return finish(
+      batch.targets.map((t) =>
+        inconclusive(
+          t,
+          `refused: the batch is for node ${batch.node}, this prober serves ${settings.node}`,
+        ),
+      ),
+    );
+  }
+  const netns = await host.findNetns(batch.source.uid).catch(() => undefined);
+  if (!netns)
+    return finish(
+      batch.targets.map((t) =>
+        inconclusive(
+          t,
+          `source pod ${batch.source.namespace}/${batch.source.name} is gone: no process with its UID on this node`,
+        ),
+      ),
+    );
+  if (netns.hostNetwork)
+    return finish(
+      batch.targets.map((t) =>
+        inconclusive(t, 'source pod uses hostNetwork: it cannot be probed from'),
+      ),
+    );
+  const refused = new Map(batch.targets.map((t) => [t, refusal(t, settings)] as const));
+  const observations = new Map<Target, Observation>();
+  for (const [t, reason] of refused) if (reason) observations.set(t, inconclusive(t, reason));
+  const allowed = batch.targets.filter((t) => !refused.get(t));
+  const command: string[] = [];
+  for (const family of [4, 6]) {
+    const group = allowed.filter((t) => (t.ip.includes(':') ? 6 : 4) === family);
+    if (group.length === 0) continue;
+    const result = await scan(group, netns, settings, host);
+    result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
+    command.push(...(command.length > 0 ? [';'] : []), ...result.command);
+  }
+  return finish(
+    batch.targets.map((t) => observations.get(t) ?? inconclusive(t, 'not probed')),
+    command.length > 0 ? command : undefined,
+  );
+}

@@ -1,0 +1,49 @@
+import type {
+  CaseTracer,
+  Consumer,
+  Log,
+  ProberHeartbeat,
+  Publisher,
+  Reachability,
+} from '#lumen/contracts';
+import type { PodNetns } from './netns.js';
+
+/** What nmap left behind: its exit and its output (the XML on stdout). */
+export interface NmapRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** The node's machine as a batch needs it; hostProbeHost (nsenter, nmap, /proc) is the real one. */
+export interface ProbeHost {
+  readonly findNetns: (uid: string) => Promise<PodNetns | undefined>;
+  /** Runs nmap inside a network namespace: `nsenter --net=<path> nmap <args>`. */
+  readonly runNmap: (netnsPath: string, args: readonly string[]) => Promise<NmapRun>;
+  readonly now: () => Date;
+}
+
+/** Where a prober says it is alive; ProberRegistry (libs/messaging, a JetStream KV) is the real one. */
+export interface Heartbeats {
+  announce(heartbeat: ProberHeartbeat): Promise<void>;
+  withdraw(node: string): Promise<void>;
+}
+
+/** What a prober reports about its probes; libs/telemetry has the Prometheus one. */
+export interface ProberMetrics {
+  batchProbed(node: string, reachabilities: readonly Reachability[], durationMs: number): void;
+}
+
+export const noProberMetrics: ProberMetrics = { batchProbed: () => undefined };
+
+/** Everything a prober's core reaches outside itself. */
+export interface ProberPorts {
+  /** Its node's batches from lumen.v1.probe.<node>; results to lumen.v1.results. */
+  readonly bus: Publisher & Consumer;
+  readonly heartbeats: Heartbeats;
+  readonly host: ProbeHost;
+  readonly log: Log;
+  readonly tracer: CaseTracer;
+  readonly metrics: ProberMetrics;
+}

@@ -1,0 +1,55 @@
+import type { Cidr, Protocol } from '#lumen/policy';
+
+export interface ProberSettings {
+  readonly node: string;
+  /** Targets must lie in these; anything else is refused. */
+  readonly podCidrs: readonly Cidr[];
+  readonly protocols: readonly Protocol[];
+  /** Ports outside these inclusive ranges are refused. */
+  readonly portRanges: readonly { readonly from: number; readonly to: number }[];
+  readonly sctpSupported: boolean;
+  readonly tcpScan: 'syn' | 'connect';
+  readonly maxRttTimeoutMs: number;
+  readonly hostTimeoutMs: number;
+}
+
+/** The prober's defaults, for the service, `lumen run` and the benchmark alike. */
+export const PROBER_DEFAULTS = {
+  protocols: ['TCP', 'UDP', 'SCTP'] as readonly Protocol[],
+  portRanges: [{ from: 1, to: 65535 }] as const,
+  tcpScan: 'syn' as const,
+  maxRttTimeoutMs: 300,
+  hostTimeoutMs: 60_000,
+  /** A prober silent this long counts as gone; it beats three times as often. */
+  heartbeatTtlMs: 15_000,
+  /** Pod networks of the usual CNIs: RFC 1918 and IPv6 unique-local. */
+  podCidrs: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7',
+} as const;
+
+/** Heartbeats go out three times per TTL, so one lost beat does not make a prober silent. */
+export function heartbeatIntervalMs(heartbeatTtlMs: number): number {
+  return Math.max(500, Math.floor(heartbeatTtlMs / 3));
+}
+
+/** JetStream waits this long for a batch's ack: nmap's own limit, and room to publish. */
+export function batchAckWaitMs(hostTimeoutMs: number): number {
+  return hostTimeoutMs + 30_000;
+}
+
+/** A prober's settings with the defaults, given its node, the pod CIDRs and the kernel's SCTP. */
+export function defaultProberSettings(
+  node: string,
+  podCidrs: readonly Cidr[],
+  sctpSupported: boolean,
+): ProberSettings {
+  return {
+    node,
+    podCidrs,
+    protocols: PROBER_DEFAULTS.protocols,
+    portRanges: PROBER_DEFAULTS.portRanges,
+    sctpSupported,
+    tcpScan: PROBER_DEFAULTS.tcpScan,
+    maxRttTimeoutMs: PROBER_DEFAULTS.maxRttTimeoutMs,
+    hostTimeoutMs: PROBER_DEFAULTS.hostTimeoutMs,
+  };
+}

@@ -1,0 +1,61 @@
+import { afterAll, expect, it } from '@jest/globals';
+import { ProbeResultContract, decode, encode, type ProbeBatch } from '#lumen/contracts';
+import { parseCidr, podKey } from '#lumen/policy';
+import { conformanceScenarioFiles } from '#lumen/testing';
+import { executeBatch, hostProbeHost } from '#lumen/prober';
+import { podOf, scenario, upLab, type TestLab } from '../../lab/test/support.js';
+
+const file = conformanceScenarioFiles().find((f) =>
+  f.endsWith('07-allow-traffic-from-some-pods-in-another-namespace.yaml'),
+)!;
+let lab: TestLab | undefined;
+afterAll(async () => {
+  await lab?.down();
+});
+
+it('probes a batch from inside the source pod, found through /proc by its UID, with real nmap', async () => {
+  const { expectations } = scenario(file);
+  lab = await upLab('probing', file);
+  const status = lab.status;
+  const bySource = new Map<string, typeof expectations>();
+  for (const row of expectations)
+    bySource.set(podKey(row.from), [...(bySource.get(podKey(row.from)) ?? []), row]);
+  for (const rows of bySource.values()) {
+    const source = podOf(status, rows[0]!.from);
+    const batch: ProbeBatch = {
+      batchId: `b-${source.name}`,
+      node: source.node,
+      attempt: 1,
+      source: { namespace: source.namespace, name: source.name, uid: source.uid },
+      targets: rows.map((row, i) => ({
+        caseId: i.toString(16).padStart(16, '0'),
+        round: 1,
+        destination: row.to,
+        ip: podOf(status, row.to).ip,
+        port: row.port,
+        protocol: row.protocol,
+        listenerKnown: true,
+      })),
+      issuedAt: new Date().toISOString(),
+    };
+    const result = await executeBatch(
+      batch,
+      {
+        node: source.node,
+        podCidrs: [parseCidr('10.244.0.0/16')!],
+        protocols: ['TCP', 'UDP'],
+        portRanges: [{ from: 1, to: 65535 }],
+        sctpSupported: false,
+        tcpScan: 'syn',
+        maxRttTimeoutMs: 300,
+        hostTimeoutMs: 30_000,
+      },
+      hostProbeHost(60_000),
+    );
+    expect(decode(ProbeResultContract, encode(ProbeResultContract, result)).ok).toBe(true);
+    expect(result.observations.map((o) => o.reachability)).toEqual(
+      rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
+    );
+    expect(result.command?.filter((part) => part === 'nmap')).toHaveLength(1);
+  }
+});

@@ -1,2 +1,0 @@
-export * from './execute.js';
-export * from './host-ports.js';

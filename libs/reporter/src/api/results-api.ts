@@ -1,0 +1,147 @@
+import type { z } from 'zod';
+import type { ApiTokens, Caller } from '#lumen/access';
+import {
+  API_ROUTES,
+  CursorError,
+  type ApiSummary,
+  type CaseDetail,
+  type LatencyStats,
+  type OutcomeItem,
+  type AttemptItem,
+  type Page,
+  type PolicyCoverage,
+} from '#lumen/contracts';
+import type { ResultsReader } from '../ports.js';
+
+/** An answer other than 200, with a message that names what is wrong. */
+export class ApiProblem extends Error {
+  constructor(
+    readonly status: 400 | 401 | 404 | 503,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiProblem';
+  }
+}
+
+/**
+ * The API's rules in one place: who is calling (bearer token → scope), what they asked
+ * (validated by the routes' schemas in libs/contracts, the same that document them), and
+ * answers that never reveal what the scope hides: a case outside it is "not found",
+ * exactly like a case that does not exist. Framework-free; the reporter service maps
+ * ApiProblem to HTTP.
+ */
+export class ResultsApi {
+  private results: ResultsReader | undefined;
+
+  constructor(private readonly tokens: ApiTokens) {}
+
+  attach(results: ResultsReader): void {
+    this.results = results;
+  }
+
+  async summary(authorization: string | undefined): Promise<ApiSummary> {
+    const { results, caller } = this.begin(authorization);
+    const scope = caller.namespaces ? [...caller.namespaces] : 'all';
+    return { ...(await results.summary(caller.namespaces)), scope };
+  }
+
+  async outcomes(authorization: string | undefined, query: unknown): Promise<Page<OutcomeItem>> {
+    const { results, caller } = this.begin(authorization);
+    const { limit, cursor, ...filter } = parse(API_ROUTES.outcomes.query, query);
+    return paged(() =>
+      results.outcomes(definedOnly(filter), caller.namespaces, pageRequest(limit, cursor)),
+    );
+  }
+
+  async caseDetail(
+    authorization: string | undefined,
+    params: unknown,
+    query: unknown,
+  ): Promise<CaseDetail> {
+    const { results, caller } = this.begin(authorization);
+    const { caseId } = parse(API_ROUTES.caseDetail.params, params);
+    const { limit, cursor } = parse(API_ROUTES.caseDetail.query, query);
+    const found = await paged(() =>
+      results.caseDetail(caseId, caller.namespaces, pageRequest(limit, cursor)),
+    );
+    if (!found) throw new ApiProblem(404, 'case not found');
+    return found;
+  }
+
+  async attempts(
+    authorization: string | undefined,
+    params: unknown,
+    query: unknown,
+  ): Promise<Page<AttemptItem>> {
+    const { results, caller } = this.begin(authorization);
+    const { caseId } = parse(API_ROUTES.attempts.params, params);
+    const { limit, cursor } = parse(API_ROUTES.attempts.query, query);
+    const found = await paged(() =>
+      results.attempts(caseId, caller.namespaces, pageRequest(limit, cursor)),
+    );
+    if (!found) throw new ApiProblem(404, 'case not found');
+    return found;
+  }
+
+  async coverage(
+    authorization: string | undefined,
+    query: unknown,
+  ): Promise<{ policies: PolicyCoverage[] }> {
+    const { results, caller } = this.begin(authorization);
+    const q = parse(API_ROUTES.coverage.query, query);
+    return { policies: await results.coverage(caller.namespaces, q.policy) };
+  }
+
+  async latency(authorization: string | undefined, query: unknown): Promise<LatencyStats> {
+    const { results, caller } = this.begin(authorization);
+    const q = parse(API_ROUTES.latency.query, query);
+    return results.latency(caller.namespaces, definedOnly(q));
+  }
+
+  private begin(authorization: string | undefined): { results: ResultsReader; caller: Caller } {
+    const caller = this.tokens.callerOf(authorization);
+    if (!caller)
+      throw new ApiProblem(
+        401,
+        this.tokens.size === 0
+          ? 'the API has no tokens configured (API_TOKENS_FILE)'
+          : 'a valid bearer token is required',
+      );
+    if (!this.results) throw new ApiProblem(503, 'the store is not open yet');
+    return { results: this.results, caller };
+  }
+}
+
+/** A validated page query as the store takes it. */
+function pageRequest(
+  limit: number,
+  cursor: string | undefined,
+): { limit: number; cursor?: string } {
+  return { limit, ...(cursor ? { cursor } : {}) };
+}
+
+/** The filter without the parameters that were not given. */
+function definedOnly<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
+}
+
+function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ApiProblem(
+    400,
+    result.error.issues.map((i) => `${i.path.join('.') || 'value'}: ${i.message}`).join('; '),
+  );
+}
+
+async function paged<T>(query: () => Promise<T>): Promise<T> {
+  try {
+    return await query();
+  } catch (error) {
+    if (error instanceof CursorError) throw new ApiProblem(400, 'cursor: invalid cursor');
+    throw error;
+  }
+}

@@ -1,0 +1,8 @@
+/** The reporter stage: cases and observations in; verdicts, re-probes and the results API out. */
+export * from './core.js';
+export * from './ports.js';
+export * from './settings.js';
+export * from './decide.js';
+export * from './subscribe.js';
+export * from './api/results-api.js';
+export * from './api/openapi.js';

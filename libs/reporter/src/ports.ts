@@ -1,0 +1,115 @@
+import type {
+  ApiSummary,
+  AttemptItem,
+  AttemptRecord,
+  CaseDetail,
+  LatencyStats,
+  OutcomeItem,
+  Page,
+  PolicyCoverage,
+  CaseRecord,
+  CaseTracer,
+  Clock,
+  Log,
+  NewAttempt,
+  Outcome,
+  OutcomeRecord,
+  PolicyInventory,
+  Publisher,
+} from '#lumen/contracts';
+
+/** The part of the store the reporter uses; CaseStore (libs/store, TypeORM) is the real one. */
+export interface ReporterStore {
+  getCase(caseId: string): Promise<CaseRecord | null>;
+  upsertCases(cases: readonly CaseRecord[]): Promise<void>;
+  /** Stores an attempt once; false when the same case, round and attempt was stored before. */
+  recordAttempt(attempt: NewAttempt): Promise<boolean>;
+  attempts(caseId: string, round: number): Promise<AttemptRecord[]>;
+  /** Sets a round's outcome once; `previous` is the outcome it replaced. */
+  setOutcome(
+    outcome: OutcomeRecord,
+  ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }>;
+  outcome(caseId: string): Promise<OutcomeRecord | null>;
+  attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]>;
+  recordPolicyInventory(generation: number, policies: PolicyInventory['policies']): Promise<void>;
+  prunePolicyInventory(generation: number): Promise<void>;
+}
+
+/** A case's final outcome for a round, as it was stored. */
+export interface FinalOutcome extends OutcomeRecord {
+  readonly previous: Outcome | undefined;
+  /** The pods of the deciding attempt. */
+  readonly sourcePod: string | undefined;
+  readonly destinationPod: string | undefined;
+  /** What the deciding attempt saw, in words (nmap's state and reason when it had one). */
+  readonly evidence: string;
+}
+
+/** What the reporter reports about its verdicts; libs/telemetry has the Prometheus one. */
+export interface ReporterMetrics {
+  verdict(outcome: Outcome, enforcementLatencyMs: number | null): void;
+}
+
+export const noReporterMetrics: ReporterMetrics = { verdict: () => undefined };
+
+/** Who else wants to know what the reporter did. */
+export interface ReporterEvents {
+  /** After each stored attempt (run --once shows progress with it). */
+  readonly attemptStored?: (caseId: string) => void;
+  /** Once per stored final outcome (run --once collects them). */
+  readonly verdict?: (outcome: FinalOutcome) => void;
+  /**
+   * Awaited after every final verdict, also one redelivered after a crash (the store then
+   * already has it): alerting reads the stored state, so it must see each verdict.
+   */
+  readonly afterVerdict?: (caseId: string) => Promise<unknown>;
+}
+
+/** Everything the reporter's core reaches outside itself. */
+export interface ReporterPorts {
+  /** Re-probe requests on lumen.v1.reprobes. */
+  readonly bus: Publisher;
+  readonly store: ReporterStore;
+  readonly clock: Clock;
+  readonly log: Log;
+  readonly tracer: CaseTracer;
+  readonly metrics: ReporterMetrics;
+  readonly events?: ReporterEvents;
+}
+
+/** The namespaces a caller may see; undefined sees every namespace. */
+export type Scope = readonly string[] | undefined;
+
+/**
+ * The API's reads; ResultsQuery (libs/store) is the real one. Every read takes the caller's
+ * scope; a case the scope does not see is null, as if it did not exist.
+ */
+export interface ResultsReader {
+  summary(scope: Scope): Promise<Omit<ApiSummary, 'scope'>>;
+  outcomes(
+    filter: {
+      readonly namespace?: string;
+      readonly policy?: string;
+      readonly outcome?: string;
+      readonly since?: Date;
+      readonly until?: Date;
+    },
+    scope: Scope,
+    page: { readonly limit: number; readonly cursor?: string },
+  ): Promise<Page<OutcomeItem>>;
+  caseDetail(
+    caseId: string,
+    scope: Scope,
+    page: { readonly limit: number; readonly cursor?: string },
+  ): Promise<CaseDetail | null>;
+  attempts(
+    caseId: string,
+    scope: Scope,
+    page: { readonly limit: number; readonly cursor?: string },
+  ): Promise<Page<AttemptItem> | null>;
+  coverage(scope: Scope, policy?: string): Promise<PolicyCoverage[]>;
+  latency(
+    scope: Scope,
+    filter: { readonly namespace?: string; readonly policy?: string },
+  ): Promise<LatencyStats>;
+}

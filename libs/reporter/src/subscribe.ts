@@ -1,0 +1,49 @@
+import {
+  CASE_UNSCHEDULABLE_SUBJECT,
+  CaseUnschedulableContract,
+  POLICY_INVENTORY_SUBJECT,
+  PolicyInventoryContract,
+  PROBE_RESULT_SUBJECT,
+  ProbeResultContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+  consumeAll,
+  type Consumer,
+  type ConsumerNaming,
+  type Stop,
+} from '#lumen/contracts';
+import type { ReporterCore } from './core.js';
+
+/** The reporter's inputs, each in order: cases, results, unschedulable reports and the policy inventory. */
+export function subscribeReporter(
+  bus: Consumer,
+  reporter: ReporterCore,
+  naming: ConsumerNaming,
+): Promise<Stop[]> {
+  return consumeAll(bus, naming, (consume) => [
+    consume({
+      name: 'reporter-cases',
+      contract: TestCaseContract,
+      filterSubject: TEST_CASE_SUBJECT,
+      handle: (value, delivery) => reporter.onCase(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'reporter-results',
+      contract: ProbeResultContract,
+      filterSubject: PROBE_RESULT_SUBJECT,
+      handle: (value, delivery) => reporter.onResult(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'reporter-unschedulable',
+      contract: CaseUnschedulableContract,
+      filterSubject: CASE_UNSCHEDULABLE_SUBJECT,
+      handle: (value, delivery) => reporter.onUnschedulable(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'reporter-policies',
+      contract: PolicyInventoryContract,
+      filterSubject: POLICY_INVENTORY_SUBJECT,
+      handle: (value) => reporter.onPolicyInventory(value),
+    }),
+  ]);
+}

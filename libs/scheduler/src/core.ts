@@ -1,0 +1,271 @@
+import {
+  CASE_UNSCHEDULABLE_SUBJECT,
+  CaseUnschedulableContract,
+  ProbeBatchContract,
+  probeBatchSubject,
+  type ProbeBatch,
+  type ProbeResult,
+  type ProberHeartbeat,
+  type ReprobeRequest,
+  type TestCase,
+  defer,
+  type Deferral,
+} from '#lumen/contracts';
+import { assignBatches, type CaseToSchedule } from './assign.js';
+import { NodeRateLimiter } from './rate-limit.js';
+import type { SchedulerPorts } from './ports.js';
+import type { SchedulerSettings } from './settings.js';
+
+const sleep = (ms: number): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+type WorkItem = CaseToSchedule & { readonly attempt: number };
+
+interface Waiting {
+  readonly item: WorkItem;
+  readonly done: (outcome: Deferral | undefined) => void;
+  readonly failed: (error: unknown) => void;
+}
+
+interface InFlight {
+  readonly batch: ProbeBatch;
+  readonly items: readonly WorkItem[];
+  readonly instance: string | undefined;
+  readonly dispatchedAt: number;
+  readonly dispatch: number;
+}
+
+/**
+ * The scheduler's domain: gathers cases and re-probe requests, cuts them into batches per
+ * node and source pod for live probers, rate-limits per node, reports what nobody can
+ * take, and dispatches again what a silent prober held.
+ */
+export class SchedulerCore {
+  private waiting: Waiting[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private proberWatch: NodeJS.Timeout | undefined;
+  private readonly inFlight = new Map<string, InFlight>();
+  private rotation = 0;
+  private readonly startedAt: number;
+  private readonly limiter: NodeRateLimiter;
+
+  constructor(
+    private readonly ports: SchedulerPorts,
+    private readonly settings: SchedulerSettings,
+  ) {
+    this.startedAt = ports.clock.now().getTime();
+    this.limiter = new NodeRateLimiter(settings.ratePerNode, settings.burstPerNode, () =>
+      this.ports.clock.now().getTime(),
+    );
+  }
+
+  /** A case from the planner: its first attempt. */
+  onCase(testCase: TestCase, traceparent: string | undefined): Promise<Deferral | undefined> {
+    return this.enqueue({
+      caseId: testCase.caseId,
+      round: testCase.generation,
+      attempt: 1,
+      sources: testCase.sources,
+      destinations: testCase.destinations,
+      port: testCase.port,
+      protocol: testCase.protocol,
+      listenerKnown: testCase.listenerKnown,
+      ...(traceparent ? { traceparent } : {}),
+    });
+  }
+
+  /** A re-probe from the reporter, deferred in JetStream until it is due. */
+  onReprobe(
+    request: ReprobeRequest,
+    traceparent: string | undefined,
+  ): Promise<Deferral | undefined> {
+    const due = Date.parse(request.notBefore) - this.ports.clock.now().getTime();
+    if (due > 0) return Promise.resolve(defer(due));
+    return this.enqueue({
+      caseId: request.caseId,
+      round: request.round,
+      attempt: request.attempt,
+      sources: request.sources,
+      destinations: request.destinations,
+      port: request.port,
+      protocol: request.protocol,
+      listenerKnown: request.listenerKnown,
+      ...(traceparent ? { traceparent } : {}),
+    });
+  }
+
+  /** A result came back: its batch is no longer in flight. */
+  onResult(result: Pick<ProbeResult, 'batchId'>): void {
+    this.inFlight.delete(result.batchId);
+  }
+
+  /** Sets the queue gauges: targets in flight per node, and cases waiting for dispatch. */
+  reportQueues(): void {
+    const byNode = new Map<string, number>();
+    for (const f of this.inFlight.values())
+      byNode.set(f.batch.node, (byNode.get(f.batch.node) ?? 0) + f.batch.targets.length);
+    this.ports.metrics.queues(byNode, this.waiting.length);
+  }
+
+  /** Looks for work held by silent probers every intervalMs, until stop(). */
+  watchProbers(intervalMs: number): void {
+    clearInterval(this.proberWatch);
+    this.proberWatch = setInterval(() => {
+      this.redispatchSilent().catch((error: unknown) => {
+        this.ports.log.warn('re-dispatch check failed', { error: String(error) });
+      });
+    }, intervalMs);
+  }
+
+  /**
+   * Dispatches again the batches of probers that went silent or were replaced, or that took
+   * too long. Work that no live prober could take yet waits for its prober to come back
+   * (a restart), until redispatchAfterMs; only then is it reported unschedulable.
+   */
+  async redispatchSilent(): Promise<number> {
+    const now = this.ports.clock.now();
+    const live = await this.ports.probers.live(now);
+    let redispatched = 0;
+    for (const f of [...this.inFlight.values()]) {
+      const heartbeat = live.get(f.batch.node);
+      const replaced =
+        f.instance !== undefined && heartbeat !== undefined && heartbeat.instance !== f.instance;
+      const overdue = now.getTime() - f.dispatchedAt > this.settings.redispatchAfterMs;
+      const placeable = f.items.some((i) => i.sources.some((s) => live.has(s.node)));
+      if (!(replaced || overdue || (!heartbeat && placeable))) continue;
+      this.inFlight.delete(f.batch.batchId);
+      redispatched += 1;
+      this.ports.log.warn('re-dispatching a batch whose prober went silent', {
+        batchId: f.batch.batchId,
+        node: f.batch.node,
+        dispatch: f.dispatch + 1,
+        why: replaced ? 'prober restarted' : overdue ? 'no result in time' : 'prober silent',
+      });
+      await this.dispatch(f.items, f.dispatch + 1, live);
+    }
+    return redispatched;
+  }
+
+  private enqueue(item: WorkItem): Promise<Deferral | undefined> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ item, done: resolve, failed: reject });
+      this.timer ??= setTimeout(() => void this.flush(), this.settings.gatherMs);
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.timer = undefined;
+    const waiting = this.waiting;
+    this.waiting = [];
+    try {
+      const now = this.ports.clock.now();
+      const live = await this.ports.probers.live(now);
+      if (live.size === 0 && now.getTime() - this.startedAt < this.settings.startupGraceMs) {
+        // Probers announce themselves within a heartbeat of starting; ask again shortly.
+        for (const w of waiting) w.done(defer(1000));
+        return;
+      }
+      await this.dispatch(
+        waiting.map((w) => w.item),
+        0,
+        live,
+      );
+      for (const w of waiting) w.done(undefined);
+    } catch (error) {
+      for (const w of waiting) w.failed(error);
+    }
+  }
+
+  private async dispatch(
+    items: readonly WorkItem[],
+    dispatch: number,
+    live: ReadonlyMap<string, ProberHeartbeat>,
+  ): Promise<void> {
+    if (dispatch > this.settings.maxDispatches) {
+      for (const item of items)
+        await this.unschedulable(item, `no prober answered after ${dispatch} dispatches`);
+      return;
+    }
+    const spans = new Map(
+      items.map((item) => [
+        item,
+        this.ports.tracer.startCaseSpan('schedule case', item.traceparent, {
+          'lumen.case_id': item.caseId,
+          'lumen.attempt': item.attempt,
+        }),
+      ]),
+    );
+    const rotation = this.rotation++;
+    for (const attempt of new Set(items.map((i) => i.attempt))) {
+      const group = items
+        .filter((i) => i.attempt === attempt)
+        .map((i) => ({ ...i, ...withTrace(spans.get(i)?.traceparent) }));
+      const { batches, unschedulable } = assignBatches(group, {
+        liveNodes: new Set(live.keys()),
+        rotation,
+        attempt,
+        maxTargetsPerBatch: this.settings.maxTargetsPerBatch,
+        now: this.ports.clock.now(),
+        dispatch,
+      });
+      for (const batch of batches) {
+        await sleep(this.limiter.take(batch.node));
+        await this.ports.bus.publish(probeBatchSubject(batch.node), ProbeBatchContract, batch, {
+          msgId: batch.batchId,
+        });
+        const ids = new Set(batch.targets.map((t) => t.caseId));
+        this.inFlight.set(batch.batchId, {
+          batch,
+          items: group.filter((i) => ids.has(i.caseId)),
+          instance: live.get(batch.node)?.instance,
+          dispatchedAt: this.ports.clock.now().getTime(),
+          dispatch,
+        });
+        this.ports.log.info('batch dispatched', {
+          batchId: batch.batchId,
+          node: batch.node,
+          targets: batch.targets.length,
+          attempt,
+        });
+      }
+      for (const u of unschedulable) {
+        const item = group.find((i) => i.caseId === u.caseId);
+        if (item) await this.unschedulable(item, u.reason);
+      }
+    }
+    for (const span of spans.values()) span.end();
+  }
+
+  private async unschedulable(item: WorkItem, reason: string): Promise<void> {
+    this.ports.log.warn('case unschedulable', { caseId: item.caseId, reason });
+    this.ports.metrics.unschedulable();
+    await this.ports.bus.publish(
+      CASE_UNSCHEDULABLE_SUBJECT,
+      CaseUnschedulableContract,
+      {
+        caseId: item.caseId,
+        round: item.round,
+        attempt: item.attempt,
+        reason: reason.slice(0, 500),
+        at: this.ports.clock.now().toISOString(),
+      },
+      {
+        msgId: `${item.caseId}/${item.round}/${item.attempt}/unschedulable`,
+        ...withTrace(item.traceparent),
+      },
+    );
+  }
+
+  /** Stops watching probers and hands back what is still gathering (delivered again later). */
+  stop(): void {
+    clearInterval(this.proberWatch);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const w of this.waiting) w.failed(new Error('scheduler stopping'));
+    this.waiting = [];
+  }
+}
+
+function withTrace(traceparent: string | undefined): { traceparent?: string } {
+  return traceparent ? { traceparent } : {};
+}

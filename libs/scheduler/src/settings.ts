@@ -1,0 +1,32 @@
+export interface SchedulerSettings {
+  readonly maxTargetsPerBatch: number;
+  /** Batches per second and node, and the burst allowed. */
+  readonly ratePerNode: number;
+  readonly burstPerNode: number;
+  /** Cases gathered this long before they are cut into batches. */
+  readonly gatherMs: number;
+  /** A batch without a result after this long is dispatched again. */
+  readonly redispatchAfterMs: number;
+  /** After start, wait this long for probers to announce themselves before calling a case unschedulable. */
+  readonly startupGraceMs: number;
+  /** Re-dispatches of one piece of work before it is reported unschedulable. */
+  readonly maxDispatches: number;
+}
+
+/**
+ * The scheduler's defaults, for the service and `lumen run` alike. The gather window is
+ * short: a round's cases arrive within milliseconds of each other, and every 100 ms of
+ * gathering is 100 ms later first verdicts (the service used 200 ms, `lumen run` 100 ms).
+ */
+export const SCHEDULER_DEFAULTS: SchedulerSettings = {
+  maxTargetsPerBatch: 200,
+  ratePerNode: 20,
+  burstPerNode: 40,
+  gatherMs: 100,
+  redispatchAfterMs: 120_000,
+  startupGraceMs: 15_000,
+  maxDispatches: 3,
+};
+
+/** How often the scheduler looks for work held by silent probers. */
+export const PROBER_WATCH_INTERVAL_MS = 1000;

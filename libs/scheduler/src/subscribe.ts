@@ -1,0 +1,47 @@
+import {
+  PROBE_RESULT_SUBJECT,
+  ProbeResultContract,
+  REPROBE_REQUEST_SUBJECT,
+  ReprobeRequestContract,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+  consumeAll,
+  type Consumer,
+  type ConsumerNaming,
+  type Stop,
+} from '#lumen/contracts';
+import type { SchedulerCore } from './core.js';
+
+/** The scheduler's three inputs: cases, re-probe requests, and results (to clear what is in flight). */
+export function subscribeScheduler(
+  bus: Consumer,
+  scheduler: SchedulerCore,
+  naming: ConsumerNaming,
+): Promise<Stop[]> {
+  return consumeAll(bus, naming, (consume) => [
+    consume({
+      name: 'scheduler-cases',
+      contract: TestCaseContract,
+      filterSubject: TEST_CASE_SUBJECT,
+      concurrency: 512,
+      handle: (value, delivery) => scheduler.onCase(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'scheduler-reprobes',
+      contract: ReprobeRequestContract,
+      filterSubject: REPROBE_REQUEST_SUBJECT,
+      concurrency: 512,
+      handle: (value, delivery) => scheduler.onReprobe(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'scheduler-results',
+      contract: ProbeResultContract,
+      filterSubject: PROBE_RESULT_SUBJECT,
+      concurrency: 16,
+      handle: (value) => {
+        scheduler.onResult(value);
+        return Promise.resolve();
+      },
+    }),
+  ]);
+}

@@ -1,2 +1,0 @@
-export * from './assign.js';
-export * from './rate-limit.js';

@@ -1,0 +1,120 @@
+import type {
+  CaseSpan,
+  CaseTracer,
+  Clock,
+  ConsumeOptions,
+  Consumer,
+  Contract,
+  Deferral,
+  Log,
+  PublishOptions,
+  Publisher,
+} from '#lumen/contracts';
+
+/*
+ * In-memory fakes of the ports every stage shares, for the cores' unit tests. The real
+ * ones (JetStream, OpenTelemetry) are proven by the integration and lab suites.
+ */
+
+export interface PublishedMessage {
+  readonly subject: string;
+  readonly contract: string;
+  readonly value: unknown;
+  readonly options: PublishOptions;
+}
+
+/**
+ * A bus that records what is published (each message checked against its contract, as the
+ * real bus does before sending) and hands deliveries to whoever consumes a subject.
+ */
+export class InMemoryBus implements Publisher, Consumer {
+  readonly messages: PublishedMessage[] = [];
+  readonly consumers: ConsumeOptions<unknown>[] = [];
+
+  publish<T>(
+    subject: string,
+    contract: Contract<T>,
+    value: T,
+    options: PublishOptions = {},
+  ): Promise<void> {
+    const parsed = contract.schema.safeParse(value);
+    if (!parsed.success)
+      return Promise.reject(
+        new Error(`published an invalid ${contract.name}: ${parsed.error.message}`),
+      );
+    this.messages.push({ subject, contract: contract.name, value, options });
+    return Promise.resolve();
+  }
+
+  consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
+    const entry = options as unknown as ConsumeOptions<unknown>;
+    this.consumers.push(entry);
+    return Promise.resolve({
+      stop: () => {
+        this.consumers.splice(this.consumers.indexOf(entry), 1);
+        return Promise.resolve();
+      },
+    });
+  }
+
+  /** Delivers a message to the consumer of `subject`, as JetStream would (first delivery). */
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- handlers return nothing or a deferral
+  async deliver(subject: string, value: unknown, traceparent?: string): Promise<void | Deferral> {
+    const consumer = this.consumers.find((c) => c.filterSubject === subject);
+    if (!consumer) throw new Error(`nobody consumes ${subject}`);
+    return consumer.handle(value, { subject, traceparent, deliveryCount: 1 });
+  }
+
+  /** The values published on a subject, in order. */
+  on<T>(subject: string): T[] {
+    return this.messages.filter((m) => m.subject === subject).map((m) => m.value as T);
+  }
+
+  clear(): void {
+    this.messages.length = 0;
+  }
+}
+
+/** A clock the test moves by hand. */
+export class ManualClock implements Clock {
+  constructor(private current: Date = new Date('2026-11-26T10:00:00Z')) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+/** A log that keeps its lines, so a test can say what was warned about. */
+export class RecordingLog implements Log {
+  readonly lines: { level: 'info' | 'warn'; message: string; fields: Record<string, unknown> }[] =
+    [];
+  info(message: string, fields: Record<string, unknown> = {}): void {
+    this.lines.push({ level: 'info', message, fields });
+  }
+  warn(message: string, fields: Record<string, unknown> = {}): void {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+  warnings(): string[] {
+    return this.lines.filter((l) => l.level === 'warn').map((l) => l.message);
+  }
+}
+
+/** Spans as records: each gets a traceparent of its own under its parent's trace. */
+export class RecordingTracer implements CaseTracer {
+  readonly spans: { name: string; parent: string | undefined; ended: boolean }[] = [];
+  startCaseSpan(name: string, parent: string | undefined): CaseSpan {
+    const record = { name, parent, ended: false };
+    this.spans.push(record);
+    const traceId = parent?.split('-')[1] ?? this.spans.length.toString(16).padStart(32, '0');
+    const spanId = this.spans.length.toString(16).padStart(16, '0');
+    return {
+      traceparent: `00-${traceId}-${spanId}-01`,
+      traceId,
+      end: () => {
+        record.ended = true;
+      },
+    };
+  }
+}
