@@ -1,0 +1,235 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  POLICY_INVENTORY_SUBJECT,
+  TEST_CASE_SUBJECT,
+  silentLog,
+  type PolicyInventory,
+  type TestCase,
+} from '#lumen/contracts';
+import {
+  PlannerCore,
+  type ClusterView,
+  type PlannerMetrics,
+  type PlannerSettings,
+} from '#lumen/planner';
+import type { Cluster } from '#lumen/policy';
+import { loadScenarioFile } from '#lumen/scenario';
+import {
+  InMemoryBus,
+  ManualClock,
+  RecordingTracer,
+  conformanceScenarioFiles,
+} from '#lumen/testing';
+
+const recipe07 = conformanceScenarioFiles().find((f) =>
+  f.includes('/07-allow-traffic-from-some-pods'),
+)!;
+
+/** The planner's published cases, each checked against its contract by the bus. */
+const casesOn = (bus: InMemoryBus): TestCase[] => bus.on<TestCase>(TEST_CASE_SUBJECT);
+
+function planner_(
+  settings: Partial<PlannerSettings> = {},
+  clock = new ManualClock(),
+): {
+  core: PlannerCore;
+  bus: InMemoryBus;
+  tracer: RecordingTracer;
+  planned: number[];
+  clock: ManualClock;
+} {
+  const bus = new InMemoryBus();
+  const tracer = new RecordingTracer();
+  const planned: number[] = [];
+  const metrics: PlannerMetrics = { planned: (n) => planned.push(n) };
+  const core = new PlannerCore(
+    { bus, clock, log: silentLog, tracer, metrics },
+    { sampleBudget: 0, maxCandidates: 5, ...settings },
+  );
+  return { core, bus, tracer, planned, clock };
+}
+
+function view(cluster: Cluster, changes: ClusterView['changes'] = []): ClusterView {
+  return {
+    cluster,
+    pods: cluster.pods.map((p, i) => ({
+      ...p,
+      uid: `uid-${i}`,
+      node: 'node-1',
+      running: true,
+      ip: p.ip ?? `10.0.0.${i + 2}`,
+    })),
+    changes,
+  };
+}
+
+const namespacesOf = (cases: readonly TestCase[]): string[] =>
+  [...new Set(cases.flatMap((c) => [c.source.namespace, c.destination.namespace]))].sort();
+
+describe('PlannerCore', () => {
+  const scenario = loadScenarioFile(recipe07);
+  const optedOut = (cluster: Cluster, namespace: string, value: string): Cluster => ({
+    ...cluster,
+    namespaces: cluster.namespaces.map((n) =>
+      n.name === namespace ? { ...n, labels: { ...n.labels, 'lumen.dev/ignore': value } } : n,
+    ),
+  });
+
+  it('leaves out the pods of a namespace labelled lumen.dev/ignore=true, and takes them back', async () => {
+    const { core: planner, bus } = planner_({ optOutLabel: 'lumen.dev/ignore' });
+    await planner.update(view(scenario.cluster));
+    expect(namespacesOf(casesOn(bus))).toContain('other');
+
+    bus.clear();
+    const out = optedOut(scenario.cluster, 'other', 'true');
+    await planner.update(view(out, [{ kind: 'Namespace', type: 'upsert', key: 'other' }]));
+    await planner.sweep();
+    expect(casesOn(bus).length).toBeGreaterThan(0);
+    expect(namespacesOf(casesOn(bus))).not.toContain('other');
+    expect(
+      planner.plan?.cases.every(
+        (c: { source: { namespace: string }; destination: { namespace: string } }) =>
+          c.source.namespace !== 'other' && c.destination.namespace !== 'other',
+      ),
+    ).toBe(true);
+
+    bus.clear();
+    await planner.update(
+      view(optedOut(scenario.cluster, 'other', 'false'), [
+        { kind: 'Namespace', type: 'upsert', key: 'other' },
+      ]),
+    );
+    expect(namespacesOf(casesOn(bus))).toContain('other');
+  });
+
+  it('publishes the policy inventory with every policy’s effective rules, again only when it changed or on a sweep', async () => {
+    const { core: planner, bus } = planner_();
+    const inventories = (): PolicyInventory[] =>
+      bus.messages
+        .filter((m) => m.subject === POLICY_INVENTORY_SUBJECT)
+        .map((m) => m.value as PolicyInventory);
+    await planner.update(view(scenario.cluster));
+    expect(inventories()).toHaveLength(1);
+    expect(inventories()[0]).toMatchObject({ part: 0, parts: 1 });
+    expect(inventories()[0]!.policies.map((p) => p.policy)).toEqual(
+      scenario.cluster.policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`).sort(),
+    );
+    await planner.update(
+      view(scenario.cluster, [
+        {
+          kind: 'Pod',
+          type: 'upsert',
+          key: `${scenario.cluster.pods[0]!.namespace}/${scenario.cluster.pods[0]!.name}`,
+        },
+      ]),
+    );
+    expect(inventories()).toHaveLength(1); // nothing about policies changed
+    await planner.sweep();
+    expect(inventories()).toHaveLength(2);
+  });
+
+  describe('cases and rounds', () => {
+    const policyKey = 'default/web-allow-all-ns-monitoring';
+
+    it('publishes every planned case of a first view in one round, each in a trace of its own', async () => {
+      const { core, bus, tracer, planned } = planner_();
+      const published = await core.update(view(scenario.cluster));
+      const cases = casesOn(bus);
+      expect(published.trigger).toBe('change');
+      expect(published.total).toBe(core.plan?.cases.length);
+      expect(published.published).toBe(published.total);
+      expect(cases.map((c) => c.caseId).sort()).toEqual(
+        core.plan?.cases.map((c) => c.caseId).sort(),
+      );
+      expect(new Set(cases.map((c) => c.generation))).toEqual(new Set([published.generation]));
+      expect(bus.messages.filter((m) => m.subject === TEST_CASE_SUBJECT)).toEqual(
+        cases.map((c) =>
+          expect.objectContaining({
+            options: {
+              msgId: `${c.caseId}/${published.generation}`,
+              traceparent: expect.stringMatching(/^00-[0-9a-f]{32}-/) as unknown as string,
+            },
+          }),
+        ),
+      );
+      expect(tracer.spans.filter((s) => s.name === 'plan case')).toHaveLength(cases.length);
+      expect(tracer.spans.every((s) => s.ended)).toBe(true);
+      expect(planned).toEqual([published.total]);
+      for (const c of cases) expect(core.publishedGeneration(c.caseId)).toBe(published.generation);
+      // The rule's must-allow and its near misses are all there, with the policy's verdicts.
+      expect(cases.filter((c) => c.rule?.policy === policyKey).map((c) => c.expected)).toEqual(
+        expect.arrayContaining(['allow', 'deny']),
+      );
+    });
+
+    it('publishes nothing for a view that changes nothing, and every case again on a sweep, in newer rounds', async () => {
+      const { core, bus, clock } = planner_();
+      const first = await core.update(view(scenario.cluster));
+      bus.clear();
+      clock.advance(1000);
+      const quiet = await core.update(view(scenario.cluster));
+      expect(quiet).toMatchObject({ published: 0, removed: 0, total: first.total });
+      expect(quiet.generation).toBeGreaterThan(first.generation);
+      expect(casesOn(bus)).toEqual([]);
+
+      clock.advance(1000);
+      const sweep = await core.sweep();
+      expect(sweep).toMatchObject({ trigger: 'sweep', published: first.total });
+      expect(sweep!.generation).toBeGreaterThan(quiet.generation);
+      expect(new Set(casesOn(bus).map((c) => c.generation))).toEqual(new Set([sweep!.generation]));
+    });
+
+    it('re-publishes only what a policy change affects, in a new round, and forgets the cases that went', async () => {
+      const { core, bus, clock } = planner_();
+      const first = await core.update(view(scenario.cluster));
+      const before = new Map(casesOn(bus).map((c) => [c.caseId, c]));
+      bus.clear();
+      clock.advance(1000);
+      // The peer loses its namespaceSelector: monitoring pods of the policy's own namespace now.
+      const [policy] = scenario.cluster.policies;
+      const sameNamespace: Cluster = {
+        ...scenario.cluster,
+        policies: [
+          {
+            ...policy!,
+            spec: {
+              ...policy!.spec,
+              ingress: [{ from: [{ podSelector: { matchLabels: { type: 'monitoring' } } }] }],
+            },
+          },
+        ],
+      };
+      const change = await core.update(
+        view(sameNamespace, [{ kind: 'NetworkPolicy', type: 'upsert', key: policyKey }]),
+      );
+      const sent = casesOn(bus);
+      expect(change.generation).toBeGreaterThan(first.generation);
+      expect(change.published).toBe(sent.length);
+      expect(sent.length).toBeGreaterThan(0);
+      expect(sent.length).toBeLessThanOrEqual(change.total);
+      const now = new Set(core.plan?.cases.map((c) => c.caseId));
+      for (const c of sent) {
+        expect(now.has(c.caseId)).toBe(true);
+        expect(c.generation).toBe(change.generation);
+        // A re-published case is new or says something new.
+        const old = before.get(c.caseId);
+        if (old) expect(JSON.stringify(old)).not.toBe(JSON.stringify(c));
+      }
+      const gone = [...before.keys()].filter((id) => !now.has(id));
+      expect(change.removed).toBe(gone.length);
+      for (const id of gone) expect(core.publishedGeneration(id)).toBeUndefined();
+      // The must-allow now comes from default/monitoring.
+      expect(
+        sent.find((c) => c.reason === 'must-allow' && c.expected === 'allow')?.source,
+      ).toMatchObject({ namespace: 'default', labels: { type: 'monitoring' } });
+    });
+
+    it('numbers rounds by the clock, so a restarted planner never reuses one', async () => {
+      const clock = new ManualClock();
+      const first = await planner_({}, clock).core.update(view(scenario.cluster));
+      clock.advance(2000);
+      const restarted = await planner_({}, clock).core.update(view(scenario.cluster));
+      expect(restarted.generation).toBeGreaterThan(first.generation);
+    });
+  });
+});

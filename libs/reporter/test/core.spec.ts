@@ -1,0 +1,314 @@
+import { describe, expect, it } from '@jest/globals';
+import {
+  REPROBE_REQUEST_SUBJECT,
+  type AttemptRecord,
+  type CaseRecord,
+  type NewAttempt,
+  type Outcome,
+  type OutcomeRecord,
+  type PolicyInventory,
+  type ProbeResult,
+  type ReprobeRequest,
+  type TestCase,
+} from '#lumen/contracts';
+import {
+  CaseNotYetKnown,
+  ReporterCore,
+  type FinalOutcome,
+  type RaceSettings,
+  type ReporterStore,
+} from '#lumen/reporter';
+import {
+  InMemoryBus,
+  ManualClock,
+  RecordingLog,
+  RecordingTracer,
+  podEndpointFixture,
+  testCaseFixture,
+} from '#lumen/testing';
+
+/** The store's contract in memory: attempts once per (case, round, attempt), one outcome per round. */
+class InMemoryReporterStore implements ReporterStore {
+  readonly cases = new Map<string, CaseRecord>();
+  readonly attemptRows: AttemptRecord[] = [];
+  readonly outcomes = new Map<string, OutcomeRecord>();
+  readonly inventory = new Map<string, number>();
+
+  async getCase(caseId: string): Promise<CaseRecord | null> {
+    return this.cases.get(caseId) ?? null;
+  }
+  async upsertCases(cases: readonly CaseRecord[]): Promise<void> {
+    for (const c of cases) this.cases.set(c.caseId, c);
+  }
+  async recordAttempt(attempt: NewAttempt): Promise<boolean> {
+    const same = (a: AttemptRecord): boolean =>
+      a.caseId === attempt.caseId && a.round === attempt.round && a.attempt === attempt.attempt;
+    if (this.attemptRows.some(same)) return false;
+    this.attemptRows.push({ ...attempt, id: this.attemptRows.length + 1 });
+    return true;
+  }
+  async attempts(caseId: string, round: number): Promise<AttemptRecord[]> {
+    return this.attemptRows
+      .filter((a) => a.caseId === caseId && a.round === round)
+      .sort((a, b) => a.attempt - b.attempt);
+  }
+  async setOutcome(
+    outcome: OutcomeRecord,
+  ): Promise<{ applied: boolean; previous: Outcome | undefined }> {
+    const previous = this.outcomes.get(outcome.caseId);
+    if (previous && previous.round >= outcome.round)
+      return { applied: false, previous: previous.outcome };
+    this.outcomes.set(outcome.caseId, outcome);
+    return { applied: true, previous: previous?.outcome };
+  }
+  async outcome(caseId: string): Promise<OutcomeRecord | null> {
+    return this.outcomes.get(caseId) ?? null;
+  }
+  async attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]> {
+    return this.attemptRows
+      .filter((a) => a.caseId === caseId && a.observedAt.getTime() >= since.getTime())
+      .sort((a, b) => a.observedAt.getTime() - b.observedAt.getTime());
+  }
+  async recordPolicyInventory(
+    generation: number,
+    policies: PolicyInventory['policies'],
+  ): Promise<void> {
+    for (const p of policies) this.inventory.set(p.policy, generation);
+  }
+  async prunePolicyInventory(generation: number): Promise<void> {
+    for (const [policy, g] of this.inventory) if (g < generation) this.inventory.delete(policy);
+  }
+}
+
+const RACE: RaceSettings = { settleWindowMs: 10_000, maxAttempts: 3, backoffMs: 1000 };
+const CASE_ID = '00000000000000c1';
+const client = podEndpointFixture('client', 'node-a', 1);
+const web = podEndpointFixture('web', 'node-b', 2);
+
+function reporter() {
+  const bus = new InMemoryBus();
+  const store = new InMemoryReporterStore();
+  const clock = new ManualClock();
+  const verdicts: FinalOutcome[] = [];
+  const counted: [Outcome, number | null][] = [];
+  const afterVerdict: string[] = [];
+  const attemptsStored: string[] = [];
+  const core = new ReporterCore(
+    {
+      bus,
+      store,
+      clock,
+      log: new RecordingLog(),
+      tracer: new RecordingTracer(),
+      metrics: { verdict: (outcome, latency) => counted.push([outcome, latency]) },
+      events: {
+        attemptStored: (id) => attemptsStored.push(id),
+        verdict: (o) => verdicts.push(o),
+        afterVerdict: async (id) => afterVerdict.push(id),
+      },
+    },
+    RACE,
+  );
+  /** A case of round 7 whose last relevant change was `changedAgoMs` before now. */
+  const planCase = async (changedAgoMs = 60_000, overrides: Partial<TestCase> = {}) => {
+    const kase = testCaseFixture(CASE_ID, [client], [web], {
+      changedAt: new Date(clock.now().getTime() - changedAgoMs).toISOString(),
+      ...overrides,
+    });
+    await core.onCase(kase, undefined);
+    return kase;
+  };
+  /** What a prober saw of the case, observed now. */
+  const result = (
+    reachability: 'reachable' | 'blocked' | 'inconclusive',
+    attempt = 1,
+    round = 7,
+  ): ProbeResult => ({
+    batchId: `batch-${attempt}`,
+    node: 'node-a',
+    attempt,
+    source: { namespace: 'default', name: 'client' },
+    observations: [
+      {
+        caseId: CASE_ID,
+        round,
+        destination: { namespace: 'default', name: 'web' },
+        ip: web.ip,
+        port: 80,
+        protocol: 'TCP',
+        reachability,
+        basis: reachability === 'reachable' ? 'open (syn-ack)' : 'filtered (no-response)',
+        evidence: { state: reachability === 'reachable' ? 'open' : 'filtered', reason: 'x' },
+      },
+    ],
+    startedAt: clock.now().toISOString(),
+    durationMs: 0,
+    command: ['nsenter', '--net=/proc/1/ns/net', 'nmap'],
+  });
+  const reprobes = () => bus.on<ReprobeRequest>(REPROBE_REQUEST_SUBJECT);
+  return {
+    core,
+    bus,
+    store,
+    clock,
+    verdicts,
+    counted,
+    afterVerdict,
+    attemptsStored,
+    planCase,
+    result,
+    reprobes,
+  };
+}
+
+describe('ReporterCore', () => {
+  it('stores a case once per round and keeps its pods and protocol typed', async () => {
+    const { core, store, planCase } = reporter();
+    const kase = await planCase();
+    await core.onCase({ ...kase, generation: 6, port: 9999 }, undefined); // older: ignored
+    expect(store.cases.get(CASE_ID)).toMatchObject({
+      generation: 7,
+      port: 80,
+      protocol: 'TCP',
+      source: { namespace: 'default', pods: [client] },
+      destination: { pods: [web] },
+      rule: null,
+    });
+  });
+
+  it('judges a matching observation outside the settle window a pass, once', async () => {
+    const { core, store, planCase, result, verdicts, counted, afterVerdict, reprobes } = reporter();
+    await planCase();
+    await core.onResult(result('reachable'), undefined);
+    expect(store.outcomes.get(CASE_ID)).toMatchObject({
+      outcome: 'pass',
+      round: 7,
+      attempts: 1,
+      observed: 'reachable',
+      enforcementLatencyMs: null,
+    });
+    expect(verdicts).toEqual([
+      expect.objectContaining({
+        caseId: CASE_ID,
+        outcome: 'pass',
+        previous: undefined,
+        sourcePod: 'default/client',
+        destinationPod: 'default/web',
+        evidence: 'reachable: open (syn-ack) nmap state open (x)',
+      }),
+    ]);
+    expect(counted).toEqual([['pass', null]]);
+    expect(afterVerdict).toEqual([CASE_ID]);
+    expect(reprobes()).toEqual([]);
+  });
+
+  it('re-probes a mismatch with the stored pods until attempts run out, then fails', async () => {
+    const { core, store, clock, planCase, result, reprobes, counted } = reporter();
+    await planCase(60_000, { expected: 'deny' });
+    await core.onResult(result('reachable', 1), undefined);
+    expect(reprobes()).toEqual([
+      {
+        caseId: CASE_ID,
+        round: 7,
+        attempt: 2,
+        notBefore: new Date(clock.now().getTime() + 1000).toISOString(),
+        reason: 'mismatch: confirming',
+        sources: [client],
+        destinations: [web],
+        port: 80,
+        protocol: 'TCP',
+        listenerKnown: true,
+      },
+    ]);
+    expect(store.outcomes.size).toBe(0);
+    clock.advance(1000);
+    await core.onResult(result('reachable', 2), undefined);
+    clock.advance(2000);
+    await core.onResult(result('reachable', 3), undefined);
+    expect(store.outcomes.get(CASE_ID)).toMatchObject({
+      outcome: 'fail',
+      attempts: 3,
+      reason: 'expected blocked, observed reachable: open (syn-ack)',
+    });
+    expect(reprobes().map((r) => r.attempt)).toEqual([2, 3]);
+    expect(counted).toEqual([['fail', null]]);
+  });
+
+  it('does not fail a mismatch inside the settle window, and measures the enforcement latency', async () => {
+    const { core, store, clock, planCase, result, reprobes } = reporter();
+    await planCase(2000, { expected: 'deny' });
+    await core.onResult(result('reachable', 1), undefined);
+    expect(reprobes()).toEqual([
+      expect.objectContaining({ attempt: 2, reason: 'mismatch inside the settle window' }),
+    ]);
+    clock.advance(1500);
+    await core.onResult(result('blocked', 2), undefined);
+    expect(store.outcomes.get(CASE_ID)).toMatchObject({
+      outcome: 'pass',
+      enforcementLatencyMs: 3500,
+    });
+  });
+
+  it('is idempotent under redelivery: the same result twice stores one attempt and one verdict', async () => {
+    const { core, store, planCase, result, verdicts, afterVerdict, attemptsStored } = reporter();
+    await planCase();
+    const once = result('reachable');
+    await core.onResult(once, undefined);
+    await core.onResult(once, undefined);
+    expect(store.attemptRows).toHaveLength(1);
+    expect(verdicts).toHaveLength(1);
+    // Alerting is asked again: a redelivery after a crash may be the first it hears of it.
+    expect(afterVerdict).toEqual([CASE_ID, CASE_ID]);
+    expect(attemptsStored).toEqual([CASE_ID, CASE_ID]);
+  });
+
+  it('refuses a result whose case is not stored yet, so that it is delivered again later', async () => {
+    const { core, store, result } = reporter();
+    await expect(core.onResult(result('reachable'), undefined)).rejects.toBeInstanceOf(
+      CaseNotYetKnown,
+    );
+    expect(store.attemptRows).toEqual([]);
+  });
+
+  it('keeps a result of an older round as history without judging that round', async () => {
+    const { core, store, planCase, result, verdicts } = reporter();
+    await planCase(60_000, { generation: 8 });
+    await core.onResult(result('blocked', 1, 7), undefined);
+    expect(store.attemptRows).toEqual([expect.objectContaining({ round: 7 })]);
+    expect(store.outcomes.size).toBe(0);
+    expect(verdicts).toEqual([]);
+  });
+
+  it('records a case the scheduler could not place as an inconclusive attempt and retries it', async () => {
+    const { core, store, clock, planCase, reprobes } = reporter();
+    await planCase();
+    await core.onUnschedulable(
+      { caseId: CASE_ID, round: 7, attempt: 1, reason: 'no prober', at: clock.now().toISOString() },
+      undefined,
+    );
+    expect(store.attemptRows).toEqual([
+      expect.objectContaining({
+        reachability: 'inconclusive',
+        basis: 'unschedulable: no prober',
+        node: '-',
+      }),
+    ]);
+    expect(reprobes()).toEqual([expect.objectContaining({ attempt: 2 })]);
+  });
+
+  it('keeps the newest complete policy inventory and ignores parts of older ones', async () => {
+    const { core, store } = reporter();
+    const part = (generation: number, index: number, parts: number, policy: string) => ({
+      generation,
+      part: index,
+      parts,
+      policies: [{ policy, ingress: [0], egress: [] }],
+    });
+    await core.onPolicyInventory(part(5, 0, 1, 'a/old'));
+    await core.onPolicyInventory(part(6, 0, 2, 'a/new-1'));
+    await core.onPolicyInventory(part(5, 0, 1, 'a/late'));
+    expect([...store.inventory.keys()].sort()).toEqual(['a/new-1', 'a/old']);
+    await core.onPolicyInventory(part(6, 1, 2, 'a/new-2'));
+    expect([...store.inventory.keys()].sort()).toEqual(['a/new-1', 'a/new-2']);
+  });
+});
