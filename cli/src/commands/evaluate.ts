@@ -25,7 +25,9 @@ Computes what NetworkPolicies allow, without touching a network.
 
 FILE is a Lumen scenario (see shared/conformance/README.md) or Kubernetes YAML/JSON
 (multi-document or List) holding Namespaces, Pods and NetworkPolicies. Manifest files
-are merged into one cluster; each scenario stands alone.
+are merged into one cluster; each scenario stands alone. FILE - reads standard input:
+
+  kubectl get namespaces,pods,networkpolicies -A -o yaml | lumen evaluate --matrix -
 
   --format table|json  output format (default: table)
   --matrix             print the pod x pod matrix for every declared port/protocol

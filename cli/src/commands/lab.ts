@@ -27,7 +27,8 @@ enforcer (nftables) that can be broken on purpose. Needs root on Linux.
 
 Commands:
   up --scenario FILE [--nodes N] [--fault MODE]... [--pod-cidr CIDR]
-                          build a lab from a scenario (default 2 nodes, 10.244.0.0/16)
+                          build a lab from a scenario or manifests (- reads standard
+                          input; default 2 nodes, 10.244.0.0/16)
   apply FILE              create or update the namespaces, pods and policies of FILE
   delete FILE             delete them
   fault set MODE          break the enforcer; MODE is one of:

@@ -63,8 +63,9 @@ Options:
                           case, the evidence in each failure
   --fail-on LIST          outcomes that fail the run (exit 1): any of fail,flaky,inconclusive
                           (default fail,flaky)
-  --expect FILE           a scenario file whose expect rows to account for: each is probed
-                          by a case or listed as not generated, with the reason
+  --expect FILE           a scenario file (- for standard input) whose expect rows to
+                          account for: each is probed by a case or listed as not
+                          generated, with the reason
   --timeout SECONDS       give up after this long (default 600)
   --settle-window SECONDS mismatches this soon after a change are re-probed (default ${race.settleWindowMs / 1000})
   --attempts N            probes per case before a firm verdict (default ${race.maxAttempts})

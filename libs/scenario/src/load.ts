@@ -258,10 +258,15 @@ export function parseInput(text: string, file: string): LoadedInput {
   return parseManifests(values, file);
 }
 
+/** The file name that means standard input, as for kubectl. */
+export const STANDARD_INPUT = '-';
+
+/** Reads a scenario or manifest file, or standard input when the file is `-`. */
 export function loadInputFile(file: string): LoadedInput {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // File descriptor 0 reads a pipe or a redirected file to its end.
+    text = readFileSync(file === STANDARD_INPUT ? 0 : file, 'utf8');
   } catch (error) {
     throw new InputError(
       file,
