@@ -11,7 +11,7 @@ import {
   type Connection,
   type NetworkPolicy,
 } from '#lumen/policy';
-import { planCases } from '#lumen/planner';
+import { planCases, probeBudget } from '#lumen/planner';
 import { measureMachine, recordSection, timed } from './report.js';
 import { syntheticCluster } from './synthetic-cluster.js';
 
@@ -68,7 +68,18 @@ const disagreements = sample.filter(
   (_, i) => referenceRun.value[i] !== compiledRun.value[i],
 ).length;
 
-const plan = timed(() => planCases(engine, { sampleBudget: 1000 }));
+const plan = timed(() => planCases(engine, { probeBudget: 0 }));
+// The chart's defaults: a sweep every 5 minutes; the synthetic cluster spreads over 500 nodes.
+const SWEEP_NODES = 500;
+const SWEEP_SECONDS = 300;
+const sweepBudget = probeBudget(
+  { probeBudget: 0, sweepIntervalMs: SWEEP_SECONDS * 1000 },
+  SWEEP_NODES,
+);
+const sweepsPerRotation = Math.ceil(
+  (plan.value.coverage.cells - plan.value.coverage.obligationCells) /
+    Math.max(1, sweepBudget - plan.value.coverage.obligations),
+);
 
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
 const median = incremental[Math.floor(incremental.length / 2)]!.ms;
@@ -80,7 +91,8 @@ const lines = [
   `build model:             ${builds.map((b) => b.ms.toFixed(0)).join(' / ')} ms (three builds; budget 3000 ms)`,
   `full class matrix:       ${matrix.ms.toFixed(0)} ms for ${matrix.value.rows} destination ports x ${engine.podClasses.length} source classes (${matrix.value.allowedClassPairs} allowed)`,
   `one policy change:       median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms over ${incremental.length} changes (budget 50 ms)`,
-  `plan cases:              ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses, isolation, 1000 samples), ${plan.value.notGenerated.length} not generated`,
+  `plan obligations:        ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses on both sides, isolation), ${plan.value.notGenerated.length} not generated`,
+  `class matrix:            ${plan.value.coverage.cells} cells (${plan.value.coverage.obligationCells} probed by obligations); at the derived budget of ${SWEEP_NODES} nodes and a ${SWEEP_SECONDS} s sweep (${sweepBudget} probes) a full rotation takes ${sweepsPerRotation} sweeps`,
   `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,
   `reference vs compiled:   ${referenceRun.ms.toFixed(0)} ms vs ${compiledRun.ms.toFixed(2)} ms for ${sample.length} connections, ratio ${(referenceRun.ms / compiledRun.ms).toFixed(0)}x, ${disagreements} disagreements`,
 ];

@@ -7,7 +7,13 @@ import { ProberDaemonSet, loadKubeConfig } from '#lumen/kube';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import type { Log } from '#lumen/contracts';
-import { PLANNER_DEFAULTS, expectationCoverage, type NotGenerated } from '#lumen/planner';
+import {
+  ONE_PASS_MS,
+  PLANNER_DEFAULTS,
+  expectationCoverage,
+  policyInventory,
+  type CoverageMode,
+} from '#lumen/planner';
 import { PROBER_DEFAULTS } from '#lumen/prober';
 import { loadScenarioFile } from '#lumen/scenario';
 import { storeLocation } from '#lumen/store';
@@ -17,7 +23,13 @@ import { startTelemetry } from '#lumen/telemetry';
 import { cliConfig } from '../config.js';
 import { ExitCode, UsageError, type CommandIo } from '../io.js';
 import { LocalPipeline } from '../pipeline/local-pipeline.js';
-import { buildReport, reportTable, type RunReport } from '../pipeline/report.js';
+import {
+  buildReport,
+  coverageText,
+  reportTable,
+  runCoverage,
+  type RunReport,
+} from '../pipeline/report.js';
 import { gateFails, junitReport, parseFailOn, type FailOn } from '../pipeline/junit.js';
 import { showProgress } from '../pipeline/progress.js';
 
@@ -71,7 +83,12 @@ Options:
   --attempts N            probes per case before a firm verdict (default ${race.maxAttempts})
   --backoff SECONDS       first re-probe delay, doubling (default ${race.backoffMs / 1000})
   --confirm N             agreeing probes before a pass is final; more finds flaky CNIs (default ${race.confirmAttempts})
-  --sample-budget N       extra cases sampled from the class matrix (default ${PLANNER_DEFAULTS.sampleBudget})
+  --coverage MODE         what to probe (default ${PLANNER_DEFAULTS.coverage}):
+                            full         every cell of the class matrix, and the obligations
+                            obligations  each rule's must-allow and near misses, isolation
+                            budget       the obligations, then matrix cells within the budget
+  --probe-budget N        probes for --coverage budget (default: 50 per node and second of
+                          a one-minute pass, half of it)
   --pod-cidrs LIST        targets probers accept (default ${PROBER_DEFAULTS.podCidrs})
   --probers MODE          where probes run (default auto):
                             daemonset  a temporary DaemonSet of Lumen's prober, removed at the
@@ -106,7 +123,8 @@ const options = {
   attempts: { type: 'string', default: String(race.maxAttempts) },
   backoff: { type: 'string', default: String(race.backoffMs / 1000) },
   confirm: { type: 'string', default: String(race.confirmAttempts) },
-  'sample-budget': { type: 'string', default: String(PLANNER_DEFAULTS.sampleBudget) },
+  coverage: { type: 'string', default: PLANNER_DEFAULTS.coverage },
+  'probe-budget': { type: 'string', default: String(PLANNER_DEFAULTS.probeBudget) },
   'pod-cidrs': { type: 'string', default: PROBER_DEFAULTS.podCidrs },
   'no-local-probers': { type: 'boolean', default: false },
   probers: { type: 'string', default: 'auto' },
@@ -161,8 +179,15 @@ function runSettings(values: {
   backoff: string;
   confirm: string;
   'pod-cidrs': string;
-  'sample-budget': string;
-}): { timeoutMs: number; race: RaceSettings; podCidrs: Cidr[]; sampleBudget: number } {
+  coverage: string;
+  'probe-budget': string;
+}): {
+  timeoutMs: number;
+  race: RaceSettings;
+  podCidrs: Cidr[];
+  coverage: CoverageMode;
+  probeBudget: number;
+} {
   return {
     timeoutMs: number('timeout', values.timeout, 1, 86_400) * 1000,
     race: {
@@ -172,8 +197,14 @@ function runSettings(values: {
       confirmAttempts: number('confirm', values.confirm, 1, 20),
     },
     podCidrs: cidrs(values['pod-cidrs']),
-    sampleBudget: number('sample-budget', values['sample-budget'], 0, 1_000_000),
+    coverage: coverageMode(values.coverage),
+    probeBudget: number('probe-budget', values['probe-budget'], 0, 100_000_000),
   };
+}
+
+function coverageMode(text: string): CoverageMode {
+  if (text === 'full' || text === 'obligations' || text === 'budget') return text;
+  throw new UsageError(`--coverage must be full, obligations or budget, not "${text}"`);
 }
 
 function stderrLog(io: CommandIo): Log {
@@ -190,11 +221,25 @@ function reportRun(
   io: CommandIo,
   pipeline: LocalPipeline,
   values: { json?: string | undefined; junit?: string | undefined; expect?: string | undefined },
-  gate: { failOn: FailOn; startedAt: Date },
+  gate: { failOn: FailOn; startedAt: Date; coverage: CoverageMode },
 ): number {
-  const report = buildReport(pipeline.planner.plan?.cases ?? [], pipeline.finalOutcomes);
+  const plan = pipeline.planner.plan;
+  const cases = buildReport(plan?.cases ?? [], pipeline.finalOutcomes);
+  const engine = pipeline.planner.model;
+  const report: RunReport =
+    plan && engine
+      ? {
+          ...cases,
+          coverage: runCoverage(
+            gate.coverage,
+            plan,
+            cases,
+            policyInventory(engine, 0).flatMap((part) => part.policies),
+          ),
+        }
+      : cases;
   io.stdout(reportTable(report));
-  io.stdout(notGeneratedText(pipeline.planner.plan?.notGenerated ?? []));
+  if (report.coverage) io.stdout(coverageText(report.coverage));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
   if (values.junit)
     writeFileSync(
@@ -243,19 +288,6 @@ function accountForExpectations(
     `\nExpectations of ${scenario.name}: ${probedCount} of ${coverage.length} probed, ${coverage.length - probedCount} not generated\n${lines.join('')}`,
   );
   return disagreements;
-}
-
-function notGeneratedText(notGenerated: readonly NotGenerated[]): string {
-  if (notGenerated.length === 0) return '';
-  return (
-    `${notGenerated.length} ${notGenerated.length === 1 ? 'case' : 'cases'} not generated:\n` +
-    notGenerated
-      .map(
-        (n) =>
-          `  ${n.reason}${n.rule ? ` for ${n.rule.policy} ${n.rule.direction}[${n.rule.index}]` : ''}: ${n.why}\n`,
-      )
-      .join('')
-  );
 }
 
 interface NatsForRun {
@@ -310,7 +342,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
     );
   if (!values.kubeconfig) throw new UsageError('--kubeconfig FILE is required');
   const config = cliConfig();
-  const { timeoutMs, race, podCidrs, sampleBudget } = runSettings(values);
+  const { timeoutMs, race, podCidrs, coverage, probeBudget } = runSettings(values);
   const failOn = failOnOption(values['fail-on']);
   const startedAt = new Date();
   const telemetry = startTelemetry(
@@ -344,7 +376,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       kubeconfig: values.kubeconfig,
       natsUrl,
       store: storeLocation(config.databaseUrl, join(scratch, 'lumen.db')),
-      planner: { sampleBudget, maxCandidates: 20 },
+      planner: { coverage, probeBudget, sweepIntervalMs: ONE_PASS_MS, maxCandidates: 20 },
       scheduler: SCHEDULER_DEFAULTS,
       race,
       localProbers: mode === 'local',
@@ -385,7 +417,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
     } finally {
       stopProgress();
     }
-    return reportRun(io, pipeline, values, { failOn, startedAt });
+    return reportRun(io, pipeline, values, { failOn, startedAt, coverage });
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

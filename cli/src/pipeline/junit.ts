@@ -65,6 +65,29 @@ function testcase(c: CaseReport, failOn: FailOn): string {
   return `${open}\n      <${element} type="${c.outcome}" message="${message}">${body}</${element}>\n    </testcase>`;
 }
 
+/** The run's coverage as JUnit properties: every suite carries them, as CI tools show each. */
+function coverageProperties(report: RunReport): string[] {
+  const coverage = report.coverage;
+  if (!coverage) return [];
+  const entries: [string, string | number][] = [
+    ['lumen.coverage.mode', coverage.mode],
+    ['lumen.coverage.cells', coverage.cells],
+    ['lumen.coverage.cells_verified', coverage.cellsVerified],
+    ['lumen.coverage.obligations', coverage.obligations],
+    ['lumen.coverage.rules', coverage.rules],
+    ['lumen.coverage.rules_covered', coverage.rulesCovered],
+    ['lumen.coverage.runs_per_rotation', coverage.runsPerRotation ?? 'never'],
+    ['lumen.coverage.not_verified', coverage.notVerified.length],
+  ];
+  return [
+    '    <properties>',
+    ...entries.map(
+      ([name, value]) => `      <property name="${name}" value="${escapeXml(String(value))}"/>`,
+    ),
+    '    </properties>',
+  ];
+}
+
 /**
  * A JUnit XML report (the Jenkins/Ant schema most CI systems read): one testsuite per
  * policy, one testcase per case, the evidence in each failure. Outcomes outside the gate
@@ -90,12 +113,14 @@ export function junitReport(
   });
   const all = counts(report.cases);
   const timestamp = meta.timestamp.toISOString().replace(/\.\d{3}Z$/, '');
+  const properties = coverageProperties(report);
   const body = [...suites.entries()]
     .sort(([a], [b]) => (a < b ? -1 : 1))
     .map(([policy, cases]) => {
       const c = counts(cases);
       return [
         `  <testsuite name="${escapeXml(policy)}" tests="${cases.length}" failures="${c.failures}" errors="${c.errors}" skipped="${c.skipped}" time="0" timestamp="${timestamp}" hostname="${escapeXml(meta.hostname)}">`,
+        ...properties,
         ...cases.map((k) => testcase(k, failOn)),
         '  </testsuite>',
       ].join('\n');

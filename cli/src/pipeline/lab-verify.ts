@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { LabNames, labDown, labUp } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { silentLog, type Log } from '#lumen/contracts';
-import { PLANNER_DEFAULTS } from '#lumen/planner';
+import { ONE_PASS_MS, PLANNER_DEFAULTS, type CoverageMode } from '#lumen/planner';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import { loadScenarioFile, type Scenario } from '#lumen/scenario';
 import type { RaceSettings } from '#lumen/reporter';
@@ -24,7 +24,8 @@ export interface LabVerifyOptions {
   readonly scratch: string;
   readonly faults?: readonly string[];
   readonly race?: RaceSettings;
-  readonly sampleBudget?: number;
+  readonly coverage?: CoverageMode;
+  readonly probeBudget?: number;
   readonly timeoutMs?: number;
   readonly log?: Log;
 }
@@ -36,7 +37,8 @@ export interface LabPipelineOptions {
   /** Where the run's SQLite file goes. */
   readonly scratch: string;
   readonly race?: RaceSettings;
-  readonly sampleBudget?: number;
+  readonly coverage?: CoverageMode;
+  readonly probeBudget?: number;
   readonly sweepIntervalMs?: number;
   /** Turns synthetic sources on, in this namespace. */
   readonly syntheticNamespace?: string;
@@ -52,7 +54,12 @@ export async function startLabPipeline(options: LabPipelineOptions): Promise<Loc
     kubeconfig: new LabNames(options.labName, options.labRoot).kubeconfig,
     natsUrl: options.natsUrl,
     store: { kind: 'sqlite', path: join(options.scratch, `${options.labName}.db`) },
-    planner: { sampleBudget: options.sampleBudget ?? 0, maxCandidates: 20 },
+    planner: {
+      coverage: options.coverage ?? 'budget',
+      probeBudget: options.probeBudget ?? 0,
+      sweepIntervalMs: options.sweepIntervalMs || ONE_PASS_MS,
+      maxCandidates: 20,
+    },
     scheduler: { ...SCHEDULER_DEFAULTS, startupGraceMs: 5000 },
     race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
     localProbers: true,

@@ -7,7 +7,13 @@ import {
   type OutcomeRecord,
   type RuleRef,
 } from '#lumen/contracts';
-import type { PlannedCase } from '#lumen/planner';
+import {
+  isMatrixCell,
+  type CoverageMode,
+  type MatrixCoverage,
+  type NotGenerated,
+  type PlannedCase,
+} from '#lumen/planner';
 import { formatLabels } from '#lumen/policy';
 import type { FinalOutcome } from '#lumen/reporter';
 import { renderTable } from '../io.js';
@@ -38,6 +44,31 @@ export interface CaseReport {
 export interface RunReport {
   readonly summary: Record<Outcome, number>;
   readonly cases: CaseReport[];
+  /** How much of what the policies decide this run verified. */
+  readonly coverage?: RunCoverage;
+}
+
+/** `lumen run`'s coverage: a shape other tools rely on, so it changes only with care. */
+export interface RunCoverage {
+  readonly mode: CoverageMode;
+  /** Cells of the class matrix: (source class, destination class, declared port, protocol). */
+  readonly cells: number;
+  /** Cells with a conclusive outcome (pass, fail or flaky) in this run. */
+  readonly cellsVerified: number;
+  /** Cases the obligations need: each rule's must-allow and near misses, isolation. */
+  readonly obligations: number;
+  /** Rules of every valid policy that take effect. */
+  readonly rules: number;
+  /** Rules with a passing must-allow case and a passing deny case that checks them. */
+  readonly rulesCovered: number;
+  /** Runs it takes to verify every cell at this budget; null: never (obligations only). */
+  readonly runsPerRotation: number | null;
+  /** What was not verified, and why. */
+  readonly notVerified: readonly {
+    readonly what: string;
+    readonly rule: string | null;
+    readonly why: string;
+  }[];
 }
 
 const podName = (ref: string | null | undefined): string => ref?.split('/')[1] ?? '';
@@ -177,4 +208,88 @@ export function reportTable(report: RunReport): string {
     ) +
     `\n${report.cases.length} cases: ${pass} pass, ${fail} fail, ${flaky} flaky, ${inconclusive} inconclusive\n`
   );
+}
+
+const ruleName = (rule: { policy: string; direction: string; index: number }): string =>
+  `${rule.policy} ${rule.direction}[${rule.index}]`;
+
+/**
+ * What a run verified of the class matrix and of the rules, and everything it did not
+ * verify with the reason: cases not generated, and cases without a conclusive outcome.
+ */
+export function runCoverage(
+  mode: CoverageMode,
+  plan: {
+    readonly cases: readonly PlannedCase[];
+    readonly notGenerated: readonly NotGenerated[];
+    readonly coverage: MatrixCoverage;
+  },
+  report: RunReport,
+  rules: readonly { policy: string; ingress: readonly number[]; egress: readonly number[] }[],
+): RunCoverage {
+  const byId = new Map(report.cases.map((c) => [c.id, c]));
+  const conclusive = (id: string): boolean => {
+    const outcome = byId.get(id)?.outcome;
+    return outcome === 'pass' || outcome === 'fail' || outcome === 'flaky';
+  };
+  const verified = new Set<string>();
+  for (const c of plan.cases)
+    if (c.rule && byId.get(c.caseId)?.outcome === 'pass')
+      verified.add(`${ruleName(c.rule)} ${c.expected}`);
+  const allRules = rules.flatMap((p) => [
+    ...p.ingress.map((index) => ruleName({ policy: p.policy, direction: 'ingress', index })),
+    ...p.egress.map((index) => ruleName({ policy: p.policy, direction: 'egress', index })),
+  ]);
+  const unjudged = plan.cases
+    .filter((c) => !conclusive(c.caseId))
+    .map((c) => {
+      const judged = byId.get(c.caseId);
+      return {
+        what: `${c.reason} ${c.source.namespace}/${formatLabels(c.source.labels) || '*'} → ${c.destination.namespace}/${formatLabels(c.destination.labels) || '*'} ${c.port}/${c.protocol}`,
+        rule: c.rule ? ruleName(c.rule) : null,
+        why: judged ? `${judged.outcome}: ${judged.verdict}` : 'not judged',
+      };
+    });
+  const { sweepsPerRotation } = plan.coverage;
+  return {
+    mode,
+    cells: plan.coverage.cells,
+    cellsVerified: plan.cases.filter((c) => isMatrixCell(c) && conclusive(c.caseId)).length,
+    obligations: plan.coverage.obligations,
+    rules: allRules.length,
+    rulesCovered: allRules.filter((r) => verified.has(`${r} allow`) && verified.has(`${r} deny`))
+      .length,
+    runsPerRotation: Number.isFinite(sweepsPerRotation) ? sweepsPerRotation : null,
+    notVerified: [
+      ...plan.notGenerated.map((n) => ({
+        what: `${n.reason} (not generated)`,
+        rule: n.rule ? ruleName(n.rule) : null,
+        why: n.why,
+      })),
+      ...unjudged,
+    ],
+  };
+}
+
+/** The coverage in a few lines, for the terminal. */
+export function coverageText(coverage: RunCoverage): string {
+  const percent = (n: number, of: number): string =>
+    of === 0 ? '100%' : `${Math.floor((1000 * n) / of) / 10}%`;
+  const rotation =
+    coverage.runsPerRotation === null
+      ? 'the matrix is not rotated (--coverage obligations)'
+      : coverage.runsPerRotation <= 1
+        ? 'the whole matrix fits one run'
+        : `a full rotation takes ${coverage.runsPerRotation} runs at this budget (--coverage full probes every cell)`;
+  const lines = [
+    `\nCoverage (${coverage.mode}): ${coverage.cellsVerified} of ${coverage.cells} matrix cells verified (${percent(coverage.cellsVerified, coverage.cells)}), ${coverage.rulesCovered} of ${coverage.rules} rules covered (a passing must-allow and deny check each); ${rotation}.`,
+  ];
+  if (coverage.notVerified.length > 0) {
+    lines.push(`Not verified (${coverage.notVerified.length}):`);
+    for (const n of coverage.notVerified.slice(0, 50))
+      lines.push(`  ${n.what}${n.rule ? ` for ${n.rule}` : ''}: ${n.why}`);
+    if (coverage.notVerified.length > 50)
+      lines.push(`  … and ${coverage.notVerified.length - 50} more (--json lists them all)`);
+  }
+  return `${lines.join('\n')}\n`;
 }

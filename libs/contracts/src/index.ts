@@ -7,6 +7,7 @@ export * from './prober-heartbeat/index.js';
 export * from './reprobe-request/index.js';
 export * from './case-unschedulable/index.js';
 export * from './policy-inventory/index.js';
+export * from './matrix-coverage/index.js';
 export * from './case-columns.js';
 export * from './ports/index.js';
 export * from './records/index.js';

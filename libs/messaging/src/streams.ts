@@ -5,6 +5,7 @@ import {
   REPROBE_REQUEST_SUBJECT,
   PROBE_BATCH_SUBJECTS,
   PROBE_RESULT_SUBJECT,
+  MATRIX_COVERAGE_SUBJECT,
   POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
 } from '#lumen/contracts';
@@ -15,9 +16,14 @@ const DAY_NS = 24 * 60 * 60 * 1e9;
 export const STREAMS: readonly Partial<StreamConfig>[] = [
   {
     name: 'LUMEN_V1_CASES',
-    subjects: [TEST_CASE_SUBJECT, REPROBE_REQUEST_SUBJECT, POLICY_INVENTORY_SUBJECT],
+    subjects: [
+      TEST_CASE_SUBJECT,
+      REPROBE_REQUEST_SUBJECT,
+      POLICY_INVENTORY_SUBJECT,
+      MATRIX_COVERAGE_SUBJECT,
+    ],
     description:
-      'planner (cases, policy inventory) and reporter (re-probes) to scheduler and reporter',
+      'planner (cases, policy inventory, matrix coverage) and reporter (re-probes) to scheduler and reporter',
   },
   {
     name: 'LUMEN_V1_PROBES',

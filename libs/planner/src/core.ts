@@ -1,16 +1,19 @@
 import {
   type PodEndpoint,
+  MATRIX_COVERAGE_NOT_GENERATED,
+  MATRIX_COVERAGE_SUBJECT,
+  MatrixCoverageContract,
   POLICY_INVENTORY_SUBJECT,
   PolicyInventoryContract,
   TEST_CASE_SUBJECT,
   TestCaseContract,
 } from '#lumen/contracts';
 import { PolicyEngine, podKey, type Cluster, type PodClass } from '#lumen/policy';
-import { planCases, type Plan, type PlannedCase } from './plan.js';
+import { planCases, type MatrixCoverage, type Plan, type PlannedCase } from './plan.js';
 import { diffPlans, testCaseMessage, type PublishedCase } from './publish.js';
 import { policyInventory } from './inventory.js';
 import type { ClusterView, PlannerPorts } from './ports.js';
-import type { PlannerSettings } from './settings.js';
+import { probeBudget, type PlannerSettings } from './settings.js';
 
 export interface PlanPublished {
   readonly generation: number;
@@ -18,6 +21,8 @@ export interface PlanPublished {
   readonly published: number;
   readonly removed: number;
   readonly total: number;
+  /** The class matrix and how much of it this plan probes. */
+  readonly coverage: MatrixCoverage;
 }
 
 /** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
@@ -42,6 +47,9 @@ export class PlannerCore {
   private reportedErrors = new Set<string>();
   private readonly publishedIn = new Map<string, number>();
   private syntheticSince: number | undefined;
+  /** Where the current sweep's rotation began, and where it stopped. */
+  private rotationStart: string | undefined;
+  private rotationNext: string | undefined;
 
   constructor(
     private readonly ports: PlannerPorts,
@@ -160,13 +168,18 @@ export class PlannerCore {
   private async publish(trigger: 'change' | 'sweep'): Promise<PlanPublished> {
     const engine = this.engine as PolicyEngine;
     const now = this.clock.now();
+    // A sweep moves the rotation on; a change re-plans the sweep's own cells.
+    const rotationCursor = trigger === 'sweep' ? this.rotationNext : this.rotationStart;
+    const budget = this.probeBudget();
     const plan = planCases(engine, {
-      sampleBudget: this.settings.sampleBudget,
-      ...(this.settings.seed ? { seed: this.settings.seed } : {}),
+      probeBudget: budget,
+      ...(rotationCursor === undefined ? {} : { rotationCursor }),
       ...(this.settings.syntheticNamespace
         ? { syntheticNamespace: this.settings.syntheticNamespace }
         : {}),
     });
+    if (trigger === 'sweep') this.rotationStart = rotationCursor;
+    this.rotationNext = plan.coverage.rotationCursor;
     const endpoints = (c: PodClass): PodEndpoint[] =>
       c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
     const diff = diffPlans(this.published, plan.cases, endpoints, now);
@@ -187,16 +200,60 @@ export class PlannerCore {
     for (const id of diff.removed) this.publishedIn.delete(id);
     await this.reconcileSynthetic(plan);
     await this.publishInventory(engine, generation, trigger);
+    await this.publishCoverage(plan, generation, budget);
     const result = {
       generation,
       trigger,
       published: toSend.length,
       removed: diff.removed.length,
       total: plan.cases.length,
+      coverage: plan.coverage,
     };
-    this.ports.metrics.planned(plan.cases.length);
-    this.log.info('plan published', { ...result, notGenerated: plan.notGenerated.length });
+    this.ports.metrics.planned(plan.cases.length, plan.coverage);
+    this.log.info('plan published', {
+      ...result,
+      coverage: undefined,
+      cells: plan.coverage.cells,
+      sweepsPerRotation: plan.coverage.sweepsPerRotation,
+      notGenerated: plan.notGenerated.length,
+    });
     return result;
+  }
+
+  /** The class matrix and what this plan probes of it, for the reporter's coverage. */
+  private async publishCoverage(plan: Plan, generation: number, budget: number): Promise<void> {
+    const { coverage } = plan;
+    await this.ports.bus.publish(
+      MATRIX_COVERAGE_SUBJECT,
+      MatrixCoverageContract,
+      {
+        generation,
+        mode: this.settings.coverage,
+        cells: coverage.cells,
+        obligations: coverage.obligations,
+        obligationCells: coverage.obligationCells,
+        rotated: coverage.rotated,
+        probeBudget: Number.isFinite(budget) ? budget : null,
+        sweepsPerRotation: Number.isFinite(coverage.sweepsPerRotation)
+          ? coverage.sweepsPerRotation
+          : null,
+        notGeneratedCount: plan.notGenerated.length,
+        notGenerated: plan.notGenerated.slice(0, MATRIX_COVERAGE_NOT_GENERATED).map((n) => ({
+          reason: n.reason,
+          ...(n.rule ? { rule: n.rule } : {}),
+          why: n.why.slice(0, 500),
+        })),
+      },
+      { msgId: `coverage/${generation}` },
+    );
+  }
+
+  /** This plan's probes: every cell, the obligations alone, or the budget. */
+  private probeBudget(): number {
+    if (this.settings.coverage === 'full') return Infinity;
+    if (this.settings.coverage === 'obligations') return 0;
+    const nodes = new Set([...this.endpointsByPod.values()].map((e) => e.node)).size;
+    return probeBudget(this.settings, nodes);
   }
 
   /**

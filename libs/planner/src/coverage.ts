@@ -36,7 +36,7 @@ export function expectationCoverage(
     return {
       row,
       notGenerated:
-        'the plan checks each rule, its near misses and isolation, not every pair; --sample-budget samples more pairs',
+        'the plan probes the obligations and, within its budget, the matrix cells probed least recently; --coverage full probes every cell',
     };
   });
 }

@@ -21,8 +21,11 @@ export type CaseReason =
   | 'near-miss-pods'
   | 'near-miss-both'
   | 'unlisted-source'
+  | 'unlisted-destination'
   | 'unlisted-port'
-  | 'sample';
+  | 'rotation';
+
+type NearMiss = 'near-miss-pods' | 'near-miss-namespace' | 'near-miss-both';
 
 /** A case at class level; the scheduler picks the concrete pods. */
 export interface PlannedCase {
@@ -45,21 +48,44 @@ export interface NotGenerated {
   readonly reason: CaseReason;
   /** A pod with these labels in Lumen's namespace would cover it (synthetic sources on). */
   readonly synthetic?: { readonly namespace: string; readonly labels: Labels };
-  /** The rule the case would have checked; isolation and sample cases have none. */
+  /** The rule the case would have checked; isolation and rotation cases have none. */
   readonly rule?: RuleRef;
   readonly why: string;
+}
+
+/**
+ * The class matrix and how much of it a plan probes. A cell is a class-level connection:
+ * (source class, destination class, a port the destination declares, its protocol); a
+ * single pod's connection to itself is left out (the spec leaves it to implementations).
+ */
+export interface MatrixCoverage {
+  readonly cells: number;
+  /** Cases the obligations need, whether or not they are matrix cells. */
+  readonly obligations: number;
+  /** Matrix cells the obligations already probe. */
+  readonly obligationCells: number;
+  /** Matrix cells this plan adds by rotation. */
+  readonly rotated: number;
+  /** The last cell rotation took: the next plan continues after it (absent: all fit). */
+  readonly rotationCursor?: string;
+  /** Plans (sweeps) it takes to probe every cell at this budget. */
+  readonly sweepsPerRotation: number;
 }
 
 export interface Plan {
   readonly cases: readonly PlannedCase[];
   readonly notGenerated: readonly NotGenerated[];
+  readonly coverage: MatrixCoverage;
 }
 
 export interface PlanOptions {
-  /** Extra cases sampled from the class matrix, beyond the rule and isolation cases. */
-  readonly sampleBudget: number;
-  /** Varies which pairs are sampled, deterministically. */
-  readonly seed?: string;
+  /**
+   * Probes this plan may spend: the obligations always, then matrix cells by rotation
+   * until the budget is spent (Infinity: the whole matrix; 0: the obligations alone).
+   */
+  readonly probeBudget: number;
+  /** Where the previous plan's rotation stopped. */
+  readonly rotationCursor?: string;
   /** Lumen's namespace for synthetic sources, when they are enabled. */
   readonly syntheticNamespace?: string;
 }
@@ -110,11 +136,44 @@ function byKey(a: PodClass, b: PodClass): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
 
-/** A cheap deterministic shuffle key. */
-function mix(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
+/** How many near-miss classes of one kind are looked at for a verifiable one. */
+const NEAR_MISS_CANDIDATES = 8;
+
+/** The ports of a class that are matrix columns: its declared TCP and UDP listeners. */
+function matrixPorts(c: PodClass): PortChoice[] {
+  const seen = new Set<string>();
+  const ports: PortChoice[] = [];
+  for (const p of c.ports) {
+    const key = `${p.port}/${p.protocol}`;
+    if (p.protocol === 'SCTP' || seen.has(key)) continue;
+    seen.add(key);
+    ports.push({ port: p.port, protocol: p.protocol });
+  }
+  return ports.sort((a, b) => a.port - b.port || (a.protocol < b.protocol ? -1 : 1));
+}
+
+interface Cell {
+  readonly order: string;
+  readonly source: PodClass;
+  readonly destination: PodClass;
+  readonly choice: PortChoice;
+}
+
+/** Whether a case is a cell of the class matrix: to a declared TCP/UDP listener, not to itself. */
+export function isMatrixCell(
+  c: Pick<PlannedCase, 'loopback' | 'listenerKnown' | 'protocol'>,
+): boolean {
+  return !c.loopback && c.listenerKnown && c.protocol !== 'SCTP';
+}
+
+/** A single pod's connection to itself is implementation-defined: no matrix cell. */
+function selfOnly(source: PodClass, destination: PodClass): boolean {
+  return source.id === destination.id && source.pods.length === 1;
+}
+
+/** A cell's place in the rotation: destination, port, source, in key order. */
+function cellOrder(destination: PodClass, choice: PortChoice, source: PodClass): string {
+  return `${destination.key}\u0000${String(choice.port).padStart(5, '0')}/${choice.protocol}\u0000${source.key}`;
 }
 
 class Planner {
@@ -123,7 +182,7 @@ class Planner {
   private readonly classes: PodClass[];
   /** The first must-allow case per class and direction: the anchor of its isolation cases. */
   private readonly anchors = new Map<string, PlannedCase>();
-  /** Near-miss sources per peer shape: many policies share one. */
+  /** Near-miss classes per peer shape: many policies share one. */
   private readonly missCandidates = new Map<string, readonly PodClass[]>();
 
   constructor(
@@ -133,8 +192,12 @@ class Planner {
     this.classes = engine.podClasses.filter(probeable).sort(byKey);
   }
 
-  result(): Plan {
-    return { cases: [...this.cases.values()], notGenerated: this.notGenerated };
+  get size(): number {
+    return this.cases.size;
+  }
+
+  result(coverage: MatrixCoverage): Plan {
+    return { cases: [...this.cases.values()], notGenerated: this.notGenerated, coverage };
   }
 
   /** Adds a case unless one with its id exists (the first reason wins). */
@@ -170,7 +233,7 @@ class Planner {
       expected: verdict.allowed ? 'allow' : 'deny',
       explanation: verdict.explanation,
       ...(rule ? { rule } : {}),
-      loopback: source.id === destination.id && source.pods.length === 1,
+      loopback: selfOnly(source, destination),
       listenerKnown,
     };
     this.cases.set(caseId, planned);
@@ -182,20 +245,58 @@ class Planner {
     }
   }
 
-  /** Prefers another class over the destination itself, then one in another namespace. */
-  pick(candidates: readonly PodClass[], avoid: PodClass): PodClass | undefined {
-    const others = candidates.filter((c) => c.id !== avoid.id);
-    return others.find((c) => c.namespace !== avoid.namespace) ?? others[0] ?? candidates[0];
+  /**
+   * Whether a probe from `source` to `destination` shows `direction`'s policies at work:
+   * the other side must admit the flow, or a blocked probe proves nothing about this side.
+   */
+  private verifies(
+    direction: 'ingress' | 'egress',
+    source: PodClass,
+    destination: PodClass,
+    choice: PortChoice,
+  ): boolean {
+    const explanation = this.engine.classVerdict(
+      source,
+      destination,
+      choice.port,
+      choice.protocol,
+    ).explanation;
+    return direction === 'ingress' ? explanation.egress.allowed : explanation.ingress.allowed;
+  }
+
+  /**
+   * The peer class to probe with, among candidates: one whose side admits the flow (so the
+   * probe checks this rule), preferring another class than the subject, then one in
+   * another namespace.
+   */
+  pick(
+    candidates: readonly PodClass[],
+    subject: PodClass,
+    fits: (peer: PodClass) => boolean = () => true,
+  ): PodClass | undefined {
+    const usable = candidates.filter(fits);
+    const others = usable.filter((c) => c.id !== subject.id);
+    return others.find((c) => c.namespace !== subject.namespace) ?? others[0] ?? usable[0];
   }
 
   ruleCases(policy: ValidPolicy, rule: NormalizedRule): void {
     const ref: RuleRef = { policy: policy.key, direction: rule.direction, index: rule.index };
     const peers = this.engine.rulePeers(ref);
     const peerClasses = peers === 'any' ? this.classes : peers.filter(probeable);
+    const ingress = rule.direction === 'ingress';
     for (const selected of this.engine.selectedBy(policy.key).filter(probeable)) {
       // Ingress: the selected pod is the destination. Egress: it is the source.
-      const ingress = rule.direction === 'ingress';
-      for (const peer of ingress ? [this.pick(peerClasses, selected)] : peerClasses.slice(0, 3)) {
+      const pair = (peer: PodClass): [PodClass, PodClass] =>
+        ingress ? [peer, selected] : [selected, peer];
+      const allowedEverywhere = (peer: PodClass): boolean => {
+        const [source, destination] = pair(peer);
+        const [first] = admittedPorts(rule.ports, destination);
+        return first !== undefined && this.verifies(rule.direction, source, destination, first);
+      };
+      const peersToProbe = ingress
+        ? [this.pick(peerClasses, selected, allowedEverywhere) ?? this.pick(peerClasses, selected)]
+        : peerClasses.slice(0, 3);
+      for (const peer of peersToProbe) {
         if (!peer) {
           this.notGenerated.push({
             reason: 'must-allow',
@@ -204,7 +305,7 @@ class Planner {
           });
           continue;
         }
-        const [source, destination] = ingress ? [peer, selected] : [selected, peer];
+        const [source, destination] = pair(peer);
         const ports = admittedPorts(rule.ports, destination);
         if (ports.length === 0)
           this.notGenerated.push({
@@ -213,49 +314,74 @@ class Planner {
             why: `no named port of the rule exists on ${destination.namespace} pods`,
           });
         for (const choice of ports) this.add('must-allow', source, destination, choice, ref);
-        if (ingress && rule.peers !== 'any')
-          this.nearMisses(policy, rule, ref, destination, ports[0]);
       }
+      if (rule.peers !== 'any') this.nearMisses(policy, rule, ref, selected);
     }
   }
 
-  /** Sources that match half of a peer, or none of it: a CNI that mixes up AND and OR lets them in. */
-  nearMisses(
-    policy: ValidPolicy,
-    rule: NormalizedRule,
-    ref: RuleRef,
-    destination: PodClass,
-    choice: PortChoice | undefined,
-  ): void {
-    if (!choice || rule.peers === 'any') return;
+  /**
+   * Peers that match half of a rule's peer, or none of it: a CNI that mixes up AND and OR
+   * lets them through. On ingress they are sources, on egress destinations; each is taken
+   * only where the other side admits the flow, so a blocked probe shows this rule at work.
+   */
+  nearMisses(policy: ValidPolicy, rule: NormalizedRule, ref: RuleRef, subject: PodClass): void {
+    if (rule.peers === 'any') return;
     for (const peer of rule.peers) {
       if (peer.kind !== 'pods') continue;
-      for (const reason of ['near-miss-pods', 'near-miss-namespace', 'near-miss-both'] as const) {
-        if (reason === 'near-miss-pods' && !peer.podSelector) continue;
-        const source = this.pick(this.nearMissCandidates(policy, peer, reason), destination);
-        if (source) {
-          this.add(reason, source, destination, choice, ref);
-          continue;
-        }
-        const namespace = this.syntheticNamespace;
-        const labels = namespace
-          ? syntheticSourceLabels(reason, peer, policy.namespace, namespace)
-          : undefined;
-        this.notGenerated.push({
-          reason,
-          rule: ref,
-          why: describeMiss(reason, peer),
-          ...(namespace && labels ? { synthetic: { namespace, labels } } : {}),
-        });
-      }
+      for (const reason of ['near-miss-pods', 'near-miss-namespace', 'near-miss-both'] as const)
+        if (reason !== 'near-miss-pods' || peer.podSelector)
+          this.nearMiss({ policy, rule, ref }, subject, peer, reason);
     }
   }
 
-  /** Up to two classes of each near-miss kind for a peer; two, so one differs from any destination. */
+  private nearMiss(
+    { policy, rule, ref }: { policy: ValidPolicy; rule: NormalizedRule; ref: RuleRef },
+    subject: PodClass,
+    peer: NormalizedPeer & { kind: 'pods' },
+    reason: NearMiss,
+  ): void {
+    const ingress = rule.direction === 'ingress';
+    const candidates = this.nearMissCandidates(policy, peer, reason);
+    // The rule's port on the destination: the subject's on ingress, the miss's on egress.
+    const choice = (miss: PodClass): PortChoice | undefined =>
+      admittedPorts(rule.ports, ingress ? subject : miss)[0];
+    const ends = (miss: PodClass): [PodClass, PodClass] =>
+      ingress ? [miss, subject] : [subject, miss];
+    const verifiable = (miss: PodClass): boolean => {
+      const port = choice(miss);
+      return port !== undefined && this.verifies(rule.direction, ...ends(miss), port);
+    };
+    const miss = this.pick(candidates, subject, verifiable);
+    const port = miss ? choice(miss) : undefined;
+    if (miss && port) {
+      this.add(reason, ...ends(miss), port, ref);
+      return;
+    }
+    if (candidates.length > 0) {
+      this.notGenerated.push({
+        reason,
+        rule: ref,
+        why: `not verifiable: every ${describeMiss(reason, peer, ingress)} is denied by its own ${ingress ? 'egress' : 'ingress'} policies, so a blocked probe would not show this rule at work`,
+      });
+      return;
+    }
+    const namespace = ingress ? this.syntheticNamespace : undefined;
+    const labels = namespace
+      ? syntheticSourceLabels(reason, peer, policy.namespace, namespace)
+      : undefined;
+    this.notGenerated.push({
+      reason,
+      rule: ref,
+      why: `no running ${describeMiss(reason, peer, ingress)}${ingress ? ' (a synthetic source would cover it)' : ''}`,
+      ...(namespace && labels ? { synthetic: { namespace, labels } } : {}),
+    });
+  }
+
+  /** Classes of one near-miss kind for a peer, a few, so one of them can be verifiable. */
   private nearMissCandidates(
     policy: ValidPolicy,
     peer: NormalizedPeer & { kind: 'pods' },
-    reason: CaseReason,
+    reason: NearMiss,
   ): readonly PodClass[] {
     const key = `${reason} ${peer.namespaceSelector ? selectorKey(peer.namespaceSelector) : `= ${policy.namespace}`} | ${peer.podSelector ? selectorKey(peer.podSelector) : '*'}`;
     const cached = this.missCandidates.get(key);
@@ -285,7 +411,7 @@ class Planner {
     const found: PodClass[] = [];
     for (const c of this.classes) {
       if (test(c)) found.push(c);
-      if (found.length === 2) break;
+      if (found.length === NEAR_MISS_CANDIDATES) break;
     }
     this.missCandidates.set(key, found);
     return found;
@@ -300,7 +426,9 @@ class Planner {
 
   /**
    * Anchored on an admitted peer and port (a must-allow case of this class, if any): the
-   * same port from a peer no rule lists, and the same peer on a port no rule lists.
+   * same port from (or to) a peer no rule lists, and the same peer on a port no rule lists,
+   * preferring a port the destination listens on, so that a reject is not mistaken for a
+   * closed port. Each only where the other side admits the flow.
    */
   private unlisted(subject: PodClass, direction: 'ingress' | 'egress'): void {
     const ingress = direction === 'ingress';
@@ -316,18 +444,28 @@ class Planner {
     const anchorPort: PortChoice = anchor
       ? { port: anchor.port, protocol: anchor.protocol }
       : (admittedPorts('any', ingress ? subject : anchorPeer)[0] ?? { port: 80, protocol: 'TCP' });
-    const unlistedPeer = others.find((o) => !admits(...pair(o), anchorPort));
-    if (unlistedPeer) this.add('unlisted-source', ...pair(unlistedPeer), anchorPort);
+    const reason = ingress ? 'unlisted-source' : 'unlisted-destination';
+    const unlistedPeers = others.filter((o) => !admits(...pair(o), anchorPort));
+    const unlistedPeer = unlistedPeers.find((o) =>
+      this.verifies(direction, ...pair(o), anchorPort),
+    );
+    if (unlistedPeer) this.add(reason, ...pair(unlistedPeer), anchorPort);
+    else if (unlistedPeers.length > 0)
+      this.notGenerated.push({
+        reason,
+        why: `not verifiable: every ${ingress ? 'source' : 'destination'} ${subject.namespace} pods' ${direction} policies do not list is denied by its own ${ingress ? 'egress' : 'ingress'} policies`,
+      });
     const [source, destination] = pair(anchorPeer);
     const candidates: PortChoice[] = [
-      ...destination.ports
-        .filter((p) => p.protocol !== 'SCTP')
-        .map((p) => ({ port: p.port, protocol: p.protocol })),
+      ...matrixPorts(destination),
       { port: 65432, protocol: 'TCP' },
       { port: 65432, protocol: 'UDP' },
     ];
     const unlistedPort = candidates.find(
-      (c) => !admits(source, destination, c) && !this.has(source, destination, c),
+      (c) =>
+        !admits(source, destination, c) &&
+        this.verifies(direction, source, destination, c) &&
+        !this.has(source, destination, c),
     );
     if (unlistedPort) this.add('unlisted-port', source, destination, unlistedPort);
   }
@@ -336,38 +474,89 @@ class Planner {
     return this.cases.has(caseIdOf(source.key, destination.key, c.port, c.protocol));
   }
 
-  /** Draws class pairs deterministically from the seed, without listing all n² of them. */
-  sample(budget: number, seed: string): void {
-    const n = this.classes.length;
-    if (n === 0) return;
-    let added = 0;
-    for (let draw = 0; added < budget && draw < budget * 20; draw++) {
-      const source = this.classes[mix(`${seed}|s|${draw}`) % n];
-      const destination = this.classes[mix(`${seed}|d|${draw}`) % n];
-      const choice = destination ? admittedPorts('any', destination)[0] : undefined;
-      if (!source || !destination || !choice || this.has(source, destination, choice)) continue;
-      this.add('sample', source, destination, choice);
-      added += 1;
+  /** Every cell of the class matrix, counted without listing them. */
+  matrixCells(): number {
+    let cells = 0;
+    for (const destination of this.classes) {
+      const sources = this.classes.length - (destination.pods.length === 1 ? 1 : 0);
+      cells += matrixPorts(destination).length * sources;
     }
+    return cells;
+  }
+
+  /** The cells of these destinations, in rotation order. */
+  private *cellsOf(destinations: readonly PodClass[]): Generator<Cell> {
+    for (const destination of destinations)
+      for (const choice of matrixPorts(destination))
+        for (const source of this.classes)
+          if (!selfOnly(source, destination))
+            yield { order: cellOrder(destination, choice, source), source, destination, choice };
+  }
+
+  /** The matrix cells, in rotation order, starting after `cursor` and wrapping round once. */
+  private *cellsAfter(cursor: string | undefined): Generator<Cell> {
+    if (cursor === undefined) {
+      yield* this.cellsOf(this.classes);
+      return;
+    }
+    const destinationKey = cursor.split('\u0000')[0] ?? '';
+    const found = this.classes.findIndex((c) => c.key >= destinationKey);
+    const at = found < 0 ? this.classes.length : found;
+    for (const cell of this.cellsOf(this.classes.slice(at))) if (cell.order > cursor) yield cell;
+    yield* this.cellsOf(this.classes.slice(0, at));
+    const same = this.classes[at];
+    if (same?.key === destinationKey)
+      for (const cell of this.cellsOf([same])) if (cell.order <= cursor) yield cell;
+  }
+
+  /**
+   * After the obligations, the cells probed least recently: rotation continues where the
+   * last plan stopped, so every cell comes round in turn. The cursor advances only over
+   * cells this plan takes.
+   */
+  rotate(budget: number, cursor: string | undefined): { rotated: number; cursor?: string } {
+    let rotated = 0;
+    let last: string | undefined;
+    let complete = true;
+    for (const { order, source, destination, choice } of this.cellsAfter(cursor)) {
+      if (this.has(source, destination, choice)) continue;
+      if (rotated >= budget) {
+        complete = false;
+        break;
+      }
+      this.add('rotation', source, destination, choice);
+      rotated += 1;
+      last = order;
+    }
+    return { rotated, ...(complete || last === undefined ? {} : { cursor: last }) };
+  }
+
+  /** Matrix cells among the cases planned so far. */
+  matrixCellsPlanned(): number {
+    let n = 0;
+    for (const c of this.cases.values()) if (isMatrixCell(c)) n += 1;
+    return n;
   }
 }
 
-function describeMiss(reason: CaseReason, peer: NormalizedPeer): string {
+function describeMiss(reason: CaseReason, peer: NormalizedPeer, ingress: boolean): string {
+  const pod = ingress ? 'source' : 'destination';
   const what =
     reason === 'near-miss-pods'
-      ? "in a matching namespace without the peer's pod labels"
+      ? `${pod} in a matching namespace without the peer's pod labels`
       : reason === 'near-miss-namespace'
-        ? "with the peer's pod labels in another namespace"
-        : 'matching neither the namespace nor the pod labels';
-  return `no running pod ${what} (${peer.kind === 'pods' ? 'a synthetic source would cover it' : 'ipBlock'})`;
+        ? `${pod} with the peer's pod labels in another namespace`
+        : `${pod} matching neither the namespace nor the pod labels`;
+  return peer.kind === 'pods' ? what : `${what} (ipBlock)`;
 }
 
 /**
- * Test cases for the whole model (DESIGN: test-case generation): for every rule a
- * must-allow case and its near misses, for every isolated class an unlisted source and
- * an unlisted port (ingress and egress), then a deterministic sample of the class matrix
- * within the budget. Case ids are stable hashes of (source class, destination class,
- * port, protocol).
+ * Test cases for the whole model (DESIGN: coverage). The obligations first: for every rule
+ * a must-allow case and its near misses on ingress and egress peers, for every isolated
+ * class an unlisted source or destination and an unlisted port; each deny check only where
+ * the other side admits the flow. Then the rotation budget goes to the matrix cells probed
+ * least recently. Case ids are stable hashes of (source class, destination class, port,
+ * protocol), so a matrix cell and a case are one thing.
  */
 export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
   const planner = new Planner(engine, options.syntheticNamespace);
@@ -375,6 +564,18 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
     for (const rule of policy.rules) planner.ruleCases(policy, rule);
   }
   for (const podClass of engine.podClasses.filter(probeable)) planner.isolationCases(podClass);
-  planner.sample(options.sampleBudget, options.seed ?? 'lumen');
-  return planner.result();
+  const obligations = planner.size;
+  const obligationCells = planner.matrixCellsPlanned();
+  const cells = planner.matrixCells();
+  const budget = Math.max(0, options.probeBudget - obligations);
+  const { rotated, cursor } = planner.rotate(budget, options.rotationCursor);
+  const rest = cells - obligationCells;
+  return planner.result({
+    cells,
+    obligations,
+    obligationCells,
+    rotated,
+    ...(cursor === undefined ? {} : { rotationCursor: cursor }),
+    sweepsPerRotation: rest <= budget ? 1 : budget === 0 ? Infinity : Math.ceil(rest / budget),
+  });
 }

@@ -1,5 +1,6 @@
 import type { CaseTracer, Clock, Log, Publisher } from '#lumen/contracts';
 import type { Cluster, Pod } from '#lumen/policy';
+import type { MatrixCoverage } from './plan.js';
 
 /** A pod as the watcher sees it: policy facts plus where it runs. */
 export type ObservedPod = Pod & {
@@ -30,14 +31,14 @@ export interface SyntheticSources {
 
 /** What the planner reports about its plan; libs/telemetry has the Prometheus one. */
 export interface PlannerMetrics {
-  planned(cases: number): void;
+  planned(cases: number, coverage: MatrixCoverage): void;
 }
 
 export const noPlannerMetrics: PlannerMetrics = { planned: () => undefined };
 
 /** Everything the planner's core reaches outside itself. */
 export interface PlannerPorts {
-  /** Cases on lumen.v1.cases, the policy inventory on lumen.v1.policies. */
+  /** Cases on lumen.v1.cases, the policy inventory on lumen.v1.policies, the matrix on lumen.v1.coverage. */
   readonly bus: Publisher;
   readonly clock: Clock;
   readonly log: Log;

@@ -1,18 +1,34 @@
 /** The planner's settings; the defaults below are the only ones (service and `lumen run`). */
 export interface PlannerSettings {
-  /** Extra sampled cases per plan beyond the obligations. */
-  readonly sampleBudget: number;
+  /**
+   * What a plan probes: the obligations and, within the probe budget, the matrix cells
+   * probed least recently (`budget`); every cell (`full`); or the obligations alone.
+   */
+  readonly coverage: CoverageMode;
+  /** Probes per plan; 0 derives it from the nodes and the sweep interval. */
+  readonly probeBudget: number;
+  /** How often a sweep comes: the derived budget fills this share of it. */
+  readonly sweepIntervalMs: number;
   /** Lumen's namespace for synthetic sources; undefined keeps them off (the default). */
   readonly syntheticNamespace?: string;
-  readonly seed?: string;
   /** Candidate pods per class in each case message. */
   readonly maxCandidates: number;
   /** Pods of namespaces labelled `<optOutLabel>=true` are neither probed nor probe sources. */
   readonly optOutLabel?: string;
 }
 
+export type CoverageMode = 'budget' | 'full' | 'obligations';
+
 export const PLANNER_DEFAULTS = {
-  sampleBudget: 0,
+  coverage: 'budget' as CoverageMode,
+  probeBudget: 0,
+  /**
+   * Probes a node's prober is asked for per second of a sweep when the budget is derived:
+   * below one batched nmap's measured 55 probes/s (docs/benchmarks.md, bench:prober), and
+   * only for half of the sweep, so re-probes and changes find room.
+   */
+  probesPerSecondPerNode: 50,
+  sweepShare: 0.5,
   maxCandidates: 10,
   optOutLabel: 'lumen.dev/ignore',
   /** A full sweep re-publishes every case this often. */
@@ -22,3 +38,20 @@ export const PLANNER_DEFAULTS = {
   syntheticNamespace: 'lumen-synthetic',
   syntheticImage: 'registry.k8s.io/pause:3.10',
 } as const;
+
+/** The probe budget of one plan: given, or nodes × rate × the share of a sweep. */
+export function probeBudget(
+  settings: Pick<PlannerSettings, 'probeBudget' | 'sweepIntervalMs'>,
+  nodes: number,
+): number {
+  if (settings.probeBudget > 0) return settings.probeBudget;
+  return Math.floor(
+    Math.max(1, nodes) *
+      PLANNER_DEFAULTS.probesPerSecondPerNode *
+      (settings.sweepIntervalMs / 1000) *
+      PLANNER_DEFAULTS.sweepShare,
+  );
+}
+
+/** A one-shot run has no sweeps: its derived budget is that of a sweep this long. */
+export const ONE_PASS_MS = 60_000;

@@ -44,7 +44,13 @@ function planner_(
   const metrics: PlannerMetrics = { planned: (n) => planned.push(n) };
   const core = new PlannerCore(
     { bus, clock, log: silentLog, tracer, metrics },
-    { sampleBudget: 0, maxCandidates: 5, ...settings },
+    {
+      coverage: 'budget',
+      probeBudget: 0,
+      sweepIntervalMs: 300_000,
+      maxCandidates: 5,
+      ...settings,
+    },
   );
   return { core, bus, tracer, planned, clock };
 }

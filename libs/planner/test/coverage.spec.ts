@@ -11,7 +11,7 @@ describe('expectationCoverage', () => {
   it('finds the case that probes each expect row, with the same expectation', () => {
     const s = scenario('07-allow-traffic-from-some-pods-in-another-namespace.yaml');
     const engine = new PolicyEngine(s.cluster);
-    const { cases } = planCases(engine, { sampleBudget: 0 });
+    const { cases } = planCases(engine, { probeBudget: 0 });
     const coverage = expectationCoverage(engine, cases, s.expectations);
     expect(coverage.every((c) => c.caseId !== undefined)).toBe(true);
     for (const c of coverage)
@@ -22,7 +22,7 @@ describe('expectationCoverage', () => {
 
   it.each([
     ['a pod the cluster lacks', { namespace: 'default', name: 'nobody' }, 'is not in the cluster'],
-    ['a pair the plan does not sample', undefined, '--sample-budget'],
+    ['a pair the plan does not probe', undefined, '--coverage full'],
   ])('reports %s as not generated, saying why', (_name, from, why) => {
     const s = scenario('02-limit-traffic-to-an-application.yaml');
     const engine = new PolicyEngine(s.cluster);

@@ -24,7 +24,7 @@ const t1 = new Date('2026-11-26T05:10:00Z');
 
 describe('diffPlans', () => {
   it('publishes everything the first time, and nothing when nothing changed', () => {
-    const plan = planCases(new PolicyEngine(cluster), { sampleBudget: 0 }).cases;
+    const plan = planCases(new PolicyEngine(cluster), { probeBudget: 0 }).cases;
     const first = diffPlans(new Map(), plan, endpoints, t0);
     expect(first.changed).toHaveLength(plan.length);
     const again = diffPlans(first.state, plan, endpoints, t1);
@@ -33,13 +33,13 @@ describe('diffPlans', () => {
   });
 
   it('republishes only the cases a policy change affects, opening their settle window', () => {
-    const before = planCases(new PolicyEngine(cluster), { sampleBudget: 0 }).cases;
+    const before = planCases(new PolicyEngine(cluster), { probeBudget: 0 }).cases;
     const first = diffPlans(new Map(), before, endpoints, t0);
     const opened = {
       ...cluster,
       policies: cluster.policies.map((p) => ({ ...p, spec: { ...p.spec, ingress: [{}] } })),
     };
-    const after = planCases(new PolicyEngine(opened), { sampleBudget: 0 }).cases;
+    const after = planCases(new PolicyEngine(opened), { probeBudget: 0 }).cases;
     const diff = diffPlans(first.state, after, endpoints, t1);
     expect(diff.changed.length).toBeGreaterThan(0);
     expect(diff.changed.length).toBeLessThan(after.length + 1);
@@ -55,7 +55,7 @@ describe('diffPlans', () => {
 
 describe('testCaseMessage', () => {
   it('builds a valid lumen.v1.cases message with candidate pods', () => {
-    const [planned] = planCases(new PolicyEngine(cluster), { sampleBudget: 0 }).cases;
+    const [planned] = planCases(new PolicyEngine(cluster), { probeBudget: 0 }).cases;
     const message = testCaseMessage(planned!, endpoints, {
       generation: 4,
       changedAt: t0.toISOString(),

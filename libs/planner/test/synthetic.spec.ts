@@ -78,8 +78,8 @@ describe('syntheticSourceLabels', () => {
   it('asks for synthetic sources only where no real pod covers a near miss, and only when enabled', () => {
     const file = conformanceScenarioFiles().find((f) => f.endsWith('00-seed-access-nginx.yaml'))!;
     const engine = new PolicyEngine(loadScenarioFile(file).cluster);
-    const off = planCases(engine, { sampleBudget: 0 });
-    const on = planCases(engine, { sampleBudget: 0, syntheticNamespace: 'lumen-synthetic' });
+    const off = planCases(engine, { probeBudget: 0 });
+    const on = planCases(engine, { probeBudget: 0, syntheticNamespace: 'lumen-synthetic' });
     expect(off.notGenerated.some((n) => n.synthetic)).toBe(false);
     const requested = on.notGenerated.filter((n) => n.synthetic);
     expect(requested.map((n) => n.reason).sort()).toEqual([

@@ -7,6 +7,7 @@ import {
   type AttemptRecord,
   type CaseRecord,
   type CaseUnschedulable,
+  type MatrixCoverageReport,
   type OutcomeRecord,
   type PolicyInventory,
   type ProbeResult,
@@ -14,6 +15,7 @@ import {
   type TestCase,
 } from '#lumen/contracts';
 import { decide } from './decide.js';
+import { DenyBehaviour } from './deny-behaviour.js';
 import type { ReporterPorts } from './ports.js';
 import type { RaceSettings } from './settings.js';
 
@@ -42,6 +44,8 @@ export class CaseNotYetKnown extends Error {}
  */
 export class ReporterCore {
   private inventoryGeneration = -1;
+  /** Whether this cluster's CNI drops or rejects denied connections, as probes showed it. */
+  readonly denyBehaviour = new DenyBehaviour();
   private readonly inventoryParts = new Set<number>();
 
   constructor(
@@ -90,27 +94,47 @@ export class ReporterCore {
       await this.store.prunePolicyInventory(inventory.generation);
   }
 
+  /** The planner's view of the matrix after a plan: kept for the API's coverage. */
+  async onMatrixCoverage(report: MatrixCoverageReport): Promise<void> {
+    await this.store.recordMatrixCoverage(report, this.ports.clock.now());
+  }
+
   async onResult(result: ProbeResult, traceparent: string | undefined): Promise<void> {
     const observedAt = new Date(Date.parse(result.startedAt) + result.durationMs);
+    // What the batch's probes to known listeners show of the CNI counts for all of it.
+    const cases = new Map<string, CaseRecord | null>();
     for (const o of result.observations) {
-      await this.judge({
-        caseId: o.caseId,
-        round: o.round,
-        attempt: result.attempt,
-        batchId: result.batchId,
-        node: result.node,
-        observedAt,
-        reachability: o.reachability,
-        basis: o.basis,
-        evidence: o.evidence
-          ? { ...o.evidence, ...(result.command ? { command: result.command } : {}) }
-          : null,
-        traceparent: result.traces?.[o.caseId] ?? traceparent,
-        sourcePod: `${result.source.namespace}/${result.source.name}`,
-        ...(o.destination
-          ? { destinationPod: `${o.destination.namespace}/${o.destination.name}` }
-          : {}),
-      });
+      const stored = await this.store.getCase(o.caseId);
+      cases.set(o.caseId, stored);
+      if (stored)
+        this.denyBehaviour.learn(stored.listenerKnown, {
+          reachability: o.reachability,
+          basis: o.basis,
+          evidence: o.evidence ?? null,
+        });
+    }
+    for (const o of result.observations) {
+      await this.judge(
+        {
+          caseId: o.caseId,
+          round: o.round,
+          attempt: result.attempt,
+          batchId: result.batchId,
+          node: result.node,
+          observedAt,
+          reachability: o.reachability,
+          basis: o.basis,
+          evidence: o.evidence
+            ? { ...o.evidence, ...(result.command ? { command: result.command } : {}) }
+            : null,
+          traceparent: result.traces?.[o.caseId] ?? traceparent,
+          sourcePod: `${result.source.namespace}/${result.source.name}`,
+          ...(o.destination
+            ? { destinationPod: `${o.destination.namespace}/${o.destination.name}` }
+            : {}),
+        },
+        cases.get(o.caseId),
+      );
     }
   }
 
@@ -130,12 +154,11 @@ export class ReporterCore {
     });
   }
 
-  private async judge(observed: Observed): Promise<void> {
-    const stored = await this.store.getCase(observed.caseId);
-    if (!stored || stored.generation < observed.round)
-      throw new CaseNotYetKnown(
-        `case ${observed.caseId} round ${observed.round} is not stored yet`,
-      );
+  private async judge(probe: Observed, known?: CaseRecord | null): Promise<void> {
+    const stored = known ?? (await this.store.getCase(probe.caseId));
+    if (!stored || stored.generation < probe.round)
+      throw new CaseNotYetKnown(`case ${probe.caseId} round ${probe.round} is not stored yet`);
+    const observed = this.denyBehaviour.interpret(probe, stored);
     const span = this.ports.tracer.startCaseSpan('judge case', observed.traceparent, {
       'lumen.case_id': observed.caseId,
       'lumen.attempt': observed.attempt,

@@ -6,3 +6,4 @@ export * from './decide.js';
 export * from './subscribe.js';
 export * from './api/results-api.js';
 export * from './api/openapi.js';
+export * from './deny-behaviour.js';

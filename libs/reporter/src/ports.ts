@@ -4,6 +4,8 @@ import type {
   AttemptRecord,
   CaseDetail,
   LatencyStats,
+  MatrixCoverageAnswer,
+  MatrixCoverageReport,
   OutcomeItem,
   Page,
   PolicyCoverage,
@@ -32,6 +34,8 @@ export interface ReporterStore {
   outcome(caseId: string): Promise<OutcomeRecord | null>;
   attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]>;
   recordPolicyInventory(generation: number, policies: PolicyInventory['policies']): Promise<void>;
+  /** Keeps the planner's newest view of the matrix. */
+  recordMatrixCoverage(report: MatrixCoverageReport, at: Date): Promise<void>;
   prunePolicyInventory(generation: number): Promise<void>;
 }
 
@@ -108,6 +112,7 @@ export interface ResultsReader {
     page: { readonly limit: number; readonly cursor?: string },
   ): Promise<Page<AttemptItem> | null>;
   coverage(scope: Scope, policy?: string): Promise<PolicyCoverage[]>;
+  matrix(scope: Scope): Promise<MatrixCoverageAnswer | null>;
   latency(
     scope: Scope,
     filter: { readonly namespace?: string; readonly policy?: string },

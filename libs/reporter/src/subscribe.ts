@@ -1,6 +1,8 @@
 import {
   CASE_UNSCHEDULABLE_SUBJECT,
   CaseUnschedulableContract,
+  MATRIX_COVERAGE_SUBJECT,
+  MatrixCoverageContract,
   POLICY_INVENTORY_SUBJECT,
   PolicyInventoryContract,
   PROBE_RESULT_SUBJECT,
@@ -14,7 +16,7 @@ import {
 } from '#lumen/contracts';
 import type { ReporterCore } from './core.js';
 
-/** The reporter's inputs, each in order: cases, results, unschedulable reports and the policy inventory. */
+/** The reporter's inputs, each in order: cases, results, unschedulable reports, the matrix and the policy inventory. */
 export function subscribeReporter(
   bus: Consumer,
   reporter: ReporterCore,
@@ -38,6 +40,12 @@ export function subscribeReporter(
       contract: CaseUnschedulableContract,
       filterSubject: CASE_UNSCHEDULABLE_SUBJECT,
       handle: (value, delivery) => reporter.onUnschedulable(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'reporter-coverage',
+      contract: MatrixCoverageContract,
+      filterSubject: MATRIX_COVERAGE_SUBJECT,
+      handle: (value) => reporter.onMatrixCoverage(value),
     }),
     consume({
       name: 'reporter-policies',

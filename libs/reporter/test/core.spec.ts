@@ -3,6 +3,7 @@ import {
   REPROBE_REQUEST_SUBJECT,
   type AttemptRecord,
   type CaseRecord,
+  type MatrixCoverageReport,
   type NewAttempt,
   type Outcome,
   type OutcomeRecord,
@@ -74,6 +75,10 @@ class InMemoryReporterStore implements ReporterStore {
     policies: PolicyInventory['policies'],
   ): Promise<void> {
     for (const p of policies) this.inventory.set(p.policy, generation);
+  }
+  matrix: MatrixCoverageReport | undefined;
+  async recordMatrixCoverage(report: MatrixCoverageReport): Promise<void> {
+    if (!this.matrix || this.matrix.generation <= report.generation) this.matrix = report;
   }
   async prunePolicyInventory(generation: number): Promise<void> {
     for (const [policy, g] of this.inventory) if (g < generation) this.inventory.delete(policy);
@@ -310,5 +315,84 @@ describe('ReporterCore', () => {
     expect([...store.inventory.keys()].sort()).toEqual(['a/new-1', 'a/old']);
     await core.onPolicyInventory(part(6, 1, 2, 'a/new-2'));
     expect([...store.inventory.keys()].sort()).toEqual(['a/new-1', 'a/new-2']);
+  });
+
+  describe('a CNI that rejects instead of dropping', () => {
+    const unlistedPort = '00000000000000c2';
+    const observation = (
+      kase: string,
+      state: 'closed' | 'filtered',
+      reachability: 'reachable' | 'blocked',
+    ) => ({
+      caseId: kase,
+      round: 7,
+      destination: { namespace: 'default', name: 'web' },
+      ip: web.ip,
+      port: kase === CASE_ID ? 80 : 65432,
+      protocol: 'TCP' as const,
+      reachability,
+      basis: `${state} (reset)`,
+      evidence: { state, reason: 'reset' },
+    });
+
+    it('never fails a deny check on a port with no listener once it has seen the CNI reject', async () => {
+      const { core, store, clock, planCase } = reporter();
+      // A deny to a known listener, and a deny to port 65432 where nothing listens.
+      await planCase(60_000, { expected: 'deny' });
+      await core.onCase(
+        testCaseFixture(unlistedPort, [client], [web], {
+          expected: 'deny',
+          port: 65432,
+          listenerKnown: false,
+          changedAt: new Date(clock.now().getTime() - 60_000).toISOString(),
+        }),
+        undefined,
+      );
+      for (let attempt = 1; attempt <= 3; attempt += 1) {
+        const listener = observation(CASE_ID, 'closed', 'blocked');
+        const closed = observation(unlistedPort, 'closed', 'reachable');
+        await core.onResult(
+          {
+            batchId: `b-${attempt}`,
+            node: 'node-a',
+            attempt,
+            source: { namespace: 'default', name: 'client' },
+            // The ambiguous probe first: the batch's listener probe still teaches the CNI.
+            observations: [closed, listener],
+            startedAt: clock.now().toISOString(),
+            durationMs: 0,
+          },
+          undefined,
+        );
+        clock.advance(5000);
+      }
+      expect(core.denyBehaviour.style).toBe('reject');
+      expect(store.outcomes.get(CASE_ID)?.outcome).toBe('pass');
+      expect(store.outcomes.get(unlistedPort)).toMatchObject({
+        outcome: 'inconclusive',
+        reason: expect.stringContaining(
+          'cannot tell a reject from a closed port',
+        ) as unknown as string,
+      });
+    });
+  });
+
+  it('keeps the planner’s newest view of the matrix', async () => {
+    const { core, store } = reporter();
+    const report = (generation: number, cells: number): MatrixCoverageReport => ({
+      generation,
+      mode: 'budget',
+      cells,
+      obligations: 4,
+      obligationCells: 4,
+      rotated: 0,
+      probeBudget: 100,
+      sweepsPerRotation: 1,
+      notGeneratedCount: 0,
+      notGenerated: [],
+    });
+    await core.onMatrixCoverage(report(9, 288));
+    await core.onMatrixCoverage(report(8, 100));
+    expect(store.matrix).toMatchObject({ generation: 9, cells: 288 });
   });
 });

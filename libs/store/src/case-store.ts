@@ -2,6 +2,7 @@ import { LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
+  MatrixCoverageEntity,
   OutcomeEntity,
   OutcomeHistoryEntity,
   PlanGenerationEntity,
@@ -18,6 +19,7 @@ import {
   outcomeRecord,
   type AttemptRecord,
   type CaseRecord,
+  type MatrixCoverageReport,
   type NewAttempt,
   type Outcome,
   type OutcomeRecord,
@@ -189,6 +191,14 @@ export class CaseStore {
       policies.map((p) => ({ ...p, generation })),
       ['policy'],
     );
+  }
+
+  /** Keeps the planner's newest view of the matrix; an older plan's changes nothing. */
+  async recordMatrixCoverage(report: MatrixCoverageReport, at: Date): Promise<void> {
+    const repository = this.dataSource.getRepository(MatrixCoverageEntity);
+    const current = await repository.findOneBy({ id: 'current' });
+    if (current && current.generation > report.generation) return;
+    await repository.save({ id: 'current', generation: report.generation, report, receivedAt: at });
   }
 
   /** Forgets policies the newest complete inventory no longer lists. */

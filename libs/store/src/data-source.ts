@@ -4,6 +4,7 @@ import { Initial1795669200000 } from './migrations/1795669200000-initial.js';
 import { CaseProbing1795700000000 } from './migrations/1795700000000-case-probing.js';
 import { AttemptPods1795710000000 } from './migrations/1795710000000-attempt-pods.js';
 import { ResultsAndAlerts1795720000000 } from './migrations/1795720000000-results-and-alerts.js';
+import { MatrixCoverage1795730000000 } from './migrations/1795730000000-matrix-coverage.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   CaseProbing1795700000000,
   AttemptPods1795710000000,
   ResultsAndAlerts1795720000000,
+  MatrixCoverage1795730000000,
 ];
 
 /** The schema is made by migrations, never by `synchronize`. */

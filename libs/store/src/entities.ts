@@ -206,7 +206,26 @@ export const AlertOutboxEntity = new EntitySchema<AlertOutboxRow>({
   },
 });
 
+export interface MatrixCoverageRow {
+  id: string;
+  generation: number;
+  report: object;
+  receivedAt: Date;
+}
+
+export const MatrixCoverageEntity = new EntitySchema<MatrixCoverageRow>({
+  name: 'MatrixCoverage',
+  tableName: 'matrix_coverage',
+  columns: {
+    id: { type: String, length: 16, primary: true },
+    generation: { type: Number },
+    report: { ...json },
+    receivedAt: { type: Date, name: 'received_at' },
+  },
+});
+
 export const ENTITIES = [
+  MatrixCoverageEntity,
   PolicyRulesEntity,
   AlertEntity,
   AlertOutboxEntity,

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import {
   API_PAGE_LIMIT,
   CursorError,
+  matrixCoverageSchema,
   apiAttempt,
   apiCase,
   apiCaseOutcome,
@@ -12,6 +13,7 @@ import {
   type AttemptItem,
   type CaseDetail,
   type LatencyStats,
+  type MatrixCoverageAnswer,
   type OutcomeItem,
   type Page,
   type PolicyCoverage,
@@ -20,6 +22,7 @@ import {
   AlertEntity,
   AttemptEntity,
   CaseEntity,
+  MatrixCoverageEntity,
   OutcomeEntity,
   OutcomeHistoryEntity,
   PolicyRulesEntity,
@@ -232,6 +235,47 @@ export class ResultsQuery {
         perRule: rules,
       };
     });
+  }
+
+  /**
+   * The planner's newest view of the matrix with the cells verified so far: stored cases to
+   * a declared TCP/UDP listener (no pod to itself) with a conclusive latest outcome, within
+   * the scope. Cluster-wide numbers are for an unscoped caller only.
+   */
+  async matrix(scope: Scope): Promise<MatrixCoverageAnswer | null> {
+    const row = await this.dataSource
+      .getRepository(MatrixCoverageEntity)
+      .findOneBy({ id: 'current' });
+    if (!row) return null;
+    const parsed = matrixCoverageSchema.safeParse(
+      typeof row.report === 'string' ? JSON.parse(row.report) : row.report,
+    );
+    if (!parsed.success) throw new Error('the stored matrix coverage is not a valid report');
+    const report = parsed.data;
+    const verified = await this.scoped(this.casesWithOutcomes(), scope)
+      .select('COUNT(*)', 'n')
+      .andWhere("o.outcome IN ('pass', 'fail', 'flaky')")
+      .andWhere('c.listener_known = :yes', { yes: true })
+      .andWhere('c.loopback = :no', { no: false })
+      .andWhere("c.protocol <> 'SCTP'")
+      .getRawOne<{ n: string | number }>();
+    const sees = (policy: string | undefined): boolean =>
+      scope === undefined || (policy !== undefined && scope.includes(policy.split('/')[0] ?? ''));
+    const whole = scope === undefined;
+    const cellsVerified = Number(verified?.n ?? 0);
+    return {
+      generation: report.generation,
+      mode: report.mode,
+      cells: whole ? report.cells : null,
+      // Cases of cells the plan no longer has stay stored: never more than the matrix.
+      cellsVerified: whole ? Math.min(cellsVerified, report.cells) : cellsVerified,
+      obligations: whole ? report.obligations : null,
+      probeBudget: whole ? report.probeBudget : null,
+      sweepsPerRotation: report.sweepsPerRotation,
+      notGenerated: report.notGenerated
+        .filter((n) => sees(n.rule?.policy))
+        .map((n) => ({ reason: n.reason, rule: n.rule ?? null, why: n.why })),
+    };
   }
 
   async latency(

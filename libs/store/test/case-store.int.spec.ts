@@ -54,6 +54,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       'CaseProbing1795700000000',
       'AttemptPods1795710000000',
       'ResultsAndAlerts1795720000000',
+      'MatrixCoverage1795730000000',
     ];
     expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import { alertFingerprint, type AlertEvent } from '#lumen/alerting';
-import { CursorError, type CaseRecord } from '#lumen/contracts';
+import { CursorError, type CaseRecord, type MatrixCoverageReport } from '#lumen/contracts';
 import { CaseStore, createDataSource, type StoreLocation } from '#lumen/store';
 import { caseRecordFixture, caseSide, explanationSide } from '#lumen/testing';
 
@@ -202,6 +202,74 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       p50Ms: 2000,
     });
     expect(await store.results.latency(['tenant-c'])).toMatchObject({ count: 1, minMs: 3000 });
+  });
+
+  it('joins the planner’s newest matrix with the verified cells, and scopes both', async () => {
+    expect(await store.results.matrix(undefined)).toBeNull();
+    const report = (generation: number, cells: number): MatrixCoverageReport => ({
+      generation,
+      mode: 'budget',
+      cells,
+      obligations: 6,
+      obligationCells: 5,
+      rotated: 4,
+      probeBudget: 10,
+      sweepsPerRotation: 2,
+      notGeneratedCount: 3,
+      notGenerated: [
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-a/web', direction: 'ingress', index: 0 },
+          why: 'a',
+        },
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-c/db', direction: 'ingress', index: 1 },
+          why: 'c',
+        },
+        { reason: 'unlisted-source', why: 'no rule' },
+      ],
+    });
+    await store.recordMatrixCoverage(report(5, 12), T0);
+    await store.recordMatrixCoverage(report(4, 99), T0);
+    expect(await store.results.matrix(undefined)).toEqual({
+      generation: 5,
+      mode: 'budget',
+      cells: 12,
+      cellsVerified: 3,
+      obligations: 6,
+      probeBudget: 10,
+      sweepsPerRotation: 2,
+      notGenerated: [
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-a/web', direction: 'ingress', index: 0 },
+          why: 'a',
+        },
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-c/db', direction: 'ingress', index: 1 },
+          why: 'c',
+        },
+        { reason: 'unlisted-source', rule: null, why: 'no rule' },
+      ],
+    });
+    expect(await store.results.matrix(['tenant-a'])).toEqual({
+      generation: 5,
+      mode: 'budget',
+      cells: null,
+      cellsVerified: 2,
+      obligations: null,
+      probeBudget: null,
+      sweepsPerRotation: 2,
+      notGenerated: [
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-a/web', direction: 'ingress', index: 0 },
+          why: 'a',
+        },
+      ],
+    });
   });
 
   it('refuses a cursor that is not one of its own', async () => {

@@ -101,6 +101,30 @@ export const plannedCases = new Gauge({
   registers,
 });
 
+export const matrixCells = new Gauge({
+  name: 'lumen_matrix_cells',
+  help: 'Cells of the class matrix: (source class, destination class, declared port, protocol).',
+  registers,
+});
+
+export const matrixCellsPlanned = new Gauge({
+  name: 'lumen_matrix_cells_planned',
+  help: 'Matrix cells the current plan probes: the obligations’ and those rotation took.',
+  registers,
+});
+
+export const matrixSweepsPerRotation = new Gauge({
+  name: 'lumen_matrix_sweeps_per_rotation',
+  help: 'Sweeps it takes to probe every matrix cell at the probe budget (+Inf: never).',
+  registers,
+});
+
+export const matrixCellsVerified = new Gauge({
+  name: 'lumen_matrix_cells_verified',
+  help: 'Matrix cells whose latest outcome is conclusive (pass, fail or flaky).',
+  registers,
+});
+
 export const alertDeliveries = new Counter({
   name: 'lumen_alert_deliveries_total',
   help: 'Alert deliveries tried, by receiver and result (delivered, failed).',

@@ -2,6 +2,9 @@ import type { Outcome, Reachability } from '#lumen/contracts';
 import {
   casesWaiting,
   enforcementLatency,
+  matrixCells,
+  matrixCellsPlanned,
+  matrixSweepsPerRotation,
   plannedCases,
   probeBatchDuration,
   probes,
@@ -17,8 +20,19 @@ import {
  */
 
 export const plannerPrometheus = {
-  planned: (cases: number): void => {
+  planned: (
+    cases: number,
+    coverage: {
+      cells: number;
+      obligationCells: number;
+      rotated: number;
+      sweepsPerRotation: number;
+    },
+  ): void => {
     plannedCases.set(cases);
+    matrixCells.set(coverage.cells);
+    matrixCellsPlanned.set(coverage.obligationCells + coverage.rotated);
+    matrixSweepsPerRotation.set(coverage.sweepsPerRotation);
   },
 };
 

@@ -23,7 +23,10 @@ export const plannerConfigSchema = z.object({
   ...commonConfig,
   /** A kubeconfig file (the lab's); without one, the in-cluster service account. */
   KUBECONFIG: z.string().min(1).optional(),
-  SAMPLE_BUDGET: integer(0, 1_000_000, PLANNER_DEFAULTS.sampleBudget),
+  /** budget: obligations, then the least recently probed matrix cells; full; obligations. */
+  COVERAGE: z.enum(['budget', 'full', 'obligations']).default(PLANNER_DEFAULTS.coverage),
+  /** Probes per sweep; 0 derives it from the nodes and SWEEP_INTERVAL_MS. */
+  PROBE_BUDGET: integer(0, 100_000_000, PLANNER_DEFAULTS.probeBudget),
   SWEEP_INTERVAL_MS: integer(10_000, 86_400_000, PLANNER_DEFAULTS.sweepIntervalMs),
   DEBOUNCE_MS: integer(0, 60_000, PLANNER_DEFAULTS.debounceMs),
   MAX_CANDIDATES: integer(1, 20, PLANNER_DEFAULTS.maxCandidates),
@@ -82,7 +85,9 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
             : {}),
         },
         {
-          sampleBudget: config.SAMPLE_BUDGET,
+          coverage: config.COVERAGE,
+          probeBudget: config.PROBE_BUDGET,
+          sweepIntervalMs: config.SWEEP_INTERVAL_MS,
           maxCandidates: config.MAX_CANDIDATES,
           optOutLabel: config.OPT_OUT_LABEL,
           ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),

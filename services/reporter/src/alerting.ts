@@ -4,6 +4,7 @@ import {
   alertDeliveries,
   alertOutboxPending,
   casesByOutcome,
+  matrixCellsVerified,
   refreshBeforeScrape,
   regressions,
   regressionsFiring,
@@ -109,6 +110,7 @@ export function refreshReporterGauges(store: CaseStore): void {
       const [namespace = '', policy = ''] = p.policy.split('/');
       ruleCoverage.set({ namespace, policy }, p.coverage);
     }
+    matrixCellsVerified.set((await store.results.matrix(undefined))?.cellsVerified ?? 0);
     alertOutboxPending.reset();
     for (const c of await store.alerts.outboxCounts())
       alertOutboxPending.set({ receiver: c.receiver }, c.pending);

@@ -15,6 +15,8 @@ import {
   API_ROUTES,
   POLICY_INVENTORY_SUBJECT,
   PROBE_RESULT_SUBJECT,
+  MATRIX_COVERAGE_SUBJECT,
+  MatrixCoverageContract,
   PolicyInventoryContract,
   ProbeResultContract,
   TEST_CASE_SUBJECT,
@@ -285,6 +287,24 @@ describe('alerts', () => {
         { policy: 'tenant-c/web', ingress: [0], egress: [] },
       ],
     });
+    await bus.publish(MATRIX_COVERAGE_SUBJECT, MatrixCoverageContract, {
+      generation: 1,
+      mode: 'budget',
+      cells: 8,
+      obligations: 5,
+      obligationCells: 5,
+      rotated: 0,
+      probeBudget: 100,
+      sweepsPerRotation: 2,
+      notGeneratedCount: 1,
+      notGenerated: [
+        {
+          reason: 'near-miss-pods',
+          rule: { policy: 'tenant-c/web', direction: 'ingress', index: 0 },
+          why: 'no running source in a matching namespace without the peer’s pod labels',
+        },
+      ],
+    });
     await round(enforced, 1);
     await eventually(
       async () =>
@@ -295,6 +315,16 @@ describe('alerts', () => {
         ).byOutcome['pass'] === 5,
       'five passing cases',
     );
+    // The matrix: 5 of its 8 cells verified; a tenant sees its own cells and gaps only.
+    const matrixOf = async (token: string) =>
+      (JSON.parse((await api('/api/v1/coverage', token)).body) as { matrix: unknown }).matrix;
+    expect(await matrixOf(TOKENS.admin)).toMatchObject({
+      cells: 8,
+      cellsVerified: 5,
+      sweepsPerRotation: 2,
+      notGenerated: [expect.objectContaining({ reason: 'near-miss-pods' })],
+    });
+    expect(await matrixOf(TOKENS.a)).toMatchObject({ cells: null, notGenerated: [] });
     expect(receiver.requests).toEqual([]); // passing is no news
 
     // The webhook receiver is down (never started) when the cases regress.
@@ -410,6 +440,7 @@ describe('alerts', () => {
   it('are counted in /metrics with bounded labels', async () => {
     const text = (await api('/metrics')).body;
     expect(text).toMatch(/^lumen_cases\{outcome="pass"\} 5$/m);
+    expect(text).toMatch(/^lumen_matrix_cells_verified 5$/m);
     expect(text).toMatch(
       /^lumen_policy_rule_coverage_ratio\{namespace="tenant-a",policy="web"\} 0\.5$/m,
     );

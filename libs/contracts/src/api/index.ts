@@ -189,10 +189,36 @@ export const apiPolicyCoverage = z
   })
   .meta({ id: 'PolicyCoverage' });
 
-export const apiCoverage = z.object({ policies: z.array(apiPolicyCoverage) }).meta({
-  id: 'Coverage',
-  description: 'Per policy: the share of rules with a verified must-allow and must-deny case.',
-});
+export const apiMatrixCoverage = z
+  .object({
+    /** The plan generation the planner's numbers come from. */
+    generation: z.number().int(),
+    mode: z.enum(['budget', 'full', 'obligations']),
+    /** Cells of the class matrix; null for a token limited to namespaces (cluster-wide). */
+    cells: z.number().int().nullable(),
+    /** Stored cells, within the caller's scope, whose latest outcome is conclusive. */
+    cellsVerified: z.number().int(),
+    obligations: z.number().int().nullable(),
+    probeBudget: z.number().int().nullable(),
+    /** Sweeps to probe every cell at the budget; null: never (obligations only). */
+    sweepsPerRotation: z.number().int().nullable(),
+    /** What the plan could not check, and why (the caller's policies only, when scoped). */
+    notGenerated: z.array(
+      z.object({ reason: caseReason, rule: ruleRef.nullable(), why: z.string() }),
+    ),
+  })
+  .meta({
+    id: 'MatrixCoverage',
+    description: 'The class matrix: how much of what the policies decide is verified.',
+  });
+
+export const apiCoverage = z
+  .object({ policies: z.array(apiPolicyCoverage), matrix: apiMatrixCoverage.nullable() })
+  .meta({
+    id: 'Coverage',
+    description:
+      'Per policy: the share of rules with a verified must-allow and must-deny case; and the class matrix.',
+  });
 
 export const apiLatency = z
   .object({
@@ -217,6 +243,7 @@ export type CaseItem = z.infer<typeof apiCase>;
 export type CaseDetail = z.infer<typeof apiCaseDetail>;
 export type PolicyCoverage = z.infer<typeof apiPolicyCoverage>;
 export type LatencyStats = z.infer<typeof apiLatency>;
+export type MatrixCoverageAnswer = z.infer<typeof apiMatrixCoverage>;
 
 export interface Page<T> {
   readonly items: T[];

@@ -51,13 +51,20 @@ export const explanation = z.strictObject({
   unprobeable: z.string().max(300).optional(),
 });
 
+/**
+ * Why a case exists: an obligation (a rule's must-allow, a near miss of one of its peers,
+ * an isolated class's unlisted source, destination or port) or a matrix cell taken by
+ * rotation. `sample` is what cases of plans before rotation said; stored ones still read.
+ */
 export const caseReason = z.enum([
   'must-allow',
   'near-miss-namespace',
   'near-miss-pods',
   'near-miss-both',
   'unlisted-source',
+  'unlisted-destination',
   'unlisted-port',
+  'rotation',
   'sample',
 ]);
 
@@ -67,7 +74,6 @@ export const testCaseSchema = z.strictObject({
   caseId,
   /** The plan generation that produced it; higher is newer. */
   generation: z.number().int().min(0),
-  /** Why the case exists: a rule's must-allow, a near miss, an isolation check or a sample. */
   reason: caseReason,
   source: podClass,
   destination: podClass,

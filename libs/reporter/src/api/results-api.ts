@@ -6,6 +6,7 @@ import {
   type ApiSummary,
   type CaseDetail,
   type LatencyStats,
+  type MatrixCoverageAnswer,
   type OutcomeItem,
   type AttemptItem,
   type Page,
@@ -87,10 +88,13 @@ export class ResultsApi {
   async coverage(
     authorization: string | undefined,
     query: unknown,
-  ): Promise<{ policies: PolicyCoverage[] }> {
+  ): Promise<{ policies: PolicyCoverage[]; matrix: MatrixCoverageAnswer | null }> {
     const { results, caller } = this.begin(authorization);
     const q = parse(API_ROUTES.coverage.query, query);
-    return { policies: await results.coverage(caller.namespaces, q.policy) };
+    return {
+      policies: await results.coverage(caller.namespaces, q.policy),
+      matrix: await results.matrix(caller.namespaces),
+    };
   }
 
   async latency(authorization: string | undefined, query: unknown): Promise<LatencyStats> {

@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import { SUBJECT_PREFIX, type Contract } from '../common.js';
+import { caseReason, ruleRef } from '../test-case/index.js';
+
+/**
+ * The planner's view of the class matrix after each plan: `lumen.v1.coverage`. The
+ * reporter joins it with the outcomes it stores to say how much of what the policies
+ * decide is verified, and keeps what the plan could not check, with the reason.
+ */
+export const MATRIX_COVERAGE_SUBJECT = `${SUBJECT_PREFIX}.coverage`;
+
+/** Not-generated entries carried per message; the count says how many there were. */
+export const MATRIX_COVERAGE_NOT_GENERATED = 500;
+
+export const matrixCoverageSchema = z.strictObject({
+  generation: z.number().int().min(0),
+  mode: z.enum(['budget', 'full', 'obligations']),
+  /** Cells: (source class, destination class, declared TCP/UDP port); no pod to itself. */
+  cells: z.number().int().min(0),
+  /** Cases the obligations need, and the matrix cells among them. */
+  obligations: z.number().int().min(0),
+  obligationCells: z.number().int().min(0),
+  /** Cells this plan added by rotation, within its probe budget. */
+  rotated: z.number().int().min(0),
+  probeBudget: z.number().int().min(0).nullable(),
+  /** Sweeps to probe every cell at this budget; null: never (obligations only). */
+  sweepsPerRotation: z.number().int().min(1).nullable(),
+  notGeneratedCount: z.number().int().min(0),
+  notGenerated: z
+    .array(
+      z.strictObject({
+        reason: caseReason,
+        rule: ruleRef.optional(),
+        why: z.string().max(500),
+      }),
+    )
+    .max(MATRIX_COVERAGE_NOT_GENERATED),
+});
+
+export type MatrixCoverageReport = z.infer<typeof matrixCoverageSchema>;
+
+export const MatrixCoverageContract: Contract<MatrixCoverageReport> = {
+  name: 'MatrixCoverage',
+  schema: matrixCoverageSchema,
+};
