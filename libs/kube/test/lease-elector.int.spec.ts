@@ -43,15 +43,17 @@ async function holder(name: string): Promise<string | undefined> {
 
 describe('LeaseElector', () => {
   it('lets one replica lead while it renews, and a standby take over once it stops', async () => {
-    const a = elector('planner-a', 'lumen-planner');
-    const b = elector('planner-b', 'lumen-planner');
+    // A 5 s lease, renewed every 1.7 s: a busy CI machine delayed one renewal of a 2 s
+    // lease past its expiry, and the standby took over from a holder that was still alive.
+    const a = elector('planner-a', 'lumen-planner', 5);
+    const b = elector('planner-b', 'lumen-planner', 5);
     await a.acquire();
     let lost = '';
     a.keepRenewing((why) => (lost = why));
     let bLeads = false;
     const bAcquired = b.acquire().then(() => (bLeads = true));
-    // Three lease durations: a keeps renewing, b keeps waiting.
-    await new Promise((resolve) => setTimeout(resolve, 6000));
+    // Over two lease durations: a keeps renewing, b keeps waiting.
+    await new Promise((resolve) => setTimeout(resolve, 12_000));
     expect(bLeads).toBe(false);
     expect(await holder('lumen-planner')).toBe('planner-a');
     expect(lost).toBe('');

@@ -13,7 +13,7 @@ import {
   type ValidPolicy,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
-import { syntheticSourceLabels } from './synthetic.js';
+import { SYNTHETIC_LABEL, syntheticSourceLabels } from './synthetic.js';
 
 export type CaseReason =
   | 'must-allow'
@@ -159,11 +159,25 @@ interface Cell {
   readonly choice: PortChoice;
 }
 
-/** Whether a case is a cell of the class matrix: to a declared TCP/UDP listener, not to itself. */
+/** Lumen's synthetic sources stand in for near misses; they are not the cluster's workloads. */
+function synthetic(c: PodClass): boolean {
+  return c.labels[SYNTHETIC_LABEL] === 'true';
+}
+
+/**
+ * Whether a case is a cell of the class matrix: between the cluster's own pods (not
+ * Lumen's synthetic sources), to a declared TCP/UDP listener, not a pod to itself.
+ */
 export function isMatrixCell(
-  c: Pick<PlannedCase, 'loopback' | 'listenerKnown' | 'protocol'>,
+  c: Pick<PlannedCase, 'loopback' | 'listenerKnown' | 'protocol' | 'source' | 'destination'>,
 ): boolean {
-  return !c.loopback && c.listenerKnown && c.protocol !== 'SCTP';
+  return (
+    !c.loopback &&
+    c.listenerKnown &&
+    c.protocol !== 'SCTP' &&
+    !synthetic(c.source) &&
+    !synthetic(c.destination)
+  );
 }
 
 /** A single pod's connection to itself is implementation-defined: no matrix cell. */
@@ -180,6 +194,8 @@ class Planner {
   private readonly cases = new Map<string, PlannedCase>();
   readonly notGenerated: NotGenerated[] = [];
   private readonly classes: PodClass[];
+  /** The classes of the matrix: the cluster's own pods, without Lumen's synthetic sources. */
+  private readonly matrixClasses: PodClass[];
   /** The first must-allow case per class and direction: the anchor of its isolation cases. */
   private readonly anchors = new Map<string, PlannedCase>();
   /** Near-miss classes per peer shape: many policies share one. */
@@ -190,6 +206,7 @@ class Planner {
     private readonly syntheticNamespace?: string,
   ) {
     this.classes = engine.podClasses.filter(probeable).sort(byKey);
+    this.matrixClasses = this.classes.filter((c) => !synthetic(c));
   }
 
   get size(): number {
@@ -477,8 +494,8 @@ class Planner {
   /** Every cell of the class matrix, counted without listing them. */
   matrixCells(): number {
     let cells = 0;
-    for (const destination of this.classes) {
-      const sources = this.classes.length - (destination.pods.length === 1 ? 1 : 0);
+    for (const destination of this.matrixClasses) {
+      const sources = this.matrixClasses.length - (destination.pods.length === 1 ? 1 : 0);
       cells += matrixPorts(destination).length * sources;
     }
     return cells;
@@ -488,23 +505,24 @@ class Planner {
   private *cellsOf(destinations: readonly PodClass[]): Generator<Cell> {
     for (const destination of destinations)
       for (const choice of matrixPorts(destination))
-        for (const source of this.classes)
+        for (const source of this.matrixClasses)
           if (!selfOnly(source, destination))
             yield { order: cellOrder(destination, choice, source), source, destination, choice };
   }
 
   /** The matrix cells, in rotation order, starting after `cursor` and wrapping round once. */
   private *cellsAfter(cursor: string | undefined): Generator<Cell> {
+    const classes = this.matrixClasses;
     if (cursor === undefined) {
-      yield* this.cellsOf(this.classes);
+      yield* this.cellsOf(classes);
       return;
     }
     const destinationKey = cursor.split('\u0000')[0] ?? '';
-    const found = this.classes.findIndex((c) => c.key >= destinationKey);
-    const at = found < 0 ? this.classes.length : found;
-    for (const cell of this.cellsOf(this.classes.slice(at))) if (cell.order > cursor) yield cell;
-    yield* this.cellsOf(this.classes.slice(0, at));
-    const same = this.classes[at];
+    const found = classes.findIndex((c) => c.key >= destinationKey);
+    const at = found < 0 ? classes.length : found;
+    for (const cell of this.cellsOf(classes.slice(at))) if (cell.order > cursor) yield cell;
+    yield* this.cellsOf(classes.slice(0, at));
+    const same = classes[at];
     if (same?.key === destinationKey)
       for (const cell of this.cellsOf([same])) if (cell.order <= cursor) yield cell;
   }

@@ -1,0 +1,410 @@
+/**
+ * npm run bench:detect [-- --record] [-- --only SUBSTRING]   (root)
+ *
+ * How much breakage Lumen catches. For every scenario (the shared conformance scenarios
+ * and generated clusters) and every deterministic fault mode of the lab's enforcer:
+ *
+ * - the truth: nmap from inside every pod to every declared port of every other pod (the
+ *   prober's own executor, with the real nsenter and nmap), compared with what the
+ *   policies say; a connection the network handles otherwise is broken. The probes are
+ *   the truth; the engine only says what should happen.
+ * - Lumen: one sweep of the pipeline (planner, scheduler, a prober per node, reporter)
+ *   with its default coverage, after the fault is set.
+ *
+ * It counts faults that broke a connection and were caught (a case failed) in that sweep,
+ * broken connections whose matrix cell failed, false alarms (failed cases whose probed
+ * connection was not broken), and the probes Lumen spent.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { ProbeBatch, Reachability } from '#lumen/contracts';
+import { kernelSupportsSctp, run } from '#lumen/host';
+import { LabNames, labDown, labFault, labUp, type LabStatus } from '#lumen/lab';
+import { startPrivateNatsServer } from '#lumen/messaging';
+import { caseIdOf } from '#lumen/planner';
+import { PolicyEngine, parseCidr, type Cidr, type Cluster, type Pod } from '#lumen/policy';
+import { defaultProberSettings, executeBatch, hostProbeHost } from '#lumen/prober';
+import { conformanceDir, loadScenarioFile, scenarioFiles } from '#lumen/scenario';
+import { LAB_POD_CIDR, startLabPipeline } from '../cli/src/pipeline/lab-verify.js';
+import { lumenRepository } from '../cli/src/paths.js';
+import { measureMachine, recordSection } from './report.js';
+
+const FAULTS = [
+  'and-as-or',
+  'and-in-own-namespace',
+  'ignore-egress',
+  'ignore-named-ports',
+  'ignore-endport',
+  'ignore-ipblock-pods',
+  'reject-instead-of-drop',
+] as const;
+const labRoot = '/run/lumen/bench-labs';
+const sctp = kernelSupportsSctp();
+const podCidr = parseCidr(LAB_POD_CIDR) as Cidr;
+
+interface Connection {
+  readonly from: Pod;
+  readonly to: Pod;
+  readonly port: number;
+  readonly protocol: 'TCP' | 'UDP' | 'SCTP';
+}
+
+const key = (c: Connection): string =>
+  `${c.from.namespace}/${c.from.name}>${c.to.namespace}/${c.to.name}:${c.port}/${c.protocol}`;
+
+/** Every pod to every declared port of every other pod (a pod to itself is left out). */
+function connections(cluster: Cluster): Connection[] {
+  const pods = cluster.pods.filter((p) => !p.hostNetwork);
+  return pods.flatMap((from) =>
+    pods
+      .filter((to) => to !== from)
+      .flatMap((to) =>
+        to.ports
+          .filter((p) => p.protocol !== 'SCTP' || sctp)
+          .map((p) => ({ from, to, port: p.port, protocol: p.protocol })),
+      ),
+  );
+}
+
+/** The connections the network handles otherwise than the policies say, probed for real. */
+async function truth(
+  status: LabStatus,
+  engine: PolicyEngine,
+  all: readonly Connection[],
+): Promise<{ broken: Set<string>; unknown: number }> {
+  const broken = new Set<string>();
+  let unknown = 0;
+  const bySource = new Map<Pod, Connection[]>();
+  for (const c of all) bySource.set(c.from, [...(bySource.get(c.from) ?? []), c]);
+  const host = hostProbeHost(120_000);
+  await Promise.all(
+    [...bySource].map(async ([source, group]) => {
+      const pod = status.pods.find(
+        (p) => p.namespace === source.namespace && p.name === source.name,
+      );
+      if (!pod) throw new Error(`no lab pod ${source.namespace}/${source.name}`);
+      const ipOf = (p: Pod): string =>
+        status.pods.find((s) => s.namespace === p.namespace && s.name === p.name)?.ip ?? '';
+      const batch: ProbeBatch = {
+        batchId: `truth-${source.namespace}-${source.name}`,
+        node: pod.node,
+        attempt: 1,
+        source: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+        targets: group.map((c, i) => ({
+          caseId: i.toString(16).padStart(16, '0'),
+          round: 0,
+          destination: { namespace: c.to.namespace, name: c.to.name },
+          ip: ipOf(c.to),
+          port: c.port,
+          protocol: c.protocol,
+          listenerKnown: true,
+        })),
+        issuedAt: new Date().toISOString(),
+      };
+      const result = await executeBatch(
+        batch,
+        defaultProberSettings(pod.node, [podCidr], sctp),
+        host,
+      );
+      result.observations.forEach((o, i) => {
+        const c = group[i]!;
+        const allowed = engine.verdict({
+          from: c.from,
+          to: c.to,
+          port: c.port,
+          protocol: c.protocol,
+        }).allowed;
+        const seen: Reachability = o.reachability;
+        if (seen === 'inconclusive') unknown += 1;
+        else if ((seen === 'reachable') !== allowed) broken.add(key(c));
+      });
+    }),
+  );
+  return { broken, unknown };
+}
+
+interface Round {
+  readonly scenario: string;
+  readonly fault: string;
+  readonly connections: number;
+  readonly broken: number;
+  readonly unknown: number;
+  readonly caught: boolean;
+  readonly brokenFailed: number;
+  readonly falseAlarms: number;
+  readonly cases: number;
+  readonly inconclusive: number;
+  readonly probes: number;
+  readonly fitsBudget: boolean;
+}
+
+/** The cyclonus shape: 3 namespaces × pods a, b, c, TCP and UDP on 80 and 81, fixed IPs. */
+function cyclonus(name: string, policies: Cluster['policies']): object {
+  return {
+    name,
+    description: 'generated for bench:detect',
+    namespaces: ['x', 'y', 'z'].map((n) => ({ name: n, labels: { ns: n } })),
+    pods: ['x', 'y', 'z'].flatMap((namespace, n) =>
+      ['a', 'b', 'c'].map((pod, i) => ({
+        namespace,
+        name: pod,
+        labels: { pod },
+        ip: `10.244.${200 + n}.${10 + i}`,
+        ports: [
+          { name: 'serve-80-tcp', containerPort: 80, protocol: 'TCP' },
+          { name: 'serve-81-tcp', containerPort: 81, protocol: 'TCP' },
+          { name: 'serve-80-udp', containerPort: 80, protocol: 'UDP' },
+          { name: 'serve-81-udp', containerPort: 81, protocol: 'UDP' },
+        ],
+      })),
+    ),
+    policies,
+    expect: [],
+  };
+}
+
+const policy = (namespace: string, name: string, spec: object) => ({
+  apiVersion: 'networking.k8s.io/v1',
+  kind: 'NetworkPolicy',
+  metadata: { namespace, name },
+  spec,
+});
+
+function generatedScenarios(dir: string): string[] {
+  const scenarios = [
+    cyclonus('generated-egress-and-peer', [
+      // The issue's missed fault: egress to pod=a pods of namespace y, in one peer.
+      policy('x', 'a-to-y-a', {
+        podSelector: { matchLabels: { pod: 'a' } },
+        policyTypes: ['Egress'],
+        egress: [
+          {
+            to: [
+              {
+                namespaceSelector: { matchLabels: { ns: 'y' } },
+                podSelector: { matchLabels: { pod: 'a' } },
+              },
+            ],
+          },
+        ],
+      }),
+    ]),
+    cyclonus('generated-ports-and-blocks', [
+      policy('y', 'b-from-x-b', {
+        podSelector: { matchLabels: { pod: 'b' } },
+        ingress: [
+          {
+            from: [
+              {
+                namespaceSelector: { matchLabels: { ns: 'x' } },
+                podSelector: { matchLabels: { pod: 'b' } },
+              },
+            ],
+          },
+        ],
+      }),
+      policy('z', 'c-named-81', {
+        podSelector: { matchLabels: { pod: 'c' } },
+        ingress: [{ ports: [{ port: 'serve-81-tcp', protocol: 'TCP' }] }],
+      }),
+      policy('x', 'c-range-from-z', {
+        podSelector: { matchLabels: { pod: 'c' } },
+        ingress: [
+          {
+            from: [{ namespaceSelector: { matchLabels: { ns: 'z' } } }],
+            ports: [{ port: 80, endPort: 81, protocol: 'TCP' }],
+          },
+        ],
+      }),
+      policy('y', 'c-from-x-block', {
+        podSelector: { matchLabels: { pod: 'c' } },
+        ingress: [
+          { from: [{ ipBlock: { cidr: '10.244.200.0/24', except: ['10.244.200.12/32'] } }] },
+        ],
+      }),
+    ]),
+  ];
+  return scenarios.map((s) => {
+    const file = join(dir, `${(s as { name: string }).name}.yaml`);
+    writeFileSync(file, stringify(s));
+    return file;
+  });
+}
+
+/**
+ * The speed budget: `lumen run --once --coverage full` as a user runs it, as a process,
+ * against a running lab (its start-up excluded), with its probers in the process.
+ */
+async function timedRunOnce(labName: string): Promise<{ seconds: number; summary: string }> {
+  const started = performance.now();
+  const result = await run(
+    process.execPath,
+    [
+      join(lumenRepository(), 'bin', 'lumen.mjs'),
+      'run',
+      '--once',
+      '--coverage',
+      'full',
+      '--probers',
+      'local',
+      '--pod-cidrs',
+      LAB_POD_CIDR,
+      '--kubeconfig',
+      new LabNames(labName, labRoot).kubeconfig,
+    ],
+    { timeoutMs: 300_000 },
+  );
+  const seconds = (performance.now() - started) / 1000;
+  if (result.code !== 0) throw new Error(`lumen run --once failed: ${result.stderr.slice(0, 500)}`);
+  const summary = /^Coverage .*$/m.exec(result.stdout)?.[0] ?? 'no coverage line';
+  return { seconds, summary };
+}
+
+let runOnce: { scenario: string; seconds: number; summary: string } | undefined;
+
+async function measureScenario(file: string, scratch: string, index: number): Promise<Round[]> {
+  const scenario = loadScenarioFile(file);
+  const labName = `detect-${index}`;
+  const nats = await startPrivateNatsServer({ storeDir: join(scratch, `nats-${index}`) });
+  const rounds: Round[] = [];
+  try {
+    const status = await labUp({
+      name: labName,
+      root: labRoot,
+      scenario: file,
+      nodes: 2,
+      faults: [],
+      podCidr: LAB_POD_CIDR,
+    });
+    // The policies over the pods as the lab runs them (ipBlocks match their real IPs).
+    const cluster: Cluster = {
+      ...scenario.cluster,
+      pods: scenario.cluster.pods.map((p) => ({
+        ...p,
+        ip: status.pods.find((s) => s.namespace === p.namespace && s.name === p.name)?.ip ?? p.ip,
+      })),
+    };
+    const engine = new PolicyEngine(cluster);
+    const all = connections(cluster);
+    if (scenario.name === 'generated-egress-and-peer')
+      runOnce = { scenario: scenario.name, ...(await timedRunOnce(labName)) };
+    const pipeline = await startLabPipeline({
+      labName,
+      labRoot,
+      natsUrl: nats.url,
+      scratch,
+    });
+    try {
+      await pipeline.untilJudged(180_000);
+      for (const fault of ['none', ...FAULTS]) {
+        if (fault !== 'none') await labFault(labName, labRoot, 'set', fault);
+        // The enforcer reprograms within a second of a change.
+        await new Promise((resolve) => setTimeout(resolve, 1500));
+        const real = await truth(status, engine, all);
+        const published = await pipeline.sweep();
+        const generation = published?.generation ?? 0;
+        await pipeline.untilJudged(180_000, generation);
+        const plan = pipeline.planner.plan!;
+        const outcomes = plan.cases.map((c) => ({
+          planned: c,
+          final: pipeline.finalOutcomes.get(c.caseId),
+        }));
+        const failed = outcomes.filter(
+          (o) => o.final?.outcome === 'fail' || o.final?.outcome === 'flaky',
+        );
+        const failedCells = new Set(failed.map((o) => o.planned.caseId));
+        const brokenFailed = all.filter((c) => {
+          if (!real.broken.has(key(c))) return false;
+          const from = engine.classOf(c.from);
+          const to = engine.classOf(c.to);
+          return from && to && failedCells.has(caseIdOf(from.key, to.key, c.port, c.protocol));
+        }).length;
+        const falseAlarms = failed.filter((o) => {
+          const [fromNs, fromName] = (o.final?.sourcePod ?? '/').split('/');
+          const [toNs, toName] = (o.final?.destinationPod ?? '/').split('/');
+          return !real.broken.has(
+            `${fromNs}/${fromName}>${toNs}/${toName}:${o.planned.port}/${o.planned.protocol}`,
+          );
+        }).length;
+        rounds.push({
+          scenario: scenario.name,
+          fault,
+          connections: all.length,
+          broken: real.broken.size,
+          unknown: real.unknown,
+          caught: failed.length > 0,
+          brokenFailed,
+          falseAlarms,
+          cases: plan.cases.length,
+          inconclusive: outcomes.filter((o) => o.final?.outcome === 'inconclusive').length,
+          probes: outcomes.reduce((n, o) => n + (o.final?.attempts ?? 0), 0),
+          fitsBudget: plan.coverage.sweepsPerRotation === 1,
+        });
+        if (fault !== 'none') await labFault(labName, labRoot, 'clear', fault);
+        process.stderr.write(`${scenario.name} ${fault}: ${JSON.stringify(rounds.at(-1))}\n`);
+      }
+    } finally {
+      await pipeline.stop();
+    }
+  } finally {
+    await labDown(labName, labRoot);
+    await nats.stop();
+  }
+  return rounds;
+}
+
+const only = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1]
+  : undefined;
+const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-detect-'));
+try {
+  const files = [
+    ...scenarioFiles(conformanceDir(lumenRepository())),
+    ...generatedScenarios(scratch),
+  ].filter((f) => !only || f.includes(only));
+  const started = performance.now();
+  const rounds: Round[] = [];
+  for (const [i, file] of files.entries())
+    rounds.push(...(await measureScenario(file, scratch, i)));
+  const faulty = rounds.filter((r) => r.fault !== 'none' && r.broken > 0);
+  const caught = faulty.filter((r) => r.caught);
+  const fitting = faulty.filter((r) => r.fitsBudget);
+  const sum = (rs: readonly Round[], f: (r: Round) => number): number =>
+    rs.reduce((n, r) => n + f(r), 0);
+  const pct = (n: number, of: number): string =>
+    of === 0 ? '-' : `${((100 * n) / of).toFixed(1)}%`;
+  const missed = faulty.filter((r) => !r.caught).map((r) => `${r.scenario}/${r.fault}`);
+  const alarms = rounds
+    .filter((r) => r.falseAlarms > 0)
+    .map((r) => `${r.scenario}/${r.fault} (${r.falseAlarms})`);
+  const lines = [
+    `scenarios: ${files.length} (${files.length - 2 > 0 ? files.length - 2 : 0} conformance, generated ones by name), fault modes: ${FAULTS.length} + healthy; ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    `connections probed for the truth: ${sum(
+      rounds.filter((r) => r.fault === 'none'),
+      (r) => r.connections,
+    )} per round; truth inconclusive: ${sum(rounds, (r) => r.unknown)}`,
+    `faults that broke a connection: ${faulty.length}; caught in the first sweep: ${caught.length} (${pct(caught.length, faulty.length)})${missed.length > 0 ? `; missed: ${missed.join(', ')}` : ''}`,
+    `broken connections failed within the sweep: ${sum(faulty, (r) => r.brokenFailed)} of ${sum(faulty, (r) => r.broken)} (${pct(
+      sum(faulty, (r) => r.brokenFailed),
+      sum(faulty, (r) => r.broken),
+    )}); where the matrix fits the budget: ${pct(
+      sum(fitting, (r) => r.brokenFailed),
+      sum(fitting, (r) => r.broken),
+    )} (budget >= 95%)`,
+    `false alarms: ${sum(rounds, (r) => r.falseAlarms)}${alarms.length > 0 ? ` (${alarms.join(', ')})` : ''} (budget 0); inconclusive cases: ${sum(rounds, (r) => r.inconclusive)}`,
+    `probes spent: ${sum(rounds, (r) => r.probes)} over ${rounds.length} sweeps (${(sum(rounds, (r) => r.probes) / Math.max(1, rounds.length)).toFixed(0)} per sweep)`,
+    ...(runOnce
+      ? [
+          `lumen run --once --coverage full on ${runOnce.scenario} (9 pods, TCP and UDP on 80 and 81), lab up excluded: ${runOnce.seconds.toFixed(1)} s (budget 10 s)`,
+          `  ${runOnce.summary}`,
+        ]
+      : []),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  if (process.argv.includes('--record'))
+    recordSection('detect', 'npm run bench:detect', measureMachine(), lines);
+} finally {
+  rmSync(scratch, { recursive: true, force: true });
+}
