@@ -73,6 +73,7 @@ async function leftovers(): Promise<string[]> {
 
 interface Report {
   summary: Record<string, number>;
+  coverage?: Record<string, unknown>;
   cases: {
     id: string;
     outcome: string;
@@ -103,11 +104,22 @@ describe('lumen run --once as a CI gate', () => {
     expect(await leftovers()).toEqual([]);
     const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
     expect(report.summary['pass']).toBe(report.cases.length);
+    // Recipe 07's matrix is 4 cells, all of them verified, and its one rule covered.
+    expect(report.coverage).toMatchObject({
+      mode: 'budget',
+      cells: 4,
+      cellsVerified: 4,
+      rules: 1,
+      rulesCovered: 1,
+      runsPerRotation: 1,
+    });
+    expect(result.stdout).toContain('Coverage (budget): 4 of 4 matrix cells verified (100%)');
     const xsd = await run('xmllint', ['--noout', '--schema', JUNIT_XSD, junit]);
     expect(xsd.stderr).toContain('validates');
     expect(xsd.code).toBe(0);
     const xml = readFileSync(junit, 'utf8');
     expect(xml).toContain(`<testsuites name="lumen" tests="${report.cases.length}" failures="0"`);
+    expect(xml).toContain('<property name="lumen.coverage.cells_verified" value="4"/>');
     const suites = [...xml.matchAll(/<testsuite name="([^"]+)"/g)].map((m) => m[1]);
     expect(suites).toEqual(
       [...new Set(report.cases.map((c) => c.policy ?? '(no policy: default allow)'))].sort(),

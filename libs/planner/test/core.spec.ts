@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  MATRIX_COVERAGE_SUBJECT,
   POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
   silentLog,
@@ -236,6 +237,69 @@ describe('PlannerCore', () => {
       clock.advance(2000);
       const restarted = await planner_({}, clock).core.update(view(scenario.cluster));
       expect(restarted.generation).toBeGreaterThan(first.generation);
+    });
+  });
+
+  describe('rotation over the class matrix', () => {
+    // Nine pods with port 80, no policy: 72 cells and no obligations.
+    const open: Cluster = {
+      namespaces: ['x', 'y', 'z'].map((name) => ({ name, labels: {} })),
+      pods: ['x', 'y', 'z'].flatMap((namespace) =>
+        ['a', 'b', 'c'].map((pod) => ({
+          namespace,
+          name: pod,
+          labels: { pod },
+          hostNetwork: false,
+          ports: [{ port: 80, protocol: 'TCP' as const }],
+        })),
+      ),
+      policies: [],
+    };
+
+    it('moves on with each sweep, keeps a change to the sweep’s own cells, and comes round to every cell', async () => {
+      const { core, bus, clock } = planner_({ probeBudget: 20 });
+      const first = await core.update(view(open));
+      expect(first.coverage).toMatchObject({ cells: 72, obligations: 0, rotated: 20 });
+      expect(first.coverage.sweepsPerRotation).toBe(4);
+      const firstCells = new Set(casesOn(bus).map((c) => c.caseId));
+      expect(firstCells.size).toBe(20);
+      expect(casesOn(bus).every((c) => c.reason === 'rotation')).toBe(true);
+
+      clock.advance(1000);
+      bus.clear();
+      const change = await core.update(view(open, [{ kind: 'Pod', type: 'upsert', key: 'x/a' }]));
+      expect(change).toMatchObject({ published: 0, removed: 0, total: 20 });
+
+      const seen = new Set(firstCells);
+      for (let sweep = 0; sweep < 3; sweep++) {
+        clock.advance(1000);
+        bus.clear();
+        const next = await core.sweep();
+        expect(next?.total).toBeLessThanOrEqual(20);
+        for (const c of casesOn(bus)) seen.add(c.caseId);
+      }
+      expect(seen.size).toBe(72);
+    });
+
+    it('probes every cell with coverage full and none with coverage obligations', async () => {
+      const full = planner_({ coverage: 'full' });
+      expect((await full.core.update(view(open))).total).toBe(72);
+      const obligations = planner_({ coverage: 'obligations' });
+      expect((await obligations.core.update(view(open))).total).toBe(0);
+    });
+
+    it('tells the reporter about the matrix after every plan', async () => {
+      const { core, bus } = planner_({ probeBudget: 20 });
+      await core.update(view(open));
+      expect(bus.on(MATRIX_COVERAGE_SUBJECT)).toEqual([
+        expect.objectContaining({
+          mode: 'budget',
+          cells: 72,
+          rotated: 20,
+          probeBudget: 20,
+          sweepsPerRotation: 4,
+        }),
+      ]);
     });
   });
 });
