@@ -270,6 +270,20 @@ describe('the Helm chart', () => {
     }
   });
 
+  it('lets synthetic sources send, and only when they are on', async () => {
+    const name = 'lumen-synthetic-sources';
+    const off = (await render()).filter((o) => o.kind === 'NetworkPolicy');
+    expect(off.map((o) => o.metadata.name)).not.toContain(name);
+    const on = (await render(['--set', 'syntheticSources.enabled=true'])).filter(
+      (o) => o.kind === 'NetworkPolicy',
+    );
+    expect(find(on, 'NetworkPolicy', name)['spec']).toEqual({
+      podSelector: { matchLabels: { 'lumen.dev/synthetic': 'true' } },
+      policyTypes: ['Egress'],
+      egress: [{}],
+    });
+  });
+
   it.each([
     [['--set', 'reporter.replicas=2'], "at '/reporter/replicas'"],
     [['--set', 'nats.replicas=2'], "at '/nats/replicas'"],

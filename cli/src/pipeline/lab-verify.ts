@@ -42,6 +42,8 @@ export interface LabPipelineOptions {
   readonly sweepIntervalMs?: number;
   /** Turns synthetic sources on, in this namespace. */
   readonly syntheticNamespace?: string;
+  /** What the probers accept (default: the lab's pod CIDR); scenarios may fix other IPs. */
+  readonly podCidrs?: readonly Cidr[];
   readonly log?: Log;
 }
 
@@ -63,7 +65,7 @@ export async function startLabPipeline(options: LabPipelineOptions): Promise<Loc
     scheduler: { ...SCHEDULER_DEFAULTS, startupGraceMs: 5000 },
     race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },
     localProbers: true,
-    podCidrs: [parseCidr(LAB_POD_CIDR) as Cidr],
+    podCidrs: options.podCidrs ?? [parseCidr(LAB_POD_CIDR) as Cidr],
     heartbeatTtlMs: 3000,
     sweepIntervalMs: options.sweepIntervalMs ?? 0,
     debounceMs: 100,

@@ -374,18 +374,23 @@ class Planner {
       this.add(reason, ...ends(miss), port, ref);
       return;
     }
+    // A synthetic source stays wanted even while it cannot verify (its own egress denied):
+    // removing and re-creating it every plan would change nothing.
+    const namespace = ingress ? this.syntheticNamespace : undefined;
+    const labels = namespace
+      ? syntheticSourceLabels(reason, peer, policy.namespace, namespace)
+      : undefined;
     if (candidates.length > 0) {
       this.notGenerated.push({
         reason,
         rule: ref,
         why: `not verifiable: every ${describeMiss(reason, peer, ingress)} is denied by its own ${ingress ? 'egress' : 'ingress'} policies, so a blocked probe would not show this rule at work`,
+        ...(namespace && labels && candidates.some((c) => c.namespace === namespace)
+          ? { synthetic: { namespace, labels } }
+          : {}),
       });
       return;
     }
-    const namespace = ingress ? this.syntheticNamespace : undefined;
-    const labels = namespace
-      ? syntheticSourceLabels(reason, peer, policy.namespace, namespace)
-      : undefined;
     this.notGenerated.push({
       reason,
       rule: ref,
