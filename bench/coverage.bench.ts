@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { run } from '#lumen/host';
-import { LabNames, labDown, labUp } from '#lumen/lab';
+import { LabNames } from '#lumen/lab';
 import { LAB_POD_CIDR } from '../cli/src/pipeline/lab-verify.js';
 import { lumenRepository } from '../cli/src/paths.js';
 import { measureMachine, recordSection } from './report.js';
@@ -133,6 +133,19 @@ interface RunJson {
   };
 }
 
+/** The lumen command as a user runs it, with the benchmark's lab root. */
+async function lumen(args: readonly string[]): Promise<void> {
+  const result = await run(
+    process.execPath,
+    [join(lumenRepository(), 'bin', 'lumen.mjs'), ...args],
+    {
+      timeoutMs: 600_000,
+      env: { LUMEN_LAB_ROOT: labRoot },
+    },
+  );
+  if (result.code !== 0) throw new Error(`lumen ${args.join(' ')}: ${result.stderr.slice(-800)}`);
+}
+
 async function runOnce(
   kubeconfig: string,
   scratch: string,
@@ -170,15 +183,11 @@ const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-coverage-'));
 try {
   const file = join(scratch, 'coverage-202.yaml');
   writeFileSync(file, stringify(cluster()));
+  // --scenario-out FILE: write the generated scenario there too (to try it with lumen lab).
+  const out = process.argv.indexOf('--scenario-out');
+  if (out > 0 && process.argv[out + 1]) writeFileSync(process.argv[out + 1]!, stringify(cluster()));
   const upStarted = performance.now();
-  await labUp({
-    name: labName,
-    root: labRoot,
-    scenario: file,
-    nodes: NODES,
-    faults: [],
-    podCidr: LAB_POD_CIDR,
-  });
+  await lumen(['lab', 'up', '--name', labName, '--scenario', file, '--nodes', String(NODES)]);
   const upSeconds = (performance.now() - upStarted) / 1000;
   try {
     const kubeconfig = new LabNames(labName, labRoot).kubeconfig;
@@ -200,7 +209,7 @@ try {
     if (process.argv.includes('--record'))
       recordSection('coverage', 'npm run bench:coverage', measureMachine(), lines);
   } finally {
-    await labDown(labName, labRoot);
+    await lumen(['lab', 'down', '--name', labName]);
   }
 } finally {
   rmSync(scratch, { recursive: true, force: true });
