@@ -21,7 +21,14 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { ProbeBatch, Reachability } from '#lumen/contracts';
 import { kernelSupportsSctp, run } from '#lumen/host';
-import { LabNames, labDown, labFault, labUp, type LabStatus } from '#lumen/lab';
+import {
+  DETERMINISTIC_FAULTS,
+  LabNames,
+  labDown,
+  labFault,
+  labUp,
+  type LabStatus,
+} from '#lumen/lab';
 import { startPrivateNatsServer } from '#lumen/messaging';
 import { caseIdOf } from '#lumen/planner';
 import { PolicyEngine, parseCidr, type Cidr, type Cluster, type Pod } from '#lumen/policy';
@@ -32,15 +39,7 @@ import type { LocalPipeline } from '../cli/src/pipeline/local-pipeline.js';
 import { lumenRepository } from '../cli/src/paths.js';
 import { measureMachine, recordSection } from './report.js';
 
-const FAULTS = [
-  'and-as-or',
-  'and-in-own-namespace',
-  'ignore-egress',
-  'ignore-named-ports',
-  'ignore-endport',
-  'ignore-ipblock-pods',
-  'reject-instead-of-drop',
-] as const;
+const FAULTS = DETERMINISTIC_FAULTS;
 const labRoot = '/run/lumen/bench-labs';
 const sctp = kernelSupportsSctp();
 // Scenarios with ipBlocks fix their pods' IPs outside the lab's default range.

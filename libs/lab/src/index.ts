@@ -5,6 +5,7 @@ export type { LabState } from './state.js';
 export { LabClient, LabApiError } from './client.js';
 export {
   FAULT_MODES,
+  DETERMINISTIC_FAULTS,
   parseFault,
   formatFault,
   faultedCluster,

@@ -20,7 +20,8 @@ export type Fault =
   | { readonly kind: 'flaky'; readonly ratio: number }
   | { readonly kind: 'forget-on-restart'; readonly seconds: number };
 
-const SIMPLE = [
+/** The fault modes without a parameter: each breaks the same way every time. */
+export const DETERMINISTIC_FAULTS = [
   'and-as-or',
   'and-in-own-namespace',
   'ignore-egress',
@@ -31,7 +32,7 @@ const SIMPLE = [
 ] as const;
 
 export const FAULT_MODES = [
-  ...SIMPLE,
+  ...DETERMINISTIC_FAULTS,
   'delay=<seconds>',
   'flaky=<ratio>',
   'forget-on-restart[=<seconds>]',
@@ -53,8 +54,8 @@ function number(
 /** Parses a fault mode as given on the command line; the error lists the valid ones. */
 export function parseFault(text: string): Fault {
   const [mode = '', argument] = text.split('=', 2);
-  if ((SIMPLE as readonly string[]).includes(mode) && argument === undefined)
-    return { kind: mode as (typeof SIMPLE)[number] };
+  if ((DETERMINISTIC_FAULTS as readonly string[]).includes(mode) && argument === undefined)
+    return { kind: mode as (typeof DETERMINISTIC_FAULTS)[number] };
   if (mode === 'delay')
     return {
       kind: 'delay',
