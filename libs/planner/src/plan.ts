@@ -456,9 +456,12 @@ class Planner {
     const ingress = direction === 'ingress';
     const pair = (other: PodClass): [PodClass, PodClass] =>
       ingress ? [other, subject] : [subject, other];
-    const admits = (source: PodClass, destination: PodClass, c: PortChoice): boolean =>
-      this.engine.classVerdict(source, destination, c.port, c.protocol).explanation[direction]
-        .allowed;
+    const other = ingress ? 'egress' : 'ingress';
+    // One verdict per candidate: this side must not list it, the other side must admit it.
+    const check = (source: PodClass, destination: PodClass, c: PortChoice) => {
+      const sides = this.engine.classVerdict(source, destination, c.port, c.protocol).explanation;
+      return { unlisted: !sides[direction].allowed, verifiable: sides[other].allowed };
+    };
     const anchor = this.anchors.get(`${direction} ${subject.id}`);
     const others = this.classes.filter((c) => c.id !== subject.id);
     const anchorPeer = anchor ? (ingress ? anchor.source : anchor.destination) : others[0];
@@ -467,12 +470,11 @@ class Planner {
       ? { port: anchor.port, protocol: anchor.protocol }
       : (admittedPorts('any', ingress ? subject : anchorPeer)[0] ?? { port: 80, protocol: 'TCP' });
     const reason = ingress ? 'unlisted-source' : 'unlisted-destination';
-    const unlistedPeers = others.filter((o) => !admits(...pair(o), anchorPort));
-    const unlistedPeer = unlistedPeers.find((o) =>
-      this.verifies(direction, ...pair(o), anchorPort),
+    const { peer: unlistedPeer, anyUnlisted } = firstUnlisted(others, (o) =>
+      check(...pair(o), anchorPort),
     );
     if (unlistedPeer) this.add(reason, ...pair(unlistedPeer), anchorPort);
-    else if (unlistedPeers.length > 0)
+    else if (anyUnlisted)
       this.notGenerated.push({
         reason,
         why: `not verifiable: every ${ingress ? 'source' : 'destination'} ${subject.namespace} pods' ${direction} policies do not list is denied by its own ${ingress ? 'egress' : 'ingress'} policies`,
@@ -483,12 +485,10 @@ class Planner {
       { port: 65432, protocol: 'TCP' },
       { port: 65432, protocol: 'UDP' },
     ];
-    const unlistedPort = candidates.find(
-      (c) =>
-        !admits(source, destination, c) &&
-        this.verifies(direction, source, destination, c) &&
-        !this.has(source, destination, c),
-    );
+    const unlistedPort = candidates.find((c) => {
+      const { unlisted, verifiable } = check(source, destination, c);
+      return unlisted && verifiable && !this.has(source, destination, c);
+    });
     if (unlistedPort) this.add('unlisted-port', source, destination, unlistedPort);
   }
 
@@ -560,6 +560,20 @@ class Planner {
     for (const c of this.cases.values()) if (isMatrixCell(c)) n += 1;
     return n;
   }
+}
+
+/** The first candidate unlisted and verifiable, and whether any was unlisted at all. */
+function firstUnlisted(
+  candidates: readonly PodClass[],
+  check: (c: PodClass) => { unlisted: boolean; verifiable: boolean },
+): { peer: PodClass | undefined; anyUnlisted: boolean } {
+  let anyUnlisted = false;
+  for (const c of candidates) {
+    const { unlisted, verifiable } = check(c);
+    if (unlisted && verifiable) return { peer: c, anyUnlisted: true };
+    anyUnlisted ||= unlisted;
+  }
+  return { peer: undefined, anyUnlisted };
 }
 
 function describeMiss(reason: CaseReason, peer: NormalizedPeer, ingress: boolean): string {
