@@ -11,6 +11,7 @@ import {
 } from '#lumen/planner';
 import type { Cidr } from '#lumen/policy';
 import {
+  PROBER_DEFAULTS,
   ProberWorker,
   batchAckWaitMs,
   defaultProberSettings,
@@ -269,6 +270,7 @@ export class LocalPipeline {
         version: '0.1.0',
         heartbeatIntervalMs: heartbeatIntervalMs(this.options.heartbeatTtlMs),
         ackWaitMs: batchAckWaitMs(settings.hostTimeoutMs),
+        concurrency: PROBER_DEFAULTS.concurrency,
       },
     );
   }

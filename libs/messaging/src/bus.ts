@@ -38,6 +38,8 @@ export interface Logger {
 }
 
 const MAX_DEAD_PAYLOAD = 64 * 1024;
+/** How long the server waits for an ack before it delivers a message again. */
+const DEFAULT_ACK_WAIT_MS = 30_000;
 
 /**
  * Lumen's JetStream transport: validated publishing, durable pull consumers, ack after
@@ -102,6 +104,8 @@ export class MessageBus implements Publisher, Consumer {
   /** Starts consuming in the background; stop() ends it. */
   async consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
     const stream = streamForSubject(options.filterSubject);
+    const limit = Math.max(1, options.concurrency ?? 1);
+    const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     const config = {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
@@ -110,8 +114,11 @@ export class MessageBus implements Publisher, Consumer {
         ? { inactive_threshold: options.inactiveThresholdMs * 1e6 }
         : {}),
       filter_subject: options.filterSubject,
-      ack_wait: (options.ackWaitMs ?? 30_000) * 1e6,
+      ack_wait: ackWaitMs * 1e6,
       max_deliver: -1,
+      // The server stops delivering at this many unacked messages (its default is 1,000):
+      // a consumer that holds more at once, as the scheduler does while gathering, says so.
+      max_ack_pending: Math.max(1000, limit),
     };
     const existing = await this.jsm.consumers.info(stream, options.durable).catch(() => undefined);
     if (existing) await this.jsm.consumers.update(stream, options.durable, config);
@@ -119,11 +126,10 @@ export class MessageBus implements Publisher, Consumer {
     const consumer = await this.js.consumers.get(stream, options.durable);
     const messages = await consumer.consume({ max_messages: 64 });
     this.consumers.add(messages);
-    const limit = Math.max(1, options.concurrency ?? 1);
     const loop = (async (): Promise<void> => {
       const running = new Set<Promise<void>>();
       for await (const message of messages) {
-        const delivery = this.deliver(message, options)
+        const delivery = this.deliver(message, options, ackWaitMs)
           .catch((error: unknown) => {
             // Not acked: JetStream delivers it again after ack_wait.
             this.log.warn('message left unacked', {
@@ -146,13 +152,27 @@ export class MessageBus implements Publisher, Consumer {
     };
   }
 
-  private async deliver<T>(message: JsMsg, options: ConsumeOptions<T>): Promise<void> {
+  private async deliver<T>(
+    message: JsMsg,
+    options: ConsumeOptions<T>,
+    ackWaitMs: number,
+  ): Promise<void> {
     const decoded = decode(options.contract, message.data);
     const deliveryCount = message.info.deliveryCount;
     if (!decoded.ok) {
       await this.deadLetter(message, decoded.reason, deliveryCount);
       return;
     }
+    // A handler may hold its message longer than ack_wait (the scheduler holds cases until
+    // a prober has room): tell the server it is still being worked on, so it is not
+    // delivered a second time meanwhile. A crashed process stops saying so, and the
+    // message is delivered again one ack_wait later.
+    const working = setInterval(
+      () => {
+        message.working();
+      },
+      Math.max(100, ackWaitMs / 3),
+    );
     try {
       const outcome = await options.handle(decoded.value, {
         subject: message.subject,
@@ -182,6 +202,8 @@ export class MessageBus implements Publisher, Consumer {
         });
         message.nak(Math.min(30_000, (options.retryDelayMs ?? 500) * 2 ** (deliveryCount - 1)));
       }
+    } finally {
+      clearInterval(working);
     }
   }
 

@@ -18,6 +18,8 @@ export interface ProberWorkerOptions {
   readonly heartbeatIntervalMs: number;
   /** How long JetStream waits for a batch's ack before giving it to the next prober. */
   readonly ackWaitMs: number;
+  /** Batches probed at once (PROBER_DEFAULTS.concurrency). */
+  readonly concurrency: number;
 }
 
 /** Durable consumer name of a node's prober. */
@@ -50,6 +52,7 @@ export class ProberWorker {
       durable: proberDurable(node),
       filterSubject: probeBatchSubject(node),
       ackWaitMs: this.options.ackWaitMs,
+      concurrency: this.options.concurrency,
       handle: (batch, delivery) => this.probe(batch, delivery.traceparent),
     });
     await this.beat();

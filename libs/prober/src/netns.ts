@@ -33,13 +33,20 @@ function mentionsPod(cgroupFile: string, markers: readonly string[]): boolean {
 
 /**
  * Finds a process of the pod with this UID through /proc (the prober runs with hostPID),
- * and so the pod's network namespace, without any container-runtime socket.
+ * and so the pod's network namespace, without any container-runtime socket. A hint (the
+ * process found last time) is checked first, so that a busy prober does not read every
+ * process's cgroup for every batch.
  */
-export async function findPodNetns(uid: string, procRoot = '/proc'): Promise<PodNetns | undefined> {
+export async function findPodNetns(
+  uid: string,
+  procRoot = '/proc',
+  hint?: number,
+): Promise<PodNetns | undefined> {
   if (!/^[0-9a-fA-F-]{1,64}$/.test(uid)) throw new Error(`not a pod UID: ${JSON.stringify(uid)}`);
   const markers = podCgroupMarkers(uid);
   const hostNetns = await readlink(join(procRoot, '1', 'ns', 'net')).catch(() => undefined);
   const pids = (await readdir(procRoot)).filter((entry) => /^\d+$/.test(entry));
+  if (hint !== undefined) pids.unshift(String(hint));
   for (const pid of pids) {
     const cgroup = await readFile(join(procRoot, pid, 'cgroup'), 'utf8').catch(() => '');
     if (!cgroup || !mentionsPod(cgroup, markers)) continue;

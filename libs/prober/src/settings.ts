@@ -20,6 +20,11 @@ export const PROBER_DEFAULTS = {
   tcpScan: 'syn' as const,
   maxRttTimeoutMs: 300,
   hostTimeoutMs: 60_000,
+  /**
+   * Batches a prober runs at once. An nmap spends most of its time waiting for answers
+   * (and for silence, where a policy drops), so a few run side by side on one core.
+   */
+  concurrency: 4,
   /** A prober silent this long counts as gone; it beats three times as often. */
   heartbeatTtlMs: 15_000,
   /** Pod networks of the usual CNIs: RFC 1918 and IPv6 unique-local. */

@@ -100,6 +100,7 @@ async function startedWorker() {
       version: 'test',
       heartbeatIntervalMs: 3_600_000,
       ackWaitMs: 90_000,
+      concurrency: 1,
     },
   );
   workers.push(worker);

@@ -61,6 +61,18 @@ describe('findPodNetns (unit, on a fake /proc)', () => {
     expect(await findPodNetns(uid, proc)).toBeUndefined();
   });
 
+  it('tries the hinted process first, and only trusts it while it is still the pod’s', async () => {
+    const cgroup = `0::/kubepods/besteffort/pod${uid}/abc\n`;
+    const proc = fakeProc({
+      '200': { cgroup, netns: 'net:[4026532001]' },
+      '300': { cgroup, netns: 'net:[4026532001]' },
+      '400': { cgroup: '0::/kubepods/besteffort/podother/abc\n', netns: 'net:[4026532002]' },
+    });
+    expect((await findPodNetns(uid, proc, 300))?.pid).toBe(300);
+    // The hint's pid now belongs to another pod (reused): the scan finds the pod's own.
+    expect((await findPodNetns(uid, proc, 400))?.pid).toBe(200);
+  });
+
   it('refuses anything that is not a UID', async () => {
     await expect(findPodNetns('../../etc')).rejects.toThrow('not a pod UID');
   });

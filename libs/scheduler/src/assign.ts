@@ -56,7 +56,8 @@ function batchId(
 
 /**
  * Concrete probes for class-level cases: a running source pod on a node with a live
- * prober and a destination pod for each case, rotating between runs and never a pod
+ * prober (one per source class and call) and a destination pod for each case, rotating
+ * between calls and never a pod
  * against itself while another pod of the class can serve; then one batch per node and
  * source pod (split at maxTargetsPerBatch). A case nobody can take is reported with why.
  */
@@ -82,7 +83,9 @@ export function assignBatches(
       });
       continue;
     }
-    const source = pickRotating(live, options.rotation, c.caseId) as Endpoint;
+    // One pod per source class and dispatch (a pod is in one class, so any of its pods names
+    // it): a class's cases then share one nmap, and the pod still rotates between dispatches.
+    const source = pickRotating(live, options.rotation, c.sources[0]?.uid ?? c.caseId) as Endpoint;
     const others = c.destinations.filter((d) => d.uid !== source.uid);
     const destination = pickRotating(
       others.length > 0 ? others : c.destinations,

@@ -43,6 +43,8 @@ interface InFlight {
 export class SchedulerCore {
   private waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private flushing = false;
+  private live: { at: number; probers: ReadonlyMap<string, ProberHeartbeat> } | undefined;
   private proberWatch: NodeJS.Timeout | undefined;
   private readonly inFlight = new Map<string, InFlight>();
   private rotation = 0;
@@ -97,6 +99,8 @@ export class SchedulerCore {
   /** A result came back: its batch is no longer in flight. */
   onResult(result: Pick<ProbeResult, 'batchId'>): void {
     this.inFlight.delete(result.batchId);
+    // Its prober has room again for work that waits.
+    this.scheduleFlush();
   }
 
   /** Sets the queue gauges: targets in flight per node, and cases waiting for dispatch. */
@@ -111,6 +115,7 @@ export class SchedulerCore {
   watchProbers(intervalMs: number): void {
     clearInterval(this.proberWatch);
     this.proberWatch = setInterval(() => {
+      this.scheduleFlush();
       this.redispatchSilent().catch((error: unknown) => {
         this.ports.log.warn('re-dispatch check failed', { error: String(error) });
       });
@@ -124,7 +129,7 @@ export class SchedulerCore {
    */
   async redispatchSilent(): Promise<number> {
     const now = this.ports.clock.now();
-    const live = await this.ports.probers.live(now);
+    const live = await this.liveProbers(now, false);
     let redispatched = 0;
     for (const f of [...this.inFlight.values()]) {
       const heartbeat = live.get(f.batch.node);
@@ -141,7 +146,11 @@ export class SchedulerCore {
         dispatch: f.dispatch + 1,
         why: replaced ? 'prober restarted' : overdue ? 'no result in time' : 'prober silent',
       });
-      await this.dispatch(f.items, f.dispatch + 1, live);
+      const held = await this.dispatch(f.items, f.dispatch + 1, live);
+      // Already acked: held work waits like new work, with nobody to tell when it leaves.
+      for (const item of held)
+        this.waiting.push({ item, done: () => undefined, failed: () => undefined });
+      this.scheduleFlush();
     }
     return redispatched;
   }
@@ -149,42 +158,81 @@ export class SchedulerCore {
   private enqueue(item: WorkItem): Promise<Deferral | undefined> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ item, done: resolve, failed: reject });
-      this.timer ??= setTimeout(() => void this.flush(), this.settings.gatherMs);
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (this.waiting.length > 0)
+      this.timer ??= setTimeout(() => void this.flush(), this.settings.gatherMs);
+  }
+
+  /**
+   * Live probers. Flushes, which come as often as results, reuse a reading younger than a
+   * quarter second; the prober watch always reads afresh.
+   */
+  private async liveProbers(
+    now: Date,
+    reuse: boolean,
+  ): Promise<ReadonlyMap<string, ProberHeartbeat>> {
+    if (!(reuse && this.live && now.getTime() - this.live.at < 250))
+      this.live = { at: now.getTime(), probers: await this.ports.probers.live(now) };
+    return this.live.probers;
   }
 
   private async flush(): Promise<void> {
     this.timer = undefined;
+    if (this.flushing) {
+      this.scheduleFlush();
+      return;
+    }
+    this.flushing = true;
     const waiting = this.waiting;
     this.waiting = [];
     try {
       const now = this.ports.clock.now();
-      const live = await this.ports.probers.live(now);
+      const live = await this.liveProbers(now, true);
       if (live.size === 0 && now.getTime() - this.startedAt < this.settings.startupGraceMs) {
         // Probers announce themselves within a heartbeat of starting; ask again shortly.
         for (const w of waiting) w.done(defer(1000));
         return;
       }
-      await this.dispatch(
+      const held = await this.dispatch(
         waiting.map((w) => w.item),
         0,
         live,
       );
-      for (const w of waiting) w.done(undefined);
+      const kept = waiting.filter((w) => held.has(w.item));
+      for (const w of waiting) if (!held.has(w.item)) w.done(undefined);
+      // What no prober had room for waits, unacked, ahead of what came since.
+      this.waiting = [...kept, ...this.waiting];
     } catch (error) {
       for (const w of waiting) w.failed(error);
+    } finally {
+      this.flushing = false;
     }
   }
 
+  private batchesInFlight(node: string): number {
+    let count = 0;
+    for (const f of this.inFlight.values()) if (f.batch.node === node) count += 1;
+    return count;
+  }
+
+  /**
+   * Cuts work into batches and publishes them, fullest first, while each node's prober has
+   * room; returns the work held back for lack of room.
+   */
   private async dispatch(
     items: readonly WorkItem[],
     dispatch: number,
     live: ReadonlyMap<string, ProberHeartbeat>,
-  ): Promise<void> {
+  ): Promise<Set<WorkItem>> {
+    const held = new Set<WorkItem>();
     if (dispatch > this.settings.maxDispatches) {
       for (const item of items)
         await this.unschedulable(item, `no prober answered after ${dispatch} dispatches`);
-      return;
+      return held;
     }
     const spans = new Map(
       items.map((item) => [
@@ -197,10 +245,9 @@ export class SchedulerCore {
     );
     const rotation = this.rotation++;
     for (const attempt of new Set(items.map((i) => i.attempt))) {
-      const group = items
-        .filter((i) => i.attempt === attempt)
-        .map((i) => ({ ...i, ...withTrace(spans.get(i)?.traceparent) }));
-      const { batches, unschedulable } = assignBatches(group, {
+      const group = items.filter((i) => i.attempt === attempt);
+      const traced = group.map((i) => ({ ...i, ...withTrace(spans.get(i)?.traceparent) }));
+      const { batches, unschedulable } = assignBatches(traced, {
         liveNodes: new Set(live.keys()),
         rotation,
         attempt,
@@ -208,15 +255,23 @@ export class SchedulerCore {
         now: this.ports.clock.now(),
         dispatch,
       });
-      for (const batch of batches) {
+      const byId = new Map(group.map((i) => [i.caseId, i] as const));
+      for (const batch of [...batches].sort((a, b) => b.targets.length - a.targets.length)) {
+        const batchItems = batch.targets.flatMap((t) => {
+          const item = byId.get(t.caseId);
+          return item ? [item] : [];
+        });
+        if (this.batchesInFlight(batch.node) >= this.settings.maxBatchesInFlightPerNode) {
+          for (const item of batchItems) held.add(item);
+          continue;
+        }
         await sleep(this.limiter.take(batch.node));
         await this.ports.bus.publish(probeBatchSubject(batch.node), ProbeBatchContract, batch, {
           msgId: batch.batchId,
         });
-        const ids = new Set(batch.targets.map((t) => t.caseId));
         this.inFlight.set(batch.batchId, {
           batch,
-          items: group.filter((i) => ids.has(i.caseId)),
+          items: batchItems,
           instance: live.get(batch.node)?.instance,
           dispatchedAt: this.ports.clock.now().getTime(),
           dispatch,
@@ -229,11 +284,12 @@ export class SchedulerCore {
         });
       }
       for (const u of unschedulable) {
-        const item = group.find((i) => i.caseId === u.caseId);
+        const item = byId.get(u.caseId);
         if (item) await this.unschedulable(item, u.reason);
       }
     }
-    for (const span of spans.values()) span.end();
+    for (const [item, span] of spans) if (!held.has(item)) span.end();
+    return held;
   }
 
   private async unschedulable(item: WorkItem, reason: string): Promise<void> {

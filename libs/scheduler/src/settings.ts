@@ -3,6 +3,12 @@ export interface SchedulerSettings {
   /** Batches per second and node, and the burst allowed. */
   readonly ratePerNode: number;
   readonly burstPerNode: number;
+  /**
+   * Batches a node's prober holds at once (running or queued for it). More work waits in
+   * the scheduler, unacked, where it gathers into fuller batches instead of flooding the
+   * prober's queue.
+   */
+  readonly maxBatchesInFlightPerNode: number;
   /** Cases gathered this long before they are cut into batches. */
   readonly gatherMs: number;
   /** A batch without a result after this long is dispatched again. */
@@ -22,6 +28,8 @@ export const SCHEDULER_DEFAULTS: SchedulerSettings = {
   maxTargetsPerBatch: 200,
   ratePerNode: 20,
   burstPerNode: 40,
+  // Twice a prober's default concurrency (4): one batch waits ready for each nmap that ends.
+  maxBatchesInFlightPerNode: 8,
   gatherMs: 100,
   redispatchAfterMs: 120_000,
   startupGraceMs: 15_000,

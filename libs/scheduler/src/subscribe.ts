@@ -23,7 +23,9 @@ export function subscribeScheduler(
       name: 'scheduler-cases',
       contract: TestCaseContract,
       filterSubject: TEST_CASE_SUBJECT,
-      concurrency: 512,
+      // Cases wait here, unacked, while probers are busy: the more wait, the fuller the
+      // batches (one nmap per source pod) they are cut into.
+      concurrency: 2048,
       handle: (value, delivery) => scheduler.onCase(value, delivery.traceparent),
     }),
     consume({

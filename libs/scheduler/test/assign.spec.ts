@@ -61,6 +61,22 @@ describe('assignBatches', () => {
     expect(decode(ProbeBatchContract, encode(ProbeBatchContract, batches[0]!)).ok).toBe(true);
   });
 
+  it("sends a source class's cases of one call from one pod, so they share one nmap", () => {
+    const other = pod('client-2', 'node-2', 5);
+    const cases = Array.from({ length: 12 }, (_, i) =>
+      kase(`00000000000000${(16 + i).toString(16)}`, [client, other], [webA, webB]),
+    );
+    for (const rotation of [0, 1]) {
+      const { batches } = assignBatches(cases, { ...options, rotation });
+      expect(batches).toHaveLength(1);
+      expect(batches[0]!.targets).toHaveLength(12);
+    }
+    const sources = [0, 1].map(
+      (rotation) => assignBatches(cases, { ...options, rotation }).batches[0]!.source.name,
+    );
+    expect(new Set(sources)).toEqual(new Set(['client', 'client-2']));
+  });
+
   it('gives re-dispatched work and a new round a new batch id, so that JetStream does not drop it as a repeat', () => {
     const cases = [kase('000000000000000a', [client], [webA])];
     const first = assignBatches(cases, options).batches[0]!;

@@ -235,6 +235,29 @@ describe('SchedulerCore', () => {
     });
   });
 
+  it('holds work, unacked, while a node has its fill of batches, and dispatches it as results come back', async () => {
+    const { core, bus } = scheduler(new FakeProbers('node-a'), {
+      maxBatchesInFlightPerNode: 1,
+    });
+    const other = podEndpointFixture('client-c', 'node-a', 5);
+    const first = core.onCase(testCaseFixture(caseIds[0], [clientA], [webA]), undefined);
+    await expect(first).resolves.toBeUndefined();
+    let acked = false;
+    const second = core
+      .onCase(testCaseFixture(caseIds[1], [other], [webA]), undefined)
+      .then((outcome) => {
+        acked = true;
+        return outcome;
+      });
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(batchesTo(bus, 'node-a')).toHaveLength(1);
+    expect(acked).toBe(false);
+    core.onResult({ batchId: batchesTo(bus, 'node-a')[0]!.batchId });
+    await expect(second).resolves.toBeUndefined();
+    expect(batchesTo(bus, 'node-a')).toHaveLength(2);
+    expect(batchesTo(bus, 'node-a')[1]!.source.name).toBe('client-c');
+  });
+
   it('hands back what is still gathering when it stops (JetStream delivers it again)', async () => {
     const { core } = scheduler(new FakeProbers('node-a'), { gatherMs: 60_000 });
     const pending = core.onCase(testCaseFixture(caseIds[0], [clientA], [webA]), undefined);

@@ -58,6 +58,8 @@ export const proberConfigSchema = z.object({
   NMAP_HOST_TIMEOUT_MS: integer(1000, 600_000, PROBER_DEFAULTS.hostTimeoutMs),
   /** A prober silent this long counts as gone; it beats three times as often. */
   HEARTBEAT_TTL_MS: integer(1500, 300_000, PROBER_DEFAULTS.heartbeatTtlMs),
+  /** Batches (one nmap each) probed at once. */
+  PROBE_CONCURRENCY: integer(1, 64, PROBER_DEFAULTS.concurrency),
   HTTP_PORT: integer(1, 65535, 8083),
 });
 

@@ -57,6 +57,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         version: VERSION,
         heartbeatIntervalMs: heartbeatIntervalMs(config.HEARTBEAT_TTL_MS),
         ackWaitMs: batchAckWaitMs(config.NMAP_HOST_TIMEOUT_MS),
+        concurrency: config.PROBE_CONCURRENCY,
       },
     );
     await this.worker.start();

@@ -31,6 +31,7 @@ export const schedulerConfigSchema = z.object({
   RATE_PER_NODE: integer(1, 10_000, SCHEDULER_DEFAULTS.ratePerNode),
   BURST_PER_NODE: integer(1, 10_000, SCHEDULER_DEFAULTS.burstPerNode),
   GATHER_MS: integer(0, 10_000, SCHEDULER_DEFAULTS.gatherMs),
+  MAX_BATCHES_IN_FLIGHT_PER_NODE: integer(1, 1000, SCHEDULER_DEFAULTS.maxBatchesInFlightPerNode),
   REDISPATCH_AFTER_MS: integer(5000, 3_600_000, SCHEDULER_DEFAULTS.redispatchAfterMs),
   HTTP_PORT: integer(1, 65535, 8082),
 });
@@ -63,6 +64,7 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
           ratePerNode: config.RATE_PER_NODE,
           burstPerNode: config.BURST_PER_NODE,
           gatherMs: config.GATHER_MS,
+          maxBatchesInFlightPerNode: config.MAX_BATCHES_IN_FLIGHT_PER_NODE,
           redispatchAfterMs: config.REDISPATCH_AFTER_MS,
           startupGraceMs: config.HEARTBEAT_TTL_MS,
         },
