@@ -23,6 +23,8 @@ import {
   ReporterCore,
   noReporterMetrics,
   subscribeReporter,
+  startRetention,
+  REPORTER_DEFAULTS,
   type FinalOutcome,
   type RaceSettings,
 } from '#lumen/reporter';
@@ -192,6 +194,10 @@ export class LocalPipeline {
     const naming = { prefix: `once-${this.runId}-`, oneShot: true };
     this.stops.push(...(await subscribeScheduler(this.bus, this.scheduler, naming)));
     this.stops.push(...(await subscribeReporter(this.bus, this.reporter, naming)));
+    // A long `lumen run` keeps its store bounded as the reporter service does.
+    this.stops.push(
+      startRetention({ store: this.store, clock: systemClock, log }, REPORTER_DEFAULTS.retention),
+    );
     this.scheduler.watchProbers(PROBER_WATCH_INTERVAL_MS);
   }
 

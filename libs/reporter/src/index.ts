@@ -7,3 +7,4 @@ export * from './subscribe.js';
 export * from './api/results-api.js';
 export * from './api/openapi.js';
 export * from './deny-behaviour.js';
+export * from './retention.js';

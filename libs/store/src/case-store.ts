@@ -23,10 +23,13 @@ import {
   type NewAttempt,
   type Outcome,
   type OutcomeRecord,
+  type RetentionPolicy,
+  type RetentionReport,
 } from '#lumen/contracts';
 import { z } from 'zod';
 import { AlertOutbox } from './alert-outbox.js';
 import { ResultsQuery } from './results-query.js';
+import { Retention } from './retention.js';
 
 /** A stored row that does not read back as its record: the message names the row and field. */
 export class StoredRowError extends Error {
@@ -49,8 +52,11 @@ const caseRowRecord = z.object(caseRecord.shape);
 
 const readCase = (row: CaseRow): CaseRecord => record(caseRowRecord, `case ${row.caseId}`, row);
 
+// An attempt row also holds its retention mark; reading drops it.
+const attemptRowRecord = z.object(attemptRecord.shape);
+
 const readAttempt = (row: AttemptRow): AttemptRecord =>
-  record(attemptRecord, `attempt ${row.id} of case ${row.caseId}`, row);
+  record(attemptRowRecord, `attempt ${row.id} of case ${row.caseId}`, row);
 
 const readOutcome = (row: OutcomeRow): OutcomeRecord =>
   record(outcomeRecord, `outcome of case ${row.caseId}`, row);
@@ -169,8 +175,14 @@ export class CaseStore {
       await manager
         .getRepository(OutcomeEntity)
         .save({ ...outcome, reason: outcome.reason.slice(0, 2000) });
+      const changed = previous?.outcome !== outcome.outcome;
+      // The attempts behind a failure or a change are evidence: kept for the history's age.
+      if (changed || outcome.outcome === 'fail')
+        await manager
+          .getRepository(AttemptEntity)
+          .update({ caseId: outcome.caseId, round: outcome.round }, { retained: true });
       // History records changes: a sweep that confirms the same outcome adds no row.
-      if (previous?.outcome !== outcome.outcome)
+      if (changed)
         await manager.getRepository(OutcomeHistoryEntity).insert({
           caseId: outcome.caseId,
           outcome: outcome.outcome,
@@ -206,6 +218,24 @@ export class CaseStore {
     await this.dataSource
       .getRepository(PolicyRulesEntity)
       .delete({ generation: LessThan(generation) });
+  }
+
+  /** Deletes what the retention policy does not keep, in short statements. */
+  async applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionReport> {
+    return new Retention(this.dataSource).apply(policy, now);
+  }
+
+  /** Rows per table, for the benchmarks and the retention tests. */
+  async rowCounts(): Promise<Record<string, number>> {
+    const counts: Record<string, number> = {};
+    for (const [table, entity] of [
+      ['cases', CaseEntity],
+      ['probe_attempts', AttemptEntity],
+      ['case_outcomes', OutcomeEntity],
+      ['case_outcome_history', OutcomeHistoryEntity],
+    ] as const)
+      counts[table] = await this.dataSource.getRepository(entity).count();
+    return counts;
   }
 
   async outcome(caseId: string): Promise<OutcomeRecord | null> {

@@ -5,6 +5,7 @@ import { CaseProbing1795700000000 } from './migrations/1795700000000-case-probin
 import { AttemptPods1795710000000 } from './migrations/1795710000000-attempt-pods.js';
 import { ResultsAndAlerts1795720000000 } from './migrations/1795720000000-results-and-alerts.js';
 import { MatrixCoverage1795730000000 } from './migrations/1795730000000-matrix-coverage.js';
+import { Retention1795740000000 } from './migrations/1795740000000-retention.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -25,6 +26,7 @@ export const MIGRATIONS = [
   AttemptPods1795710000000,
   ResultsAndAlerts1795720000000,
   MatrixCoverage1795730000000,
+  Retention1795740000000,
 ];
 
 /** The schema is made by migrations, never by `synchronize`. */

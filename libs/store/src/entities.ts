@@ -22,7 +22,10 @@ export type CaseRow = CaseRecord & {
   ruleIndex?: number | null;
 };
 
-export type AttemptRow = AttemptRecord;
+export type AttemptRow = AttemptRecord & {
+  /** Decided a failing or changed outcome: kept for the history's age, not only while newest. */
+  retained?: boolean;
+};
 
 export type OutcomeRow = OutcomeRecord;
 
@@ -96,6 +99,7 @@ export const AttemptEntity = new EntitySchema<AttemptRow>({
     traceId: { type: String, length: 32, nullable: true, name: 'trace_id' },
     sourcePod: { type: String, length: 507, nullable: true, name: 'source_pod' },
     destinationPod: { type: String, length: 507, nullable: true, name: 'destination_pod' },
+    retained: { type: Boolean, default: false },
   },
 });
 

@@ -55,6 +55,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       'AttemptPods1795710000000',
       'ResultsAndAlerts1795720000000',
       'MatrixCoverage1795730000000',
+      'Retention1795740000000',
     ];
     expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);
@@ -148,6 +149,82 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       'pass',
       'fail',
     ]);
+  });
+
+  it('keeps each case’s newest attempts, the evidence of failures and changes for the age, and forgets cases no longer planned', async () => {
+    const now = new Date('2026-12-01T12:00:00Z');
+    const minutesAgo = (m: number) => new Date(now.getTime() - m * 60_000);
+    const kept = '00000000000000c1';
+    const gone = '00000000000000c2';
+    await store!.upsertCases([
+      { ...caseRow(kept), updatedAt: minutesAgo(1) },
+      { ...caseRow(gone), updatedAt: minutesAgo(120) },
+    ]);
+    // Twelve rounds of one attempt each, a minute apart, the oldest first: round 2 failed,
+    // round 3 passed again (a change), round 1 was a plain pass 90 minutes ago.
+    const observedAt = (round: number) => minutesAgo(round === 1 ? 90 : 40 - round);
+    for (let round = 1; round <= 12; round += 1) {
+      await store!.recordAttempt({
+        caseId: kept,
+        round,
+        attempt: 1,
+        batchId: `b-${round}`,
+        node: 'lab-node-1',
+        observedAt: observedAt(round),
+        reachability: round === 2 ? 'blocked' : 'reachable',
+        basis: 'b',
+        evidence: null,
+        traceId: null,
+        sourcePod: null,
+        destinationPod: null,
+      });
+      await store!.setOutcome({
+        caseId: kept,
+        outcome: round === 2 ? 'fail' : 'pass',
+        round,
+        decidedAt: observedAt(round),
+        reason: 'r',
+        attempts: 1,
+        enforcementLatencyMs: null,
+        traceId: null,
+        observed: round === 2 ? 'blocked' : 'reachable',
+      });
+    }
+    await store!.recordAttempt({
+      caseId: gone,
+      round: 1,
+      attempt: 1,
+      batchId: 'b-gone',
+      node: 'lab-node-1',
+      observedAt: minutesAgo(120),
+      reachability: 'reachable',
+      basis: 'b',
+      evidence: null,
+      traceId: null,
+      sourcePod: null,
+      destinationPod: null,
+    });
+    const report = await store!.applyRetention(
+      { attemptsPerCase: 5, maxAgeMs: 60 * 60_000, batchSize: 2 },
+      now,
+    );
+    // Newest five (rounds 8–12), plus the failure (2) and the change back (3) within the
+    // hour; round 1 is the start of the history and older than the hour: gone.
+    const rounds: number[] = [];
+    for (let round = 1; round <= 12; round += 1)
+      if ((await store!.attempts(kept, round)).length > 0) rounds.push(round);
+    expect(rounds).toEqual([2, 3, 8, 9, 10, 11, 12]);
+    expect((await store!.history(kept)).map((h) => h.outcome)).toEqual(['fail', 'pass']);
+    expect(await store!.getCase(gone)).toBeNull();
+    expect(await store!.attempts(gone, 1)).toEqual([]);
+    // Rounds 1 and 4–7 of the kept case; the earlier tests' cases, last planned on
+    // 2026-11-26, are gone with the stale one.
+    expect(report).toEqual({ attempts: 5, history: 1, cases: 3 });
+    expect(await store!.getCase('00000000000000a1')).toBeNull();
+    // Applying it again finds nothing more to delete.
+    expect(
+      await store!.applyRetention({ attemptsPerCase: 5, maxAgeMs: 60 * 60_000, batchSize: 2 }, now),
+    ).toEqual({ attempts: 0, history: 0, cases: 0 });
   });
 
   it('records plan generations with increasing ids', async () => {

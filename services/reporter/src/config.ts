@@ -37,6 +37,11 @@ export const reporterConfigSchema = z.object({
   MAX_ATTEMPTS: integer(1, 20, REPORTER_DEFAULTS.race.maxAttempts),
   BACKOFF_MS: integer(0, 600_000, REPORTER_DEFAULTS.race.backoffMs),
   CONFIRM_ATTEMPTS: integer(1, 20, REPORTER_DEFAULTS.race.confirmAttempts),
+  /** Each case's newest probe attempts kept, whatever they saw. */
+  RETENTION_ATTEMPTS_PER_CASE: integer(1, 1000, REPORTER_DEFAULTS.retention.attemptsPerCase),
+  /** Outcome history, evidence of failures and changes, and unplanned cases are kept this long. */
+  RETENTION_MAX_AGE_HOURS: integer(1, 24 * 3650, REPORTER_DEFAULTS.retention.maxAgeMs / 3_600_000),
+  RETENTION_EVERY_MS: integer(10_000, 86_400_000, REPORTER_DEFAULTS.retention.everyMs),
   HTTP_PORT: integer(1, 65535, 8084),
   /** The cluster's name in alerts. */
   CLUSTER_NAME: z

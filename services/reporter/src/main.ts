@@ -2,7 +2,13 @@ import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { systemClock, type Stop } from '#lumen/contracts';
 import type { MessageBus } from '#lumen/messaging';
-import { ReporterCore, ResultsApi, subscribeReporter } from '#lumen/reporter';
+import {
+  REPORTER_DEFAULTS,
+  ReporterCore,
+  ResultsApi,
+  startRetention,
+  subscribeReporter,
+} from '#lumen/reporter';
 import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/service';
 import { CaseStore, storeLocation } from '#lumen/store';
 import { caseTracer, reporterPrometheus } from '#lumen/telemetry';
@@ -48,7 +54,18 @@ function reporterWorker(
           confirmAttempts: config.CONFIRM_ATTEMPTS,
         },
       );
-      stops = await subscribeReporter(bus, reporter, { prefix: '', oneShot: false });
+      stops = [
+        ...(await subscribeReporter(bus, reporter, { prefix: '', oneShot: false })),
+        startRetention(
+          { store, clock: systemClock, log },
+          {
+            ...REPORTER_DEFAULTS.retention,
+            attemptsPerCase: config.RETENTION_ATTEMPTS_PER_CASE,
+            maxAgeMs: config.RETENTION_MAX_AGE_HOURS * 3_600_000,
+            everyMs: config.RETENTION_EVERY_MS,
+          },
+        ),
+      ];
       log.info('reporter ready', {
         receivers: config.ALERT_RECEIVERS_FILE.map((r) => `${r.name} (${r.type})`),
         apiTokens: config.API_TOKENS_FILE.size,

@@ -83,3 +83,23 @@ export type CaseRecord = z.infer<typeof caseRecord>;
 export type AttemptRecord = z.infer<typeof attemptRecord>;
 export type NewAttempt = Omit<AttemptRecord, 'id'>;
 export type OutcomeRecord = z.infer<typeof outcomeRecord>;
+
+/** What the store keeps of probe attempts, outcome history and cases; the rest is deleted. */
+export interface RetentionPolicy {
+  /** Each case's newest attempts, whatever they saw. */
+  readonly attemptsPerCase: number;
+  /**
+   * How long outcome history, the attempts that decided a failing or changed outcome, and
+   * cases the planner no longer plans are kept.
+   */
+  readonly maxAgeMs: number;
+  /** Rows one statement deletes at most: each statement is short, and so is each lock. */
+  readonly batchSize: number;
+}
+
+/** Rows deleted by one application of the retention policy. */
+export interface RetentionReport {
+  readonly attempts: number;
+  readonly history: number;
+  readonly cases: number;
+}
