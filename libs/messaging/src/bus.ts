@@ -124,7 +124,12 @@ export class MessageBus implements Publisher, Consumer {
     if (existing) await this.jsm.consumers.update(stream, options.durable, config);
     else await this.jsm.consumers.add(stream, config);
     const consumer = await this.js.consumers.get(stream, options.durable);
-    const messages = await consumer.consume({ max_messages: 64 });
+    // Pulled messages wait in the client until a handler is free, and their ack_wait runs
+    // meanwhile: an in-order consumer pulls a few, so a slow handler does not let a long
+    // buffer time out and come back as redeliveries.
+    const messages = await consumer.consume({
+      max_messages: Math.min(256, Math.max(8, limit * 2)),
+    });
     this.consumers.add(messages);
     const loop = (async (): Promise<void> => {
       const running = new Set<Promise<void>>();

@@ -8,10 +8,14 @@ import type {
   OutboxStore,
 } from '#lumen/alerting';
 import { AlertEntity, AlertOutboxEntity } from './entities.js';
+import type { Sql } from './sql.js';
 
 /** Alert states and the delivery outbox (the reporter's side of alerting). */
 export class AlertOutbox implements AlertStore, OutboxStore {
-  constructor(private readonly dataSource: DataSource) {}
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly sql: Sql,
+  ) {}
 
   async alertState(fingerprint: string): Promise<AlertState | null> {
     const row = await this.dataSource.getRepository(AlertEntity).findOneBy({ fingerprint });
@@ -19,6 +23,15 @@ export class AlertOutbox implements AlertStore, OutboxStore {
   }
 
   async recordAlert(
+    event: AlertEvent,
+    namespaces: readonly string[],
+    receivers: readonly string[],
+    at: Date,
+  ): Promise<void> {
+    await this.sql.write(() => this.record(event, namespaces, receivers, at));
+  }
+
+  private async record(
     event: AlertEvent,
     namespaces: readonly string[],
     receivers: readonly string[],
@@ -72,20 +85,24 @@ export class AlertOutbox implements AlertStore, OutboxStore {
 
   async markDelivered(ids: readonly number[], at: Date): Promise<void> {
     if (ids.length === 0) return;
-    await this.dataSource
-      .getRepository(AlertOutboxEntity)
-      .update({ id: In([...ids]) }, { deliveredAt: at, lastError: null });
+    await this.sql.write(() =>
+      this.dataSource
+        .getRepository(AlertOutboxEntity)
+        .update({ id: In([...ids]) }, { deliveredAt: at, lastError: null }),
+    );
   }
 
   async markFailed(ids: readonly number[], error: string, nextAttemptAt: Date): Promise<void> {
     if (ids.length === 0) return;
-    await this.dataSource
-      .getRepository(AlertOutboxEntity)
-      .createQueryBuilder()
-      .update()
-      .set({ lastError: error.slice(0, 500), nextAttemptAt, attempts: () => 'attempts + 1' })
-      .where({ id: In([...ids]) })
-      .execute();
+    await this.sql.write(() =>
+      this.dataSource
+        .getRepository(AlertOutboxEntity)
+        .createQueryBuilder()
+        .update()
+        .set({ lastError: error.slice(0, 500), nextAttemptAt, attempts: () => 'attempts + 1' })
+        .where({ id: In([...ids]) })
+        .execute(),
+    );
   }
 
   async firingAlerts(): Promise<{ event: AlertEvent; namespaces: string[] }[]> {

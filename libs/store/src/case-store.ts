@@ -2,7 +2,6 @@ import { LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
-  MatrixCoverageEntity,
   OutcomeEntity,
   OutcomeHistoryEntity,
   PlanGenerationEntity,
@@ -30,6 +29,7 @@ import { z } from 'zod';
 import { AlertOutbox } from './alert-outbox.js';
 import { ResultsQuery } from './results-query.js';
 import { Retention } from './retention.js';
+import { Sql } from './sql.js';
 
 /** A stored row that does not read back as its record: the message names the row and field. */
 export class StoredRowError extends Error {
@@ -71,8 +71,11 @@ export class CaseStore {
   /** The API's reads: filtered, scoped and paged. */
   readonly results: ResultsQuery;
 
+  private readonly sql: Sql;
+
   private constructor(private readonly dataSource: DataSource) {
-    this.alerts = new AlertOutbox(dataSource);
+    this.sql = new Sql(dataSource);
+    this.alerts = new AlertOutbox(dataSource, this.sql);
     this.results = new ResultsQuery(dataSource);
   }
 
@@ -104,9 +107,11 @@ export class CaseStore {
   }
 
   async recordGeneration(reason: string, caseCount: number, at: Date): Promise<number> {
-    const saved = await this.dataSource
-      .getRepository(PlanGenerationEntity)
-      .save({ reason: reason.slice(0, 200), caseCount, createdAt: at });
+    const saved = await this.sql.write(() =>
+      this.dataSource
+        .getRepository(PlanGenerationEntity)
+        .save({ reason: reason.slice(0, 200), caseCount, createdAt: at }),
+    );
     return saved.id;
   }
 
@@ -114,9 +119,11 @@ export class CaseStore {
     if (cases.length === 0) return;
     // Chunks keep each statement within SQLite's limits on a large plan.
     for (let i = 0; i < cases.length; i += 100)
-      await this.dataSource.getRepository(CaseEntity).upsert(
-        cases.slice(i, i + 100).map((c) => ({ ...c, ...caseIndexColumns(c) })),
-        ['caseId'],
+      await this.sql.write(() =>
+        this.dataSource.getRepository(CaseEntity).upsert(
+          cases.slice(i, i + 100).map((c) => ({ ...c, ...caseIndexColumns(c) })),
+          ['caseId'],
+        ),
       );
   }
 
@@ -133,9 +140,11 @@ export class CaseStore {
   /** Stores an attempt once: a redelivered result with the same case, round and attempt changes nothing. */
   async recordAttempt(attempt: NewAttempt): Promise<boolean> {
     try {
-      await this.dataSource
-        .getRepository(AttemptEntity)
-        .insert({ ...attempt, basis: attempt.basis.slice(0, 500) });
+      await this.sql.write(() =>
+        this.dataSource
+          .getRepository(AttemptEntity)
+          .insert({ ...attempt, basis: attempt.basis.slice(0, 500) }),
+      );
       return true;
     } catch (error) {
       if (isUniqueViolation(error)) return false;
@@ -164,6 +173,12 @@ export class CaseStore {
    * older round, once a newer one has) changes nothing. The history keeps every change.
    */
   async setOutcome(
+    outcome: OutcomeRecord,
+  ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }> {
+    return this.sql.write(() => this.decide(outcome));
+  }
+
+  private decide(
     outcome: OutcomeRecord,
   ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }> {
     return this.dataSource.transaction(async (manager) => {
@@ -199,30 +214,37 @@ export class CaseStore {
     policies: readonly { policy: string; ingress: number[]; egress: number[] }[],
   ): Promise<void> {
     const repository = this.dataSource.getRepository(PolicyRulesEntity);
-    await repository.upsert(
-      policies.map((p) => ({ ...p, generation })),
-      ['policy'],
+    await this.sql.write(() =>
+      repository.upsert(
+        policies.map((p) => ({ ...p, generation })),
+        ['policy'],
+      ),
     );
   }
 
   /** Keeps the planner's newest view of the matrix; an older plan's changes nothing. */
   async recordMatrixCoverage(report: MatrixCoverageReport, at: Date): Promise<void> {
-    const repository = this.dataSource.getRepository(MatrixCoverageEntity);
-    const current = await repository.findOneBy({ id: 'current' });
-    if (current && current.generation > report.generation) return;
-    await repository.save({ id: 'current', generation: report.generation, report, receivedAt: at });
+    // One statement: two plans' reports arriving at once neither collide nor go backwards.
+    const table = this.sql.table('matrix_coverage');
+    await this.sql.execute(
+      (q) => `INSERT INTO ${table} (id, generation, report, received_at)
+        VALUES (${q('current')}, ${q(report.generation)}, ${q(JSON.stringify(report))}, ${q(this.sql.time(at))})
+        ON CONFLICT (id) DO UPDATE SET generation = excluded.generation,
+          report = excluded.report, received_at = excluded.received_at
+        WHERE matrix_coverage.generation <= excluded.generation`,
+    );
   }
 
   /** Forgets policies the newest complete inventory no longer lists. */
   async prunePolicyInventory(generation: number): Promise<void> {
-    await this.dataSource
-      .getRepository(PolicyRulesEntity)
-      .delete({ generation: LessThan(generation) });
+    await this.sql.write(() =>
+      this.dataSource.getRepository(PolicyRulesEntity).delete({ generation: LessThan(generation) }),
+    );
   }
 
   /** Deletes what the retention policy does not keep, in short statements. */
   async applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionReport> {
-    return new Retention(this.dataSource).apply(policy, now);
+    return new Retention(this.sql).apply(policy, now);
   }
 
   /** Rows per table, for the benchmarks and the retention tests. */

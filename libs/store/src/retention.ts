@@ -1,7 +1,5 @@
-import type { DataSource } from 'typeorm';
 import type { RetentionPolicy, RetentionReport } from '#lumen/contracts';
-
-type Placeholder = (value: unknown) => string;
+import type { Sql } from './sql.js';
 
 /**
  * Deletes what the policy does not keep, in statements of at most `batchSize` rows, each
@@ -10,19 +8,12 @@ type Placeholder = (value: unknown) => string;
  * is outside what is kept, and no statement holds its locks for long.
  */
 export class Retention {
-  private readonly postgres: boolean;
-  private readonly prefix: string;
-
-  constructor(private readonly dataSource: DataSource) {
-    this.postgres = dataSource.options.type === 'postgres';
-    const schema = 'schema' in dataSource.options ? dataSource.options.schema : undefined;
-    this.prefix = schema ? `"${schema}".` : '';
-  }
+  constructor(private readonly sql: Sql) {}
 
   async apply(policy: RetentionPolicy, now: Date): Promise<RetentionReport> {
-    const cutoff = this.time(new Date(now.getTime() - policy.maxAgeMs));
+    const cutoff = this.sql.time(new Date(now.getTime() - policy.maxAgeMs));
     const cases = await this.staleCases(cutoff, policy.batchSize);
-    const history = this.table('case_outcome_history');
+    const history = this.sql.table('case_outcome_history');
     const historyDeleted = await this.repeat(
       (q) => `DELETE FROM ${history} WHERE id IN (
         SELECT id FROM ${history} WHERE decided_at < ${q(cutoff)} LIMIT ${q(policy.batchSize)})`,
@@ -37,13 +28,13 @@ export class Retention {
    * ranks only a chunk's attempts (through the (case, round, attempt) index).
    */
   private async oldAttempts(policy: RetentionPolicy, cutoff: string): Promise<number> {
-    const attempts = this.table('probe_attempts');
+    const attempts = this.sql.table('probe_attempts');
     const chunkSize = Math.max(1, Math.floor(policy.batchSize / policy.attemptsPerCase));
     let deleted = 0;
     let after = '';
     for (;;) {
-      const chunk = await this.select<{ case_id: string }>(
-        (q) => `SELECT case_id FROM ${this.table('cases')} WHERE case_id > ${q(after)}
+      const chunk = await this.sql.select<{ case_id: string }>(
+        (q) => `SELECT case_id FROM ${this.sql.table('cases')} WHERE case_id > ${q(after)}
           ORDER BY case_id LIMIT ${q(chunkSize)}`,
       );
       const last = chunk.at(-1);
@@ -68,65 +59,30 @@ export class Retention {
   private async staleCases(cutoff: string, batchSize: number): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const stale = await this.select<{ case_id: string }>(
-        (q) => `SELECT case_id FROM ${this.table('cases')} WHERE updated_at < ${q(cutoff)}
+      const stale = await this.sql.select<{ case_id: string }>(
+        (q) => `SELECT case_id FROM ${this.sql.table('cases')} WHERE updated_at < ${q(cutoff)}
           LIMIT ${q(Math.max(1, Math.floor(batchSize / 10)))}`,
       );
       if (stale.length === 0) return deleted;
       const ids = stale.map((c) => c.case_id);
-      await this.dataSource.transaction(async (manager) => {
-        for (const table of ['probe_attempts', 'case_outcome_history', 'case_outcomes', 'cases']) {
-          const { sql, values } = this.statement(
-            (q) => `DELETE FROM ${this.table(table)} WHERE case_id IN (${ids.map(q).join(', ')})`,
+      await this.sql.transaction(async (execute) => {
+        for (const table of ['probe_attempts', 'case_outcome_history', 'case_outcomes', 'cases'])
+          await execute(
+            (q) =>
+              `DELETE FROM ${this.sql.table(table)} WHERE case_id IN (${ids.map(q).join(', ')})`,
           );
-          await manager.query(sql, values);
-        }
       });
       deleted += ids.length;
     }
   }
 
   /** Runs a bounded DELETE until it deletes nothing more; returns the rows deleted. */
-  private async repeat(build: (q: Placeholder) => string): Promise<number> {
-    const { sql, values } = this.statement(build);
+  private async repeat(build: Parameters<Sql['execute']>[0]): Promise<number> {
     let deleted = 0;
     for (;;) {
-      const runner = this.dataSource.createQueryRunner();
-      try {
-        const result = (await runner.query(sql, values, true)) as { affected?: number };
-        const affected = result.affected ?? 0;
-        deleted += affected;
-        if (affected === 0) return deleted;
-      } finally {
-        await runner.release();
-      }
+      const affected = await this.sql.execute(build);
+      deleted += affected;
+      if (affected === 0) return deleted;
     }
-  }
-
-  private async select<T>(build: (q: Placeholder) => string): Promise<T[]> {
-    const { sql, values } = this.statement(build);
-    return this.dataSource.query<T[]>(sql, values);
-  }
-
-  /**
-   * SQL with its values bound in the order they appear: `$1, $2…` for PostgreSQL, `?` for
-   * SQLite (whose anonymous parameters bind by position in the text).
-   */
-  private statement(build: (q: Placeholder) => string): { sql: string; values: unknown[] } {
-    const values: unknown[] = [];
-    const sql = build((value) => {
-      values.push(value);
-      return this.postgres ? `$${values.length}` : '?';
-    });
-    return { sql, values };
-  }
-
-  private table(name: string): string {
-    return `${this.prefix}"${name}"`;
-  }
-
-  /** A time as the driver stores it: PostgreSQL takes ISO; TypeORM's SQLite text is UTC without T or Z. */
-  private time(date: Date): string {
-    return this.postgres ? date.toISOString() : date.toISOString().replace('T', ' ').slice(0, 23);
   }
 }

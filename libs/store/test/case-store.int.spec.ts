@@ -227,6 +227,55 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
     ).toEqual({ attempts: 0, history: 0, cases: 0 });
   });
 
+  it('commits every write made at once from many handlers (SQLite has one connection for all)', async () => {
+    const ids = Array.from(
+      { length: 40 },
+      (_, i) => `00000000000001${i.toString(16).padStart(2, '0')}`,
+    );
+    await store!.upsertCases(ids.map((id) => ({ ...caseRow(id), updatedAt: new Date() })));
+    const at = new Date();
+    await Promise.all(
+      ids.flatMap((caseId, i) => [
+        store!.setOutcome({
+          caseId,
+          outcome: i % 3 === 0 ? 'fail' : 'pass',
+          round: 1,
+          decidedAt: at,
+          reason: 'r',
+          attempts: 1,
+          enforcementLatencyMs: null,
+          traceId: null,
+          observed: 'reachable',
+        }),
+        store!.recordMatrixCoverage(
+          {
+            generation: i,
+            mode: 'budget',
+            cells: 1,
+            obligations: 1,
+            obligationCells: 1,
+            rotated: 0,
+            probeBudget: null,
+            sweepsPerRotation: 1,
+            notGeneratedCount: 0,
+            notGenerated: [],
+          },
+          at,
+        ),
+        store!.recordGeneration('concurrent', i, at),
+      ]),
+    );
+    // Another connection sees all of it: nothing is left in an open transaction.
+    const other = await CaseStore.open(location);
+    try {
+      const outcomes = (await other.outcomes()).filter((o) => ids.includes(o.caseId));
+      expect(outcomes).toHaveLength(ids.length);
+      for (const caseId of ids) expect(await other.history(caseId)).toHaveLength(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('records plan generations with increasing ids', async () => {
     const first = await store!.recordGeneration('full sweep', 12, new Date());
     const second = await store!.recordGeneration('policy default/web changed', 3, new Date());
