@@ -26,6 +26,7 @@ describe('nmapArguments', () => {
       '-sS',
       '-sU',
       '-Pn',
+      '--disable-arp-ping',
       '-n',
       '--reason',
       '--max-retries',

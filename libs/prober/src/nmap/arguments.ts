@@ -56,6 +56,9 @@ export function nmapArguments(request: ScanRequest): string[] {
     ...scans,
     ...(families.has(6) ? ['-6'] : []),
     '-Pn',
+    // -Pn still ARP-pings the pods on the source's own segment (a node's bridge); under
+    // load an ARP answer comes late, nmap calls the pod down and reports none of its ports.
+    '--disable-arp-ping',
     '-n',
     '--reason',
     '--max-retries',
