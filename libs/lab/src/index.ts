@@ -13,3 +13,4 @@ export {
 } from './enforcer/faults.js';
 export { scenarioObjects, type ManifestObject } from './objects.js';
 export { POD_IP_ANNOTATION } from './runtime/kubelet.js';
+export { neighbourLimitsFor, type NeighbourLimits } from './runtime/network.js';

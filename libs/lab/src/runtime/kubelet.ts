@@ -10,7 +10,7 @@ import type { ObjectStore, StoreEvent } from '../api/store.js';
 import type { LabNames } from '../naming.js';
 import { addProcess, podCgroupPath, processesIn, removeTree } from './cgroups.js';
 import { closeListeners, listenable, openListeners, type Listener } from './listeners.js';
-import { createPodNetwork, deleteNetns, netnsPath } from './network.js';
+import { createPodNetwork, deleteNetns, ensureNeighbourCapacity, netnsPath } from './network.js';
 import { lumenProcess, processLog } from './lumen-image.js';
 
 /** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
@@ -224,7 +224,12 @@ export class Kubelet {
       listeners,
     });
     try {
-      if (netns) await createPodNetwork(names, index, ip);
+      if (netns) {
+        ensureNeighbourCapacity(this.running.size + 1, (message) => {
+          this.options.log(message);
+        });
+        await createPodNetwork(names, index, ip);
+      }
       const sleeper = await this.startContainer(pod, spec, node, netns);
       sleeper.unref();
       pid = sleeper.pid ?? 0;

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { run, runChecked } from '#lumen/host';
 import type { LabNames } from '../naming.js';
 
@@ -25,6 +25,53 @@ export async function createFabric(names: LabNames): Promise<void> {
     (await run('ip', ['-n', names.fabricNetns, 'link', 'show', names.bridge])).code === 0;
   if (!bridgeExists) await ipIn(names.fabricNetns, ['link', 'add', names.bridge, 'type', 'bridge']);
   await ipIn(names.fabricNetns, ['link', 'set', names.bridge, 'up']);
+}
+
+/** The kernel's neighbour-table limits: soft (gc_thresh2) and hard (gc_thresh3). */
+export interface NeighbourLimits {
+  readonly soft: number;
+  readonly hard: number;
+}
+
+/**
+ * The limits a lab of `pods` pods needs, or undefined when the current ones do. The
+ * kernel keeps one neighbour (ARP/NDP) table for all network namespaces, capped by default
+ * at 1,024 entries; on the lab's flat bridge every pod resolves every pod it probes, up to
+ * pods² entries. Past the cap the kernel drops packets ("neighbor table overflow"): under
+ * parallel probing, answers from allowed pods went missing and were judged blocked. A real
+ * node holds only its own pods' neighbours. Limits only ever go up, in powers of two.
+ */
+export function neighbourLimitsFor(
+  pods: number,
+  current: NeighbourLimits,
+): NeighbourLimits | undefined {
+  const need = 2 ** Math.ceil(Math.log2(pods * pods + 1024));
+  if (current.hard >= need && current.soft >= need / 2) return undefined;
+  return { soft: Math.max(current.soft, need / 2), hard: Math.max(current.hard, need) };
+}
+
+const NEIGHBOUR_SYSCTLS = ['ipv4', 'ipv6'].map((family) => ({
+  soft: `/proc/sys/net/${family}/neigh/default/gc_thresh2`,
+  hard: `/proc/sys/net/${family}/neigh/default/gc_thresh3`,
+}));
+
+/** Raises the host's neighbour-table limits for this many pods, if they are lower. */
+export function ensureNeighbourCapacity(pods: number, log?: (message: string) => void): void {
+  for (const sysctl of NEIGHBOUR_SYSCTLS) {
+    if (!existsSync(sysctl.hard)) continue;
+    const current = {
+      soft: Number(readFileSync(sysctl.soft, 'utf8')),
+      hard: Number(readFileSync(sysctl.hard, 'utf8')),
+    };
+    const raised = neighbourLimitsFor(pods, current);
+    if (!raised) continue;
+    // The hard limit first: the kernel refuses a soft limit above the hard one.
+    writeFileSync(sysctl.hard, String(raised.hard));
+    writeFileSync(sysctl.soft, String(raised.soft));
+    log?.(
+      `raised ${sysctl.hard.replace('/gc_thresh3', '')} gc_thresh2/3 to ${raised.soft}/${raised.hard} for ${pods} pods`,
+    );
+  }
 }
 
 export interface PodNetwork {
