@@ -179,13 +179,16 @@ async function runOnce(
   return { seconds, report: JSON.parse(readFileSync(json, 'utf8')) as RunJson };
 }
 
+// --scenario-out FILE: only write the generated scenario there (to try it with lumen lab).
+const out = process.argv.indexOf('--scenario-out');
+if (out > 0 && process.argv[out + 1]) {
+  writeFileSync(process.argv[out + 1]!, stringify(cluster()));
+  process.exit(0);
+}
 const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-coverage-'));
 try {
   const file = join(scratch, 'coverage-202.yaml');
   writeFileSync(file, stringify(cluster()));
-  // --scenario-out FILE: write the generated scenario there too (to try it with lumen lab).
-  const out = process.argv.indexOf('--scenario-out');
-  if (out > 0 && process.argv[out + 1]) writeFileSync(process.argv[out + 1]!, stringify(cluster()));
   const upStarted = performance.now();
   await lumen(['lab', 'up', '--name', labName, '--scenario', file, '--nodes', String(NODES)]);
   const upSeconds = (performance.now() - upStarted) / 1000;
