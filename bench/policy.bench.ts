@@ -53,6 +53,32 @@ const incremental = changes.map((original) => {
 });
 incremental.sort((a, b) => a.ms - b.ms);
 
+// Churn: a rolling update gives a pod a new pod-template-hash, and so a new class; and a
+// namespace moves to another tenant (the tenant label, which every tenant's
+// namespaceSelector reads: its classes leave one tenant's peers and join another's). Each
+// is undone after, so the model stays the cluster's.
+const churnPods = cluster.pods.filter((_, i) => i % 997 === 5).slice(0, 20);
+const newClass = churnPods.map((pod) => {
+  const result = timed(() =>
+    engine.setPod({ ...pod, labels: { ...pod.labels, 'pod-template-hash': 'def456' } }),
+  );
+  engine.setPod(pod);
+  return result;
+});
+const relabelled = cluster.namespaces.slice(10, 30).map((namespace) => {
+  const tenant = namespace.labels.tenant === 't0' ? 't1' : 't0';
+  const result = timed(() =>
+    engine.setNamespace({ name: namespace.name, labels: { ...namespace.labels, tenant } }),
+  );
+  engine.setNamespace(namespace);
+  return result;
+});
+const spread = (runs: readonly { ms: number; value: { reclassified: boolean } }[]) => {
+  const sorted = runs.map((r) => r.ms).sort((a, b) => a - b);
+  const rebuilds = runs.filter((r) => r.value.reclassified).length;
+  return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)} ms, worst ${sorted.at(-1)!.toFixed(2)} ms over ${sorted.length}, ${rebuilds} rebuilds (budget 50 ms)`;
+};
+
 // The reference evaluator on a deterministic sample of pod pairs.
 const sample: Connection[] = [];
 for (let i = 0; sample.length < 300; i++) {
@@ -91,6 +117,8 @@ const lines = [
   `build model:             ${builds.map((b) => b.ms.toFixed(0)).join(' / ')} ms (three builds; budget 3000 ms)`,
   `full class matrix:       ${matrix.ms.toFixed(0)} ms for ${matrix.value.rows} destination ports x ${engine.podClasses.length} source classes (${matrix.value.allowedClassPairs} allowed)`,
   `one policy change:       median ${median.toFixed(2)} ms, worst ${worst.toFixed(2)} ms over ${incremental.length} changes (budget 50 ms)`,
+  `new pod class:           ${spread(newClass)}`,
+  `namespace relabel:       ${spread(relabelled)}`,
   `plan obligations:        ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses on both sides, isolation), ${plan.value.notGenerated.length} not generated`,
   `class matrix:            ${plan.value.coverage.cells} cells (${plan.value.coverage.obligationCells} probed by obligations); at the derived budget of ${SWEEP_NODES} nodes and a ${SWEEP_SECONDS} s sweep (${sweepBudget} probes) a full rotation takes ${sweepsPerRotation} sweeps`,
   `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,

@@ -1,9 +1,22 @@
-/** A fixed-size set of small integers (pod class ids), as 32-bit words. */
+/**
+ * A set of small integers (pod class ids), as 32-bit words. It grows when a member beyond
+ * its size is added (a new pod class); bits beyond the size read as absent.
+ */
 export class Bitset {
-  readonly words: Uint32Array;
+  private bits: Uint32Array;
+  private length: number;
 
-  constructor(readonly size: number) {
-    this.words = new Uint32Array(Math.ceil(size / 32));
+  constructor(size: number) {
+    this.length = size;
+    this.bits = new Uint32Array(Math.ceil(size / 32));
+  }
+
+  get size(): number {
+    return this.length;
+  }
+
+  get words(): Uint32Array {
+    return this.bits;
   }
 
   static full(size: number): Bitset {
@@ -15,7 +28,22 @@ export class Bitset {
   }
 
   add(i: number): void {
-    this.words[i >>> 5] = (this.words[i >>> 5] ?? 0) | (1 << (i & 31));
+    if (i >= this.length) this.grow(i + 1);
+    this.bits[i >>> 5] = (this.bits[i >>> 5] ?? 0) | (1 << (i & 31));
+  }
+
+  /** Room for members below `size`; capacity doubles, so growing one by one stays cheap. */
+  private grow(size: number): void {
+    this.length = size;
+    const words = Math.ceil(size / 32);
+    if (words <= this.bits.length) return;
+    const grown = new Uint32Array(Math.max(words, this.bits.length * 2));
+    grown.set(this.bits);
+    this.bits = grown;
+  }
+
+  delete(i: number): void {
+    if (i < this.length) this.bits[i >>> 5] = (this.bits[i >>> 5] ?? 0) & ~(1 << (i & 31));
   }
 
   has(i: number): boolean {
@@ -24,6 +52,7 @@ export class Bitset {
 
   /** this |= other */
   unionWith(other: Bitset): void {
+    if (other.size > this.length) this.grow(other.size);
     const w = this.words;
     const o = other.words;
     for (let i = 0; i < w.length; i++) w[i] = (w[i] ?? 0) | (o[i] ?? 0);
@@ -45,7 +74,7 @@ export class Bitset {
 
   clone(): Bitset {
     const copy = new Bitset(this.size);
-    copy.words.set(this.words);
+    copy.words.set(this.words.subarray(0, copy.words.length));
     return copy;
   }
 

@@ -54,7 +54,10 @@ export interface PodClass {
 
 interface CompiledRule {
   readonly ref: RuleRef;
+  /** The union of `peerSets` (the one set itself when there is one). */
   readonly peers: Bitset | 'any';
+  /** Each peer's members, shared with every rule naming the same peer (the peer cache). */
+  readonly peerSets: readonly Bitset[];
   readonly ports: readonly NormalizedPort[] | 'any';
   readonly policy: CompiledPolicy;
 }
@@ -78,6 +81,13 @@ export interface ModelChange {
   readonly affectedClasses: readonly PodClass[];
   /** True when the classes themselves were recomputed (ids are then new). */
   readonly reclassified: boolean;
+}
+
+/** A peer as a rule names it, and the classes it matches (shared by every rule naming it). */
+interface CachedPeer {
+  readonly policyNamespace: string;
+  readonly peer: NormalizedPeer;
+  readonly members: Bitset;
 }
 
 interface IpBlockDefinition {
@@ -134,8 +144,11 @@ export class PolicyEngine {
   private egressUnisolatedCache: Bitset | undefined;
 
   private readonly selectorCache = new Map<string, CompiledSelector>();
-  private namespaceMatchCache = new Map<string, readonly string[]>();
-  private peerCache = new Map<string, Bitset>();
+  private namespaceMatchCache = new Map<string, Set<string>>();
+  private peerCache = new Map<string, CachedPeer>();
+  /** Classes whose pods all left: kept (ids stay stable) until they are a quarter of all. */
+  private emptyClasses = 0;
+  private populated: readonly PodClass[] | undefined;
 
   constructor(cluster: Cluster) {
     for (const namespace of cluster.namespaces)
@@ -150,8 +163,10 @@ export class PolicyEngine {
     return [...this.errorsByPolicy.values()].flat();
   }
 
+  /** The classes that have pods (a class whose pods all left is kept, but not shown). */
   get podClasses(): readonly PodClass[] {
-    return this.classes;
+    this.populated ??= this.classes.filter((c) => c.pods.length > 0);
+    return this.populated;
   }
 
   get policies(): readonly ValidPolicy[] {
@@ -252,28 +267,35 @@ export class PolicyEngine {
     return this.changeOf(previous, undefined);
   }
 
-  /** Adds or replaces a pod. Cheap when the pod joins a class that already exists. */
+  /**
+   * Adds or replaces a pod. A pod that makes a new class (a rolling update's new
+   * pod-template-hash) adds that class to every policy and peer that matches it, without
+   * recomputing the others; a class whose pods all left stays, empty, until empty classes
+   * are a quarter of all and one rebuild drops them.
+   */
   setPod(pod: Pod): ModelChange {
     const key = podKey(pod);
     const previous = this.classByPod.get(key);
     this.podsByKey.set(key, pod);
-    const target = this.classByKey.get(this.classKeyOf(pod));
-    if (!target || !this.namespaceLabelsByName.has(pod.namespace)) return this.rebuildAll();
-    if (previous && previous !== target) {
-      previous.pods.splice(
-        previous.pods.findIndex((p) => podKey(p) === key),
-        1,
-      );
-      if (previous.pods.length === 0) return this.rebuildAll();
-    }
+    if (!this.namespaceLabelsByName.has(pod.namespace))
+      this.setNamespace({ name: pod.namespace, labels: {} });
+    const identity = this.classIdentity(pod);
+    const existing = this.classByKey.get(identity.key);
+    const created = existing ? undefined : this.createClass(identity, pod);
+    const target = existing ?? (created as { podClass: MutableClass }).podClass;
+    if (previous && previous !== target) this.leaveClass(previous, key);
     const index = target.pods.findIndex((p) => podKey(p) === key);
     if (index >= 0) target.pods[index] = pod;
-    else target.pods.push(pod);
+    else {
+      if (target.pods.length === 0 && existing) this.emptyClasses -= 1;
+      target.pods.push(pod);
+    }
     this.classByPod.set(key, target);
-    return {
-      affectedClasses: previous && previous !== target ? [previous, target] : [target],
-      reclassified: false,
-    };
+    this.populated = undefined;
+    if (this.tooManyEmpty()) return this.rebuildAll();
+    const affected = new Set<PodClass>([target, ...(previous ? [previous] : [])]);
+    for (const c of created?.reaching ?? []) affected.add(c);
+    return { affectedClasses: [...affected], reclassified: false };
   }
 
   deletePod(ref: PodRef): ModelChange {
@@ -281,24 +303,40 @@ export class PolicyEngine {
     const previous = this.classByPod.get(key);
     this.podsByKey.delete(key);
     if (!previous) return { affectedClasses: [], reclassified: false };
-    if (previous.pods.length === 1) return this.rebuildAll();
-    previous.pods.splice(
-      previous.pods.findIndex((p) => podKey(p) === key),
-      1,
-    );
-    this.classByPod.delete(key);
+    this.leaveClass(previous, key);
+    this.populated = undefined;
+    if (this.tooManyEmpty()) return this.rebuildAll();
     return { affectedClasses: [previous], reclassified: false };
   }
 
-  /** Namespace labels feed every namespaceSelector, so a namespace change rebuilds. */
+  /**
+   * Sets a namespace's labels. They feed namespaceSelectors only, so each cached selector
+   * is asked again about this one namespace, and only the peers whose answer changed
+   * gain or lose this namespace's classes.
+   */
   setNamespace(namespace: Namespace): ModelChange {
-    this.namespaceLabelsByName.set(namespace.name, namespace.labels);
-    return this.rebuildAll();
+    const labels = { ...namespace.labels, [NAMESPACE_NAME_LABEL]: namespace.name };
+    this.namespaceLabelsByName.set(namespace.name, labels);
+    const changed = new Set<string>();
+    for (const [selectorKey, names] of this.namespaceMatchCache) {
+      const matches = this.selectorCache.get(selectorKey)?.matches(labels) ?? false;
+      if (matches === names.has(namespace.name)) continue;
+      if (matches) names.add(namespace.name);
+      else names.delete(namespace.name);
+      changed.add(selectorKey);
+    }
+    return this.reconsiderPeers(namespace.name, changed);
   }
 
+  /** A namespace that still has pods keeps them, with no labels but its name. */
   deleteNamespace(name: string): ModelChange {
+    if ([...this.podsByKey.values()].some((p) => p.namespace === name))
+      return this.setNamespace({ name, labels: {} });
     this.namespaceLabelsByName.delete(name);
-    return this.rebuildAll();
+    const changed = new Set<string>();
+    for (const [selectorKey, names] of this.namespaceMatchCache)
+      if (names.delete(name)) changed.add(selectorKey);
+    return this.reconsiderPeers(name, changed);
   }
 
   // ---- building -------------------------------------------------------------------
@@ -322,6 +360,155 @@ export class PolicyEngine {
     }
   }
 
+  /**
+   * A new class, joined to every policy that selects it, every cached peer that matches
+   * it and every rule naming such a peer. Returns it with the classes whose rules now
+   * reach it (they are affected: their verdicts toward it are new).
+   */
+  private createClass(
+    identity: { key: string; ipBlocks: string[] },
+    pod: Pod,
+  ): { podClass: MutableClass; reaching: MutableClass[] } {
+    const podClass: MutableClass = {
+      id: this.classes.length,
+      key: identity.key,
+      namespace: pod.namespace,
+      labels: pod.labels,
+      hostNetwork: pod.hostNetwork,
+      ports: pod.ports,
+      pods: [],
+      ipBlocks: new Set(identity.ipBlocks),
+      policies: { ingress: [], egress: [] },
+    };
+    const id = podClass.id;
+    this.classes.push(podClass);
+    this.classByKey.set(identity.key, podClass);
+    const siblings = this.classesByNamespace.get(pod.namespace);
+    if (siblings) siblings.push(podClass);
+    else this.classesByNamespace.set(pod.namespace, [podClass]);
+    this.egressRulesByPeer[id] = [];
+    for (const cached of this.peerCache.values())
+      if (this.peerMatches(cached, podClass)) cached.members.add(id);
+    const reaching = new Set<MutableClass>();
+    for (const policy of this.compiledPolicies.values()) {
+      this.joinIfSelected(policy, podClass);
+      if (this.joinRules(policy, podClass))
+        for (const selected of policy.selected) reaching.add(this.classAt(selected));
+    }
+    this.egressUnisolatedCache = undefined;
+    return { podClass, reaching: [...reaching] };
+  }
+
+  private joinIfSelected(policy: CompiledPolicy, podClass: MutableClass): void {
+    const selects =
+      policy.valid.namespace === podClass.namespace &&
+      !podClass.hostNetwork &&
+      this.selector(policy.valid.podSelector).matches(podClass.labels);
+    if (!selects) return;
+    policy.selected.add(podClass.id);
+    if (policy.valid.isolates.ingress) podClass.policies.ingress.push(policy);
+    if (policy.valid.isolates.egress) podClass.policies.egress.push(policy);
+  }
+
+  /** Adds a new class to the rules whose peers match it; true when any does. */
+  private joinRules(policy: CompiledPolicy, podClass: MutableClass): boolean {
+    const id = podClass.id;
+    let joined = false;
+    for (const rule of [...policy.rules.ingress, ...policy.rules.egress]) {
+      if (rule.peers === 'any') continue;
+      if (rule.peerSets.length !== 1 && rule.peerSets.some((set) => set.has(id)))
+        rule.peers.add(id);
+      if (!rule.peers.has(id)) continue;
+      joined = true;
+      if (rule.ref.direction === 'egress') this.egressRulesByPeer[id]?.push(rule);
+    }
+    return joined;
+  }
+
+  /** A pod leaves its class; the class stays, maybe empty, with its id. */
+  private leaveClass(podClass: MutableClass, key: string): void {
+    const index = podClass.pods.findIndex((p) => podKey(p) === key);
+    if (index < 0) return;
+    podClass.pods.splice(index, 1);
+    this.classByPod.delete(key);
+    if (podClass.pods.length === 0) this.emptyClasses += 1;
+  }
+
+  private tooManyEmpty(): boolean {
+    return this.emptyClasses > Math.max(64, this.classes.length / 4);
+  }
+
+  /** Whether a cached peer matches a class (as podPeerClasses and ipBlockClasses decide). */
+  private peerMatches(cached: CachedPeer, podClass: MutableClass): boolean {
+    const { peer } = cached;
+    if (peer.kind === 'ipBlock') return podClass.ipBlocks.has(ipBlockKey(peer));
+    if (podClass.hostNetwork) return false;
+    const inNamespace = peer.namespaceSelector
+      ? this.namespacesMatching(peer.namespaceSelector).has(podClass.namespace)
+      : podClass.namespace === cached.policyNamespace;
+    return (
+      inNamespace && (!peer.podSelector || this.selector(peer.podSelector).matches(podClass.labels))
+    );
+  }
+
+  /**
+   * After a namespace's labels changed the answer of some namespaceSelectors: the peers
+   * using them gain or lose that namespace's classes, and so do the rules naming them.
+   */
+  private reconsiderPeers(namespace: string, changedSelectors: ReadonlySet<string>): ModelChange {
+    this.populated = undefined;
+    if (changedSelectors.size === 0) return { affectedClasses: [], reclassified: false };
+    const members = this.classesByNamespace.get(namespace) ?? [];
+    const touched = new Set<Bitset>();
+    for (const cached of this.peerCache.values()) {
+      const selector = cached.peer.kind === 'pods' ? cached.peer.namespaceSelector : undefined;
+      if (!selector || !changedSelectors.has(this.selector(selector).key)) continue;
+      touched.add(cached.members);
+      for (const podClass of members) {
+        if (this.peerMatches(cached, podClass)) cached.members.add(podClass.id);
+        else cached.members.delete(podClass.id);
+      }
+    }
+    const affected = new Set<MutableClass>(members);
+    for (const policy of this.compiledPolicies.values()) {
+      if (!this.refreshUnions(policy, members, touched)) continue;
+      for (const selected of policy.selected) affected.add(this.classAt(selected));
+    }
+    for (const podClass of members)
+      this.egressRulesByPeer[podClass.id] = this.egressRulesTo(podClass);
+    return { affectedClasses: [...affected], reclassified: false };
+  }
+
+  /**
+   * Brings a policy's multi-peer rules up to date for some classes after the peer sets in
+   * `touched` changed; true when any rule of the policy names a touched peer.
+   */
+  private refreshUnions(
+    policy: CompiledPolicy,
+    classes: readonly MutableClass[],
+    touched: ReadonlySet<Bitset>,
+  ): boolean {
+    let named = false;
+    for (const rule of [...policy.rules.ingress, ...policy.rules.egress]) {
+      if (rule.peers === 'any' || !rule.peerSets.some((set) => touched.has(set))) continue;
+      named = true;
+      if (rule.peerSets.length === 1) continue;
+      for (const podClass of classes) {
+        if (rule.peerSets.some((set) => set.has(podClass.id))) rule.peers.add(podClass.id);
+        else rule.peers.delete(podClass.id);
+      }
+    }
+    return named;
+  }
+
+  private egressRulesTo(podClass: MutableClass): CompiledRule[] {
+    const rules: CompiledRule[] = [];
+    for (const policy of this.compiledPolicies.values())
+      for (const rule of policy.rules.egress)
+        if (rule.peers !== 'any' && rule.peers.has(podClass.id)) rules.push(rule);
+    return rules;
+  }
+
   private rebuildAll(): ModelChange {
     this.rebuild();
     return { affectedClasses: this.classes, reclassified: true };
@@ -336,6 +523,8 @@ export class PolicyEngine {
       this.namespaceLabelsByName.set(name, { ...labels, [NAMESPACE_NAME_LABEL]: name });
     }
     this.classes = [];
+    this.emptyClasses = 0;
+    this.populated = undefined;
     this.classByKey = new Map();
     this.classByPod = new Map();
     this.classesByNamespace = new Map();
@@ -412,13 +601,15 @@ export class PolicyEngine {
     return compiled;
   }
 
-  private namespacesMatching(selector: LabelSelector): readonly string[] {
+  private namespacesMatching(selector: LabelSelector): ReadonlySet<string> {
     const compiled = this.selector(selector);
     let names = this.namespaceMatchCache.get(compiled.key);
     if (!names) {
-      names = [...this.namespaceLabelsByName]
-        .filter(([, labels]) => compiled.matches(labels))
-        .map(([n]) => n);
+      names = new Set(
+        [...this.namespaceLabelsByName]
+          .filter(([, labels]) => compiled.matches(labels))
+          .map(([n]) => n),
+      );
       this.namespaceMatchCache.set(compiled.key, names);
     }
     return names;
@@ -427,15 +618,16 @@ export class PolicyEngine {
   private peerClasses(policyNamespace: string, peer: NormalizedPeer): Bitset {
     const cacheKey =
       peer.kind === 'ipBlock' ? `ip ${ipBlockKey(peer)}` : this.podPeerKey(policyNamespace, peer);
-    let members = this.peerCache.get(cacheKey);
-    if (!members) {
-      members =
+    let cached = this.peerCache.get(cacheKey);
+    if (!cached) {
+      const members =
         peer.kind === 'ipBlock'
           ? this.ipBlockClasses(peer)
           : this.podPeerClasses(policyNamespace, peer);
-      this.peerCache.set(cacheKey, members);
+      cached = { policyNamespace, peer, members };
+      this.peerCache.set(cacheKey, cached);
     }
-    return members;
+    return cached.members;
   }
 
   private podPeerKey(policyNamespace: string, peer: NormalizedPeer & { kind: 'pods' }): string {
@@ -478,14 +670,16 @@ export class PolicyEngine {
     const compiled: CompiledPolicy = { valid, selected, rules: { ingress: [], egress: [] } };
     for (const rule of valid.rules) {
       let peers: Bitset | 'any' = 'any';
+      let sets: Bitset[] = [];
       if (rule.peers !== 'any') {
-        const sets = rule.peers.map((peer) => this.peerClasses(valid.namespace, peer));
+        sets = rule.peers.map((peer) => this.peerClasses(valid.namespace, peer));
         peers = sets.length === 1 && sets[0] ? sets[0] : new Bitset(this.classes.length);
         if (sets.length !== 1) for (const set of sets) peers.unionWith(set);
       }
       compiled.rules[rule.direction].push({
         ref: { policy: valid.key, direction: rule.direction, index: rule.index },
         peers,
+        peerSets: sets,
         ports: rule.ports,
         policy: compiled,
       });

@@ -105,7 +105,7 @@ const egressRule = fc.record(
   { requiredKeys: [] },
 );
 
-function policy(index: number): fc.Arbitrary<NetworkPolicy> {
+export function policy(index: number): fc.Arbitrary<NetworkPolicy> {
   return fc
     .record(
       {
@@ -134,7 +134,7 @@ const containerPort: fc.Arbitrary<ContainerPort> = fc.record(
   { requiredKeys: ['port', 'protocol'] },
 );
 
-function pod(index: number): fc.Arbitrary<Pod> {
+export function pod(index: number): fc.Arbitrary<Pod> {
   return fc
     .record({
       namespace: fc.constantFrom(...NAMESPACES),
@@ -172,3 +172,62 @@ export const cluster: fc.Arbitrary<Cluster> = fc
     }),
   )
   .map((c) => ({ ...c, policies: c.policies.filter((p) => validatePolicy(p).ok) }));
+
+/** One change to a cluster, as a watch delivers it. */
+export type ClusterChange =
+  | { readonly kind: 'setPod'; readonly pod: Pod }
+  | { readonly kind: 'deletePod'; readonly name: string }
+  | {
+      readonly kind: 'setNamespace';
+      readonly name: string;
+      readonly labels: Record<string, string>;
+    }
+  | { readonly kind: 'deleteNamespace'; readonly name: string }
+  | { readonly kind: 'setPolicy'; readonly policy: NetworkPolicy }
+  | { readonly kind: 'deletePolicy'; readonly name: string };
+
+/**
+ * Sequences of changes over a few pod and policy names, so that pods are replaced (new
+ * labels: a new class), moved between namespaces and deleted, namespaces relabelled and
+ * deleted, and policies replaced and deleted.
+ */
+export const clusterChanges: fc.Arbitrary<ClusterChange[]> = fc.array(
+  fc.oneof(
+    {
+      weight: 4,
+      arbitrary: fc
+        .nat(7)
+        .chain((i) => pod(i))
+        .map((p) => ({ kind: 'setPod' as const, pod: p })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.nat(7).map((i) => ({ kind: 'deletePod' as const, name: `pod${i}` })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .record({ name: fc.constantFrom(...NAMESPACES), labels })
+        .map(({ name, labels: l }) => ({ kind: 'setNamespace' as const, name, labels: l })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom(...NAMESPACES)
+        .map((name) => ({ kind: 'deleteNamespace' as const, name })),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .nat(5)
+        .chain((i) => policy(i))
+        .filter((p) => validatePolicy(p).ok)
+        .map((p) => ({ kind: 'setPolicy' as const, policy: p })),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.nat(5).map((i) => ({ kind: 'deletePolicy' as const, name: `p${i}` })),
+    },
+  ),
+  { minLength: 1, maxLength: 8 },
+);
