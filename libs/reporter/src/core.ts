@@ -15,6 +15,7 @@ import {
   type TestCase,
 } from '#lumen/contracts';
 import { decide } from './decide.js';
+import { CaseTurns, eachLimited } from './case-turns.js';
 import { DenyBehaviour } from './deny-behaviour.js';
 import type { ReporterPorts } from './ports.js';
 import type { RaceSettings } from './settings.js';
@@ -34,6 +35,9 @@ interface Observed {
   readonly destinationPod?: string;
 }
 
+/** Observations of one result judged at once (each is a different case). */
+const JUDGED_AT_ONCE = 16;
+
 /** Thrown when a result arrives before its case: the message is delivered again later. */
 export class CaseNotYetKnown extends Error {}
 
@@ -47,6 +51,7 @@ export class ReporterCore {
   /** Whether this cluster's CNI drops or rejects denied connections, as probes showed it. */
   readonly denyBehaviour = new DenyBehaviour();
   private readonly inventoryParts = new Set<number>();
+  private readonly turns = new CaseTurns();
 
   constructor(
     private readonly ports: ReporterPorts,
@@ -57,7 +62,11 @@ export class ReporterCore {
     return this.ports.store;
   }
 
-  async onCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
+  onCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
+    return this.turns.run(testCase.caseId, () => this.storeCase(testCase, traceparent));
+  }
+
+  private async storeCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
     const existing = await this.store.getCase(testCase.caseId);
     if (existing && existing.generation >= testCase.generation) return;
     await this.store.upsertCases([
@@ -102,10 +111,13 @@ export class ReporterCore {
   async onResult(result: ProbeResult, traceparent: string | undefined): Promise<void> {
     const observedAt = new Date(Date.parse(result.startedAt) + result.durationMs);
     // What the batch's probes to known listeners show of the CNI counts for all of it.
-    const cases = new Map<string, CaseRecord | null>();
+    const cases = new Map(
+      (await this.store.getCases(result.observations.map((o) => o.caseId))).map(
+        (c) => [c.caseId, c] as const,
+      ),
+    );
     for (const o of result.observations) {
-      const stored = await this.store.getCase(o.caseId);
-      cases.set(o.caseId, stored);
+      const stored = cases.get(o.caseId);
       if (stored)
         this.denyBehaviour.learn(stored.listenerKnown, {
           reachability: o.reachability,
@@ -113,8 +125,9 @@ export class ReporterCore {
           evidence: o.evidence ?? null,
         });
     }
-    for (const o of result.observations) {
-      await this.judge(
+    // Each observation is another case: judged side by side, each case in its turn.
+    await eachLimited(result.observations, JUDGED_AT_ONCE, (o) =>
+      this.judge(
         {
           caseId: o.caseId,
           round: o.round,
@@ -134,8 +147,8 @@ export class ReporterCore {
             : {}),
         },
         cases.get(o.caseId),
-      );
-    }
+      ),
+    );
   }
 
   /** The scheduler could not place the case: an inconclusive attempt, retried like one. */
@@ -154,7 +167,11 @@ export class ReporterCore {
     });
   }
 
-  private async judge(probe: Observed, known?: CaseRecord | null): Promise<void> {
+  private judge(probe: Observed, known?: CaseRecord): Promise<void> {
+    return this.turns.run(probe.caseId, () => this.judgeInTurn(probe, known));
+  }
+
+  private async judgeInTurn(probe: Observed, known?: CaseRecord): Promise<void> {
     const stored = known ?? (await this.store.getCase(probe.caseId));
     if (!stored || stored.generation < probe.round)
       throw new CaseNotYetKnown(`case ${probe.caseId} round ${probe.round} is not stored yet`);

@@ -8,3 +8,4 @@ export * from './api/results-api.js';
 export * from './api/openapi.js';
 export * from './deny-behaviour.js';
 export * from './retention.js';
+export * from './case-turns.js';

@@ -23,6 +23,8 @@ import type {
 /** The part of the store the reporter uses; CaseStore (libs/store, TypeORM) is the real one. */
 export interface ReporterStore {
   getCase(caseId: string): Promise<CaseRecord | null>;
+  /** The stored ones among these cases, in any order. */
+  getCases(caseIds: readonly string[]): Promise<CaseRecord[]>;
   upsertCases(cases: readonly CaseRecord[]): Promise<void>;
   /** Stores an attempt once; false when the same case, round and attempt was stored before. */
   recordAttempt(attempt: NewAttempt): Promise<boolean>;

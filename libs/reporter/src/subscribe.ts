@@ -16,7 +16,10 @@ import {
 } from '#lumen/contracts';
 import type { ReporterCore } from './core.js';
 
-/** The reporter's inputs, each in order: cases, results, unschedulable reports, the matrix and the policy inventory. */
+/**
+ * The reporter's inputs: cases and results several at once (the core keeps each case's
+ * work in turn), unschedulable reports, the matrix and the policy inventory in order.
+ */
 export function subscribeReporter(
   bus: Consumer,
   reporter: ReporterCore,
@@ -27,12 +30,15 @@ export function subscribeReporter(
       name: 'reporter-cases',
       contract: TestCaseContract,
       filterSubject: TEST_CASE_SUBJECT,
+      // Different cases side by side; the core keeps each case's work in turn.
+      concurrency: 32,
       handle: (value, delivery) => reporter.onCase(value, delivery.traceparent),
     }),
     consume({
       name: 'reporter-results',
       contract: ProbeResultContract,
       filterSubject: PROBE_RESULT_SUBJECT,
+      concurrency: 8,
       handle: (value, delivery) => reporter.onResult(value, delivery.traceparent),
     }),
     consume({

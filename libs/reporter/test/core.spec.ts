@@ -38,6 +38,12 @@ class InMemoryReporterStore implements ReporterStore {
   async getCase(caseId: string): Promise<CaseRecord | null> {
     return this.cases.get(caseId) ?? null;
   }
+  async getCases(caseIds: readonly string[]): Promise<CaseRecord[]> {
+    return caseIds.flatMap((id) => {
+      const found = this.cases.get(id);
+      return found ? [found] : [];
+    });
+  }
   async upsertCases(cases: readonly CaseRecord[]): Promise<void> {
     for (const c of cases) this.cases.set(c.caseId, c);
   }

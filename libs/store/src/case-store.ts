@@ -1,4 +1,4 @@
-import { LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
+import { In, LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
@@ -129,6 +129,18 @@ export class CaseStore {
 
   async cases(): Promise<CaseRecord[]> {
     const rows = await this.dataSource.getRepository(CaseEntity).find({ order: { caseId: 'ASC' } });
+    return rows.map(readCase);
+  }
+
+  async getCases(caseIds: readonly string[]): Promise<CaseRecord[]> {
+    const rows: CaseRow[] = [];
+    // Chunks keep each statement within SQLite's limit on bound parameters.
+    for (let i = 0; i < caseIds.length; i += 500)
+      rows.push(
+        ...(await this.dataSource
+          .getRepository(CaseEntity)
+          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
+      );
     return rows.map(readCase);
   }
 
