@@ -7,13 +7,21 @@ export class CaseTurns {
   private readonly tails = new Map<string, Promise<unknown>>();
 
   run<T>(caseId: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(caseId) ?? Promise.resolve();
+    return this.runAll([caseId], work);
+  }
+
+  /**
+   * Work on several cases at once, after the work queued on any of them. Joining every
+   * line at the same moment (nothing waits while holding a place) cannot deadlock.
+   */
+  runAll<T>(caseIds: readonly string[], work: () => Promise<T>): Promise<T> {
+    const previous = Promise.all(caseIds.map((id) => this.tails.get(id) ?? Promise.resolve()));
     const result = previous.then(work, work);
     const tail = result.catch(() => undefined);
-    this.tails.set(caseId, tail);
+    for (const id of caseIds) this.tails.set(id, tail);
     void tail.then(() => {
       // The last in line cleans up, so the map holds only cases with work in flight.
-      if (this.tails.get(caseId) === tail) this.tails.delete(caseId);
+      for (const id of caseIds) if (this.tails.get(id) === tail) this.tails.delete(id);
     });
     return result;
   }
@@ -22,22 +30,4 @@ export class CaseTurns {
   get busy(): number {
     return this.tails.size;
   }
-}
-
-/** Runs `work` over `items`, at most `limit` at once; rejects with the first failure, after all ran. */
-export async function eachLimited<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const failures: unknown[] = [];
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item).catch((error: unknown) => failures.push(error));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failures.length > 0) throw failures[0];
 }

@@ -6,8 +6,10 @@ import {
   type AttemptEvidence,
   type AttemptRecord,
   type CaseRecord,
+  type CaseSpan,
   type CaseUnschedulable,
   type MatrixCoverageReport,
+  type Outcome,
   type OutcomeRecord,
   type PolicyInventory,
   type ProbeResult,
@@ -15,7 +17,7 @@ import {
   type TestCase,
 } from '#lumen/contracts';
 import { decide } from './decide.js';
-import { CaseTurns, eachLimited } from './case-turns.js';
+import { CaseTurns } from './case-turns.js';
 import { DenyBehaviour } from './deny-behaviour.js';
 import type { ReporterPorts } from './ports.js';
 import type { RaceSettings } from './settings.js';
@@ -34,9 +36,6 @@ interface Observed {
   readonly sourcePod?: string;
   readonly destinationPod?: string;
 }
-
-/** Observations of one result judged at once (each is a different case). */
-const JUDGED_AT_ONCE = 16;
 
 /** Thrown when a result arrives before its case: the message is delivered again later. */
 export class CaseNotYetKnown extends Error {}
@@ -125,84 +124,111 @@ export class ReporterCore {
           evidence: o.evidence ?? null,
         });
     }
-    // Each observation is another case: judged side by side, each case in its turn.
-    await eachLimited(result.observations, JUDGED_AT_ONCE, (o) =>
-      this.judge(
-        {
-          caseId: o.caseId,
-          round: o.round,
-          attempt: result.attempt,
-          batchId: result.batchId,
-          node: result.node,
-          observedAt,
-          reachability: o.reachability,
-          basis: o.basis,
-          evidence: o.evidence
-            ? { ...o.evidence, ...(result.command ? { command: result.command } : {}) }
-            : null,
-          traceparent: result.traces?.[o.caseId] ?? traceparent,
-          sourcePod: `${result.source.namespace}/${result.source.name}`,
-          ...(o.destination
-            ? { destinationPod: `${o.destination.namespace}/${o.destination.name}` }
-            : {}),
-        },
-        cases.get(o.caseId),
-      ),
+    // A result's observations are judged together (one statement per step for all of
+    // them), in the turns of all its cases.
+    await this.judge(
+      result.observations.map((o) => ({
+        caseId: o.caseId,
+        round: o.round,
+        attempt: result.attempt,
+        batchId: result.batchId,
+        node: result.node,
+        observedAt,
+        reachability: o.reachability,
+        basis: o.basis,
+        evidence: o.evidence
+          ? { ...o.evidence, ...(result.command ? { command: result.command } : {}) }
+          : null,
+        traceparent: result.traces?.[o.caseId] ?? traceparent,
+        sourcePod: `${result.source.namespace}/${result.source.name}`,
+        ...(o.destination
+          ? { destinationPod: `${o.destination.namespace}/${o.destination.name}` }
+          : {}),
+      })),
+      cases,
     );
   }
 
   /** The scheduler could not place the case: an inconclusive attempt, retried like one. */
   async onUnschedulable(report: CaseUnschedulable, traceparent: string | undefined): Promise<void> {
-    await this.judge({
-      caseId: report.caseId,
-      round: report.round,
-      attempt: report.attempt,
-      batchId: 'unschedulable',
-      node: '-',
-      observedAt: new Date(report.at),
-      reachability: 'inconclusive',
-      basis: `unschedulable: ${report.reason}`,
-      evidence: null,
-      traceparent,
-    });
+    const cases = new Map((await this.store.getCases([report.caseId])).map((c) => [c.caseId, c]));
+    await this.judge(
+      [
+        {
+          caseId: report.caseId,
+          round: report.round,
+          attempt: report.attempt,
+          batchId: 'unschedulable',
+          node: '-',
+          observedAt: new Date(report.at),
+          reachability: 'inconclusive',
+          basis: `unschedulable: ${report.reason}`,
+          evidence: null,
+          traceparent,
+        },
+      ],
+      cases,
+    );
   }
 
-  private judge(probe: Observed, known?: CaseRecord): Promise<void> {
-    return this.turns.run(probe.caseId, () => this.judgeInTurn(probe, known));
+  private judge(
+    probes: readonly Observed[],
+    cases: ReadonlyMap<string, CaseRecord>,
+  ): Promise<void> {
+    const ids = [...new Set(probes.map((p) => p.caseId))];
+    return this.turns.runAll(ids, () => this.judgeInTurn(probes, cases));
   }
 
-  private async judgeInTurn(probe: Observed, known?: CaseRecord): Promise<void> {
-    const stored = known ?? (await this.store.getCase(probe.caseId));
-    if (!stored || stored.generation < probe.round)
-      throw new CaseNotYetKnown(`case ${probe.caseId} round ${probe.round} is not stored yet`);
-    const observed = this.denyBehaviour.interpret(probe, stored);
-    const span = this.ports.tracer.startCaseSpan('judge case', observed.traceparent, {
-      'lumen.case_id': observed.caseId,
-      'lumen.attempt': observed.attempt,
-      'lumen.reachability': observed.reachability,
-    });
-    try {
-      await this.store.recordAttempt({
-        caseId: observed.caseId,
-        round: observed.round,
-        attempt: observed.attempt,
-        batchId: observed.batchId,
-        node: observed.node,
-        observedAt: observed.observedAt,
-        reachability: observed.reachability,
-        basis: observed.basis,
-        evidence: observed.evidence,
-        traceId: span.traceId ?? null,
-        sourcePod: observed.sourcePod ?? null,
-        destinationPod: observed.destinationPod ?? null,
+  /**
+   * Stores the attempts of cases that are known, decides their rounds, then, if a case was
+   * not stored yet, throws: the message comes again, and what was done is done once.
+   */
+  private async judgeInTurn(
+    probes: readonly Observed[],
+    cases: ReadonlyMap<string, CaseRecord>,
+  ): Promise<void> {
+    const known: { observed: Observed; stored: CaseRecord; span: CaseSpan }[] = [];
+    let unknown: Observed | undefined;
+    for (const probe of probes) {
+      const stored = cases.get(probe.caseId);
+      if (!stored || stored.generation < probe.round) {
+        unknown ??= probe;
+        continue;
+      }
+      const observed = this.denyBehaviour.interpret(probe, stored);
+      const span = this.ports.tracer.startCaseSpan('judge case', observed.traceparent, {
+        'lumen.case_id': observed.caseId,
+        'lumen.attempt': observed.attempt,
+        'lumen.reachability': observed.reachability,
       });
-      this.ports.events?.attemptStored?.(observed.caseId);
-      // A newer plan replaced this round: the attempt is history, the new round decides.
-      if (stored.generation === observed.round)
-        await this.decideRound(stored, observed, span.traceparent);
-    } finally {
-      span.end();
+      known.push({ observed, stored, span });
     }
+    try {
+      await this.store.recordAttempts(
+        known.map(({ observed, span }) => ({
+          caseId: observed.caseId,
+          round: observed.round,
+          attempt: observed.attempt,
+          batchId: observed.batchId,
+          node: observed.node,
+          observedAt: observed.observedAt,
+          reachability: observed.reachability,
+          basis: observed.basis,
+          evidence: observed.evidence,
+          traceId: span.traceId ?? null,
+          sourcePod: observed.sourcePod ?? null,
+          destinationPod: observed.destinationPod ?? null,
+        })),
+      );
+      for (const { observed } of known) this.ports.events?.attemptStored?.(observed.caseId);
+      // A newer plan replaced a round: its attempt is history, the new round decides.
+      const deciding = known.filter((k) => k.stored.generation === k.observed.round);
+      if (deciding.length > 0) await this.decideRounds(deciding);
+    } finally {
+      for (const { span } of known) span.end();
+    }
+    if (unknown)
+      throw new CaseNotYetKnown(`case ${unknown.caseId} round ${unknown.round} is not stored yet`);
   }
 
   /**
@@ -212,97 +238,154 @@ export class ReporterCore {
    * mismatched, and no outcome was decided since the change. A change enforced before the
    * first probe is only bounded by that probe's delay, so it gives no sample.
    */
-  private async enforcementLatency(stored: CaseRecord): Promise<number | null> {
-    const before = await this.store.outcome(stored.caseId);
+  private enforcementLatency(
+    stored: CaseRecord,
+    before: OutcomeRecord | undefined,
+    attempts: readonly AttemptRecord[],
+  ): number | null {
     if (before && before.decidedAt.getTime() >= stored.changedAt.getTime()) return null;
     const matches = (a: AttemptRecord): boolean =>
       (a.reachability === 'reachable') === (stored.expected === 'allow');
-    const seen = (await this.store.attemptsSince(stored.caseId, stored.changedAt)).filter(
-      (a) => a.reachability !== 'inconclusive',
-    );
+    const seen = attempts
+      .filter(
+        (a) =>
+          a.reachability !== 'inconclusive' && a.observedAt.getTime() >= stored.changedAt.getTime(),
+      )
+      .sort((a, b) => a.observedAt.getTime() - b.observedAt.getTime() || a.id - b.id);
     const firstMatch = seen.find(matches);
     if (!seen[0] || matches(seen[0]) || !firstMatch) return null;
     return firstMatch.observedAt.getTime() - stored.changedAt.getTime();
   }
 
-  private async decideRound(
-    stored: CaseRecord,
-    observed: Observed,
-    traceparent: string | undefined,
+  /** Decides the rounds of these cases: a re-probe, or a final outcome stored for each. */
+  private async decideRounds(
+    deciding: readonly { observed: Observed; stored: CaseRecord; span: CaseSpan }[],
   ): Promise<void> {
-    const attempts = (await this.store.attempts(stored.caseId, observed.round)).map((a) => ({
-      attempt: a.attempt,
-      observedAt: a.observedAt.getTime(),
-      reachability: a.reachability,
-      basis: a.basis,
-    }));
-    const decision = decide(
-      {
-        expected: stored.expected,
-        changedAt: stored.changedAt.getTime(),
-        attempts,
-      },
-      this.race,
-    );
+    const ids = deciding.map((d) => d.stored.caseId);
+    const attemptsByCase = new Map<string, AttemptRecord[]>();
+    for (const a of await this.store.attemptsOf(ids))
+      attemptsByCase.set(a.caseId, [...(attemptsByCase.get(a.caseId) ?? []), a]);
     const now = this.ports.clock.now();
-    if (decision.kind === 'reprobe') {
-      const attempt = Math.max(...attempts.map((a) => a.attempt)) + 1;
-      await this.ports.bus.publish(
-        REPROBE_REQUEST_SUBJECT,
-        ReprobeRequestContract,
-        {
-          caseId: stored.caseId,
-          round: observed.round,
-          attempt,
-          notBefore: new Date(now.getTime() + decision.afterMs).toISOString(),
-          reason: decision.reason.slice(0, 300),
-          sources: stored.source.pods,
-          destinations: stored.destination.pods,
-          port: stored.port,
-          protocol: stored.protocol,
-          listenerKnown: stored.listenerKnown,
-        },
-        {
-          msgId: `${stored.caseId}/${observed.round}/${attempt}`,
-          ...(traceparent ? { traceparent } : {}),
-        },
+    const finals: {
+      observed: Observed;
+      stored: CaseRecord;
+      span: CaseSpan;
+      outcome: Omit<OutcomeRecord, 'enforcementLatencyMs'>;
+    }[] = [];
+    for (const { observed, stored, span } of deciding) {
+      const attempts = (attemptsByCase.get(stored.caseId) ?? [])
+        .filter((a) => a.round === observed.round)
+        .sort((a, b) => a.attempt - b.attempt)
+        .map((a) => ({
+          attempt: a.attempt,
+          observedAt: a.observedAt.getTime(),
+          reachability: a.reachability,
+          basis: a.basis,
+        }));
+      const decision = decide(
+        { expected: stored.expected, changedAt: stored.changedAt.getTime(), attempts },
+        this.race,
       );
-      this.ports.log.info('re-probe requested', {
-        caseId: stored.caseId,
-        attempt,
-        afterMs: decision.afterMs,
-        reason: decision.reason,
+      if (decision.kind === 'reprobe') {
+        await this.requestReprobe(stored, observed, span.traceparent, {
+          attempt: Math.max(...attempts.map((a) => a.attempt)) + 1,
+          notBefore: new Date(now.getTime() + decision.afterMs),
+          reason: decision.reason,
+          afterMs: decision.afterMs,
+        });
+        continue;
+      }
+      const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
+      finals.push({
+        observed,
+        stored,
+        span,
+        outcome: {
+          caseId: stored.caseId,
+          outcome: decision.outcome,
+          round: observed.round,
+          decidedAt: now,
+          reason: decision.reason,
+          attempts: attempts.length,
+          traceId: traceIdOf(span.traceparent) ?? null,
+          observed: conclusiveReachability(conclusive[conclusive.length - 1]?.reachability),
+        },
       });
-      return;
     }
-    const conclusive = attempts.filter((a) => a.reachability !== 'inconclusive');
-    const outcome: OutcomeRecord = {
-      caseId: stored.caseId,
-      outcome: decision.outcome,
-      round: observed.round,
-      decidedAt: now,
-      reason: decision.reason,
-      attempts: attempts.length,
-      enforcementLatencyMs: await this.enforcementLatency(stored),
-      traceId: traceIdOf(traceparent) ?? null,
-      observed: conclusiveReachability(conclusive[conclusive.length - 1]?.reachability),
-    };
-    const { applied, previous } = await this.store.setOutcome(outcome);
-    await this.ports.events?.afterVerdict?.(stored.caseId);
-    if (!applied) return;
+    if (finals.length === 0) return;
+    const before = new Map(
+      (await this.store.outcomesOf(finals.map((f) => f.stored.caseId))).map(
+        (o) => [o.caseId, o] as const,
+      ),
+    );
+    const outcomes = finals.map((f): OutcomeRecord => ({
+      ...f.outcome,
+      enforcementLatencyMs: this.enforcementLatency(
+        f.stored,
+        before.get(f.stored.caseId),
+        attemptsByCase.get(f.stored.caseId) ?? [],
+      ),
+    }));
+    const stored = await this.store.setOutcomes(outcomes);
+    for (const [i, { observed }] of finals.entries())
+      await this.announce(outcomes[i] as OutcomeRecord, observed, stored.get(observed.caseId));
+  }
+
+  /** After an outcome is stored: alerting looks, and a new one is counted, logged and told. */
+  private async announce(
+    outcome: OutcomeRecord,
+    observed: Observed,
+    result: { readonly applied: boolean; readonly previous: Outcome | undefined } | undefined,
+  ): Promise<void> {
+    await this.ports.events?.afterVerdict?.(outcome.caseId);
+    if (!result?.applied) return;
     this.ports.metrics.verdict(outcome.outcome, outcome.enforcementLatencyMs);
     this.ports.log.info('case judged', {
-      caseId: stored.caseId,
+      caseId: outcome.caseId,
       outcome: outcome.outcome,
       attempts: outcome.attempts,
       traceId: outcome.traceId,
     });
     this.ports.events?.verdict?.({
       ...outcome,
-      previous,
+      previous: result.previous,
       sourcePod: observed.sourcePod,
       destinationPod: observed.destinationPod,
       evidence: evidenceText(observed.reachability, observed.basis, observed.evidence),
+    });
+  }
+
+  private async requestReprobe(
+    stored: CaseRecord,
+    observed: Observed,
+    traceparent: string | undefined,
+    next: { attempt: number; notBefore: Date; reason: string; afterMs: number },
+  ): Promise<void> {
+    await this.ports.bus.publish(
+      REPROBE_REQUEST_SUBJECT,
+      ReprobeRequestContract,
+      {
+        caseId: stored.caseId,
+        round: observed.round,
+        attempt: next.attempt,
+        notBefore: next.notBefore.toISOString(),
+        reason: next.reason.slice(0, 300),
+        sources: stored.source.pods,
+        destinations: stored.destination.pods,
+        port: stored.port,
+        protocol: stored.protocol,
+        listenerKnown: stored.listenerKnown,
+      },
+      {
+        msgId: `${stored.caseId}/${observed.round}/${next.attempt}`,
+        ...(traceparent ? { traceparent } : {}),
+      },
+    );
+    this.ports.log.info('re-probe requested', {
+      caseId: stored.caseId,
+      attempt: next.attempt,
+      afterMs: next.afterMs,
+      reason: next.reason,
     });
   }
 }

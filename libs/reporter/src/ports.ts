@@ -26,15 +26,20 @@ export interface ReporterStore {
   /** The stored ones among these cases, in any order. */
   getCases(caseIds: readonly string[]): Promise<CaseRecord[]>;
   upsertCases(cases: readonly CaseRecord[]): Promise<void>;
-  /** Stores an attempt once; false when the same case, round and attempt was stored before. */
-  recordAttempt(attempt: NewAttempt): Promise<boolean>;
-  attempts(caseId: string, round: number): Promise<AttemptRecord[]>;
-  /** Sets a round's outcome once; `previous` is the outcome it replaced. */
-  setOutcome(
-    outcome: OutcomeRecord,
-  ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }>;
-  outcome(caseId: string): Promise<OutcomeRecord | null>;
-  attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]>;
+  /** Stores attempts once each; one with a stored case, round and attempt is left alone. */
+  recordAttempts(attempts: readonly NewAttempt[]): Promise<void>;
+  /** Every stored attempt of these cases, in any order. */
+  attemptsOf(caseIds: readonly string[]): Promise<AttemptRecord[]>;
+  /**
+   * Sets each case's outcome for its round once (a round already decided, or an older one,
+   * changes nothing); says per case whether it was stored, and the outcome it replaced.
+   */
+  setOutcomes(
+    outcomes: readonly OutcomeRecord[],
+  ): Promise<
+    ReadonlyMap<string, { readonly applied: boolean; readonly previous: Outcome | undefined }>
+  >;
+  outcomesOf(caseIds: readonly string[]): Promise<OutcomeRecord[]>;
   recordPolicyInventory(generation: number, policies: PolicyInventory['policies']): Promise<void>;
   /** Keeps the planner's newest view of the matrix. */
   recordMatrixCoverage(report: MatrixCoverageReport, at: Date): Promise<void>;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { CaseTurns, eachLimited } from '#lumen/reporter';
+import { CaseTurns } from '#lumen/reporter';
 
 const tick = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,24 +27,5 @@ describe('CaseTurns', () => {
     const next = turns.run('a', () => Promise.resolve('judged'));
     await expect(failed).rejects.toThrow('store down');
     await expect(next).resolves.toBe('judged');
-  });
-});
-
-describe('eachLimited', () => {
-  it('keeps at most the limit running, runs every item, and reports the first failure', async () => {
-    let running = 0;
-    let most = 0;
-    const done: number[] = [];
-    const work = async (i: number) => {
-      running += 1;
-      most = Math.max(most, running);
-      await tick(2);
-      running -= 1;
-      if (i === 3) throw new Error('item 3 failed');
-      done.push(i);
-    };
-    await expect(eachLimited([0, 1, 2, 3, 4, 5, 6, 7], 3, work)).rejects.toThrow('item 3 failed');
-    expect(most).toBe(3);
-    expect(done.sort()).toEqual([0, 1, 2, 4, 5, 6, 7]);
   });
 });

@@ -71,6 +71,25 @@ class InMemoryReporterStore implements ReporterStore {
   async outcome(caseId: string): Promise<OutcomeRecord | null> {
     return this.outcomes.get(caseId) ?? null;
   }
+  async recordAttempts(attempts: readonly NewAttempt[]): Promise<void> {
+    for (const a of attempts) await this.recordAttempt(a);
+  }
+  async attemptsOf(caseIds: readonly string[]): Promise<AttemptRecord[]> {
+    return this.attemptRows.filter((a) => caseIds.includes(a.caseId));
+  }
+  async outcomesOf(caseIds: readonly string[]): Promise<OutcomeRecord[]> {
+    return caseIds.flatMap((id) => {
+      const found = this.outcomes.get(id);
+      return found ? [found] : [];
+    });
+  }
+  async setOutcomes(
+    outcomes: readonly OutcomeRecord[],
+  ): Promise<Map<string, { applied: boolean; previous: Outcome | undefined }>> {
+    const applied = new Map<string, { applied: boolean; previous: Outcome | undefined }>();
+    for (const o of outcomes) applied.set(o.caseId, await this.setOutcome(o));
+    return applied;
+  }
   async attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]> {
     return this.attemptRows
       .filter((a) => a.caseId === caseId && a.observedAt.getTime() >= since.getTime())
@@ -279,6 +298,28 @@ describe('ReporterCore', () => {
       CaseNotYetKnown,
     );
     expect(store.attemptRows).toEqual([]);
+  });
+
+  it('judges the known cases of a result together, and asks again for the one not stored yet', async () => {
+    const { core, store, planCase, result, verdicts } = reporter();
+    await planCase();
+    const other = '00000000000000c2';
+    const both = result('reachable');
+    const first = both.observations[0]!;
+    const twice: ProbeResult = {
+      ...both,
+      observations: [first, { ...first, caseId: other }],
+    };
+    await expect(core.onResult(twice, undefined)).rejects.toBeInstanceOf(CaseNotYetKnown);
+    expect(verdicts.map((v) => v.caseId)).toEqual([CASE_ID]);
+    // The other case arrives; the redelivered result judges it, and CASE_ID only once.
+    await core.onCase(testCaseFixture(other, [client], [web]), undefined);
+    await core.onResult(twice, undefined);
+    expect(verdicts.map((v) => [v.caseId, v.outcome])).toEqual([
+      [CASE_ID, 'pass'],
+      [other, 'pass'],
+    ]);
+    expect(store.attemptRows.filter((a) => a.caseId === CASE_ID)).toHaveLength(1);
   });
 
   it('keeps a result of an older round as history without judging that round', async () => {

@@ -31,6 +31,12 @@ import { ResultsQuery } from './results-query.js';
 import { Retention } from './retention.js';
 import { Sql } from './sql.js';
 
+/** Whether an outcome was stored, and the outcome it replaced. */
+export interface OutcomeApplied {
+  readonly applied: boolean;
+  readonly previous: Outcome | undefined;
+}
+
 /** A stored row that does not read back as its record: the message names the row and field. */
 export class StoredRowError extends Error {
   override readonly name = 'StoredRowError';
@@ -164,6 +170,48 @@ export class CaseStore {
     }
   }
 
+  /**
+   * Stores a result's attempts in one statement per hundred; one stored before (a
+   * redelivered result) is left as it is.
+   */
+  async recordAttempts(attempts: readonly NewAttempt[]): Promise<void> {
+    for (let i = 0; i < attempts.length; i += 100) {
+      const rows = attempts.slice(i, i + 100).map((a) => ({ ...a, basis: a.basis.slice(0, 500) }));
+      await this.sql.write(() =>
+        this.dataSource
+          .getRepository(AttemptEntity)
+          .createQueryBuilder()
+          .insert()
+          .values(rows)
+          .orIgnore()
+          .execute(),
+      );
+    }
+  }
+
+  /** Every stored attempt of these cases (retention keeps a few per case). */
+  async attemptsOf(caseIds: readonly string[]): Promise<AttemptRecord[]> {
+    const rows: AttemptRow[] = [];
+    for (let i = 0; i < caseIds.length; i += 500)
+      rows.push(
+        ...(await this.dataSource
+          .getRepository(AttemptEntity)
+          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
+      );
+    return rows.map(readAttempt);
+  }
+
+  async outcomesOf(caseIds: readonly string[]): Promise<OutcomeRecord[]> {
+    const rows: OutcomeRow[] = [];
+    for (let i = 0; i < caseIds.length; i += 500)
+      rows.push(
+        ...(await this.dataSource
+          .getRepository(OutcomeEntity)
+          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
+      );
+    return rows.map(readOutcome);
+  }
+
   async attempts(caseId: string, round: number): Promise<AttemptRecord[]> {
     const rows = await this.dataSource
       .getRepository(AttemptEntity)
@@ -187,37 +235,54 @@ export class CaseStore {
   async setOutcome(
     outcome: OutcomeRecord,
   ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }> {
-    return this.sql.write(() => this.decide(outcome));
+    const result = (await this.setOutcomes([outcome])).get(outcome.caseId);
+    return result ?? { applied: false, previous: undefined };
   }
 
-  private decide(
-    outcome: OutcomeRecord,
-  ): Promise<{ readonly applied: boolean; readonly previous: Outcome | undefined }> {
-    return this.dataSource.transaction(async (manager) => {
-      const previous = await manager
-        .getRepository(OutcomeEntity)
-        .findOneBy({ caseId: outcome.caseId });
-      if (previous && previous.round >= outcome.round)
-        return { applied: false, previous: previous.outcome };
-      await manager
-        .getRepository(OutcomeEntity)
-        .save({ ...outcome, reason: outcome.reason.slice(0, 2000) });
-      const changed = previous?.outcome !== outcome.outcome;
-      // The attempts behind a failure or a change are evidence: kept for the history's age.
-      if (changed || outcome.outcome === 'fail')
-        await manager
-          .getRepository(AttemptEntity)
-          .update({ caseId: outcome.caseId, round: outcome.round }, { retained: true });
-      // History records changes: a sweep that confirms the same outcome adds no row.
-      if (changed)
-        await manager.getRepository(OutcomeHistoryEntity).insert({
-          caseId: outcome.caseId,
-          outcome: outcome.outcome,
-          round: outcome.round,
-          decidedAt: outcome.decidedAt,
-        });
-      return { applied: true, previous: previous?.outcome };
-    });
+  /** setOutcome for several cases (one each), in one transaction. */
+  setOutcomes(outcomes: readonly OutcomeRecord[]): Promise<Map<string, OutcomeApplied>> {
+    return this.sql.write(() =>
+      this.dataSource.transaction(async (manager) => {
+        const applied = new Map<string, OutcomeApplied>();
+        const previous = new Map(
+          (
+            await manager
+              .getRepository(OutcomeEntity)
+              .findBy({ caseId: In(outcomes.map((o) => o.caseId)) })
+          ).map((row) => [row.caseId, row] as const),
+        );
+        const changed: OutcomeRecord[] = [];
+        const saved: OutcomeRecord[] = [];
+        for (const outcome of outcomes) {
+          const before = previous.get(outcome.caseId);
+          if (before && before.round >= outcome.round) {
+            applied.set(outcome.caseId, { applied: false, previous: before.outcome });
+            continue;
+          }
+          applied.set(outcome.caseId, { applied: true, previous: before?.outcome });
+          saved.push({ ...outcome, reason: outcome.reason.slice(0, 2000) });
+          if (before?.outcome !== outcome.outcome) changed.push(outcome);
+          // The attempts behind a failure or a change are evidence: kept for the history's age.
+          if (before?.outcome !== outcome.outcome || outcome.outcome === 'fail')
+            await manager
+              .getRepository(AttemptEntity)
+              .update({ caseId: outcome.caseId, round: outcome.round }, { retained: true });
+        }
+        for (let i = 0; i < saved.length; i += 100)
+          await manager.getRepository(OutcomeEntity).upsert(saved.slice(i, i + 100), ['caseId']);
+        // History records changes: a sweep that confirms the same outcome adds no row.
+        if (changed.length > 0)
+          await manager.getRepository(OutcomeHistoryEntity).insert(
+            changed.map((o) => ({
+              caseId: o.caseId,
+              outcome: o.outcome,
+              round: o.round,
+              decidedAt: o.decidedAt,
+            })),
+          );
+        return applied;
+      }),
+    );
   }
 
   /** Replaces the policy inventory with a newer generation's part; older parts change nothing. */
