@@ -19,6 +19,7 @@ export class Retention {
         SELECT id FROM ${history} WHERE decided_at < ${q(cutoff)} LIMIT ${q(policy.batchSize)})`,
     );
     const attempts = await this.oldAttempts(policy, cutoff);
+    await this.sql.reclaim(['probe_attempts', 'case_outcome_history', 'case_outcomes', 'cases']);
     return { attempts, history: historyDeleted, cases };
   }
 

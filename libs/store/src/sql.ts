@@ -63,6 +63,19 @@ export class Sql {
     );
   }
 
+  /**
+   * Makes the space of deleted and updated rows reusable. PostgreSQL keeps dead rows until
+   * a VACUUM; autovacuum comes late on tables that churn every sweep (every case and
+   * outcome row is rewritten, and retention deletes a sweep's worth of attempts), and the
+   * files grew by 20 MB per sweep of the 20,000-pod plan with the row counts flat. A plain
+   * VACUUM blocks no reads or writes. SQLite reuses freed pages by itself.
+   */
+  async reclaim(tables: readonly string[]): Promise<void> {
+    if (!this.postgres) return;
+    for (const table of tables)
+      await this.dataSource.query(`VACUUM (ANALYZE) ${this.table(table)}`);
+  }
+
   table(name: string): string {
     return `${this.prefix}"${name}"`;
   }
