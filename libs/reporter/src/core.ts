@@ -37,6 +37,17 @@ interface Observed {
   readonly destinationPod?: string;
 }
 
+/** Cases stored in one write at most, and how long arriving cases are gathered. */
+const CASES_PER_WRITE = 200;
+const CASE_GATHER_MS = 5;
+
+interface ArrivingCase {
+  readonly testCase: TestCase;
+  readonly traceparent: string | undefined;
+  readonly done: () => void;
+  readonly failed: (error: unknown) => void;
+}
+
 /** Thrown when a result arrives before its case: the message is delivered again later. */
 export class CaseNotYetKnown extends Error {}
 
@@ -51,6 +62,8 @@ export class ReporterCore {
   readonly denyBehaviour = new DenyBehaviour();
   private readonly inventoryParts = new Set<number>();
   private readonly turns = new CaseTurns();
+  private arriving: ArrivingCase[] = [];
+  private arrivalTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ports: ReporterPorts,
@@ -61,32 +74,67 @@ export class ReporterCore {
     return this.ports.store;
   }
 
+  /**
+   * Stores a case (a newer generation replaces an older one, never the reverse). Cases
+   * that arrive together are gathered for a few milliseconds and stored in one write:
+   * a plan of 26,000 cases arrives within seconds.
+   */
   onCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
-    return this.turns.run(testCase.caseId, () => this.storeCase(testCase, traceparent));
+    return new Promise((done, failed) => {
+      this.arriving.push({ testCase, traceparent, done, failed });
+      if (this.arriving.length >= CASES_PER_WRITE) void this.storeArrived();
+      else this.arrivalTimer ??= setTimeout(() => void this.storeArrived(), CASE_GATHER_MS);
+    });
   }
 
-  private async storeCase(testCase: TestCase, traceparent: string | undefined): Promise<void> {
-    const existing = await this.store.getCase(testCase.caseId);
-    if (existing && existing.generation >= testCase.generation) return;
-    await this.store.upsertCases([
-      {
-        caseId: testCase.caseId,
-        generation: testCase.generation,
-        reason: testCase.reason,
-        source: { ...testCase.source, pods: testCase.sources },
-        destination: { ...testCase.destination, pods: testCase.destinations },
-        port: testCase.port,
-        protocol: testCase.protocol,
-        expected: testCase.expected,
-        explanation: testCase.explanation,
-        rule: testCase.rule ?? null,
-        changedAt: new Date(testCase.changedAt),
-        updatedAt: this.ports.clock.now(),
-        listenerKnown: testCase.listenerKnown,
-        loopback: testCase.loopback,
-        traceparent: traceparent ?? null,
-      },
-    ]);
+  private async storeArrived(): Promise<void> {
+    clearTimeout(this.arrivalTimer);
+    this.arrivalTimer = undefined;
+    const arrived = this.arriving;
+    this.arriving = [];
+    if (arrived.length === 0) return;
+    const newest = new Map<string, ArrivingCase>();
+    for (const a of arrived) {
+      const seen = newest.get(a.testCase.caseId);
+      if (!seen || a.testCase.generation > seen.testCase.generation)
+        newest.set(a.testCase.caseId, a);
+    }
+    const ids = [...newest.keys()];
+    try {
+      await this.turns.runAll(ids, async () => {
+        const stored = new Map((await this.store.getCases(ids)).map((c) => [c.caseId, c]));
+        await this.store.upsertCases(
+          [...newest.values()]
+            .filter(
+              (a) => (stored.get(a.testCase.caseId)?.generation ?? -1) < a.testCase.generation,
+            )
+            .map((a) => this.caseRecord(a.testCase, a.traceparent)),
+        );
+      });
+      for (const a of arrived) a.done();
+    } catch (error) {
+      for (const a of arrived) a.failed(error);
+    }
+  }
+
+  private caseRecord(testCase: TestCase, traceparent: string | undefined): CaseRecord {
+    return {
+      caseId: testCase.caseId,
+      generation: testCase.generation,
+      reason: testCase.reason,
+      source: { ...testCase.source, pods: testCase.sources },
+      destination: { ...testCase.destination, pods: testCase.destinations },
+      port: testCase.port,
+      protocol: testCase.protocol,
+      expected: testCase.expected,
+      explanation: testCase.explanation,
+      rule: testCase.rule ?? null,
+      changedAt: new Date(testCase.changedAt),
+      updatedAt: this.ports.clock.now(),
+      listenerKnown: testCase.listenerKnown,
+      loopback: testCase.loopback,
+      traceparent: traceparent ?? null,
+    };
   }
 
   /** The planner's policy inventory, for rule coverage; parts of older generations are ignored. */

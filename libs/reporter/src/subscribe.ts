@@ -30,8 +30,8 @@ export function subscribeReporter(
       name: 'reporter-cases',
       contract: TestCaseContract,
       filterSubject: TEST_CASE_SUBJECT,
-      // Different cases side by side; the core keeps each case's work in turn.
-      concurrency: 32,
+      // Many at once: the core gathers arriving cases into one write.
+      concurrency: 256,
       handle: (value, delivery) => reporter.onCase(value, delivery.traceparent),
     }),
     consume({

@@ -44,7 +44,9 @@ class InMemoryReporterStore implements ReporterStore {
       return found ? [found] : [];
     });
   }
+  readonly caseWrites: number[] = [];
   async upsertCases(cases: readonly CaseRecord[]): Promise<void> {
+    this.caseWrites.push(cases.length);
     for (const c of cases) this.cases.set(c.caseId, c);
   }
   async recordAttempt(attempt: NewAttempt): Promise<boolean> {
@@ -298,6 +300,24 @@ describe('ReporterCore', () => {
       CaseNotYetKnown,
     );
     expect(store.attemptRows).toEqual([]);
+  });
+
+  it('stores cases that arrive together in one write, the newest generation of each, never an older one', async () => {
+    const { core, store } = reporter();
+    const id = (i: number) => `0000000000000${(0x100 + i).toString(16)}`;
+    await core.onCase(testCaseFixture(id(0), [client], [web], { generation: 9 }), undefined);
+    store.caseWrites.length = 0;
+    await Promise.all([
+      ...Array.from({ length: 50 }, (_, i) =>
+        core.onCase(testCaseFixture(id(i + 1), [client], [web], { generation: 3 }), undefined),
+      ),
+      core.onCase(testCaseFixture(id(1), [client], [web], { generation: 4 }), undefined),
+      // Older than what is stored: changes nothing.
+      core.onCase(testCaseFixture(id(0), [client], [web], { generation: 8 }), undefined),
+    ]);
+    expect(store.caseWrites).toEqual([50]);
+    expect(store.cases.get(id(1))?.generation).toBe(4);
+    expect(store.cases.get(id(0))?.generation).toBe(9);
   });
 
   it('judges the known cases of a result together, and asks again for the one not stored yet', async () => {
