@@ -14,3 +14,8 @@ export {
 export { scenarioObjects, type ManifestObject } from './objects.js';
 export { POD_IP_ANNOTATION } from './runtime/kubelet.js';
 export { neighbourLimitsFor, type NeighbourLimits } from './runtime/network.js';
+// The API emulator alone, for benchmarks that serve a hollow cluster (no pods run).
+export { ApiServer, ObjectStore } from './api/index.js';
+export { resourceByKind } from './api/resources.js';
+export { selfSignedCertificate } from './api/certificate.js';
+export { renderKubeconfig } from './kubeconfig.js';

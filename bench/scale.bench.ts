@@ -1,0 +1,351 @@
+/**
+ * npm run bench:scale [-- --record]
+ *
+ * Lumen's control plane on a hollow 20,000-pod cluster, as kubemark does it with hollow
+ * nodes. Real: the planner, scheduler and reporter services, each its own process, a
+ * private nats-server and PostgreSQL (a database of its own). Stand-ins, and said so: the
+ * lab's API emulator serves the bench:policy cluster (20,005 pods, 1,003 namespaces,
+ * 5,000 policies) on 500 nodes whose pods do not run; hollow probers (in this process)
+ * heartbeat for every node, take the real probe batches from JetStream and answer them
+ * from the reference semantics (the policy engine, checked against the reference
+ * evaluator by the property tests), with a probe cost: 20 ms per batch and 300 ms when a
+ * target is dropped (nmap waits for silence). The planner plans the obligations
+ * (`COVERAGE=obligations`); the sweep runs from the first case published to the last
+ * outcome stored.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import {
+  PROBE_BATCH_SUBJECTS,
+  PROBE_RESULT_SUBJECT,
+  ProbeBatchContract,
+  ProbeResultContract,
+  type ProbeBatch,
+} from '#lumen/contracts';
+import { freePort } from '#lumen/host';
+import {
+  ApiServer,
+  ObjectStore,
+  renderKubeconfig,
+  resourceByKind,
+  selfSignedCertificate,
+} from '#lumen/lab';
+import { MessageBus, ProberRegistry, startPrivateNatsServer } from '#lumen/messaging';
+import { PolicyEngine, podKey, type Pod } from '#lumen/policy';
+import { lumenRepository } from '../cli/src/paths.js';
+import { measureMachine, recordSection } from './report.js';
+import { syntheticCluster } from './synthetic-cluster.js';
+
+const NODES = 500;
+const HEARTBEAT_TTL_MS = 15_000;
+const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
+const BATCH_MS = 20;
+const DROP_MS = 300;
+
+const cluster = syntheticCluster({
+  namespaces: 1000,
+  podsPerNamespace: 20,
+  policiesPerNamespace: 5,
+});
+const engine = new PolicyEngine(cluster);
+const podsByKey = new Map(cluster.pods.map((p) => [podKey(p), p] as const));
+const nodeOf = (index: number): string => `hollow-node-${(index % NODES) + 1}`;
+
+/** The cluster as objects in the API emulator: nodes, namespaces, running pods, policies. */
+function seed(store: ObjectStore): void {
+  const kind = (k: string) => {
+    const type = resourceByKind(k);
+    if (!type) throw new Error(`the emulator serves no ${k}`);
+    return type;
+  };
+  for (let n = 1; n <= NODES; n += 1)
+    store.create(kind('Node'), undefined, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: `hollow-node-${n}`,
+        labels: { 'kubernetes.io/hostname': `hollow-node-${n}` },
+      },
+      status: { conditions: [{ type: 'Ready', status: 'True' }] },
+    });
+  for (const namespace of cluster.namespaces)
+    store.create(kind('Namespace'), undefined, {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: { name: namespace.name, labels: namespace.labels },
+    });
+  cluster.pods.forEach((pod: Pod, i) => {
+    store.create(kind('Pod'), pod.namespace, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
+      spec: {
+        nodeName: nodeOf(i),
+        hostNetwork: pod.hostNetwork,
+        containers: [
+          {
+            name: 'app',
+            image: 'hollow',
+            ports: pod.ports.map((p) => ({
+              ...(p.name ? { name: p.name } : {}),
+              containerPort: p.port,
+              protocol: p.protocol,
+            })),
+          },
+        ],
+      },
+      status: {
+        phase: 'Running',
+        podIP: pod.ip,
+        podIPs: [{ ip: pod.ip }],
+        conditions: [{ type: 'Ready', status: 'True' }],
+      },
+    });
+  });
+  for (const policy of cluster.policies)
+    store.create(kind('NetworkPolicy'), policy.metadata.namespace, {
+      ...policy,
+      metadata: { name: policy.metadata.name, namespace: policy.metadata.namespace },
+    } as never);
+}
+
+/** Every node's prober, hollow: heartbeats, and answers from the policies with a probe cost. */
+async function hollowProbers(
+  natsUrl: string,
+): Promise<{ stop: () => Promise<void>; batches: () => number }> {
+  const bus = await MessageBus.connect({ url: natsUrl, service: 'hollow-probers' });
+  const registry = await ProberRegistry.open(bus, HEARTBEAT_TTL_MS);
+  const instance = randomUUID();
+  const beat = async () => {
+    for (let n = 1; n <= NODES; n += 1)
+      await registry.announce({
+        node: `hollow-node-${n}`,
+        instance,
+        version: 'hollow',
+        at: new Date().toISOString(),
+        inFlight: 0,
+      });
+  };
+  await beat();
+  const timer = setInterval(() => void beat(), HEARTBEAT_TTL_MS / 3);
+  let batches = 0;
+  const consumer = await bus.consume({
+    contract: ProbeBatchContract,
+    durable: 'hollow-probers',
+    filterSubject: PROBE_BATCH_SUBJECTS,
+    concurrency: 512,
+    ackWaitMs: 60_000,
+    handle: async (batch: ProbeBatch) => {
+      const started = new Date();
+      const source = podsByKey.get(`${batch.source.namespace}/${batch.source.name}`);
+      let dropped = false;
+      const observations = batch.targets.map((t) => {
+        const destination = podsByKey.get(`${t.destination.namespace}/${t.destination.name}`);
+        const allowed =
+          source && destination
+            ? engine.verdict({ from: source, to: destination, port: t.port, protocol: t.protocol })
+                .allowed
+            : false;
+        if (!allowed) dropped = true;
+        return {
+          caseId: t.caseId,
+          round: t.round,
+          destination: t.destination,
+          ip: t.ip,
+          port: t.port,
+          protocol: t.protocol,
+          reachability: allowed ? ('reachable' as const) : ('blocked' as const),
+          basis: allowed ? 'open (syn-ack)' : 'dropped: filtered (no-response)',
+          evidence: allowed
+            ? { state: 'open', reason: 'syn-ack' }
+            : { state: 'filtered', reason: 'no-response' },
+        };
+      });
+      await new Promise((resolve) => setTimeout(resolve, BATCH_MS + (dropped ? DROP_MS : 0)));
+      await bus.publish(
+        PROBE_RESULT_SUBJECT,
+        ProbeResultContract,
+        {
+          batchId: batch.batchId,
+          node: batch.node,
+          attempt: batch.attempt,
+          source: { namespace: batch.source.namespace, name: batch.source.name },
+          observations,
+          startedAt: started.toISOString(),
+          durationMs: Date.now() - started.getTime(),
+        },
+        { msgId: `${batch.batchId}/${batch.attempt}` },
+      );
+      batches += 1;
+    },
+  });
+  return {
+    batches: () => batches,
+    stop: async () => {
+      clearInterval(timer);
+      await consumer.stop();
+      await bus.close();
+    },
+  };
+}
+
+/** CPU seconds and peak RSS of a process, from /proc. */
+function usage(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return { cpuSeconds: ticks / 100, peakRssMb: Number(hwm ?? 0) / 1024 };
+}
+
+async function until<T>(
+  check: () => Promise<T | undefined>,
+  what: string,
+  timeoutMs = 900_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-scale-'));
+const database = `lumen_bench_${randomBytes(4).toString('hex')}`;
+const admin = new DataSource({ type: 'postgres', url: `${POSTGRES}/test` });
+await admin.initialize();
+await admin.query(`CREATE DATABASE ${database}`);
+const children = new Map<string, ChildProcess>();
+const objects = new ObjectStore({ historyLimit: 200_000 });
+let api: ApiServer | undefined;
+let probers: Awaited<ReturnType<typeof hollowProbers>> | undefined;
+const nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+const db = new DataSource({ type: 'postgres', url: `${POSTGRES}/${database}` });
+try {
+  const seeded = performance.now();
+  seed(objects);
+  const seedSeconds = (performance.now() - seeded) / 1000;
+  const tls = await selfSignedCertificate(scratch);
+  const token = randomBytes(24).toString('base64url');
+  api = new ApiServer({ store: objects, tls, token });
+  const kubeconfig = join(scratch, 'kubeconfig');
+  writeFileSync(kubeconfig, renderKubeconfig('hollow', await api.listen(), token, tls.cert), {
+    mode: 0o600,
+  });
+  probers = await hollowProbers(nats.url);
+  const start = async (name: string, env: Record<string, string>): Promise<void> => {
+    const child = spawn(
+      process.execPath,
+      [join(lumenRepository(), 'dist', 'services', name, 'src', 'main.js')],
+      {
+        env: {
+          PATH: process.env.PATH ?? '',
+          NATS_URL: nats.url,
+          HTTP_PORT: String(await freePort()),
+          LOG_LEVEL: 'warn',
+          ...env,
+        },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    child.stderr.on('data', () => undefined);
+    children.set(name, child);
+  };
+  await start('reporter', { DATABASE_URL: `${POSTGRES}/${database}` });
+  await start('scheduler', { HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS) });
+  const plannerStarted = performance.now();
+  await start('planner', {
+    KUBECONFIG: kubeconfig,
+    COVERAGE: 'obligations',
+    SWEEP_INTERVAL_MS: '86400000',
+  });
+  const bus = await MessageBus.connect({ url: nats.url, service: 'bench-scale' });
+  const jsm = await bus.connection.jetstreamManager();
+  const streamState = async (name: string) => (await jsm.streams.info(name)).state;
+  const firstCaseSeconds = await until(async () => {
+    const state = await streamState('LUMEN_V1_CASES').catch(() => undefined);
+    return state && state.messages > 0 ? (performance.now() - plannerStarted) / 1000 : undefined;
+  }, 'the first case');
+  const sweepStarted = performance.now();
+  // Published: the case stream stops growing for 5 s.
+  let last = -1;
+  let stableSince = performance.now();
+  const published = await until(async () => {
+    const { messages } = await streamState('LUMEN_V1_CASES');
+    if (messages !== last) {
+      last = messages;
+      stableSince = performance.now();
+      return undefined;
+    }
+    return performance.now() - stableSince > 5000 ? messages : undefined;
+  }, 'the plan to be published');
+  const publishSeconds = (performance.now() - sweepStarted - 5000) / 1000;
+  await db.initialize();
+  const count = async (sql: string) => Number((await db.query<{ n: string }[]>(sql))[0]?.n ?? 0);
+  // Done: every stored case has an outcome, and no case came in the last 2 s.
+  let casesSeen = -1;
+  let casesStableSince = performance.now();
+  const cases = await until(async () => {
+    const stored = await count('SELECT count(*) AS n FROM cases');
+    if (stored !== casesSeen) {
+      casesSeen = stored;
+      casesStableSince = performance.now();
+    }
+    const decided = await count('SELECT count(*) AS n FROM case_outcomes');
+    return stored > 0 && decided >= stored && performance.now() - casesStableSince > 2000
+      ? stored
+      : undefined;
+  }, 'every case to have an outcome');
+  // The 2 s of quiet that said so are not part of the sweep.
+  const sweepSeconds = (performance.now() - sweepStarted - 2000) / 1000;
+  const outcomes = await db.query<{ outcome: string; n: string }[]>(
+    'SELECT outcome, count(*) AS n FROM case_outcomes GROUP BY outcome ORDER BY outcome',
+  );
+  const streams = await Promise.all(
+    ['LUMEN_V1_CASES', 'LUMEN_V1_PROBES', 'LUMEN_V1_RESULTS'].map(
+      async (name) => [name, await streamState(name)] as const,
+    ),
+  );
+  const rows = await Promise.all(
+    ['cases', 'probe_attempts', 'case_outcomes', 'case_outcome_history'].map(async (table) => ({
+      table,
+      rows: await count(`SELECT count(*) AS n FROM ${table}`),
+      bytes: await count(`SELECT pg_total_relation_size('${table}') AS n`),
+    })),
+  );
+  const lines = [
+    `hollow cluster: ${cluster.pods.length} pods, ${cluster.namespaces.length} namespaces, ${cluster.policies.length} policies on ${NODES} nodes (API emulator seeded in ${seedSeconds.toFixed(1)} s); hollow probe cost ${BATCH_MS} ms a batch, +${DROP_MS} ms when one target is dropped`,
+    `planner: first case ${firstCaseSeconds.toFixed(1)} s after start (watch, model, plan); ${published} cases published in ${publishSeconds.toFixed(1)} s (${(published / Math.max(0.1, publishSeconds)).toFixed(0)}/s)`,
+    `sweep: first case published to last outcome stored: ${sweepSeconds.toFixed(1)} s (budget 60 s); ${probers.batches()} batches probed, ${(cases / sweepSeconds).toFixed(0)} cases/s through the pipeline`,
+    `outcomes: ${outcomes.map((o) => `${o.n} ${o.outcome}`).join(', ')}`,
+    ...streams.map(
+      ([name, state]) =>
+        `NATS ${name}: ${state.messages} messages, ${(state.bytes / 1e6).toFixed(1)} MB`,
+    ),
+    ...rows.map((r) => `PostgreSQL ${r.table}: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB`),
+    ...[...children].map(([name, child]) => {
+      const u = usage(child.pid ?? 0);
+      return `${name}: ${u.cpuSeconds.toFixed(1)} CPU s, peak RSS ${u.peakRssMb.toFixed(0)} MB`;
+    }),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  await bus.close();
+  if (process.argv.includes('--record'))
+    recordSection('scale', 'npm run bench:scale', measureMachine(), lines);
+} finally {
+  for (const child of children.values()) child.kill('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await probers?.stop().catch(() => undefined);
+  await api?.close();
+  if (db.isInitialized) await db.destroy();
+  await nats.stop();
+  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  await admin.destroy();
+  rmSync(scratch, { recursive: true, force: true });
+}
