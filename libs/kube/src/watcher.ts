@@ -105,6 +105,7 @@ export class ClusterWatcher {
 
   async stop(): Promise<void> {
     clearTimeout(this.timer);
+    this.timer = undefined;
     await Promise.all(this.informers.map((i) => i.stop()));
   }
 
@@ -137,10 +138,16 @@ export class ClusterWatcher {
     this.informers.push(informer);
   }
 
+  /**
+   * Changes are gathered for `debounceMs` from the first one, then flushed together. The
+   * timer is not restarted by later changes: under sustained churn (a rollout of
+   * thousands of pods) a trailing debounce would never fire, and the planner would fall
+   * behind for as long as the churn lasts. Here it is never more than one interval behind.
+   */
   private changed(change: ClusterChange | undefined): void {
     if (change) this.pending.push(change);
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
       this.flush();
     }, this.options.debounceMs);
   }
