@@ -4,6 +4,7 @@ import { systemClock, type Log } from '#lumen/contracts';
 import { kernelSupportsSctp } from '#lumen/host';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import {
+  PlanRunner,
   PlannerCore,
   noPlannerMetrics,
   type PlanPublished,
@@ -72,7 +73,13 @@ export class LocalPipeline {
   private readonly stops: (() => Promise<void> | void)[] = [];
   private readonly probers = new Map<string, ProberWorker>();
   private readonly listeners = new Set<() => void>();
-  private updates: Promise<unknown> = Promise.resolve();
+  /** Views merged while a plan runs; onSnapshot reports its own failures. */
+  private readonly plans = new PlanRunner<ClusterSnapshot>(
+    { update: (snapshot) => this.onSnapshot(snapshot), sweep: () => this.sweep() },
+    (error) => {
+      this.options.log.warn('planning failed', { error: String(error) });
+    },
+  );
   private lastPlan: PlanPublished | undefined;
   private readonly runId = randomUUID().slice(0, 8);
   planner!: PlannerCore;
@@ -206,7 +213,7 @@ export class LocalPipeline {
     const watcher = new ClusterWatcher(loadKubeConfig(this.options.kubeconfig), {
       debounceMs: this.options.debounceMs,
       onSnapshot: (snapshot) => {
-        this.updates = this.updates.then(() => this.onSnapshot(snapshot));
+        this.plans.change(snapshot);
       },
       onError: (kind, error) => {
         if (this.stopping) return;
@@ -219,7 +226,7 @@ export class LocalPipeline {
     await watcher.start();
     if (this.options.sweepIntervalMs > 0) {
       const sweepTimer = setInterval(() => {
-        this.updates = this.updates.then(() => this.sweep());
+        this.plans.sweep();
       }, this.options.sweepIntervalMs);
       this.stops.push(() => {
         clearInterval(sweepTimer);

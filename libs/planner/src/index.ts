@@ -8,3 +8,4 @@ export * from './publish.js';
 export * from './synthetic.js';
 export * from './coverage.js';
 export * from './inventory.js';
+export * from './plan-runner.js';

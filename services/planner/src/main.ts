@@ -1,10 +1,10 @@
 import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
-import { ClusterWatcher, SyntheticPods, loadKubeConfig } from '#lumen/kube';
+import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { systemClock } from '#lumen/contracts';
 import { MessageBus } from '#lumen/messaging';
-import { PLANNER_DEFAULTS, PlannerCore } from '#lumen/planner';
+import { PLANNER_DEFAULTS, PlanRunner, PlannerCore } from '#lumen/planner';
 import { caseTracer, plannerPrometheus } from '#lumen/telemetry';
 import {
   bootService,
@@ -59,14 +59,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   let sweep: NodeJS.Timeout | undefined;
   let planned = false;
   let stopping = false;
-  let queue: Promise<unknown> = Promise.resolve();
-  const enqueue = (work: () => Promise<unknown>): void => {
-    queue = queue.then(work).catch((error: unknown) => {
-      logger.error('planning failed; the next change or sweep tries again', {
-        error: String(error),
-      });
-    });
-  };
+  let runner: PlanRunner<ClusterSnapshot> | undefined;
   return {
     notReady: () => (planned ? undefined : 'no plan published yet (waiting for the cluster)'),
     onApplicationBootstrap: async () => {
@@ -94,14 +87,26 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
         },
       );
       const planner = core;
+      const plans = new PlanRunner<ClusterSnapshot>(
+        {
+          update: async (view) => {
+            await planner.update(view);
+            planned = true;
+          },
+          sweep: () => planner.sweep(),
+        },
+        (error) => {
+          logger.error('planning failed; the next change or sweep tries again', {
+            error: String(error),
+          });
+        },
+      );
+      runner = plans;
       watcher = new ClusterWatcher(kubeConfig, {
         debounceMs: config.DEBOUNCE_MS,
         onSnapshot: (snapshot) => {
           logger.log('cluster changed', { changes: snapshot.changes.length });
-          enqueue(async () => {
-            await planner.update(snapshot);
-            planned = true;
-          });
+          plans.change(snapshot);
         },
         onError: (kind, error) => {
           if (stopping) return;
@@ -110,14 +115,14 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       });
       await watcher.start();
       sweep = setInterval(() => {
-        enqueue(() => planner.sweep());
+        plans.sweep();
       }, config.SWEEP_INTERVAL_MS);
     },
     onApplicationShutdown: async () => {
       stopping = true;
       clearInterval(sweep);
       await watcher?.stop();
-      await queue;
+      await runner?.idle();
       // Synthetic sources are Lumen's to clean up.
       await core?.removeSyntheticSources();
       await bus?.close();
