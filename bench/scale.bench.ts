@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import {
+  MATRIX_COVERAGE_SUBJECT,
   PROBE_BATCH_SUBJECTS,
   PROBE_RESULT_SUBJECT,
   ProbeBatchContract,
@@ -54,6 +55,11 @@ const cluster = syntheticCluster({
 const engine = new PolicyEngine(cluster);
 const podsByKey = new Map(cluster.pods.map((p) => [podKey(p), p] as const));
 const nodeOf = (index: number): string => `hollow-node-${(index % NODES) + 1}`;
+/** The pod now standing in each of the cluster's places (churn replaces them). */
+const current: Pod[] = [...cluster.pods];
+const CHURN_PER_SECOND = 100;
+const CHURN_SECONDS = 60;
+const DEBOUNCE_MS = 1000;
 
 /** The cluster as objects in the API emulator: nodes, namespaces, running pods, policies. */
 function seed(store: ObjectStore): void {
@@ -79,38 +85,80 @@ function seed(store: ObjectStore): void {
       metadata: { name: namespace.name, labels: namespace.labels },
     });
   cluster.pods.forEach((pod: Pod, i) => {
-    store.create(kind('Pod'), pod.namespace, {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
-      spec: {
-        nodeName: nodeOf(i),
-        hostNetwork: pod.hostNetwork,
-        containers: [
-          {
-            name: 'app',
-            image: 'hollow',
-            ports: pod.ports.map((p) => ({
-              ...(p.name ? { name: p.name } : {}),
-              containerPort: p.port,
-              protocol: p.protocol,
-            })),
-          },
-        ],
-      },
-      status: {
-        phase: 'Running',
-        podIP: pod.ip,
-        podIPs: [{ ip: pod.ip }],
-        conditions: [{ type: 'Ready', status: 'True' }],
-      },
-    });
+    createPod(store, pod, nodeOf(i));
   });
   for (const policy of cluster.policies)
     store.create(kind('NetworkPolicy'), policy.metadata.namespace, {
       ...policy,
       metadata: { name: policy.metadata.name, namespace: policy.metadata.namespace },
     } as never);
+}
+
+function kind(k: string) {
+  const type = resourceByKind(k);
+  if (!type) throw new Error(`the emulator serves no ${k}`);
+  return type;
+}
+
+/** A running pod on a hollow node: it has an IP and is Ready, and nothing runs. */
+function createPod(store: ObjectStore, pod: Pod, node: string): void {
+  store.create(kind('Pod'), pod.namespace, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
+    spec: {
+      nodeName: node,
+      hostNetwork: pod.hostNetwork,
+      containers: [
+        {
+          name: 'app',
+          image: 'hollow',
+          ports: pod.ports.map((p) => ({
+            ...(p.name ? { name: p.name } : {}),
+            containerPort: p.port,
+            protocol: p.protocol,
+          })),
+        },
+      ],
+    },
+    status: {
+      phase: 'Running',
+      podIP: pod.ip,
+      podIPs: [{ ip: pod.ip }],
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  });
+}
+
+/**
+ * Rolling updates: every second, `perSecond` pods are replaced by pods of a new
+ * pod-template-hash (a new name, the same node and IP), for `seconds`. The hollow probers'
+ * model follows, so that they answer for the new pods. Returns when the churn ended.
+ */
+async function churn(store: ObjectStore, perSecond: number, seconds: number): Promise<number> {
+  const podType = kind('Pod');
+  let next = 0;
+  for (let second = 1; second <= seconds; second += 1) {
+    const tick = performance.now();
+    for (let k = 0; k < perSecond; k += 1) {
+      const index = next++ % cluster.pods.length;
+      const old = current[index]!;
+      const replacement: Pod = {
+        ...old,
+        name: `${cluster.pods[index]!.name}-r${second}`,
+        labels: { ...old.labels, 'pod-template-hash': `r${second}` },
+      };
+      store.delete(podType, old.namespace, old.name);
+      createPod(store, replacement, nodeOf(index));
+      podsByKey.set(podKey(replacement), replacement);
+      engine.setPod(replacement);
+      current[index] = replacement;
+    }
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, 1000 - (performance.now() - tick))),
+    );
+  }
+  return performance.now();
 }
 
 /** Every node's prober, hollow: heartbeats, and answers from the policies with a probe cost. */
@@ -264,6 +312,7 @@ try {
     KUBECONFIG: kubeconfig,
     COVERAGE: 'obligations',
     SWEEP_INTERVAL_MS: '86400000',
+    DEBOUNCE_MS: String(DEBOUNCE_MS),
   });
   const bus = await MessageBus.connect({ url: nats.url, service: 'bench-scale' });
   const jsm = await bus.connection.jetstreamManager();
@@ -304,6 +353,7 @@ try {
   }, 'every case to have an outcome');
   // The 2 s of quiet that said so are not part of the sweep.
   const sweepSeconds = (performance.now() - sweepStarted - 2000) / 1000;
+  const sweepBatches = probers.batches();
   const outcomes = await db.query<{ outcome: string; n: string }[]>(
     'SELECT outcome, count(*) AS n FROM case_outcomes GROUP BY outcome ORDER BY outcome',
   );
@@ -319,20 +369,47 @@ try {
       bytes: await count(`SELECT pg_total_relation_size('${table}') AS n`),
     })),
   );
+  // Churn: the planner's plans (each ends with a coverage report) while pods are replaced.
+  const before = new Map([...children].map(([name, child]) => [name, usage(child.pid ?? 0)]));
+  const reports: number[] = [];
+  const subscription = bus.connection.subscribe(MATRIX_COVERAGE_SUBJECT, {
+    callback: () => reports.push(performance.now()),
+  });
+  const churnStarted = performance.now();
+  const churnEnded = await churn(objects, CHURN_PER_SECOND, CHURN_SECONDS);
+  await until(
+    () =>
+      Promise.resolve(
+        performance.now() - Math.max(churnEnded, reports.at(-1) ?? 0) > 10_000 ? true : undefined,
+      ),
+    'the planner to settle after the churn',
+  );
+  subscription.unsubscribe();
+  const during = reports.filter((t) => t > churnStarted && t <= churnEnded);
+  const gaps = during.slice(1).map((t, i) => t - during[i]!);
+  const firstPlan = during[0] === undefined ? undefined : during[0] - churnStarted;
+  const settled = (reports.at(-1) ?? churnEnded) - churnEnded;
+  const churnCpu = [...children].map(([name, child]) => {
+    const now = usage(child.pid ?? 0);
+    return `${name} ${(now.cpuSeconds - (before.get(name)?.cpuSeconds ?? 0)).toFixed(1)} CPU s, peak RSS ${now.peakRssMb.toFixed(0)} MB`;
+  });
   const lines = [
     `hollow cluster: ${cluster.pods.length} pods, ${cluster.namespaces.length} namespaces, ${cluster.policies.length} policies on ${NODES} nodes (API emulator seeded in ${seedSeconds.toFixed(1)} s); hollow probe cost ${BATCH_MS} ms a batch, +${DROP_MS} ms when one target is dropped`,
     `planner: first case ${firstCaseSeconds.toFixed(1)} s after start (watch, model, plan); ${published} cases published in ${publishSeconds.toFixed(1)} s (${(published / Math.max(0.1, publishSeconds)).toFixed(0)}/s)`,
-    `sweep: first case published to last outcome stored: ${sweepSeconds.toFixed(1)} s (budget 60 s); ${probers.batches()} batches probed, ${(cases / sweepSeconds).toFixed(0)} cases/s through the pipeline`,
+    `sweep: first case published to last outcome stored: ${sweepSeconds.toFixed(1)} s (budget 60 s); ${sweepBatches} batches probed, ${(cases / sweepSeconds).toFixed(0)} cases/s through the pipeline`,
     `outcomes: ${outcomes.map((o) => `${o.n} ${o.outcome}`).join(', ')}`,
     ...streams.map(
       ([name, state]) =>
         `NATS ${name}: ${state.messages} messages, ${(state.bytes / 1e6).toFixed(1)} MB`,
     ),
     ...rows.map((r) => `PostgreSQL ${r.table}: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB`),
-    ...[...children].map(([name, child]) => {
-      const u = usage(child.pid ?? 0);
-      return `${name}: ${u.cpuSeconds.toFixed(1)} CPU s, peak RSS ${u.peakRssMb.toFixed(0)} MB`;
-    }),
+    ...[...before].map(
+      ([name, u]) =>
+        `${name}: ${u.cpuSeconds.toFixed(1)} CPU s, peak RSS ${u.peakRssMb.toFixed(0)} MB (start-up and the sweep)`,
+    ),
+    `churn: ${CHURN_PER_SECOND} pods replaced per second for ${CHURN_SECONDS} s (rolling updates: new pod-template-hash, new classes); planner debounce ${DEBOUNCE_MS} ms`,
+    `  plans published during the churn: ${during.length}; first ${firstPlan === undefined ? 'never' : `${(firstPlan / 1000).toFixed(1)} s`} after it began; longest gap between plans ${gaps.length > 0 ? `${(Math.max(...gaps) / 1000).toFixed(1)} s` : 'n/a'}; last plan ${(settled / 1000).toFixed(1)} s after the churn ended`,
+    `  during the churn: ${churnCpu.join('; ')}`,
   ];
   process.stdout.write(`${lines.join('\n')}\n`);
   await bus.close();
