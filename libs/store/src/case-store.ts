@@ -1,4 +1,11 @@
-import { In, LessThan, MoreThanOrEqual, type DataSource } from 'typeorm';
+import {
+  In,
+  LessThan,
+  MoreThanOrEqual,
+  type DataSource,
+  type EntitySchema,
+  type FindOptionsWhere,
+} from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
@@ -139,15 +146,22 @@ export class CaseStore {
   }
 
   async getCases(caseIds: readonly string[]): Promise<CaseRecord[]> {
-    const rows: CaseRow[] = [];
-    // Chunks keep each statement within SQLite's limit on bound parameters.
+    return (await this.rowsOfCases(CaseEntity, caseIds)).map(readCase);
+  }
+
+  /** A table's rows of these cases, read in chunks within SQLite's limit on parameters. */
+  private async rowsOfCases<Row extends { caseId: string }>(
+    entity: EntitySchema<Row>,
+    caseIds: readonly string[],
+  ): Promise<Row[]> {
+    const rows: Row[] = [];
     for (let i = 0; i < caseIds.length; i += 500)
       rows.push(
         ...(await this.dataSource
-          .getRepository(CaseEntity)
-          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
+          .getRepository(entity)
+          .findBy({ caseId: In(caseIds.slice(i, i + 500)) } as FindOptionsWhere<Row>)),
       );
-    return rows.map(readCase);
+    return rows;
   }
 
   async getCase(caseId: string): Promise<CaseRecord | null> {
@@ -191,25 +205,11 @@ export class CaseStore {
 
   /** Every stored attempt of these cases (retention keeps a few per case). */
   async attemptsOf(caseIds: readonly string[]): Promise<AttemptRecord[]> {
-    const rows: AttemptRow[] = [];
-    for (let i = 0; i < caseIds.length; i += 500)
-      rows.push(
-        ...(await this.dataSource
-          .getRepository(AttemptEntity)
-          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
-      );
-    return rows.map(readAttempt);
+    return (await this.rowsOfCases(AttemptEntity, caseIds)).map(readAttempt);
   }
 
   async outcomesOf(caseIds: readonly string[]): Promise<OutcomeRecord[]> {
-    const rows: OutcomeRow[] = [];
-    for (let i = 0; i < caseIds.length; i += 500)
-      rows.push(
-        ...(await this.dataSource
-          .getRepository(OutcomeEntity)
-          .findBy({ caseId: In(caseIds.slice(i, i + 500)) })),
-      );
-    return rows.map(readOutcome);
+    return (await this.rowsOfCases(OutcomeEntity, caseIds)).map(readOutcome);
   }
 
   async attempts(caseId: string, round: number): Promise<AttemptRecord[]> {
