@@ -5,7 +5,7 @@ import { observe } from './nmap/observe.js';
 import { NmapOutputError, parseNmapXml, type PortResult } from './nmap/parse.js';
 import type { PodNetns } from './netns.js';
 import type { ProbeHost } from './ports.js';
-import { PROBER_DEFAULTS, type ProberSettings } from './settings.js';
+import type { ProberSettings } from './settings.js';
 
 type Target = ProbeBatch['targets'][number];
 
@@ -41,7 +41,6 @@ async function scan(
   netns: PodNetns,
   settings: ProberSettings,
   host: ProbeHost,
-  reprobe: boolean,
 ): Promise<{ observations: Observation[]; command: string[] }> {
   const perProtocol: Partial<Record<Protocol, number[]>> = {};
   for (const t of targets) perProtocol[t.protocol] = [...(perProtocol[t.protocol] ?? []), t.port];
@@ -49,12 +48,7 @@ async function scan(
     targets: [...new Set(targets.map((t) => t.ip))],
     ports: perProtocol,
     tcpScan: settings.tcpScan,
-    ...(reprobe
-      ? {
-          maxRttTimeoutMs: settings.maxRttTimeoutMs * PROBER_DEFAULTS.reprobe.rttFactor,
-          maxRetries: PROBER_DEFAULTS.reprobe.retries,
-        }
-      : { maxRttTimeoutMs: settings.maxRttTimeoutMs }),
+    maxRttTimeoutMs: settings.maxRttTimeoutMs,
     hostTimeoutMs: settings.hostTimeoutMs,
   });
   const command = ['nsenter', `--net=${netns.path}`, 'nmap', ...args];
@@ -158,7 +152,7 @@ export async function executeBatch(
   for (const family of [4, 6]) {
     const group = allowed.filter((t) => (t.ip.includes(':') ? 6 : 4) === family);
     if (group.length === 0) continue;
-    const result = await scan(group, netns, settings, host, batch.attempt > 1);
+    const result = await scan(group, netns, settings, host);
     result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
     command.push(...(command.length > 0 ? [';'] : []), ...result.command);
   }

@@ -21,13 +21,6 @@ export const PROBER_DEFAULTS = {
   maxRttTimeoutMs: 300,
   hostTimeoutMs: 60_000,
   /**
-   * A re-probe (attempt 2 and later) checks a mismatch, so it is patient: nmap waits this
-   * many times longer for an answer and tries this often. On a busy node an answer can come
-   * after the first probe's timeout (nmap was not scheduled in time), and a late answer
-   * read as silence would be a false "blocked". Re-probes are few; patience costs little.
-   */
-  reprobe: { rttFactor: 5, retries: 3 },
-  /**
    * Batches a prober runs at once. An nmap spends most of its time waiting for answers
    * (and for silence, where a policy drops), so a few run side by side on one core.
    */

@@ -99,20 +99,6 @@ describe('executeBatch', () => {
   });
 
   it.each([
-    [1, ['--max-retries', '1', '--max-rtt-timeout', '300ms']],
-    [2, ['--max-retries', '3', '--max-rtt-timeout', '1500ms']],
-  ])(
-    'waits longer for answers on a re-probe (attempt %d), which checks a mismatch',
-    async (attempt, timing) => {
-      const calls: string[][] = [];
-      await executeBatch({ ...batch, attempt }, settings, ports({}, calls));
-      const args = calls[0] ?? [];
-      const at = args.indexOf('--max-retries');
-      expect(args.slice(at, at + 4)).toEqual(timing);
-    },
-  );
-
-  it.each([
     [
       'a target outside the pod CIDRs',
       target('000000000000000c', '192.168.1.1'),
