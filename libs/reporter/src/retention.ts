@@ -20,7 +20,7 @@ export function startRetention(
     running = ports.store
       .applyRetention(settings, ports.clock.now())
       .then((deleted) => {
-        if (deleted.attempts + deleted.history + deleted.cases > 0)
+        if (deleted.attempts + deleted.history + deleted.cases + deleted.alerts > 0)
           ports.log.info('retention applied', { ...deleted });
       })
       .catch((error: unknown) => {

@@ -9,7 +9,7 @@ class ScriptedStore implements RetentionStore {
   constructor(private readonly answers: (RetentionReport | Error)[]) {}
   applyRetention(policy: RetentionPolicy, now: Date): Promise<RetentionReport> {
     this.calls.push({ policy, now });
-    const answer = this.answers.shift() ?? { attempts: 0, history: 0, cases: 0 };
+    const answer = this.answers.shift() ?? { attempts: 0, history: 0, cases: 0, alerts: 0 };
     return answer instanceof Error ? Promise.reject(answer) : Promise.resolve(answer);
   }
 }
@@ -20,7 +20,7 @@ describe('startRetention', () => {
   it('applies the policy at once and then on its interval; a failed run is logged and the next one runs', async () => {
     const store = new ScriptedStore([
       new Error('database is locked'),
-      { attempts: 3, history: 0, cases: 1 },
+      { attempts: 3, history: 0, cases: 1, alerts: 2 },
     ]);
     const log = new RecordingLog();
     const stop = startRetention(
@@ -42,7 +42,7 @@ describe('startRetention', () => {
     expect(log.lines).toContainEqual({
       level: 'info',
       message: 'retention applied',
-      fields: { attempts: 3, history: 0, cases: 1 },
+      fields: { attempts: 3, history: 0, cases: 1, alerts: 2 },
     });
     // Stopped: no run after.
     await tick(50);

@@ -19,8 +19,29 @@ export class Retention {
         SELECT id FROM ${history} WHERE decided_at < ${q(cutoff)} LIMIT ${q(policy.batchSize)})`,
     );
     const attempts = await this.oldAttempts(policy, cutoff);
+    const alerts = await this.oldAlerts(cutoff, policy.batchSize);
     await this.sql.reclaim(['probe_attempts', 'case_outcome_history', 'case_outcomes', 'cases']);
-    return { attempts, history: historyDeleted, cases };
+    return { attempts, history: historyDeleted, cases, alerts };
+  }
+
+  /**
+   * Alerts resolved before the cutoff, and outbox entries delivered before it: their
+   * receivers have them. Firing alerts and undelivered entries stay, however old.
+   */
+  private async oldAlerts(cutoff: string, batchSize: number): Promise<number> {
+    const alerts = this.sql.table('alerts');
+    const outbox = this.sql.table('alert_outbox');
+    const resolved = await this.repeat(
+      (q) => `DELETE FROM ${alerts} WHERE fingerprint IN (
+        SELECT fingerprint FROM ${alerts}
+        WHERE status = ${q('resolved')} AND ends_at < ${q(cutoff)} LIMIT ${q(batchSize)})`,
+    );
+    const delivered = await this.repeat(
+      (q) => `DELETE FROM ${outbox} WHERE id IN (
+        SELECT id FROM ${outbox}
+        WHERE delivered_at IS NOT NULL AND delivered_at < ${q(cutoff)} LIMIT ${q(batchSize)})`,
+    );
+    return resolved + delivered;
   }
 
   /**

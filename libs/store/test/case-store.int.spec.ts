@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
+import type { AlertEvent } from '#lumen/alerting';
 import type { CaseRecord, NewAttempt, Outcome } from '#lumen/contracts';
 import { CaseStore, storeLocation, type StoreLocation } from '#lumen/store';
 import { caseRecordFixture, caseSide, explanationSide } from '#lumen/testing';
@@ -204,6 +205,35 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       sourcePod: null,
       destinationPod: null,
     });
+    // A resolved alert and a delivered notification from two hours ago go; a firing
+    // alert and its undelivered notification stay, however old.
+    const alert = (fingerprint: string, status: 'firing' | 'resolved') =>
+      ({
+        fingerprint,
+        groupKey: 'default/web',
+        status,
+        severity: 'warning',
+        startsAt: minutesAgo(180).toISOString(),
+        endsAt: status === 'resolved' ? minutesAgo(120).toISOString() : null,
+        content: { caseId: kept },
+      }) as unknown as AlertEvent;
+    await store!.alerts.recordAlert(
+      alert('00000000000000f1', 'resolved'),
+      ['default'],
+      ['hook'],
+      minutesAgo(120),
+    );
+    await store!.alerts.recordAlert(
+      alert('00000000000000f2', 'firing'),
+      ['default'],
+      ['hook'],
+      minutesAgo(180),
+    );
+    const outbox = await store!.alerts.due(now, 10);
+    await store!.alerts.markDelivered(
+      outbox.filter((o) => o.event.fingerprint === '00000000000000f1').map((o) => o.id),
+      minutesAgo(119),
+    );
     const report = await store!.applyRetention(
       { attemptsPerCase: 5, maxAgeMs: 60 * 60_000, batchSize: 2 },
       now,
@@ -219,12 +249,17 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
     expect(await store!.attempts(gone, 1)).toEqual([]);
     // Rounds 1 and 4–7 of the kept case; the earlier tests' cases, last planned on
     // 2026-11-26, are gone with the stale one.
-    expect(report).toEqual({ attempts: 5, history: 1, cases: 3 });
+    expect(report).toEqual({ attempts: 5, history: 1, cases: 3, alerts: 2 });
+    expect(await store!.alerts.alertState('00000000000000f1')).toBeNull();
+    expect(await store!.alerts.alertState('00000000000000f2')).toMatchObject({ status: 'firing' });
+    expect((await store!.alerts.due(now, 10)).map((o) => o.event.fingerprint)).toEqual([
+      '00000000000000f2',
+    ]);
     expect(await store!.getCase('00000000000000a1')).toBeNull();
     // Applying it again finds nothing more to delete.
     expect(
       await store!.applyRetention({ attemptsPerCase: 5, maxAgeMs: 60 * 60_000, batchSize: 2 }, now),
-    ).toEqual({ attempts: 0, history: 0, cases: 0 });
+    ).toEqual({ attempts: 0, history: 0, cases: 0, alerts: 0 });
   });
 
   it('commits every write made at once from many handlers (SQLite has one connection for all)', async () => {

@@ -89,8 +89,8 @@ export interface RetentionPolicy {
   /** Each case's newest attempts, whatever they saw. */
   readonly attemptsPerCase: number;
   /**
-   * How long outcome history, the attempts that decided a failing or changed outcome, and
-   * cases the planner no longer plans are kept.
+   * How long outcome history, the attempts that decided a failing or changed outcome,
+   * cases the planner no longer plans, resolved alerts and delivered notifications are kept.
    */
   readonly maxAgeMs: number;
   /** Rows one statement deletes at most: each statement is short, and so is each lock. */
@@ -102,4 +102,6 @@ export interface RetentionReport {
   readonly attempts: number;
   readonly history: number;
   readonly cases: number;
+  /** Resolved alerts and delivered outbox entries older than the age. */
+  readonly alerts: number;
 }
