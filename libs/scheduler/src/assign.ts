@@ -57,9 +57,9 @@ function batchId(
 /**
  * Concrete probes for class-level cases: a running source pod on a node with a live
  * prober (one per source class and call) and a destination pod for each case, rotating
- * between calls and never a pod
- * against itself while another pod of the class can serve; then one batch per node and
- * source pod (split at maxTargetsPerBatch). A case nobody can take is reported with why.
+ * between calls and never a pod against itself while another pod of the class can serve;
+ * then one batch per node and source pod (split at maxTargetsPerBatch). A case nobody can
+ * take is reported with why.
  */
 export function assignBatches(
   cases: readonly CaseToSchedule[],

@@ -213,10 +213,11 @@ export class SchedulerCore {
     }
   }
 
-  private batchesInFlight(node: string): number {
-    let count = 0;
-    for (const f of this.inFlight.values()) if (f.batch.node === node) count += 1;
-    return count;
+  private batchesInFlightByNode(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const f of this.inFlight.values())
+      counts.set(f.batch.node, (counts.get(f.batch.node) ?? 0) + 1);
+    return counts;
   }
 
   /**
@@ -244,6 +245,7 @@ export class SchedulerCore {
       ]),
     );
     const rotation = this.rotation++;
+    const inFlight = this.batchesInFlightByNode();
     for (const attempt of new Set(items.map((i) => i.attempt))) {
       const group = items.filter((i) => i.attempt === attempt);
       const traced = group.map((i) => ({ ...i, ...withTrace(spans.get(i)?.traceparent) }));
@@ -261,10 +263,12 @@ export class SchedulerCore {
           const item = byId.get(t.caseId);
           return item ? [item] : [];
         });
-        if (this.batchesInFlight(batch.node) >= this.settings.maxBatchesInFlightPerNode) {
+        const nodeInFlight = inFlight.get(batch.node) ?? 0;
+        if (nodeInFlight >= this.settings.maxBatchesInFlightPerNode) {
           for (const item of batchItems) held.add(item);
           continue;
         }
+        inFlight.set(batch.node, nodeInFlight + 1);
         await sleep(this.limiter.take(batch.node));
         await this.ports.bus.publish(probeBatchSubject(batch.node), ProbeBatchContract, batch, {
           msgId: batch.batchId,
