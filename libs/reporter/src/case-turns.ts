@@ -6,10 +6,6 @@
 export class CaseTurns {
   private readonly tails = new Map<string, Promise<unknown>>();
 
-  run<T>(caseId: string, work: () => Promise<T>): Promise<T> {
-    return this.runAll([caseId], work);
-  }
-
   /**
    * Work on several cases at once, after the work queued on any of them. Joining every
    * line at the same moment (nothing waits while holding a place) cannot deadlock.

@@ -311,13 +311,15 @@ export class ReporterCore {
   ): Promise<void> {
     const ids = deciding.map((d) => d.stored.caseId);
     const attemptsByCase = new Map<string, AttemptRecord[]>();
-    for (const a of await this.store.attemptsOf(ids))
-      attemptsByCase.set(a.caseId, [...(attemptsByCase.get(a.caseId) ?? []), a]);
+    for (const a of await this.store.attemptsOf(ids)) {
+      const list = attemptsByCase.get(a.caseId);
+      if (list) list.push(a);
+      else attemptsByCase.set(a.caseId, [a]);
+    }
     const now = this.ports.clock.now();
     const finals: {
       observed: Observed;
       stored: CaseRecord;
-      span: CaseSpan;
       outcome: Omit<OutcomeRecord, 'enforcementLatencyMs'>;
     }[] = [];
     for (const { observed, stored, span } of deciding) {
@@ -347,7 +349,6 @@ export class ReporterCore {
       finals.push({
         observed,
         stored,
-        span,
         outcome: {
           caseId: stored.caseId,
           outcome: decision.outcome,

@@ -8,7 +8,7 @@ describe('CaseTurns', () => {
     const turns = new CaseTurns();
     const log: string[] = [];
     const step = (caseId: string, name: string, ms: number) =>
-      turns.run(caseId, async () => {
+      turns.runAll([caseId], async () => {
         log.push(`${name} start`);
         await tick(ms);
         log.push(`${name} end`);
@@ -23,8 +23,8 @@ describe('CaseTurns', () => {
 
   it('goes on with a case after a failure, which its caller sees', async () => {
     const turns = new CaseTurns();
-    const failed = turns.run('a', () => Promise.reject(new Error('store down')));
-    const next = turns.run('a', () => Promise.resolve('judged'));
+    const failed = turns.runAll(['a'], () => Promise.reject(new Error('store down')));
+    const next = turns.runAll(['a'], () => Promise.resolve('judged'));
     await expect(failed).rejects.toThrow('store down');
     await expect(next).resolves.toBe('judged');
   });

@@ -56,11 +56,6 @@ class InMemoryReporterStore implements ReporterStore {
     this.attemptRows.push({ ...attempt, id: this.attemptRows.length + 1 });
     return true;
   }
-  async attempts(caseId: string, round: number): Promise<AttemptRecord[]> {
-    return this.attemptRows
-      .filter((a) => a.caseId === caseId && a.round === round)
-      .sort((a, b) => a.attempt - b.attempt);
-  }
   async setOutcome(
     outcome: OutcomeRecord,
   ): Promise<{ applied: boolean; previous: Outcome | undefined }> {
@@ -69,9 +64,6 @@ class InMemoryReporterStore implements ReporterStore {
       return { applied: false, previous: previous.outcome };
     this.outcomes.set(outcome.caseId, outcome);
     return { applied: true, previous: previous?.outcome };
-  }
-  async outcome(caseId: string): Promise<OutcomeRecord | null> {
-    return this.outcomes.get(caseId) ?? null;
   }
   async recordAttempts(attempts: readonly NewAttempt[]): Promise<void> {
     for (const a of attempts) await this.recordAttempt(a);
@@ -91,11 +83,6 @@ class InMemoryReporterStore implements ReporterStore {
     const applied = new Map<string, { applied: boolean; previous: Outcome | undefined }>();
     for (const o of outcomes) applied.set(o.caseId, await this.setOutcome(o));
     return applied;
-  }
-  async attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]> {
-    return this.attemptRows
-      .filter((a) => a.caseId === caseId && a.observedAt.getTime() >= since.getTime())
-      .sort((a, b) => a.observedAt.getTime() - b.observedAt.getTime());
   }
   async recordPolicyInventory(
     generation: number,

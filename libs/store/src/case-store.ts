@@ -1,11 +1,4 @@
-import {
-  In,
-  LessThan,
-  MoreThanOrEqual,
-  type DataSource,
-  type EntitySchema,
-  type FindOptionsWhere,
-} from 'typeorm';
+import { In, LessThan, type DataSource, type EntitySchema, type FindOptionsWhere } from 'typeorm';
 import {
   AttemptEntity,
   CaseEntity,
@@ -216,15 +209,6 @@ export class CaseStore {
     const rows = await this.dataSource
       .getRepository(AttemptEntity)
       .find({ where: { caseId, round }, order: { attempt: 'ASC' } });
-    return rows.map(readAttempt);
-  }
-
-  /** A case's attempts of every round observed at or after `since`, oldest first. */
-  async attemptsSince(caseId: string, since: Date): Promise<AttemptRecord[]> {
-    const rows = await this.dataSource.getRepository(AttemptEntity).find({
-      where: { caseId, observedAt: MoreThanOrEqual(since) },
-      order: { observedAt: 'ASC', id: 'ASC' },
-    });
     return rows.map(readAttempt);
   }
 
