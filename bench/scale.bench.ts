@@ -31,6 +31,7 @@ import { freePort } from '#lumen/host';
 import {
   ApiServer,
   ObjectStore,
+  podManifest,
   renderKubeconfig,
   resourceByKind,
   selfSignedCertificate,
@@ -102,25 +103,10 @@ function kind(k: string) {
 
 /** A running pod on a hollow node: it has an IP and is Ready, and nothing runs. */
 function createPod(store: ObjectStore, pod: Pod, node: string): void {
+  const manifest = podManifest(pod);
   store.create(kind('Pod'), pod.namespace, {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: pod.name, namespace: pod.namespace, labels: pod.labels },
-    spec: {
-      nodeName: node,
-      hostNetwork: pod.hostNetwork,
-      containers: [
-        {
-          name: 'app',
-          image: 'hollow',
-          ports: pod.ports.map((p) => ({
-            ...(p.name ? { name: p.name } : {}),
-            containerPort: p.port,
-            protocol: p.protocol,
-          })),
-        },
-      ],
-    },
+    ...manifest,
+    spec: { ...manifest.spec, nodeName: node },
     status: {
       phase: 'Running',
       podIP: pod.ip,

@@ -11,7 +11,7 @@ export {
   faultedCluster,
   type Fault,
 } from './enforcer/faults.js';
-export { scenarioObjects, type ManifestObject } from './objects.js';
+export { podManifest, scenarioObjects, type ManifestObject } from './objects.js';
 export { POD_IP_ANNOTATION } from './runtime/kubelet.js';
 export { neighbourLimitsFor, type NeighbourLimits } from './runtime/network.js';
 // The API emulator alone, for benchmarks that serve a hollow cluster (no pods run).

@@ -1,4 +1,4 @@
-import { podKey } from '#lumen/policy';
+import { podKey, type Pod } from '#lumen/policy';
 import type { Scenario } from '#lumen/scenario';
 import { POD_IP_ANNOTATION } from './runtime/kubelet.js';
 
@@ -22,36 +22,41 @@ export function scenarioObjects(scenario: Scenario): ManifestObject[] {
         ),
       },
     })),
-    ...pods.map((p) => ({
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: {
-        name: p.name,
-        namespace: p.namespace,
-        labels: { ...p.labels },
-        ...(p.ip ? { annotations: { [POD_IP_ANNOTATION]: p.ip } } : {}),
-      },
-      spec: {
-        ...(p.hostNetwork ? { hostNetwork: true } : {}),
-        containers: [
-          {
-            name: 'app',
-            image: 'lumen-lab',
-            ports: p.ports.map((port) => ({
-              ...(port.name ? { name: port.name } : {}),
-              containerPort: port.port,
-              protocol: port.protocol,
-            })),
-          },
-        ],
-      },
-    })),
+    ...pods.map(podManifest),
     ...policies.map((policy) => ({
       ...policy,
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
     })),
   ];
+}
+
+/** A pod as the lab creates it: its labels, containerPorts and (as an annotation) its IP. */
+export function podManifest(p: Pod): ManifestObject & { spec: Record<string, unknown> } {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: p.name,
+      namespace: p.namespace,
+      labels: { ...p.labels },
+      ...(p.ip ? { annotations: { [POD_IP_ANNOTATION]: p.ip } } : {}),
+    },
+    spec: {
+      ...(p.hostNetwork ? { hostNetwork: true } : {}),
+      containers: [
+        {
+          name: 'app',
+          image: 'lumen-lab',
+          ports: p.ports.map((port) => ({
+            ...(port.name ? { name: port.name } : {}),
+            containerPort: port.port,
+            protocol: port.protocol,
+          })),
+        },
+      ],
+    },
+  };
 }
 
 const ORDER = ['Namespace', 'ConfigMap', 'Pod', 'NetworkPolicy'];
