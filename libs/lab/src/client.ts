@@ -31,6 +31,10 @@ export class LabClient {
         {
           method,
           ca: this.state.caCertificate,
+          // A connection per request: Node's agent keeps connections alive, and a request
+          // sent on one the busy daemon is closing (its keep-alive timer fired late, while
+          // the enforcer computed 500 pods' rules) fails with ECONNRESET.
+          agent: false,
           headers: {
             authorization: `Bearer ${this.state.token}`,
             accept: 'application/json',

@@ -158,13 +158,23 @@ export function objectsOf(file: string): ManifestObject[] {
 export async function waitUntilSettled(client: LabClient, timeoutMs = 60_000): Promise<LabStatus> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const status = await client.send<LabStatus>('GET', '/lab/v1/status');
-    const pods = await client.send<{
+    let status: LabStatus;
+    let pods: {
       items: {
         metadata: { namespace?: string; name: string };
         status?: { phase?: string; message?: string };
       }[];
-    }>('GET', '/api/v1/pods');
+    };
+    try {
+      status = await client.send<LabStatus>('GET', '/lab/v1/status');
+      pods = await client.send('GET', '/api/v1/pods');
+    } catch (error) {
+      // While the enforcer computes the rules of hundreds of new pods, the daemon answers
+      // late and its server may drop a waiting connection: ask again until the deadline.
+      if (error instanceof LabApiError || Date.now() > deadline) throw error;
+      await sleep(500);
+      continue;
+    }
     const allRunning = pods.items.every(
       (p) => p.status?.phase === 'Running' || p.status?.phase === 'Failed',
     );
@@ -212,8 +222,13 @@ export async function labUp(options: LabUpOptions): Promise<LabStatus> {
     await applyObjects(client, objects);
     return await waitUntilSettled(client, options.readyTimeoutMs);
   } catch (error) {
+    // Teardown removes the daemon's log: keep what it said, it is the why.
+    const said = daemonLogTail(names);
     await labDown(options.name, options.root);
-    throw error;
+    throw new Error(
+      `${error instanceof Error ? error.message : String(error)}${said ? `\nthe lab daemon's log ends:\n${said}` : ''}`,
+      { cause: error },
+    );
   }
 }
 

@@ -72,6 +72,8 @@ export class Enforcer {
   private debounce: NodeJS.Timeout | undefined;
   private readonly delayed = new Set<NodeJS.Timeout>();
   private chain: Promise<void> = Promise.resolve();
+  /** The newest snapshot not yet being programmed. */
+  private waiting: Snapshot | undefined;
   private forgettingUntil: number | undefined;
   private readonly durations: number[] = [];
   private unsubscribe: (() => void) | undefined;
@@ -182,9 +184,26 @@ export class Enforcer {
     this.delayed.add(timer);
   }
 
+  /**
+   * Programs a snapshot after those before it. Snapshots that queue up behind a slow
+   * programming (hundreds of pods starting) collapse into the newest, which holds them
+   * all; its propagation counts from the oldest change it carries.
+   */
   private enqueue(snapshot: Snapshot): void {
+    if (this.waiting) {
+      this.waiting = {
+        ...snapshot,
+        changedAt: Math.min(this.waiting.changedAt, snapshot.changedAt),
+      };
+      return;
+    }
+    this.waiting = snapshot;
     this.chain = this.chain
-      .then(() => this.program(snapshot))
+      .then(() => {
+        const next = this.waiting;
+        this.waiting = undefined;
+        return next ? this.program(next) : undefined;
+      })
       .catch((error: unknown) => {
         this.options.log('programming failed', { error: String(error) });
       });
