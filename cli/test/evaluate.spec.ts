@@ -59,10 +59,10 @@ describe('lumen evaluate', () => {
   it('prints the documented JSON shape', async () => {
     const result = await lumen('evaluate', '--format', 'json', recipe07);
     const document = JSON.parse(result.stdout) as Record<string, unknown>;
-    expect(Object.keys(document)).toEqual(['scenarios', 'agree', 'disagree']);
-    expect(document).toMatchObject({ agree: 4, disagree: 0 });
+    expect(Object.keys(document)).toEqual(['scenarios', 'agree', 'disagree', 'ambiguous']);
+    expect(document).toMatchObject({ agree: 4, disagree: 0, ambiguous: 0 });
     const [scenario] = document.scenarios as Record<string, unknown>[];
-    expect(Object.keys(scenario!)).toEqual(['name', 'agree', 'disagree', 'results']);
+    expect(Object.keys(scenario!)).toEqual(['name', 'agree', 'disagree', 'ambiguous', 'results']);
     const [row] = scenario!.results as Record<string, unknown>[];
     expect(row).toEqual({
       from: 'other/monitoring',
@@ -183,5 +183,151 @@ describe('lumen evaluate', () => {
     expect(stdout).toContain(
       '07-allow-traffic-from-some-pods-in-another-namespace: 4 agree, 0 disagree',
     );
+  });
+});
+
+describe('lumen evaluate with the cluster-scoped tiers', () => {
+  const tierScenarios = ['tenant-isolation-cnp.yaml', 'tenant-isolation-anp.yaml'].map((f) =>
+    join(repositoryRoot, 'examples', 'tiers', f),
+  );
+
+  it('agrees with the tier scenarios of the repository (v1alpha2 and v1alpha1)', async () => {
+    const result = await lumen('evaluate', '--format', 'json', ...tierScenarios);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const document = JSON.parse(result.stdout) as { agree: number; disagree: number };
+    expect(document).toMatchObject({ agree: 30, disagree: 0 });
+  });
+
+  it('explains which tier, policy, priority, rule and action decided', async () => {
+    const result = await lumen('evaluate', '--format', 'json', tierScenarios[0]!);
+    const [scenario] = (JSON.parse(result.stdout) as { scenarios: { results: unknown[] }[] })
+      .scenarios;
+    expect(scenario!.results[2]).toMatchObject({
+      from: 'tenant-b/web',
+      to: 'tenant-a/web',
+      allowed: false,
+      explanation: {
+        ingress: {
+          isolated: true,
+          tier: 'Admin',
+          decidedBy: {
+            tier: 'Admin',
+            policy: 'ClusterNetworkPolicy/isolate-tenant-a',
+            priority: 20,
+            index: 1,
+            name: 'everyone-else',
+            action: 'Deny',
+          },
+        },
+      },
+    });
+  });
+
+  it('refuses an object of a kind it does not read, naming it, instead of reading it as a NetworkPolicy', async () => {
+    const unknown = file(
+      'cilium.yaml',
+      `name: cilium
+pods: [{namespace: default, name: web}]
+policies:
+  - apiVersion: cilium.io/v2
+    kind: CiliumNetworkPolicy
+    metadata: {name: l7, namespace: default}
+    spec: {endpointSelector: {}}
+`,
+    );
+    const result = await lumen('evaluate', unknown);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('CiliumNetworkPolicy default/l7');
+    expect(result.stderr).toContain('kind "CiliumNetworkPolicy" is not a policy kind Lumen reads');
+  });
+
+  it('refuses an invalid ClusterNetworkPolicy with the field path, as the CRD would', async () => {
+    const invalid = file(
+      'invalid-cnp.yaml',
+      `name: invalid-cnp
+pods: [{namespace: default, name: web}]
+policies:
+  - apiVersion: policy.networking.k8s.io/v1alpha2
+    kind: ClusterNetworkPolicy
+    metadata: {name: egress-udp}
+    spec:
+      tier: Admin
+      priority: 1001
+      subject: {namespaces: {}}
+      egress:
+        - action: Allow
+          to: [{networks: [10.0.0.0/33]}]
+`,
+    );
+    const result = await lumen('evaluate', invalid);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('ClusterNetworkPolicy egress-udp');
+    expect(result.stderr).toContain('spec.priority: 1001 is not an integer from 0 to 1000');
+    expect(result.stderr).toContain(
+      'spec.egress[0].action: unsupported value "Allow"; expected one of Accept, Deny, Pass',
+    );
+    expect(result.stderr).toContain('spec.egress[0].to[0].networks[0]');
+  });
+
+  it('marks a connection that equal priorities leave to the implementation with ?, not as a disagreement', async () => {
+    const clash = file(
+      'clash.yaml',
+      `name: clash
+pods:
+  - {namespace: a, name: server, ports: [{containerPort: 80}]}
+  - {namespace: b, name: client}
+policies:
+  - apiVersion: policy.networking.k8s.io/v1alpha2
+    kind: ClusterNetworkPolicy
+    metadata: {name: accept}
+    spec: {tier: Admin, priority: 10, subject: {namespaces: {}}, ingress: [{action: Accept, from: [{namespaces: {}}]}]}
+  - apiVersion: policy.networking.k8s.io/v1alpha2
+    kind: ClusterNetworkPolicy
+    metadata: {name: deny}
+    spec: {tier: Admin, priority: 10, subject: {namespaces: {}}, ingress: [{action: Deny, from: [{namespaces: {}}]}]}
+expect:
+  - {from: b/client, to: a/server, port: 80, protocol: TCP, allowed: false}
+`,
+    );
+    const result = await lumen('evaluate', clash);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('clash: 0 agree, 0 disagree, 1 ambiguous');
+    expect(result.stdout).toMatch(/\? +b\/client → a\/server +80\/TCP +deny +ambiguous/);
+    expect(result.stdout).toContain(
+      'ambiguous: Admin tier priority 10: ClusterNetworkPolicy/accept Accepts, ClusterNetworkPolicy/deny Denys',
+    );
+  });
+
+  it('reads ClusterNetworkPolicies from kubectl output (a List) beside pods', async () => {
+    const manifests = file(
+      'cluster.yaml',
+      `apiVersion: v1
+kind: List
+items:
+  - {apiVersion: v1, kind: Pod, metadata: {name: server, namespace: a}, spec: {containers: [{name: c, ports: [{containerPort: 80}]}]}}
+  - {apiVersion: v1, kind: Pod, metadata: {name: client, namespace: b}, spec: {containers: [{name: c}]}}
+  - apiVersion: policy.networking.k8s.io/v1alpha2
+    kind: ClusterNetworkPolicy
+    metadata: {name: deny-b}
+    spec:
+      tier: Admin
+      priority: 5
+      subject: {namespaces: {matchLabels: {kubernetes.io/metadata.name: a}}}
+      ingress: [{action: Deny, from: [{namespaces: {matchLabels: {kubernetes.io/metadata.name: b}}}]}]
+`,
+    );
+    const result = await lumen('evaluate', '--format', 'json', '--matrix', manifests);
+    expect(result.stderr).toBe('');
+    const { matrices } = JSON.parse(result.stdout) as {
+      matrices: { tables: { from: string[]; allowed: boolean[][] }[] }[];
+    };
+    const table = matrices[0]!.tables[0]!;
+    expect(table.from).toEqual(['a/server', 'b/client']);
+    // b/client → a/server is denied by the Admin tier; everything else is allowed.
+    expect(table.allowed).toEqual([
+      [true, true],
+      [false, true],
+    ]);
   });
 });

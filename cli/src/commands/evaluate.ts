@@ -3,7 +3,9 @@ import {
   PolicyEngine,
   describeVerdict,
   formatLabels,
+  clusterPolicyKey,
   podKey,
+  validateClusterPolicy,
   validatePolicy,
   type Cluster,
   type Explanation,
@@ -21,13 +23,19 @@ import { ExitCode, UsageError, renderTable, type CommandIo } from '../io.js';
 
 export const evaluateUsage = `Usage: lumen evaluate [--format table|json] [--matrix] FILE...
 
-Computes what NetworkPolicies allow, without touching a network.
+Computes what the policies allow, without touching a network: NetworkPolicies, and the
+cluster-scoped tiers around them (ClusterNetworkPolicy v1alpha2, AdminNetworkPolicy and
+BaselineAdminNetworkPolicy v1alpha1).
 
-FILE is a Lumen scenario (see shared/conformance/README.md) or Kubernetes YAML/JSON
-(multi-document or List) holding Namespaces, Pods and NetworkPolicies. Manifest files
-are merged into one cluster; each scenario stands alone. FILE - reads standard input:
+FILE is a Lumen scenario (see examples/README.md) or Kubernetes YAML/JSON (multi-document
+or List) holding Namespaces, Pods and policies. Manifest files are merged into one
+cluster; each scenario stands alone. FILE - reads standard input:
 
   kubectl get namespaces,pods,networkpolicies -A -o yaml | lumen evaluate --matrix -
+  kubectl get clusternetworkpolicies -o yaml > tiers.yaml
+
+A connection that overlapping policies of one tier and priority decide differently is
+ambiguous (the spec leaves it to the implementation): shown as "?", never a disagreement.
 
   --format table|json  output format (default: table)
   --matrix             print the pod x pod matrix for every declared port/protocol
@@ -44,12 +52,16 @@ interface ResultRow {
   readonly allowed: boolean;
   readonly loopback: boolean;
   readonly explanation: Explanation;
+  /** Why the policies leave the connection to the implementation, when they do. */
+  readonly ambiguous?: string;
 }
 
 interface ScenarioResult {
   readonly name: string;
   readonly agree: number;
   readonly disagree: number;
+  /** Rows whose verdict is implementation-defined: neither agreeing nor disagreeing. */
+  readonly ambiguous: number;
   readonly results: readonly ResultRow[];
 }
 
@@ -72,6 +84,15 @@ function assertValidPolicies(input: LoadedInput): void {
       );
     }
   }
+  for (const policy of cluster.clusterPolicies ?? []) {
+    const result = validateClusterPolicy(policy);
+    if (!result.ok)
+      throw new InputError(
+        input.file,
+        clusterPolicyKey(policy).replace('/', ' '),
+        result.errors.map((e) => `${e.field}: ${e.message}`).join('; '),
+      );
+  }
 }
 
 function evaluateScenario(scenario: Scenario): ScenarioResult {
@@ -87,10 +108,18 @@ function evaluateScenario(scenario: Scenario): ScenarioResult {
       allowed: verdict.allowed,
       loopback: row.loopback,
       explanation: verdict.explanation,
+      ...(verdict.ambiguous === undefined ? {} : { ambiguous: verdict.ambiguous }),
     };
   });
-  const agree = results.filter((r) => r.expected === r.allowed).length;
-  return { name: scenario.name, agree, disagree: results.length - agree, results };
+  const ambiguous = results.filter((r) => r.ambiguous !== undefined).length;
+  const agree = results.filter((r) => r.ambiguous === undefined && r.expected === r.allowed).length;
+  return {
+    name: scenario.name,
+    agree,
+    disagree: results.length - agree - ambiguous,
+    ambiguous,
+    results,
+  };
 }
 
 function describePods(pod: Pod): string {
@@ -103,30 +132,32 @@ function scenarioTable(result: ScenarioResult, scenario: Scenario): string {
   const rows = result.results.map((r) => {
     const from = pods.get(r.from);
     const to = pods.get(r.to);
-    const verb = r.allowed ? 'can reach' : 'cannot reach';
+    const verb =
+      r.ambiguous !== undefined ? 'may or may not reach' : r.allowed ? 'can reach' : 'cannot reach';
     const sentence = `${from ? describePods(from) : r.from} ${verb} ${to ? describePods(to) : r.to} on port ${r.port}/${r.protocol}`;
-    const mark = r.expected === r.allowed ? '✓' : '✗';
+    const mark = r.ambiguous !== undefined ? '?' : r.expected === r.allowed ? '✓' : '✗';
     return [
       mark,
       `${r.from} → ${r.to}`,
       `${r.port}/${r.protocol}`,
       r.expected ? 'allow' : 'deny',
-      r.allowed ? 'allow' : 'deny',
+      r.ambiguous !== undefined ? 'ambiguous' : r.allowed ? 'allow' : 'deny',
       sentence.charAt(0).toUpperCase() + sentence.slice(1),
     ];
   });
-  const heading = `${result.name}: ${result.agree} agree, ${result.disagree} disagree\n`;
+  const heading = `${result.name}: ${result.agree} agree, ${result.disagree} disagree${result.ambiguous > 0 ? `, ${result.ambiguous} ambiguous` : ''}\n`;
   return (
     heading + renderTable(['', 'CONNECTION', 'PORT', 'EXPECTED', 'POLICIES SAY', 'MEANING'], rows)
   );
 }
 
+/** Why each disagreeing or ambiguous row is what it is. */
 function disagreementDetails(result: ScenarioResult): string {
   return result.results
-    .filter((r) => r.expected !== r.allowed)
+    .filter((r) => r.ambiguous !== undefined || r.expected !== r.allowed)
     .map(
       (r) =>
-        `  ✗ ${r.from} → ${r.to} ${r.port}/${r.protocol}: ${describeVerdict({ allowed: r.allowed, explanation: r.explanation })}\n`,
+        `  ${r.ambiguous !== undefined ? '?' : '✗'} ${r.from} → ${r.to} ${r.port}/${r.protocol}: ${describeVerdict({ allowed: r.allowed, explanation: r.explanation, ...(r.ambiguous === undefined ? {} : { ambiguous: r.ambiguous }) })}\n`,
     )
     .join('');
 }
@@ -138,6 +169,8 @@ interface MatrixTable {
   readonly to: readonly string[];
   /** allowed[i][j]: from[i] may reach to[j]. */
   readonly allowed: readonly (readonly boolean[])[];
+  /** [i, j] of the cells whose answer is implementation-defined (allowed holds one answer). */
+  readonly ambiguous?: readonly (readonly [number, number])[];
 }
 
 function matrixOf(cluster: Cluster): MatrixTable[] {
@@ -149,15 +182,24 @@ function matrixOf(cluster: Cluster): MatrixTable[] {
   const names = cluster.pods.map(podKey);
   return [...portKeys.values()]
     .sort((a, b) => a.port - b.port || a.protocol.localeCompare(b.protocol))
-    .map(({ port, protocol }) => ({
-      port,
-      protocol,
-      from: names,
-      to: names,
-      allowed: cluster.pods.map((from) =>
-        cluster.pods.map((to) => engine.verdict({ from, to, port, protocol }).allowed),
-      ),
-    }));
+    .map(({ port, protocol }) => {
+      const ambiguous: [number, number][] = [];
+      const allowed = cluster.pods.map((from, i) =>
+        cluster.pods.map((to, j) => {
+          const verdict = engine.verdict({ from, to, port, protocol });
+          if (verdict.ambiguous !== undefined) ambiguous.push([i, j]);
+          return verdict.allowed;
+        }),
+      );
+      return {
+        port,
+        protocol,
+        from: names,
+        to: names,
+        allowed,
+        ...(ambiguous.length > 0 ? { ambiguous } : {}),
+      };
+    });
 }
 
 function matrixText(name: string, tables: readonly MatrixTable[]): string {
@@ -165,11 +207,12 @@ function matrixText(name: string, tables: readonly MatrixTable[]): string {
     return `${name}: no pod declares a containerPort, so there is no matrix to show\n`;
   return tables
     .map((t) => {
-      const title = `${name}, port ${t.port}/${t.protocol}: ✓ allowed, ✗ denied (row: from, column: to)\n`;
+      const title = `${name}, port ${t.port}/${t.protocol}: ✓ allowed, ✗ denied${t.ambiguous ? ', ? ambiguous' : ''} (row: from, column: to)\n`;
       const header = ['FROM \\ TO', ...t.to.map((_, j) => String(j + 1))];
+      const unsure = new Set((t.ambiguous ?? []).map(([i, j]) => `${i},${j}`));
       const rows = t.from.map((from, i) => [
         `${i + 1} ${from}`,
-        ...(t.allowed[i] ?? []).map((a) => (a ? '✓' : '✗')),
+        ...(t.allowed[i] ?? []).map((a, j) => (unsure.has(`${i},${j}`) ? '?' : a ? '✓' : '✗')),
       ]);
       return title + renderTable(header, rows);
     })
@@ -187,7 +230,8 @@ function loadAll(files: readonly string[]): {
   const manifestInputs = inputs.flatMap((i) => (i.kind === 'manifests' ? [i] : []));
   const notes = manifestInputs.flatMap((i) =>
     i.ignored.map(
-      (o) => `${i.file}: ignoring ${o} (only Namespaces, Pods and NetworkPolicies are read)\n`,
+      (o) =>
+        `${i.file}: ignoring ${o} (only Namespaces, Pods, NetworkPolicies, ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies are read)\n`,
     ),
   );
   const manifests =
@@ -214,7 +258,8 @@ function summaryLine(cluster: NamedCluster): string {
   const isolated = engine.podClasses
     .filter((c) => engine.classVerdict(c, c, 1, 'TCP').explanation.ingress.isolated)
     .flatMap((c) => c.pods).length;
-  return `${cluster.name}: ${cluster.cluster.pods.length} pods in ${engine.podClasses.length} classes, ${engine.policies.length} policies, ${isolated} pods isolated for ingress (use --matrix for every connection)\n`;
+  const tiers = engine.clusterPolicies.length;
+  return `${cluster.name}: ${cluster.cluster.pods.length} pods in ${engine.podClasses.length} classes, ${engine.policies.length} policies${tiers > 0 ? ` and ${tiers} cluster-scoped` : ''}, ${isolated} pods isolated for ingress by NetworkPolicies (use --matrix for every connection)\n`;
 }
 
 export function runEvaluate(args: readonly string[], io: CommandIo): number {
@@ -239,6 +284,7 @@ export function runEvaluate(args: readonly string[], io: CommandIo): number {
   const results = scenarios.map(evaluateScenario);
   const agree = results.reduce((n, r) => n + r.agree, 0);
   const disagree = results.reduce((n, r) => n + r.disagree, 0);
+  const ambiguous = results.reduce((n, r) => n + r.ambiguous, 0);
   const clusters: NamedCluster[] = [
     ...scenarios.map((s) => ({ name: s.name, cluster: s.cluster })),
     ...(manifests ? [manifests] : []),
@@ -247,7 +293,7 @@ export function runEvaluate(args: readonly string[], io: CommandIo): number {
   if (values.format === 'json') {
     const document = values.matrix
       ? { matrices: clusters.map((c) => ({ name: c.name, tables: matrixOf(c.cluster) })) }
-      : { scenarios: results, agree, disagree };
+      : { scenarios: results, agree, disagree, ambiguous };
     io.stdout(`${JSON.stringify(document, null, 2)}\n`);
   } else if (values.matrix) {
     io.stdout(clusters.map((c) => matrixText(c.name, matrixOf(c.cluster))).join('\n'));
@@ -256,7 +302,10 @@ export function runEvaluate(args: readonly string[], io: CommandIo): number {
       (r, i) => scenarioTable(r, scenarios[i] as Scenario) + disagreementDetails(r),
     );
     if (manifests) sections.push(summaryLine(manifests));
-    if (results.length > 0) sections.push(`${agree} agree, ${disagree} disagree\n`);
+    if (results.length > 0)
+      sections.push(
+        `${agree} agree, ${disagree} disagree${ambiguous > 0 ? `, ${ambiguous} ambiguous (implementation-defined)` : ''}\n`,
+      );
     io.stdout(sections.join('\n'));
   }
   return disagree > 0 ? ExitCode.mismatch : ExitCode.ok;

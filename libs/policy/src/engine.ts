@@ -26,6 +26,15 @@ import {
   type Protocol,
 } from './types.js';
 import {
+  clusterPolicyKey,
+  validateClusterPolicy,
+  type ClusterPolicyManifest,
+  type ClusterPort,
+  type ClusterRule,
+  type Tier,
+  type ValidClusterPolicy,
+} from './tiers.js';
+import {
   validatePolicy,
   type NormalizedPeer,
   type NormalizedPort,
@@ -35,8 +44,10 @@ import {
 import {
   combineSides,
   compareRuleRefs,
+  type DecidingTier,
   type RuleRef,
   type SideExplanation,
+  type TierRuleRef,
   type Verdict,
 } from './verdict.js';
 
@@ -68,11 +79,62 @@ interface CompiledPolicy {
   readonly rules: Record<Direction, CompiledRule[]>;
 }
 
+/** A cluster-scoped policy's rule: its peers as classes ('all' when it fails closed). */
+interface CompiledClusterRule {
+  readonly rule: ClusterRule;
+  readonly peers: Bitset | 'all';
+}
+
+interface CompiledClusterPolicy {
+  readonly valid: ValidClusterPolicy;
+  readonly subject: Bitset;
+  readonly rules: Record<Direction, CompiledClusterRule[]>;
+}
+
 interface MutableClass extends PodClass {
   readonly pods: Pod[];
   /** Keys of the ipBlocks whose addresses (minus their holes) contain the pods' IP. */
   readonly ipBlocks: ReadonlySet<string>;
   readonly policies: Record<Direction, CompiledPolicy[]>;
+  /** Cluster-scoped policies with rules for the class, by tier, priority and key. */
+  clusterPolicies: Record<Direction, CompiledClusterPolicy[]>;
+}
+
+/** One way an implementation may decide a side through the tiers. */
+interface TierPath {
+  readonly allowed: boolean;
+  readonly tier: DecidingTier;
+  readonly decidedBy?: TierRuleRef;
+  readonly passedBy: readonly TierRuleRef[];
+}
+
+const TIER_ORDER: Record<Tier, number> = { Admin: 0, Baseline: 1 };
+
+function compareClusterPolicies(a: CompiledClusterPolicy, b: CompiledClusterPolicy): number {
+  const x = a.valid;
+  const y = b.valid;
+  if (x.tier !== y.tier) return TIER_ORDER[x.tier] - TIER_ORDER[y.tier];
+  if (x.priority !== y.priority) return x.priority - y.priority;
+  return x.key < y.key ? -1 : x.key > y.key ? 1 : 0;
+}
+
+function clusterPortMatches(
+  ports: readonly ClusterPort[] | 'any',
+  port: number,
+  protocol: Protocol,
+  destination: PodClass,
+): boolean {
+  if (ports === 'any') return true;
+  return ports.some((entry) => {
+    if (entry.name !== undefined)
+      return destination.ports.some(
+        (p) => p.name === entry.name && p.protocol === protocol && p.port === port,
+      );
+    return (
+      entry.protocol === protocol &&
+      (entry.port === undefined || (port >= entry.port && port <= (entry.endPort ?? entry.port)))
+    );
+  });
 }
 
 /** What a change to the model touched. */
@@ -133,6 +195,9 @@ export class PolicyEngine {
   private readonly errorsByPolicy = new Map<string, readonly PolicyError[]>();
   private readonly validPolicies = new Map<string, ValidPolicy>();
   private readonly ipBlocks = new Map<string, IpBlockDefinition>();
+  private readonly clusterManifests = new Map<string, ClusterPolicyManifest>();
+  private readonly validClusterPolicies = new Map<string, ValidClusterPolicy>();
+  private compiledClusterPolicies: CompiledClusterPolicy[] = [];
 
   private classes: MutableClass[] = [];
   private classByKey = new Map<string, MutableClass>();
@@ -155,6 +220,7 @@ export class PolicyEngine {
       this.namespaceLabelsByName.set(namespace.name, namespace.labels);
     for (const pod of cluster.pods) this.podsByKey.set(podKey(pod), pod);
     for (const policy of cluster.policies) this.acceptPolicy(policy);
+    for (const policy of cluster.clusterPolicies ?? []) this.acceptClusterPolicy(policy);
     this.rebuild();
   }
 
@@ -171,6 +237,17 @@ export class PolicyEngine {
 
   get policies(): readonly ValidPolicy[] {
     return [...this.validPolicies.values()];
+  }
+
+  /** The valid ClusterNetworkPolicies, AdminNetworkPolicies and BaselineAdminNetworkPolicies. */
+  get clusterPolicies(): readonly ValidClusterPolicy[] {
+    return [...this.validClusterPolicies.values()];
+  }
+
+  /** Classes a cluster-scoped policy (by `Kind/name`) applies to. */
+  subjectOf(policy: string): readonly PodClass[] {
+    const compiled = this.compiledClusterPolicies.find((c) => c.valid.key === policy);
+    return compiled ? [...compiled.subject].map((id) => this.classAt(id)) : [];
   }
 
   pod(ref: PodRef): Pod | undefined {
@@ -222,6 +299,13 @@ export class PolicyEngine {
   allowedSources(destination: PodClass, port: number, protocol: Protocol): Bitset {
     const target = this.classAt(destination.id);
     const size = this.classes.length;
+    if (this.compiledClusterPolicies.length > 0) {
+      // The tiers decide per pair; ambiguous pairs count as allowed (one possible answer).
+      const allowed = new Bitset(size);
+      for (const source of this.classes)
+        if (this.classVerdict(source, target, port, protocol).allowed) allowed.add(source.id);
+      return allowed;
+    }
     let allowed = target.policies.ingress.length === 0 ? Bitset.full(size) : new Bitset(size);
     for (const policy of target.policies.ingress) {
       for (const rule of policy.rules.ingress) {
@@ -265,6 +349,31 @@ export class PolicyEngine {
     this.validPolicies.delete(key);
     if (previous) this.unregister(previous);
     return this.changeOf(previous, undefined);
+  }
+
+  /**
+   * Adds or replaces a ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy.
+   * An invalid one is recorded as errors and takes no part.
+   */
+  setClusterPolicy(policy: ClusterPolicyManifest): ModelChange {
+    const key = clusterPolicyKey(policy);
+    const previous = this.compiledClusterPolicies.find((c) => c.valid.key === key);
+    const blocksBefore = this.ipBlocks.size;
+    this.acceptClusterPolicy(policy);
+    if (this.ipBlocks.size !== blocksBefore) return this.rebuildAll();
+    this.compileClusterPolicies();
+    const next = this.compiledClusterPolicies.find((c) => c.valid.key === key);
+    return this.clusterChangeOf(previous, next);
+  }
+
+  deleteClusterPolicy(kind: string, name: string): ModelChange {
+    const key = clusterPolicyKey({ kind, metadata: { name } });
+    const previous = this.compiledClusterPolicies.find((c) => c.valid.key === key);
+    this.clusterManifests.delete(key);
+    this.errorsByPolicy.delete(key);
+    this.validClusterPolicies.delete(key);
+    this.compileClusterPolicies();
+    return this.clusterChangeOf(previous, undefined);
   }
 
   /**
@@ -360,6 +469,117 @@ export class PolicyEngine {
     }
   }
 
+  private acceptClusterPolicy(policy: ClusterPolicyManifest): void {
+    const result = validateClusterPolicy(policy);
+    const key = clusterPolicyKey(policy);
+    this.clusterManifests.set(key, policy);
+    if (!result.ok) {
+      this.errorsByPolicy.set(key, result.errors);
+      this.validClusterPolicies.delete(key);
+      return;
+    }
+    this.errorsByPolicy.delete(key);
+    this.validClusterPolicies.set(key, result.policy);
+    for (const rule of result.policy.rules)
+      for (const peer of rule.peers)
+        if (peer.kind === 'networks')
+          for (const cidr of peer.cidrs) {
+            const block = { cidr, except: [] };
+            this.ipBlocks.set(ipBlockKey(block), block);
+          }
+  }
+
+  /** Compiles every valid cluster-scoped policy over the current classes. */
+  private compileClusterPolicies(): void {
+    this.compiledClusterPolicies = [...this.validClusterPolicies.values()].map((valid) => ({
+      valid,
+      subject: new Bitset(this.classes.length),
+      rules: {
+        ingress: valid.rules
+          .filter((r) => r.direction === 'ingress')
+          .map((rule) => ({ rule, peers: this.clusterRulePeers(rule) })),
+        egress: valid.rules
+          .filter((r) => r.direction === 'egress')
+          .map((rule) => ({ rule, peers: this.clusterRulePeers(rule) })),
+      },
+    }));
+    this.compiledClusterPolicies.sort(compareClusterPolicies);
+    for (const podClass of this.classes) this.placeInClusterPolicies(podClass);
+  }
+
+  private clusterRulePeers(rule: ClusterRule): Bitset | 'all' {
+    if (rule.peers.some((p) => p.kind === 'all')) return 'all';
+    return new Bitset(this.classes.length);
+  }
+
+  /** Whether a cluster-scoped peer matches a class. */
+  private clusterPeerMatches(peer: ClusterRule['peers'][number], podClass: MutableClass): boolean {
+    switch (peer.kind) {
+      case 'all':
+        return true;
+      case 'namespaces':
+      case 'pods':
+        return (
+          !podClass.hostNetwork &&
+          this.namespacesMatching(peer.namespaceSelector).has(podClass.namespace) &&
+          (peer.kind === 'namespaces' || this.selector(peer.podSelector).matches(podClass.labels))
+        );
+      case 'networks':
+        return peer.cidrs.some((cidr) => podClass.ipBlocks.has(ipBlockKey({ cidr, except: [] })));
+      default:
+        return false;
+    }
+  }
+
+  /**
+   * Puts a class into (or out of) every compiled cluster-scoped policy's subject and rule
+   * peers, and recomputes the class's own list of such policies.
+   */
+  private placeInClusterPolicies(podClass: MutableClass): void {
+    const id = podClass.id;
+    podClass.clusterPolicies = { ingress: [], egress: [] };
+    for (const compiled of this.compiledClusterPolicies) {
+      const { namespaceSelector, podSelector } = compiled.valid.subject;
+      const selected =
+        !podClass.hostNetwork &&
+        this.namespacesMatching(namespaceSelector).has(podClass.namespace) &&
+        (podSelector === undefined || this.selector(podSelector).matches(podClass.labels));
+      if (selected) compiled.subject.add(id);
+      else compiled.subject.delete(id);
+      for (const direction of ['ingress', 'egress'] as const) {
+        for (const { rule, peers } of compiled.rules[direction]) {
+          if (peers === 'all') continue;
+          if (rule.peers.some((peer) => this.clusterPeerMatches(peer, podClass))) peers.add(id);
+          else peers.delete(id);
+        }
+        if (selected && compiled.rules[direction].length > 0)
+          podClass.clusterPolicies[direction].push(compiled);
+      }
+    }
+  }
+
+  /**
+   * After a namespace's labels changed: its classes are placed again in every
+   * cluster-scoped policy. Which subjects now see them differently is not tracked per
+   * selector, so every subject of every such policy counts as affected.
+   */
+  private replaceInClusterPolicies(members: readonly MutableClass[]): Set<MutableClass> {
+    const affected = new Set<MutableClass>();
+    if (this.compiledClusterPolicies.length === 0) return affected;
+    for (const podClass of members) this.placeInClusterPolicies(podClass);
+    for (const compiled of this.compiledClusterPolicies)
+      for (const subjectId of compiled.subject) affected.add(this.classAt(subjectId));
+    return affected;
+  }
+
+  private clusterChangeOf(
+    previous: CompiledClusterPolicy | undefined,
+    next: CompiledClusterPolicy | undefined,
+  ): ModelChange {
+    const ids = new Set([...(previous?.subject ?? []), ...(next?.subject ?? [])]);
+    return { affectedClasses: [...ids].map((id) => this.classAt(id)), reclassified: false };
+  }
+
   /**
    * A new class, joined to every policy that selects it, every cached peer that matches
    * it and every rule naming such a peer. Returns it with the classes whose rules now
@@ -379,6 +599,7 @@ export class PolicyEngine {
       pods: [],
       ipBlocks: new Set(identity.ipBlocks),
       policies: { ingress: [], egress: [] },
+      clusterPolicies: { ingress: [], egress: [] },
     };
     const id = podClass.id;
     this.classes.push(podClass);
@@ -394,6 +615,13 @@ export class PolicyEngine {
       this.joinIfSelected(policy, podClass);
       if (this.joinRules(policy, podClass))
         for (const selected of policy.selected) reaching.add(this.classAt(selected));
+    }
+    this.placeInClusterPolicies(podClass);
+    for (const compiled of this.compiledClusterPolicies) {
+      const reaches = [...compiled.rules.ingress, ...compiled.rules.egress].some(
+        (r) => r.peers === 'all' || r.peers.has(id),
+      );
+      if (reaches) for (const selected of compiled.subject) reaching.add(this.classAt(selected));
     }
     this.egressUnisolatedCache = undefined;
     return { podClass, reaching: [...reaching] };
@@ -459,6 +687,7 @@ export class PolicyEngine {
     this.populated = undefined;
     if (changedSelectors.size === 0) return { affectedClasses: [], reclassified: false };
     const members = this.classesByNamespace.get(namespace) ?? [];
+    const clusterAffected = this.replaceInClusterPolicies(members);
     const touched = new Set<Bitset>();
     for (const cached of this.peerCache.values()) {
       const selector = cached.peer.kind === 'pods' ? cached.peer.namespaceSelector : undefined;
@@ -469,7 +698,7 @@ export class PolicyEngine {
         else cached.members.delete(podClass.id);
       }
     }
-    const affected = new Set<MutableClass>(members);
+    const affected = new Set<MutableClass>([...members, ...clusterAffected]);
     for (const policy of this.compiledPolicies.values()) {
       if (!this.refreshUnions(policy, members, touched)) continue;
       for (const selected of policy.selected) affected.add(this.classAt(selected));
@@ -536,6 +765,7 @@ export class PolicyEngine {
     this.namespaceMatchCache = new Map();
     this.peerCache = new Map();
     for (const valid of this.validPolicies.values()) this.register(this.compilePolicy(valid));
+    this.compileClusterPolicies();
   }
 
   private classKeyOf(pod: Pod): string {
@@ -582,6 +812,7 @@ export class PolicyEngine {
         pods: [],
         ipBlocks: new Set(ipBlocks),
         policies: { ingress: [], egress: [] },
+        clusterPolicies: { ingress: [], egress: [] },
       };
       this.classes.push(podClass);
       this.classByKey.set(key, podClass);
@@ -762,11 +993,99 @@ export class PolicyEngine {
           allowedBy.push(rule.ref);
       }
     }
-    return {
+    const networkPolicies: SideExplanation = {
       isolated: policies.length > 0,
       policies: policies.map((p) => p.valid.key).sort(),
       allowedBy: allowedBy.sort(compareRuleRefs),
       allowed: policies.length === 0 || allowedBy.length > 0,
+    };
+    const tiered = subject.clusterPolicies[direction];
+    if (tiered.length === 0) return networkPolicies;
+    return this.throughTiers(
+      { direction, tiered, other, destination, port, protocol },
+      networkPolicies,
+    );
+  }
+
+  /**
+   * A side through the tiers (`tiered` is sorted by tier, priority and key): Admin, the
+   * NetworkPolicies (final for a class they isolate), Baseline, default allow. Every
+   * policy of a priority whose first matching rule applies is a way an implementation may
+   * go; the first explains, and the side is ambiguous when the ways disagree.
+   */
+  private throughTiers(
+    question: {
+      readonly direction: Direction;
+      /** The cluster-scoped policies with rules for the subject, by tier, priority, key. */
+      readonly tiered: readonly CompiledClusterPolicy[];
+      readonly other: PodClass;
+      readonly destination: PodClass;
+      readonly port: number;
+      readonly protocol: Protocol;
+    },
+    networkPolicies: SideExplanation,
+  ): SideExplanation {
+    const { direction, tiered, other, destination, port, protocol } = question;
+    const overlaps: string[] = [];
+    const decide = (compiled: CompiledClusterPolicy): TierRuleRef | undefined => {
+      const hit = compiled.rules[direction].find(
+        ({ rule, peers }) =>
+          (peers === 'all' || peers.has(other.id)) &&
+          clusterPortMatches(rule.ports, port, protocol, destination),
+      );
+      if (!hit) return undefined;
+      const { valid } = compiled;
+      return {
+        tier: valid.tier,
+        policy: valid.key,
+        priority: valid.priority,
+        direction,
+        index: hit.rule.index,
+        ...(hit.rule.name === undefined ? {} : { name: hit.rule.name }),
+        action: hit.rule.action,
+        ...(hit.rule.failClosed ? { failClosed: true as const } : {}),
+      };
+    };
+    const next = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
+      if (tier === 'Baseline') return [{ allowed: true, tier: 'default', passedBy }];
+      if (networkPolicies.isolated)
+        return [{ allowed: networkPolicies.allowedBy.length > 0, tier: 'NetworkPolicy', passedBy }];
+      return inTier('Baseline', passedBy);
+    };
+    const inTier = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
+      let at = tiered.findIndex((c) => c.valid.tier === tier);
+      while (at >= 0 && at < tiered.length && tiered[at]?.valid.tier === tier) {
+        const priority = (tiered[at] as CompiledClusterPolicy).valid.priority;
+        const decisions: TierRuleRef[] = [];
+        for (; at < tiered.length; at += 1) {
+          const compiled = tiered[at] as CompiledClusterPolicy;
+          if (compiled.valid.tier !== tier || compiled.valid.priority !== priority) break;
+          const decision = decide(compiled);
+          if (decision) decisions.push(decision);
+        }
+        if (decisions.length === 0) continue;
+        if (decisions.some((d) => d.action !== decisions[0]?.action)) {
+          const note = `${tier} tier priority ${priority}: ${decisions.map((d) => `${d.policy} ${d.action}s`).join(', ')}`;
+          if (!overlaps.includes(note)) overlaps.push(note);
+        }
+        return decisions.flatMap((rule): TierPath[] =>
+          rule.action === 'Pass'
+            ? next(tier, [...passedBy, rule])
+            : [{ allowed: rule.action === 'Accept', tier, decidedBy: rule, passedBy }],
+        );
+      }
+      return next(tier, passedBy);
+    };
+    const paths = inTier('Admin', []);
+    const chosen = paths[0] as TierPath;
+    const ambiguous = paths.some((p) => p.allowed !== chosen.allowed);
+    return {
+      ...networkPolicies,
+      allowed: chosen.allowed,
+      tier: chosen.tier,
+      ...(chosen.decidedBy ? { decidedBy: chosen.decidedBy } : {}),
+      ...(chosen.passedBy.length > 0 ? { passedBy: chosen.passedBy } : {}),
+      ...(ambiguous ? { ambiguous: overlaps.join('; ') } : {}),
     };
   }
 }

@@ -6,7 +6,15 @@
  *
  * It expects policies that passed {@link validatePolicy}.
  */
-import { parseIp } from './ip.js';
+import { parseIp, type Cidr } from './ip.js';
+import {
+  validateClusterPolicy,
+  type ClusterPeer,
+  type ClusterPort,
+  type ClusterRule,
+  type Tier,
+  type ValidClusterPolicy,
+} from './tiers.js';
 import {
   NAMESPACE_NAME_LABEL,
   policyKey,
@@ -24,10 +32,20 @@ import {
 import {
   combineSides,
   compareRuleRefs,
+  type DecidingTier,
   type RuleRef,
   type SideExplanation,
+  type TierRuleRef,
   type Verdict,
 } from './verdict.js';
+
+/** One way an implementation may decide a side through the tiers. */
+interface TierPath {
+  readonly allowed: boolean;
+  readonly tier: DecidingTier;
+  readonly decidedBy?: TierRuleRef;
+  readonly passedBy: readonly TierRuleRef[];
+}
 
 function requirementHolds(requirement: LabelSelectorRequirement, labels: Labels): boolean {
   const { key, operator, values = [] } = requirement;
@@ -68,11 +86,26 @@ function inCidr(ip: string, cidr: string): boolean {
   return ipBits.slice(0, length) === networkBits.slice(0, length);
 }
 
+function inParsedCidr(ip: string, cidr: Cidr): boolean {
+  const ipBits = bitString(ip);
+  const width = cidr.family === 4 ? 32 : 128;
+  const networkBits = `${cidr.family}:${cidr.value.toString(2).padStart(width, '0')}`;
+  if (!ipBits) return false;
+  const length = 2 + cidr.prefix;
+  return ipBits.slice(0, length) === networkBits.slice(0, length);
+}
+
 export class ReferenceEvaluator {
   private readonly pods: ReadonlyMap<string, Pod>;
   private readonly namespaces: ReadonlyMap<string, Labels>;
+  /** The valid cluster-scoped policies; invalid ones take no part, as invalid NetworkPolicies. */
+  private readonly clusterPolicies: readonly ValidClusterPolicy[];
 
   constructor(private readonly cluster: Cluster) {
+    this.clusterPolicies = (cluster.clusterPolicies ?? []).flatMap((manifest) => {
+      const result = validateClusterPolicy(manifest);
+      return result.ok ? [result.policy] : [];
+    });
     this.pods = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
     this.namespaces = new Map(
       cluster.namespaces.map((n) => [n.name, { ...n.labels, [NAMESPACE_NAME_LABEL]: n.name }]),
@@ -165,11 +198,157 @@ export class ReferenceEvaluator {
       });
     }
     const isolated = policies.length > 0;
-    return {
+    const networkPolicies: SideExplanation = {
       isolated,
       policies: policies.map(policyKey).sort(),
       allowedBy: allowedBy.sort(compareRuleRefs),
       allowed: !isolated || allowedBy.length > 0,
+    };
+    return this.throughTiers(direction, pod, other, connection, networkPolicies);
+  }
+
+  // ---- the Admin and Baseline tiers ------------------------------------------------
+
+  private clusterSubject(policy: ValidClusterPolicy, pod: Pod): boolean {
+    if (pod.hostNetwork) return false;
+    const { namespaceSelector, podSelector } = policy.subject;
+    return (
+      selectorMatches(namespaceSelector, this.namespaceLabels(pod.namespace)) &&
+      (podSelector === undefined || selectorMatches(podSelector, pod.labels))
+    );
+  }
+
+  private clusterPeer(peer: ClusterPeer, other: Pod): boolean {
+    switch (peer.kind) {
+      case 'all':
+        return true;
+      case 'namespaces':
+        return (
+          !other.hostNetwork &&
+          selectorMatches(peer.namespaceSelector, this.namespaceLabels(other.namespace))
+        );
+      case 'pods':
+        return (
+          !other.hostNetwork &&
+          selectorMatches(peer.namespaceSelector, this.namespaceLabels(other.namespace)) &&
+          selectorMatches(peer.podSelector, other.labels)
+        );
+      case 'networks':
+        return (
+          other.ip !== undefined && peer.cidrs.some((c) => inParsedCidr(other.ip as string, c))
+        );
+      default:
+        // Node IPs and DNS names: no pod-to-pod connection goes to one.
+        return false;
+    }
+  }
+
+  private static clusterPort(
+    entry: ClusterPort,
+    connection: Connection,
+    destination: Pod,
+  ): boolean {
+    if (entry.name !== undefined)
+      return destination.ports.some(
+        (p) =>
+          p.name === entry.name && p.port === connection.port && p.protocol === connection.protocol,
+      );
+    if (entry.protocol !== connection.protocol) return false;
+    if (entry.port === undefined) return true;
+    return connection.port >= entry.port && connection.port <= (entry.endPort ?? entry.port);
+  }
+
+  private clusterRuleMatches(
+    rule: ClusterRule,
+    other: Pod,
+    connection: Connection,
+    destination: Pod,
+  ): boolean {
+    const peerOk = rule.peers.some((peer) => this.clusterPeer(peer, other));
+    const portOk =
+      rule.ports === 'any' ||
+      rule.ports.some((e) => ReferenceEvaluator.clusterPort(e, connection, destination));
+    return peerOk && portOk;
+  }
+
+  /**
+   * The side through the tiers: Admin, then the NetworkPolicies (final for a pod they
+   * isolate), then Baseline, then default allow. Every way an implementation may take
+   * through equal priorities is followed; the first (policies by name) explains.
+   */
+  private throughTiers(
+    direction: Direction,
+    pod: Pod,
+    other: Pod,
+    connection: Connection,
+    networkPolicies: SideExplanation,
+  ): SideExplanation {
+    const destination = direction === 'ingress' ? pod : other;
+    const relevant = this.clusterPolicies.filter(
+      (p) => this.clusterSubject(p, pod) && p.rules.some((r) => r.direction === direction),
+    );
+    if (relevant.length === 0) return networkPolicies;
+    const firstMatch = (policy: ValidClusterPolicy): ClusterRule | undefined =>
+      policy.rules
+        .filter((r) => r.direction === direction)
+        .find((r) => this.clusterRuleMatches(r, other, connection, destination));
+    const ref = (policy: ValidClusterPolicy, rule: ClusterRule): TierRuleRef => ({
+      tier: policy.tier,
+      policy: policy.key,
+      priority: policy.priority,
+      direction,
+      index: rule.index,
+      ...(rule.name === undefined ? {} : { name: rule.name }),
+      action: rule.action,
+      ...(rule.failClosed ? { failClosed: true as const } : {}),
+    });
+    const overlaps: string[] = [];
+    const after = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
+      if (tier === 'Baseline') return [{ allowed: true, tier: 'default', passedBy }];
+      if (networkPolicies.isolated)
+        return [
+          {
+            allowed: networkPolicies.allowedBy.length > 0,
+            tier: 'NetworkPolicy',
+            passedBy,
+          },
+        ];
+      return walk('Baseline', passedBy);
+    };
+    const walk = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
+      const inTier = relevant.filter((p) => p.tier === tier);
+      const priorities = [...new Set(inTier.map((p) => p.priority))].sort((a, b) => a - b);
+      for (const priority of priorities) {
+        const matching = inTier
+          .filter((p) => p.priority === priority)
+          .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+          .flatMap((policy) => {
+            const rule = firstMatch(policy);
+            return rule ? [ref(policy, rule)] : [];
+          });
+        if (matching.length === 0) continue;
+        if (new Set(matching.map((m) => m.action)).size > 1) {
+          const note = `${tier} tier priority ${priority}: ${matching.map((m) => `${m.policy} ${m.action}s`).join(', ')}`;
+          if (!overlaps.includes(note)) overlaps.push(note);
+        }
+        return matching.flatMap((rule): TierPath[] =>
+          rule.action === 'Pass'
+            ? after(tier, [...passedBy, rule])
+            : [{ allowed: rule.action === 'Accept', tier, decidedBy: rule, passedBy }],
+        );
+      }
+      return after(tier, passedBy);
+    };
+    const paths = walk('Admin', []);
+    const chosen = paths[0] as TierPath;
+    const ambiguous = new Set(paths.map((p) => p.allowed)).size > 1;
+    return {
+      ...networkPolicies,
+      allowed: chosen.allowed,
+      tier: chosen.tier,
+      ...(chosen.decidedBy ? { decidedBy: chosen.decidedBy } : {}),
+      ...(chosen.passedBy.length > 0 ? { passedBy: chosen.passedBy } : {}),
+      ...(ambiguous ? { ambiguous: overlaps.join('; ') } : {}),
     };
   }
 

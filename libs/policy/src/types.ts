@@ -1,3 +1,5 @@
+import type { ClusterPolicyManifest } from './tiers.js';
+
 /**
  * The Kubernetes objects the policy engine reads, in the shape of their manifests
  * (networking.k8s.io/v1 NetworkPolicy), and the cluster model built from them.
@@ -92,6 +94,11 @@ export interface Cluster {
   readonly namespaces: readonly Namespace[];
   readonly pods: readonly Pod[];
   readonly policies: readonly NetworkPolicy[];
+  /**
+   * ClusterNetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy manifests: the
+   * Admin and Baseline tiers around the NetworkPolicies (see tiers.ts).
+   */
+  readonly clusterPolicies?: readonly ClusterPolicyManifest[];
 }
 
 export type Direction = 'ingress' | 'egress';

@@ -10,7 +10,9 @@ import {
 
 /** A precise complaint about one field of one policy. */
 export interface PolicyError {
-  /** "namespace/name" of the policy. */
+  /** The policy's kind when it is not a NetworkPolicy. */
+  readonly kind?: string;
+  /** "namespace/name" of a NetworkPolicy; the name of a cluster-scoped policy. */
   readonly policy: string;
   /** Path of the offending field, e.g. `spec.ingress[0].from[1].ipBlock.except[0]`. */
   readonly field: string;
@@ -18,7 +20,7 @@ export interface PolicyError {
 }
 
 export function formatPolicyError(error: PolicyError): string {
-  return `NetworkPolicy ${error.policy}: ${error.field}: ${error.message}`;
+  return `${error.kind ?? 'NetworkPolicy'} ${error.policy}: ${error.field}: ${error.message}`;
 }
 
 export type NormalizedPeer =
@@ -69,7 +71,7 @@ const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const IANA_SVC_NAME = /^(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
@@ -262,6 +264,21 @@ class Walker {
       this.fail(field, `${JSON.stringify(port)} is neither a port number nor a valid port name`);
     }
   }
+}
+
+/**
+ * Checks a label selector as the API server would, reporting each problem with its
+ * field; true when it is a valid selector.
+ */
+export function checkSelector(
+  value: unknown,
+  field: string,
+  fail: (field: string, message: string) => void,
+): value is LabelSelector {
+  const walker = new Walker('');
+  walker.selector(value, field);
+  for (const error of walker.errors) fail(error.field, error.message);
+  return walker.errors.length === 0;
 }
 
 function policyTypes(

@@ -1,3 +1,4 @@
+import type { Tier, TierAction } from './tiers.js';
 import type { Direction } from './types.js';
 
 /** A rule of a policy, by position: `spec.<direction>[index]` of `policy` ("ns/name"). */
@@ -7,6 +8,23 @@ export interface RuleRef {
   readonly index: number;
 }
 
+/** A rule of a cluster-scoped policy, as an explanation names it. */
+export interface TierRuleRef {
+  readonly tier: Tier;
+  /** `Kind/name`, e.g. `ClusterNetworkPolicy/isolate-tenants`. */
+  readonly policy: string;
+  readonly priority: number;
+  readonly direction: Direction;
+  readonly index: number;
+  readonly name?: string;
+  readonly action: TierAction;
+  /** The rule names a peer Lumen does not know, and so fails closed. */
+  readonly failClosed?: true;
+}
+
+/** The tier whose decision stands for one side. */
+export type DecidingTier = 'Admin' | 'NetworkPolicy' | 'Baseline' | 'default';
+
 /** What one side of a connection (egress at the source, ingress at the destination) says. */
 export interface SideExplanation {
   /** Some policy selects the pod for this direction, so only listed traffic may pass. */
@@ -15,7 +33,23 @@ export interface SideExplanation {
   readonly policies: readonly string[];
   /** The rules that admit the connection (sorted); empty when it is denied or not isolated. */
   readonly allowedBy: readonly RuleRef[];
+  /** The side's decision, through every tier. */
   readonly allowed: boolean;
+  /**
+   * Present when a cluster-scoped policy has rules for the pod in this direction: the tier
+   * that decided (`isolated`, `policies` and `allowedBy` above are the NetworkPolicy tier's
+   * view, which stands only when this says NetworkPolicy).
+   */
+  readonly tier?: DecidingTier;
+  /** The Accept or Deny rule of the Admin or Baseline tier that decided. */
+  readonly decidedBy?: TierRuleRef;
+  /** The Pass rules that handed the decision on to a later tier, in order. */
+  readonly passedBy?: readonly TierRuleRef[];
+  /**
+   * Policies of one tier at one priority decide this side differently, and the spec lets
+   * an implementation apply either: the side may go either way.
+   */
+  readonly ambiguous?: string;
 }
 
 export interface Explanation {
@@ -28,6 +62,11 @@ export interface Explanation {
 export interface Verdict {
   readonly allowed: boolean;
   readonly explanation: Explanation;
+  /**
+   * Why the connection's fate is implementation-defined (overlapping policies at equal
+   * priority in one tier): then `allowed` is one possible answer, never an expectation.
+   */
+  readonly ambiguous?: string;
 }
 
 export function compareRuleRefs(a: RuleRef, b: RuleRef): number {
@@ -41,17 +80,36 @@ export const HOST_NETWORK_SOURCE =
 export const HOST_NETWORK_DESTINATION =
   'the destination pod uses hostNetwork: its traffic is node traffic, which pod policies do not govern';
 
+export function describeTierRule(rule: TierRuleRef): string {
+  return `${rule.tier} tier ${rule.policy} (priority ${rule.priority}) ${rule.direction}[${rule.index}]${rule.name ? ` "${rule.name}"` : ''}: ${rule.action}${rule.failClosed ? ' (fails closed: a peer of a kind Lumen does not know)' : ''}`;
+}
+
 /** A one-line, human explanation of a verdict. */
 export function describeVerdict(verdict: Verdict): string {
   const { egress, ingress } = verdict.explanation;
   const side = (name: string, s: SideExplanation): string => {
-    if (!s.isolated) return `${name}: not isolated`;
-    if (s.allowed) {
-      return `${name}: allowed by ${s.allowedBy.map((r) => `${r.policy} ${r.direction}[${r.index}]`).join(', ')}`;
+    if (s.tier !== undefined) {
+      const passed = (s.passedBy ?? []).map((r) => `passed by ${describeTierRule(r)}; `).join('');
+      const ambiguous = s.ambiguous ? ` (ambiguous: ${s.ambiguous})` : '';
+      if (s.decidedBy)
+        return `${name}: ${passed}${s.allowed ? 'accepted' : 'denied'} by ${describeTierRule(s.decidedBy)}${ambiguous}`;
+      if (s.tier === 'default')
+        return `${name}: ${passed}no tier decides, allowed by default${ambiguous}`;
+      if (s.tier === 'NetworkPolicy')
+        return `${name}: ${passed}${sideOfNetworkPolicies(s)}${ambiguous}`;
     }
-    return `${name}: isolated by ${s.policies.join(', ')} and no rule matched`;
+    return sideOfNetworkPolicies(s, name);
   };
-  return `${side('egress', egress)}; ${side('ingress', ingress)}`;
+  return `${side('egress', egress)}; ${side('ingress', ingress)}${verdict.ambiguous ? `; ambiguous: ${verdict.ambiguous}` : ''}`;
+}
+
+function sideOfNetworkPolicies(s: SideExplanation, name?: string): string {
+  const prefix = name ? `${name}: ` : '';
+  if (!s.isolated) return `${prefix}not isolated`;
+  if (s.allowedBy.length > 0) {
+    return `${prefix}allowed by ${s.allowedBy.map((r) => `${r.policy} ${r.direction}[${r.index}]`).join(', ')}`;
+  }
+  return `${prefix}isolated by ${s.policies.join(', ')} and no rule matched`;
 }
 
 /** Both sides together: allowed only when egress AND ingress allow; hostNetwork noted. */
@@ -65,8 +123,17 @@ export function combineSides(
     : hostNetwork.destination
       ? HOST_NETWORK_DESTINATION
       : undefined;
+  // A side that is ambiguous may go either way; the connection is ambiguous when the
+  // sides' possible answers combine into both an allowed and a denied one.
+  const mayAllow = (s: SideExplanation): boolean => s.allowed || s.ambiguous !== undefined;
+  const mayDeny = (s: SideExplanation): boolean => !s.allowed || s.ambiguous !== undefined;
+  const ambiguous =
+    mayAllow(egress) && mayAllow(ingress) && (mayDeny(egress) || mayDeny(ingress))
+      ? [egress.ambiguous, ingress.ambiguous].filter((a) => a !== undefined).join('; ')
+      : '';
   return {
     allowed: egress.allowed && ingress.allowed,
     explanation: { egress, ingress, ...(unprobeable ? { unprobeable } : {}) },
+    ...(ambiguous ? { ambiguous } : {}),
   };
 }

@@ -2,8 +2,11 @@ import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
 import {
+  CLUSTER_POLICY_KINDS,
+  isClusterPolicyKind,
   withNamespaceNameLabel,
   type Cluster,
+  type ClusterPolicyManifest,
   type ContainerPort,
   type Namespace,
   type NetworkPolicy,
@@ -41,7 +44,7 @@ export type LoadedInput =
       readonly cluster: Cluster;
       /** Every object of the file, Lists flattened, as written. */
       readonly objects: readonly Record<string, unknown>[];
-      /** `Kind namespace/name` of objects that are not Namespaces, Pods or NetworkPolicies. */
+      /** `Kind namespace/name` of objects that are not Namespaces, Pods or policies Lumen reads. */
       readonly ignored: readonly string[];
     };
 
@@ -61,6 +64,52 @@ function completeNamespaces(
     if (!byName.has(namespace)) byName.set(namespace, withNamespaceNameLabel(namespace));
   }
   return [...byName.values()];
+}
+
+const NETWORK_POLICY_VERSION = 'networking.k8s.io/v1';
+const POLICY_KINDS = ['NetworkPolicy', ...Object.keys(CLUSTER_POLICY_KINDS)].join(', ');
+
+/**
+ * Sorts a scenario's `policies:` by kind: NetworkPolicies, and the cluster-scoped tiers.
+ * An object of any other kind (or none) is an error that names it, never read as a
+ * NetworkPolicy; so is a known kind under an API version Lumen does not read.
+ */
+function policiesByKind(
+  raw: readonly Record<string, unknown>[],
+  file: string,
+  scenario: string,
+): { policies: NetworkPolicy[]; clusterPolicies: ClusterPolicyManifest[] } {
+  const policies: NetworkPolicy[] = [];
+  const clusterPolicies: ClusterPolicyManifest[] = [];
+  raw.forEach((object, i) => {
+    const where = `scenario ${scenario} policies[${i}] (${describeObject(object, i)})`;
+    const { kind, apiVersion } = object;
+    if (kind === 'NetworkPolicy') {
+      if (apiVersion !== undefined && apiVersion !== NETWORK_POLICY_VERSION)
+        throw new InputError(
+          file,
+          where,
+          `apiVersion ${JSON.stringify(apiVersion)}: NetworkPolicy is ${NETWORK_POLICY_VERSION}`,
+        );
+      policies.push(policyWithNamespace(object));
+    } else if (isClusterPolicyKind(kind)) {
+      if (apiVersion !== undefined && apiVersion !== CLUSTER_POLICY_KINDS[kind])
+        throw new InputError(
+          file,
+          where,
+          `apiVersion ${JSON.stringify(apiVersion)}: ${kind} is ${CLUSTER_POLICY_KINDS[kind]}`,
+        );
+      clusterPolicies.push(object as unknown as ClusterPolicyManifest);
+    } else
+      throw new InputError(
+        file,
+        where,
+        kind === undefined
+          ? `kind is required (one of ${POLICY_KINDS})`
+          : `kind ${JSON.stringify(kind)} is not a policy kind Lumen reads (${POLICY_KINDS})`,
+      );
+  });
+  return { policies, clusterPolicies };
 }
 
 function policyWithNamespace(raw: Record<string, unknown>): NetworkPolicy {
@@ -113,14 +162,19 @@ export function parseScenario(document: unknown, file: string): Scenario {
         );
     }
   });
-  const policies = doc.policies.map(policyWithNamespace);
+  const { policies, clusterPolicies } = policiesByKind(doc.policies, file, doc.name);
   return {
     name: doc.name,
     description: doc.description?.trim() ?? '',
     origin: doc.origin ?? '',
     tags: doc.tags,
     file,
-    cluster: { namespaces: completeNamespaces(doc.namespaces, pods, policies), pods, policies },
+    cluster: {
+      namespaces: completeNamespaces(doc.namespaces, pods, policies),
+      pods,
+      policies,
+      ...(clusterPolicies.length > 0 ? { clusterPolicies } : {}),
+    },
     expectations: doc.expect.map((row) => ({ ...row, from: refOf(row.from), to: refOf(row.to) })),
   };
 }
@@ -191,7 +245,7 @@ function describeObject(raw: Record<string, unknown>, index: number): string {
   return `${String(raw.kind)} ${namespace}${name}`;
 }
 
-/** Namespaces, Pods and NetworkPolicies from Kubernetes manifests (including `List`s). */
+/** Namespaces, Pods, NetworkPolicies and the cluster-scoped tiers from manifests (`List`s too). */
 export function parseManifests(documents: readonly unknown[], file: string): LoadedInput {
   const objects: Record<string, unknown>[] = [];
   const flatten = (value: unknown): void => {
@@ -209,6 +263,7 @@ export function parseManifests(documents: readonly unknown[], file: string): Loa
   const namespaces: Namespace[] = [];
   const pods: Pod[] = [];
   const policies: NetworkPolicy[] = [];
+  const clusterPolicies: ClusterPolicyManifest[] = [];
   const ignored: string[] = [];
   objects.forEach((object, i) => {
     const name = describeObject(object, i);
@@ -218,13 +273,20 @@ export function parseManifests(documents: readonly unknown[], file: string): Loa
       namespaces.push({ name: metadata.data.name, labels: metadata.data.labels ?? {} });
     else if (object.kind === 'Pod') pods.push(podFromManifest(object, file, name));
     else if (object.kind === 'NetworkPolicy') policies.push(policyWithNamespace(object));
+    else if (isClusterPolicyKind(object.kind))
+      clusterPolicies.push(object as unknown as ClusterPolicyManifest);
     else ignored.push(name);
   });
   uniquePods(file, pods, (i) => `Pod ${pods[i]?.namespace ?? ''}/${pods[i]?.name ?? ''}`);
   return {
     kind: 'manifests',
     file,
-    cluster: { namespaces: completeNamespaces(namespaces, pods, policies), pods, policies },
+    cluster: {
+      namespaces: completeNamespaces(namespaces, pods, policies),
+      pods,
+      policies,
+      ...(clusterPolicies.length > 0 ? { clusterPolicies } : {}),
+    },
     objects,
     ignored,
   };
@@ -295,5 +357,11 @@ export function mergeClusters(clusters: readonly Cluster[]): Cluster {
       labels: { ...known?.labels, ...namespace.labels },
     });
   }
-  return { namespaces: [...namespaces.values()], pods, policies };
+  const clusterPolicies = clusters.flatMap((c) => c.clusterPolicies ?? []);
+  return {
+    namespaces: [...namespaces.values()],
+    pods,
+    policies,
+    ...(clusterPolicies.length > 0 ? { clusterPolicies } : {}),
+  };
 }

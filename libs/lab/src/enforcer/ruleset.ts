@@ -154,7 +154,12 @@ function collectElements(cluster: Cluster, pods: readonly EnforcedPod[]): Map<Po
   for (const { pod } of pods) {
     const self = evaluator.verdict({ from: pod, to: pod, port: 1, protocol: 'TCP' }).explanation;
     byPod.set(pod, {
-      isolation: { ingress: self.ingress.isolated, egress: self.egress.isolated },
+      // A pod is enforced in a direction when a NetworkPolicy isolates it or a cluster-scoped
+      // policy has rules for it there; its sets then hold what every tier together allows.
+      isolation: {
+        ingress: self.ingress.isolated || self.ingress.tier !== undefined,
+        egress: self.egress.isolated || self.egress.tier !== undefined,
+      },
       ingress: emptyElements(),
       egress: emptyElements(),
     });
