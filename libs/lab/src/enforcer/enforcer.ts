@@ -72,6 +72,8 @@ export class Enforcer {
   private debounce: NodeJS.Timeout | undefined;
   private readonly delayed = new Set<NodeJS.Timeout>();
   private chain: Promise<void> = Promise.resolve();
+  /** How long the last programming took (computing and applying the rules). */
+  private lastProgramMs = 0;
   /** The newest snapshot not yet being programmed. */
   private waiting: Snapshot | undefined;
   private forgettingUntil: number | undefined;
@@ -97,11 +99,21 @@ export class Enforcer {
 
   /** Something the rules depend on changed (an API event, or a pod started/stopped). */
   changed(): void {
-    this.firstUnappliedChange ??= performance.now();
+    const now = performance.now();
+    this.firstUnappliedChange ??= now;
     clearTimeout(this.debounce);
-    this.debounce = setTimeout(() => {
-      this.schedule();
-    }, this.options.debounceMs ?? 20);
+    // Programming blocks the daemon (a lab of 500 pods takes seconds), and a burst of
+    // changes (lab up applying 125 policies one request at a time) would then cost one
+    // programming each. So the quiet period grows with the last programming's length, and
+    // a steady trickle still gets programmed after four of them.
+    const quiet = Math.min(2000, Math.max(this.options.debounceMs ?? 20, this.lastProgramMs / 4));
+    const overdue = now - this.firstUnappliedChange >= 4 * quiet;
+    this.debounce = setTimeout(
+      () => {
+        this.schedule();
+      },
+      overdue ? 0 : quiet,
+    );
   }
 
   get activeFaults(): readonly Fault[] {
@@ -211,6 +223,15 @@ export class Enforcer {
 
   private async program(snapshot: Snapshot): Promise<void> {
     if (this.forgettingUntil !== undefined) return;
+    const started = performance.now();
+    try {
+      await this.programRules(snapshot);
+    } finally {
+      this.lastProgramMs = performance.now() - started;
+    }
+  }
+
+  private async programRules(snapshot: Snapshot): Promise<void> {
     const semantic = faultedCluster(snapshot.cluster, this.faults);
     const flaky = this.faults.find((f) => f.kind === 'flaky');
     const rulesets = buildRulesets(semantic, snapshot.pods, {
