@@ -1,5 +1,11 @@
 import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
-import type { Namespace, NetworkPolicy, Pod, Protocol } from '#lumen/policy';
+import type {
+  ClusterPolicyManifest,
+  Namespace,
+  NetworkPolicy,
+  Pod,
+  Protocol,
+} from '#lumen/policy';
 
 export function namespaceFrom(object: V1Namespace): Namespace | undefined {
   const name = object.metadata?.name;
@@ -65,5 +71,25 @@ export function policyFrom(object: V1NetworkPolicy): NetworkPolicy | undefined {
     kind: 'NetworkPolicy',
     metadata: { name, namespace },
     spec,
+  };
+}
+
+/**
+ * A ClusterNetworkPolicy, AdminNetworkPolicy or BaselineAdminNetworkPolicy as the engine
+ * reads it: kind, API version, name and spec, as served (custom objects are plain JSON).
+ */
+export function clusterPolicyFrom(object: {
+  apiVersion?: string;
+  kind?: string;
+  metadata?: { name?: string };
+  spec?: unknown;
+}): ClusterPolicyManifest | undefined {
+  const name = object.metadata?.name;
+  if (!name || !object.kind) return undefined;
+  return {
+    ...(object.apiVersion ? { apiVersion: object.apiVersion } : {}),
+    kind: object.kind,
+    metadata: { name },
+    spec: object.spec,
   };
 }

@@ -1,20 +1,56 @@
 import {
+  ApiException,
   CoreV1Api,
+  CustomObjectsApi,
   KubeConfig,
   NetworkingV1Api,
   makeInformer,
   type Informer,
   type KubernetesObject,
 } from '@kubernetes/client-node';
-import type { Cluster, Namespace, NetworkPolicy, Pod } from '#lumen/policy';
-import { namespaceFrom, podFrom, policyFrom } from './convert.js';
+import type {
+  Cluster,
+  ClusterPolicyKind,
+  ClusterPolicyManifest,
+  Namespace,
+  NetworkPolicy,
+  Pod,
+} from '#lumen/policy';
+import { clusterPolicyFrom, namespaceFrom, podFrom, policyFrom } from './convert.js';
 
-export type WatchedKind = 'Namespace' | 'Pod' | 'NetworkPolicy';
+export type WatchedKind = 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind;
+
+/** The cluster-scoped policy kinds, watched when their CRDs are installed. */
+export const CLUSTER_POLICY_RESOURCES: readonly {
+  readonly kind: ClusterPolicyKind;
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+}[] = [
+  {
+    kind: 'ClusterNetworkPolicy',
+    group: 'policy.networking.k8s.io',
+    version: 'v1alpha2',
+    plural: 'clusternetworkpolicies',
+  },
+  {
+    kind: 'AdminNetworkPolicy',
+    group: 'policy.networking.k8s.io',
+    version: 'v1alpha1',
+    plural: 'adminnetworkpolicies',
+  },
+  {
+    kind: 'BaselineAdminNetworkPolicy',
+    group: 'policy.networking.k8s.io',
+    version: 'v1alpha1',
+    plural: 'baselineadminnetworkpolicies',
+  },
+];
 
 export interface ClusterChange {
   readonly kind: WatchedKind;
   readonly type: 'upsert' | 'delete';
-  /** "name" for namespaces, "namespace/name" otherwise. */
+  /** "name" for namespaces and cluster-scoped policies, "namespace/name" otherwise. */
   readonly key: string;
 }
 
@@ -57,6 +93,10 @@ export class ClusterWatcher {
   private readonly namespaces = new Map<string, Namespace>();
   private readonly pods = new Map<string, WatchedPod>();
   private readonly policies = new Map<string, NetworkPolicy>();
+  /** By `Kind/name`. */
+  private readonly clusterPolicies = new Map<string, ClusterPolicyManifest>();
+  /** The kinds whose list must have returned before a snapshot is whole. */
+  private readonly expected = new Set<WatchedKind>(['Namespace', 'Pod', 'NetworkPolicy']);
   private pending: ClusterChange[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly informers: Informer<KubernetesObject>[] = [];
@@ -77,7 +117,11 @@ export class ClusterWatcher {
         this.changed(undefined);
         return result;
       });
-    const sources: [WatchedKind, string, () => Promise<{ items: KubernetesObject[] }>][] = [
+    const sources: [
+      'Namespace' | 'Pod' | 'NetworkPolicy',
+      string,
+      () => Promise<{ items: KubernetesObject[] }>,
+    ][] = [
       ['Namespace', '/api/v1/namespaces', () => core.listNamespace()],
       ['Pod', '/api/v1/pods', () => core.listPodForAllNamespaces()],
       [
@@ -86,7 +130,10 @@ export class ClusterWatcher {
         () => networking.listNetworkPolicyForAllNamespaces(),
       ],
     ];
-    const converters: Record<WatchedKind, [(o: never) => unknown, Map<string, unknown>]> = {
+    const converters: Record<
+      'Namespace' | 'Pod' | 'NetworkPolicy',
+      [(o: never) => unknown, Map<string, unknown>]
+    > = {
       Namespace: [namespaceFrom, this.namespaces],
       Pod: [podFrom, this.pods],
       NetworkPolicy: [policyFrom, this.policies],
@@ -100,7 +147,46 @@ export class ClusterWatcher {
         into,
       );
     }
+    await this.watchClusterPolicies(listed);
     await Promise.all(this.informers.map((i) => i.start()));
+  }
+
+  /** The kinds of cluster-scoped policies being watched (their CRDs are installed). */
+  get clusterPolicyKinds(): readonly ClusterPolicyKind[] {
+    return CLUSTER_POLICY_RESOURCES.filter((r) => this.expected.has(r.kind)).map((r) => r.kind);
+  }
+
+  /**
+   * ClusterNetworkPolicies and the v1alpha1 kinds, for each whose CRD is installed: a
+   * first list answers 404 when it is not, and nothing of it is watched.
+   */
+  private async watchClusterPolicies(
+    listed: <T>(kind: WatchedKind, list: Promise<T>) => Promise<T>,
+  ): Promise<void> {
+    const custom = this.config.makeApiClient(CustomObjectsApi);
+    for (const { kind, group, version, plural } of CLUSTER_POLICY_RESOURCES) {
+      const list = (): Promise<{ items: KubernetesObject[] }> =>
+        custom.listClusterCustomObject({ group, version, plural }) as Promise<{
+          items: KubernetesObject[];
+        }>;
+      try {
+        await list();
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) continue;
+        throw error;
+      }
+      this.expected.add(kind);
+      const keyed = (object: KubernetesObject): ClusterPolicyManifest | undefined =>
+        clusterPolicyFrom({ ...object, kind });
+      this.watch(
+        kind,
+        makeInformer(this.config, `/apis/${group}/${version}/${plural}`, () =>
+          listed(kind, list()),
+        ),
+        keyed,
+        new KeyedByKind(kind, this.clusterPolicies),
+      );
+    }
   }
 
   async stop(): Promise<void> {
@@ -113,7 +199,7 @@ export class ClusterWatcher {
     kind: WatchedKind,
     informer: Informer<K>,
     convert: (o: K) => V | undefined,
-    into: Map<string, V>,
+    into: { set(key: string, value: V): unknown; delete(key: string): unknown },
   ): void {
     const upsert = (object: K): void => {
       const value = convert(object);
@@ -153,7 +239,7 @@ export class ClusterWatcher {
   }
 
   private flush(): void {
-    if (this.synced.size < 3 || this.pending.length === 0) return;
+    if ([...this.expected].some((k) => !this.synced.has(k)) || this.pending.length === 0) return;
     const changes = this.pending;
     this.pending = [];
     const pods = [...this.pods.values()];
@@ -162,11 +248,34 @@ export class ClusterWatcher {
         namespaces: [...this.namespaces.values()],
         pods,
         policies: [...this.policies.values()],
+        ...(this.clusterPolicies.size > 0
+          ? { clusterPolicies: [...this.clusterPolicies.values()] }
+          : {}),
       },
       pods,
       changes,
       at: this.options.now?.() ?? new Date(),
     });
+  }
+}
+
+/**
+ * A view of the cluster-scoped policies map for one kind: names are unique per kind only,
+ * so entries are kept as `Kind/name`.
+ */
+class KeyedByKind<V> {
+  constructor(
+    private readonly kind: string,
+    private readonly into: Map<string, V>,
+  ) {}
+
+  set(name: string, value: V): this {
+    this.into.set(`${this.kind}/${name}`, value);
+    return this;
+  }
+
+  delete(name: string): boolean {
+    return this.into.delete(`${this.kind}/${name}`);
   }
 }
 

@@ -9,6 +9,7 @@ export {
   parseFault,
   formatFault,
   faultedCluster,
+  faultedEvaluator,
   type Fault,
 } from './enforcer/faults.js';
 export { podManifest, scenarioObjects, type ManifestObject } from './objects.js';

@@ -1,4 +1,4 @@
-import { podKey, type Pod } from '#lumen/policy';
+import { CLUSTER_POLICY_KINDS, podKey, type ClusterPolicyKind, type Pod } from '#lumen/policy';
 import type { Scenario } from '#lumen/scenario';
 import { POD_IP_ANNOTATION } from './runtime/kubelet.js';
 
@@ -10,7 +10,7 @@ export type ManifestObject = Record<string, unknown> & {
 
 /** The Kubernetes objects a scenario describes, in the order they must be created. */
 export function scenarioObjects(scenario: Scenario): ManifestObject[] {
-  const { namespaces, pods, policies } = scenario.cluster;
+  const { namespaces, pods, policies, clusterPolicies = [] } = scenario.cluster;
   return [
     ...namespaces.map((n) => ({
       apiVersion: 'v1',
@@ -28,6 +28,15 @@ export function scenarioObjects(scenario: Scenario): ManifestObject[] {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
     })),
+    ...clusterPolicies.map((policy) => {
+      const kind = policy.kind as ClusterPolicyKind;
+      return {
+        apiVersion: CLUSTER_POLICY_KINDS[kind],
+        kind,
+        metadata: { name: policy.metadata.name },
+        spec: policy.spec,
+      };
+    }),
   ];
 }
 
@@ -59,7 +68,15 @@ export function podManifest(p: Pod): ManifestObject & { spec: Record<string, unk
   };
 }
 
-const ORDER = ['Namespace', 'ConfigMap', 'Pod', 'NetworkPolicy'];
+const ORDER = [
+  'Namespace',
+  'ConfigMap',
+  'Pod',
+  'NetworkPolicy',
+  'ClusterNetworkPolicy',
+  'AdminNetworkPolicy',
+  'BaselineAdminNetworkPolicy',
+];
 
 /** Namespaces first, so that what lives in them can be created. */
 export function creationOrder(objects: readonly ManifestObject[]): ManifestObject[] {

@@ -248,6 +248,51 @@ describe('the API emulator with @kubernetes/client-node', () => {
   });
 });
 
+describe('the API emulator serves the cluster-scoped policy tiers', () => {
+  const cnp = (name: string, priority: number) => ({
+    apiVersion: 'policy.networking.k8s.io/v1alpha2',
+    kind: 'ClusterNetworkPolicy',
+    metadata: { name },
+    spec: {
+      tier: 'Admin',
+      priority,
+      subject: { namespaces: {} },
+      ingress: [{ action: 'Deny', from: [{ namespaces: {} }] }],
+    },
+  });
+
+  it('lists both versions of policy.networking.k8s.io in discovery', async () => {
+    const apis = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
+    const group = apis.groups.find((g) => g.name === 'policy.networking.k8s.io');
+    expect(group?.versions.map((v) => v.version)).toEqual(['v1alpha2', 'v1alpha1']);
+    expect(group?.preferredVersion?.version).toBe('v1alpha2');
+  });
+
+  it('creates, lists and deletes ClusterNetworkPolicies as custom objects, and refuses an invalid one with 422', async () => {
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const where = {
+      group: 'policy.networking.k8s.io',
+      version: 'v1alpha2',
+      plural: 'clusternetworkpolicies',
+    };
+    await custom.createClusterCustomObject({ ...where, body: cnp('deny-all', 10) });
+    const list = (await custom.listClusterCustomObject(where)) as {
+      items: { metadata: { name: string } }[];
+    };
+    expect(list.items.map((i) => i.metadata.name)).toEqual(['deny-all']);
+    const invalid = await statusOf(
+      custom.createClusterCustomObject({ ...where, body: cnp('too-late', 1001) }),
+    );
+    expect(invalid).toMatchObject({
+      code: 422,
+      body: { reason: 'Invalid', details: { causes: [{ field: 'spec.priority' }] } },
+    });
+    await custom.deleteClusterCustomObject({ ...where, name: 'deny-all' });
+    const after = (await custom.listClusterCustomObject(where)) as { items: unknown[] };
+    expect(after.items).toEqual([]);
+  });
+});
+
 describe('the API emulator with a real kubectl', () => {
   let kubectl = '';
   const run = async (...args: string[]): Promise<string> =>
@@ -293,6 +338,44 @@ spec: {containers: [{name: main, image: lab}]}
       /web-allow" deleted[\s\S]*kubectl-pod" deleted/,
     );
     expect(await run('get', 'netpol', '-o', 'name')).toBe('');
+  });
+
+  it('applies and gets ClusterNetworkPolicies, AdminNetworkPolicies and the BaselineAdminNetworkPolicy by short name', async () => {
+    const manifest = join(dir, 'tiers.yaml');
+    writeFileSync(
+      manifest,
+      `apiVersion: policy.networking.k8s.io/v1alpha2
+kind: ClusterNetworkPolicy
+metadata: {name: isolate}
+spec:
+  tier: Admin
+  priority: 20
+  subject: {namespaces: {}}
+  ingress: [{action: Pass, from: [{namespaces: {}}]}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: old-style}
+spec:
+  priority: 5
+  subject: {namespaces: {}}
+  egress: [{action: Allow, to: [{networks: [10.0.0.0/8]}]}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress: [{action: Deny, from: [{namespaces: {}}]}]
+`,
+    );
+    expect(await run('apply', '-f', manifest)).toMatch(
+      /clusternetworkpolicy.policy.networking.k8s.io\/isolate created[\s\S]*adminnetworkpolicy.policy.networking.k8s.io\/old-style created[\s\S]*baselineadminnetworkpolicy.policy.networking.k8s.io\/default created/,
+    );
+    expect(await run('get', 'cnp,anp,banp', '-o', 'name')).toBe(
+      'clusternetworkpolicy.policy.networking.k8s.io/isolate\nadminnetworkpolicy.policy.networking.k8s.io/old-style\nbaselineadminnetworkpolicy.policy.networking.k8s.io/default\n',
+    );
+    expect(await run('delete', '-f', manifest)).toContain('"default" deleted');
   });
 
   it('streams changes with get -w', async () => {

@@ -1,13 +1,18 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { ReferenceEvaluator, type Cluster, type Connection } from '#lumen/policy';
-import { TEST_LAB_ROOT, conformanceScenarioFiles } from '#lumen/testing';
+import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { runChecked } from '#lumen/host';
 import { faultedCluster, parseFault, type LabStatus } from '../src/index.js';
 import { podOf, probeFrom, scenario, settle, upLab, type TestLab } from './support.js';
 
+/** The repository's own scenarios of the cluster-scoped tiers. */
+const tierScenarios = ['tenant-isolation-cnp.yaml', 'tenant-isolation-anp.yaml'].map((f) =>
+  join(repositoryRoot, 'examples', 'tiers', f),
+);
+
 const file = (suffix: string): string => {
-  const found = conformanceScenarioFiles().find((f) => f.endsWith(suffix));
+  const found = [...conformanceScenarioFiles(), ...tierScenarios].find((f) => f.endsWith(suffix));
   if (!found) throw new Error(`no conformance scenario ${suffix}`);
   return found;
 };
@@ -70,6 +75,11 @@ describe('semantic faults change exactly the connections their semantics say', (
     ['ignore-named-ports', '09b-allow-traffic-to-a-named-port.yaml'],
     ['ignore-endport', 'endport-range.yaml'],
     ['ignore-ipblock-pods', 'ipblock-except.yaml'],
+    ['pass-as-accept', 'tenant-isolation-cnp.yaml'],
+    ['ignore-admin-tier', 'tenant-isolation-cnp.yaml'],
+    ['priority-reversed', 'tenant-isolation-cnp.yaml'],
+    ['baseline-over-networkpolicy', 'tenant-isolation-cnp.yaml'],
+    ['baseline-over-networkpolicy', 'tenant-isolation-anp.yaml'],
   ])('%s (on %s)', async (mode, scenarioFile) => {
     const { cluster } = scenario(file(scenarioFile));
     const healthy = expectedMatrix(cluster);

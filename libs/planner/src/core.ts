@@ -334,21 +334,35 @@ function applyChange(
   change: ClusterView['changes'][number],
 ): void {
   const [first = '', second] = change.key.split('/');
-  const ref = second === undefined ? { name: first } : { namespace: first, name: second };
+  const namespace = second === undefined ? '' : first;
+  const name = second ?? first;
+  const gone = change.type === 'delete';
   if (change.kind === 'Namespace') {
-    const found = cluster.namespaces.find((n) => n.name === ref.name);
-    if (change.type === 'delete' || !found) engine.deleteNamespace(ref.name);
-    else engine.setNamespace(found);
+    const found = cluster.namespaces.find((n) => n.name === name);
+    if (found && !gone) engine.setNamespace(found);
+    else engine.deleteNamespace(name);
   } else if (change.kind === 'Pod') {
-    const found = cluster.pods.find((p) => p.namespace === ref.namespace && p.name === ref.name);
-    if (change.type === 'delete' || !found)
-      engine.deletePod({ namespace: ref.namespace ?? '', name: ref.name });
-    else engine.setPod(found);
-  } else {
+    const found = cluster.pods.find((p) => p.namespace === namespace && p.name === name);
+    if (found && !gone) engine.setPod(found);
+    else engine.deletePod({ namespace, name });
+  } else if (change.kind === 'NetworkPolicy') {
     const found = cluster.policies.find(
-      (p) => p.metadata.namespace === ref.namespace && p.metadata.name === ref.name,
+      (p) => p.metadata.namespace === namespace && p.metadata.name === name,
     );
-    if (change.type === 'delete' || !found) engine.deletePolicy(ref.namespace ?? '', ref.name);
-    else engine.setPolicy(found);
-  }
+    if (found && !gone) engine.setPolicy(found);
+    else engine.deletePolicy(namespace, name);
+  } else applyClusterPolicyChange(engine, cluster, change.kind, name, gone);
+}
+
+/** A cluster-scoped policy: its key is its name, unique within its kind. */
+function applyClusterPolicyChange(
+  engine: PolicyEngine,
+  cluster: Cluster,
+  kind: string,
+  name: string,
+  gone: boolean,
+): void {
+  const found = cluster.clusterPolicies?.find((p) => p.kind === kind && p.metadata.name === name);
+  if (found && !gone) engine.setClusterPolicy(found);
+  else engine.deleteClusterPolicy(kind, name);
 }

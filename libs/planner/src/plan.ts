@@ -9,7 +9,10 @@ import {
   type PodClass,
   type PolicyEngine,
   type Protocol,
+  type ClusterPort,
+  type ClusterRule,
   type RuleRef,
+  type ValidClusterPolicy,
   type ValidPolicy,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
@@ -17,6 +20,7 @@ import { SYNTHETIC_LABEL, syntheticSourceLabels } from './synthetic.js';
 
 export type CaseReason =
   | 'must-allow'
+  | 'tier-rule'
   | 'near-miss-namespace'
   | 'near-miss-pods'
   | 'near-miss-both'
@@ -228,6 +232,15 @@ class Planner {
     const caseId = caseIdOf(source.key, destination.key, choice.port, choice.protocol);
     if (this.cases.has(caseId)) return;
     const verdict = this.engine.classVerdict(source, destination, choice.port, choice.protocol);
+    if (verdict.ambiguous !== undefined) {
+      // The spec leaves it to the implementation: nothing to expect, so nothing to probe.
+      this.notGenerated.push({
+        reason,
+        ...(rule ? { rule } : {}),
+        why: `ambiguous (implementation-defined): ${verdict.ambiguous}`,
+      });
+      return;
+    }
     const listenerKnown = destination.ports.some(
       (p) => p.port === choice.port && p.protocol === choice.protocol,
     );
@@ -333,6 +346,51 @@ class Planner {
         for (const choice of ports) this.add('must-allow', source, destination, choice, ref);
       }
       if (rule.peers !== 'any') this.nearMisses(policy, rule, ref, selected);
+    }
+  }
+
+  /**
+   * A rule of a cluster-scoped policy, for each class it applies to: one connection on a
+   * port the rule names where this very rule decides (Accept, Deny) or passes the
+   * connection on, and the other side lets it through, so the probe shows the rule at
+   * work: an Accept that must pass, a Deny that must block although a NetworkPolicy
+   * admits, a Pass after which the NetworkPolicies or the Baseline tier decide.
+   */
+  tierRuleCases(policy: ValidClusterPolicy, rule: ClusterRule): void {
+    const ref: RuleRef = { policy: policy.key, direction: rule.direction, index: rule.index };
+    const ingress = rule.direction === 'ingress';
+    const peers = this.engine.clusterRulePeers(ref);
+    const candidates = peers === 'all' ? this.classes : peers.filter(probeable);
+    for (const subject of this.engine.subjectOf(policy.key).filter(probeable)) {
+      // A cell no other obligation took first, so the case names this rule; else any.
+      const found = [true, false].some((fresh) =>
+        candidates.some((peer) => {
+          const [source, destination] = ingress ? [peer, subject] : [subject, peer];
+          return tierPorts(rule.ports, destination).some((choice) => {
+            if (fresh && this.has(source, destination, choice)) return false;
+            const verdict = this.engine.classVerdict(
+              source,
+              destination,
+              choice.port,
+              choice.protocol,
+            );
+            const side = verdict.explanation[rule.direction];
+            const other = verdict.explanation[ingress ? 'egress' : 'ingress'];
+            const decides = [side.decidedBy, ...(side.passedBy ?? [])].some(
+              (r) => r?.policy === ref.policy && r.index === ref.index,
+            );
+            if (!decides || !other.allowed || verdict.ambiguous !== undefined) return false;
+            this.add('tier-rule', source, destination, choice, ref);
+            return true;
+          });
+        }),
+      );
+      if (!found)
+        this.notGenerated.push({
+          reason: 'tier-rule',
+          rule: ref,
+          why: `no running pod pair in ${subject.namespace} where this rule decides and the other side lets the connection through`,
+        });
     }
   }
 
@@ -576,6 +634,27 @@ function firstUnlisted(
   return { peer: undefined, anyUnlisted };
 }
 
+/** The ports a cluster-scoped rule names on a destination (its declared ones when any). */
+function tierPorts(ports: readonly ClusterPort[] | 'any', destination: PodClass): PortChoice[] {
+  if (ports === 'any') {
+    const [first] = matrixPorts(destination);
+    return [first ?? { port: 80, protocol: 'TCP' }];
+  }
+  return ports.flatMap((entry): PortChoice[] => {
+    if (entry.name !== undefined)
+      return destination.ports
+        .filter((p) => p.name === entry.name)
+        .map((p) => ({ port: p.port, protocol: p.protocol }));
+    const protocol = entry.protocol ?? 'TCP';
+    if (entry.port === undefined) return [{ port: DEFAULT_PORT[protocol], protocol }];
+    const end = entry.endPort ?? entry.port;
+    const declared = destination.ports.find(
+      (p) => p.protocol === protocol && p.port >= (entry.port as number) && p.port <= end,
+    );
+    return [{ port: declared?.port ?? entry.port, protocol }];
+  });
+}
+
 function describeMiss(reason: CaseReason, peer: NormalizedPeer, ingress: boolean): string {
   const pod = ingress ? 'source' : 'destination';
   const what =
@@ -600,6 +679,8 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
   for (const policy of [...engine.policies].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     for (const rule of policy.rules) planner.ruleCases(policy, rule);
   }
+  for (const policy of [...engine.clusterPolicies].sort((a, b) => (a.key < b.key ? -1 : 1)))
+    for (const rule of policy.rules) planner.tierRuleCases(policy, rule);
   for (const podClass of engine.podClasses.filter(probeable)) planner.isolationCases(podClass);
   const obligations = planner.size;
   const obligationCells = planner.matrixCellsPlanned();

@@ -1,5 +1,5 @@
 import type { CaseTracer, Clock, Log, Publisher } from '#lumen/contracts';
-import type { Cluster, Pod } from '#lumen/policy';
+import type { Cluster, ClusterPolicyKind, Pod } from '#lumen/policy';
 import type { MatrixCoverage } from './plan.js';
 
 /** A pod as the watcher sees it: policy facts plus where it runs. */
@@ -14,8 +14,9 @@ export interface ClusterView {
   readonly cluster: Cluster;
   readonly pods: readonly ObservedPod[];
   readonly changes: readonly {
-    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy';
+    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind;
     readonly type: 'upsert' | 'delete';
+    /** "name" for namespaces and cluster-scoped policies, "namespace/name" otherwise. */
     readonly key: string;
   }[];
 }

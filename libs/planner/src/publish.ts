@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { PodEndpoint, TestCase } from '#lumen/contracts';
-import type { PodClass } from '#lumen/policy';
+import type { PodClass, SideExplanation } from '#lumen/policy';
 import type { PlannedCase } from './plan.js';
 
 /** What the planner remembers of a published case between plans. */
@@ -101,16 +101,8 @@ export function testCaseMessage(
     protocol: planned.protocol,
     expected: planned.expected,
     explanation: {
-      egress: {
-        ...planned.explanation.egress,
-        policies: [...planned.explanation.egress.policies],
-        allowedBy: [...planned.explanation.egress.allowedBy],
-      },
-      ingress: {
-        ...planned.explanation.ingress,
-        policies: [...planned.explanation.ingress.policies],
-        allowedBy: [...planned.explanation.ingress.allowedBy],
-      },
+      egress: sideMessage(planned.explanation.egress),
+      ingress: sideMessage(planned.explanation.ingress),
       ...(planned.explanation.unprobeable ? { unprobeable: planned.explanation.unprobeable } : {}),
     },
     ...(planned.rule ? { rule: planned.rule } : {}),
@@ -120,5 +112,16 @@ export function testCaseMessage(
     listenerKnown: planned.listenerKnown,
     syntheticSource: sources.length === 0,
     loopback: planned.loopback,
+  };
+}
+
+/** A side of an explanation in its message shape (mutable copies of its lists). */
+function sideMessage(side: SideExplanation): TestCase['explanation']['egress'] {
+  const { passedBy, ...rest } = side;
+  return {
+    ...rest,
+    policies: [...side.policies],
+    allowedBy: [...side.allowedBy],
+    ...(passedBy ? { passedBy: [...passedBy] } : {}),
   };
 }

@@ -2,9 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { PolicyEngine, ReferenceEvaluator, type Cluster } from '#lumen/policy';
 import { loadScenarioFile } from '#lumen/scenario';
-import { conformanceScenarioFiles } from '#lumen/testing';
+import { join } from 'node:path';
+import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { caseIdOf, planCases, type PlannedCase } from '#lumen/planner';
-import { cluster as randomCluster } from '../../policy/test/arbitraries.js';
+import { cluster as randomCluster, tieredCluster } from '../../policy/test/arbitraries.js';
 
 const recipe = (suffix: string): Cluster =>
   loadScenarioFile(conformanceScenarioFiles().find((f) => f.endsWith(suffix))!).cluster;
@@ -270,5 +271,92 @@ describe('planCases', () => {
     // The whole matrix holds every row on a declared port; the rest are ports no pod
     // declares, which the pipeline reports as not generated, with the reason.
     expect(covered / total).toBeGreaterThan(0.9);
+  });
+});
+
+describe('planning with the cluster-scoped tiers', () => {
+  const tenantIsolation = (): Cluster =>
+    loadScenarioFile(join(repositoryRoot, 'examples', 'tiers', 'tenant-isolation-cnp.yaml'))
+      .cluster;
+
+  it('gives every rule of every ClusterNetworkPolicy a case where that rule decides or passes', () => {
+    const c = tenantIsolation();
+    const engine = new PolicyEngine(c);
+    const plan = planCases(engine, { probeBudget: 0 });
+    const tierCases = plan.cases.filter((p) => p.reason === 'tier-rule');
+    const rules = engine.clusterPolicies.flatMap((p) =>
+      p.rules.map((r) => `${p.key} ${r.direction}[${r.index}]`),
+    );
+    const checked = new Set(
+      tierCases.map((p) => `${p.rule?.policy} ${p.rule?.direction}[${p.rule?.index}]`),
+    );
+    expect([...checked].sort()).toEqual([...rules].sort());
+    // Each case shows its rule at work: the rule is on the deciding side's path.
+    for (const planned of tierCases) {
+      const side = planned.explanation[planned.rule!.direction];
+      const path = [side.decidedBy, ...(side.passedBy ?? [])];
+      expect(path.some((r) => r?.policy === planned.rule!.policy)).toBe(true);
+    }
+    // The Admin Deny of another tenant blocks what tenant-a's NetworkPolicy admits.
+    const denied = tierCases.find(
+      (p) => p.rule?.policy === 'ClusterNetworkPolicy/isolate-tenant-a' && p.rule.index === 1,
+    );
+    expect(denied?.expected).toBe('deny');
+    expect(denied?.explanation.ingress.isolated).toBe(true);
+  });
+
+  it('expects what the reference evaluator says, for every case of random tiered clusters (property)', () => {
+    fc.assert(
+      fc.property(tieredCluster, (c) => {
+        const reference = new ReferenceEvaluator(c);
+        for (const planned of planCases(new PolicyEngine(c), { probeBudget: Infinity }).cases) {
+          const [from, to] = [planned.source.pods[0]!, planned.destination.pods[0]!];
+          const verdict = reference.verdict({
+            from,
+            to,
+            port: planned.port,
+            protocol: planned.protocol,
+          });
+          expect(verdict.ambiguous).toBeUndefined();
+          expect(planned.expected).toBe(verdict.allowed ? 'allow' : 'deny');
+        }
+      }),
+      { seed: 20261201, numRuns: 200 },
+    );
+  });
+
+  it('never plans a connection that equal priorities leave to the implementation, and says why', () => {
+    const c: Cluster = {
+      ...tenantIsolation(),
+      clusterPolicies: [
+        ...(tenantIsolation().clusterPolicies ?? []),
+        {
+          apiVersion: 'policy.networking.k8s.io/v1alpha2',
+          kind: 'ClusterNetworkPolicy',
+          metadata: { name: 'clash' },
+          spec: {
+            tier: 'Admin',
+            priority: 10,
+            subject: { namespaces: { matchLabels: { tenant: 'a' } } },
+            ingress: [
+              { action: 'Deny', from: [{ namespaces: { matchLabels: { role: 'monitoring' } } }] },
+            ],
+          },
+        },
+      ],
+    };
+    const plan = planCases(new PolicyEngine(c), { probeBudget: Infinity });
+    expect(
+      plan.cases.some(
+        (p) => p.source.namespace === 'monitoring' && p.destination.namespace === 'tenant-a',
+      ),
+    ).toBe(false);
+    expect(plan.notGenerated).toContainEqual(
+      expect.objectContaining({
+        why: expect.stringContaining(
+          'ambiguous (implementation-defined): Admin tier priority 10: ClusterNetworkPolicy/accept-monitoring Accepts, ClusterNetworkPolicy/clash Denys',
+        ) as unknown as string,
+      }),
+    );
   });
 });

@@ -244,6 +244,15 @@ export class PolicyEngine {
     return [...this.validClusterPolicies.values()];
   }
 
+  /** The classes a cluster-scoped rule's peers match ('all': it fails closed as Deny all). */
+  clusterRulePeers(ref: RuleRef): readonly PodClass[] | 'all' {
+    const rule = this.compiledClusterPolicies
+      .find((c) => c.valid.key === ref.policy)
+      ?.rules[ref.direction].find((r) => r.rule.index === ref.index);
+    if (!rule) throw new Error(`no rule ${ref.policy} ${ref.direction}[${ref.index}]`);
+    return rule.peers === 'all' ? 'all' : [...rule.peers].map((id) => this.classAt(id));
+  }
+
   /** Classes a cluster-scoped policy (by `Kind/name`) applies to. */
   subjectOf(policy: string): readonly PodClass[] {
     const compiled = this.compiledClusterPolicies.find((c) => c.valid.key === policy);
@@ -497,17 +506,17 @@ export class PolicyEngine {
       rules: {
         ingress: valid.rules
           .filter((r) => r.direction === 'ingress')
-          .map((rule) => ({ rule, peers: this.clusterRulePeers(rule) })),
+          .map((rule) => ({ rule, peers: this.newRulePeers(rule) })),
         egress: valid.rules
           .filter((r) => r.direction === 'egress')
-          .map((rule) => ({ rule, peers: this.clusterRulePeers(rule) })),
+          .map((rule) => ({ rule, peers: this.newRulePeers(rule) })),
       },
     }));
     this.compiledClusterPolicies.sort(compareClusterPolicies);
     for (const podClass of this.classes) this.placeInClusterPolicies(podClass);
   }
 
-  private clusterRulePeers(rule: ClusterRule): Bitset | 'all' {
+  private newRulePeers(rule: ClusterRule): Bitset | 'all' {
     if (rule.peers.some((p) => p.kind === 'all')) return 'all';
     return new Bitset(this.classes.length);
   }

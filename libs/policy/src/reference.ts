@@ -101,7 +101,15 @@ export class ReferenceEvaluator {
   /** The valid cluster-scoped policies; invalid ones take no part, as invalid NetworkPolicies. */
   private readonly clusterPolicies: readonly ValidClusterPolicy[];
 
-  constructor(private readonly cluster: Cluster) {
+  /**
+   * `baselineBeforeNetworkPolicies` breaks the tier order on purpose (the lab's
+   * `baseline-over-networkpolicy` fault: a CNI that asks the Baseline tier before the
+   * NetworkPolicies). Lumen's own verdicts never set it.
+   */
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly options: { readonly baselineBeforeNetworkPolicies?: boolean } = {},
+  ) {
     this.clusterPolicies = (cluster.clusterPolicies ?? []).flatMap((manifest) => {
       const result = validateClusterPolicy(manifest);
       return result.ok ? [result.policy] : [];
@@ -303,17 +311,24 @@ export class ReferenceEvaluator {
       ...(rule.failClosed ? { failClosed: true as const } : {}),
     });
     const overlaps: string[] = [];
+    const networkPoliciesOr = (
+      passedBy: readonly TierRuleRef[],
+      otherwise: () => TierPath[],
+    ): TierPath[] =>
+      networkPolicies.isolated
+        ? [{ allowed: networkPolicies.allowedBy.length > 0, tier: 'NetworkPolicy', passedBy }]
+        : otherwise();
+    const byDefault = (passedBy: readonly TierRuleRef[]): TierPath[] => [
+      { allowed: true, tier: 'default', passedBy },
+    ];
     const after = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
-      if (tier === 'Baseline') return [{ allowed: true, tier: 'default', passedBy }];
-      if (networkPolicies.isolated)
-        return [
-          {
-            allowed: networkPolicies.allowedBy.length > 0,
-            tier: 'NetworkPolicy',
-            passedBy,
-          },
-        ];
-      return walk('Baseline', passedBy);
+      if (this.options.baselineBeforeNetworkPolicies)
+        return tier === 'Admin'
+          ? walk('Baseline', passedBy)
+          : networkPoliciesOr(passedBy, () => byDefault(passedBy));
+      return tier === 'Admin'
+        ? networkPoliciesOr(passedBy, () => walk('Baseline', passedBy))
+        : byDefault(passedBy);
     };
     const walk = (tier: Tier, passedBy: readonly TierRuleRef[]): TierPath[] => {
       const inTier = relevant.filter((p) => p.tier === tier);

@@ -240,7 +240,7 @@ describe('validateClusterPolicy', () => {
         metadata: { name: 'p' },
         spec: base,
       },
-      'apiVersion: ClusterNetworkPolicy is served as policy.networking.k8s.io/v1alpha2, not policy.networking.k8s.io/v1alpha1',
+      'apiVersion: ClusterNetworkPolicy is served as policy.networking.k8s.io/v1alpha2, not "policy.networking.k8s.io/v1alpha1"',
     ],
   ])('%s', (_rule, manifest, message: string) => {
     const result = validateClusterPolicy(manifest);

@@ -37,11 +37,28 @@ export const ruleRef = z.strictObject({
   index: z.number().int().min(0),
 });
 
+/** A rule of a cluster-scoped policy (ClusterNetworkPolicy, v1alpha1 Admin/Baseline). */
+export const tierRuleRef = z.strictObject({
+  tier: z.enum(['Admin', 'Baseline']),
+  policy: z.string().min(3).max(300),
+  priority: z.number().int().min(0).max(1001),
+  direction: z.enum(['ingress', 'egress']),
+  index: z.number().int().min(0),
+  name: z.string().max(100).optional(),
+  action: z.enum(['Accept', 'Deny', 'Pass']),
+  failClosed: z.literal(true).optional(),
+});
+
 const side = z.strictObject({
   isolated: z.boolean(),
   policies: z.array(z.string().max(507)).max(1000),
   allowedBy: z.array(ruleRef).max(1000),
   allowed: z.boolean(),
+  /** Present when cluster-scoped policies have rules for the pod: the tier that decided. */
+  tier: z.enum(['Admin', 'NetworkPolicy', 'Baseline', 'default']).optional(),
+  decidedBy: tierRuleRef.optional(),
+  passedBy: z.array(tierRuleRef).max(100).optional(),
+  ambiguous: z.string().max(2000).optional(),
 });
 
 /** Why the policies decide as they do, per side: isolation, selecting policies, admitting rules. */
@@ -58,6 +75,8 @@ export const explanation = z.strictObject({
  */
 export const caseReason = z.enum([
   'must-allow',
+  /** A rule of a cluster-scoped policy decides (Accept, Deny) or passes the connection on. */
+  'tier-rule',
   'near-miss-namespace',
   'near-miss-pods',
   'near-miss-both',

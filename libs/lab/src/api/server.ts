@@ -116,11 +116,15 @@ function discovery(segments: readonly string[]): unknown {
     return {
       kind: 'APIGroupList',
       apiVersion: 'v1',
-      groups: groupVersions()
-        .filter((g) => g.group)
-        .map(({ group, version }) => {
-          const groupVersion = { groupVersion: `${group}/${version}`, version };
-          return { name: group, versions: [groupVersion], preferredVersion: groupVersion };
+      groups: [...new Set(groupVersions().map((g) => g.group))]
+        .filter((group) => group)
+        .map((group) => {
+          // One entry per group, every version in it; the newest preferred (v1alpha2 > v1alpha1).
+          const versions = groupVersions()
+            .filter((g) => g.group === group)
+            .map(({ version }) => ({ groupVersion: `${group}/${version}`, version }))
+            .sort((a, b) => (a.version < b.version ? 1 : -1));
+          return { name: group, versions, preferredVersion: versions[0] };
         }),
     };
   }

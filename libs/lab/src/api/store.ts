@@ -1,5 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { validatePolicy, type NetworkPolicy } from '#lumen/policy';
+import {
+  isClusterPolicyKind,
+  validateClusterPolicy,
+  validatePolicy,
+  type ClusterPolicyManifest,
+  type NetworkPolicy,
+} from '#lumen/policy';
 import { ApiError } from './errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from './resources.js';
 
@@ -108,6 +114,14 @@ export class ObjectStore {
     }
     if (type.kind === 'NetworkPolicy') {
       const result = validatePolicy(object as unknown as NetworkPolicy);
+      if (!result.ok) throw ApiError.invalid(type.kind, type.group, name, result.errors);
+    }
+    if (isClusterPolicyKind(type.kind)) {
+      // What the CRD's schema and CEL rules would refuse.
+      const result = validateClusterPolicy({
+        ...(object as unknown as ClusterPolicyManifest),
+        kind: type.kind,
+      });
       if (!result.ok) throw ApiError.invalid(type.kind, type.group, name, result.errors);
     }
     if (type.kind === 'Pod') {

@@ -1,4 +1,11 @@
-import type { Cluster, Namespace, NetworkPolicy, Pod, Protocol } from '#lumen/policy';
+import type {
+  Cluster,
+  ClusterPolicyManifest,
+  Namespace,
+  NetworkPolicy,
+  Pod,
+  Protocol,
+} from '#lumen/policy';
 import { runChecked } from '#lumen/host';
 import { resourceByKind, type KubeObject } from '../api/resources.js';
 import type { ObjectStore } from '../api/store.js';
@@ -83,7 +90,16 @@ export class Enforcer {
   constructor(private readonly options: EnforcerOptions) {}
 
   start(): void {
-    const watched = new Set(['Pod', 'Namespace', 'NetworkPolicy'].map((k) => resourceByKind(k)));
+    const watched = new Set(
+      [
+        'Pod',
+        'Namespace',
+        'NetworkPolicy',
+        'ClusterNetworkPolicy',
+        'AdminNetworkPolicy',
+        'BaselineAdminNetworkPolicy',
+      ].map((k) => resourceByKind(k)),
+    );
     this.unsubscribe = this.options.store.subscribe((event) => {
       if (watched.has(event.resource)) this.changed();
     });
@@ -171,8 +187,11 @@ export class Enforcer {
         : [];
     });
     const policies = store.list(type('NetworkPolicy')).items as unknown as NetworkPolicy[];
+    const clusterPolicies = (
+      ['ClusterNetworkPolicy', 'AdminNetworkPolicy', 'BaselineAdminNetworkPolicy'] as const
+    ).flatMap((kind) => store.list(type(kind)).items as unknown as ClusterPolicyManifest[]);
     return {
-      cluster: { namespaces, pods: pods.map((p) => p.pod), policies },
+      cluster: { namespaces, pods: pods.map((p) => p.pod), policies, clusterPolicies },
       pods,
       resourceVersion,
       changedAt,
@@ -235,6 +254,9 @@ export class Enforcer {
     const semantic = faultedCluster(snapshot.cluster, this.faults);
     const flaky = this.faults.find((f) => f.kind === 'flaky');
     const rulesets = buildRulesets(semantic, snapshot.pods, {
+      baselineBeforeNetworkPolicies: this.faults.some(
+        (f) => f.kind === 'baseline-over-networkpolicy',
+      ),
       reject: this.faults.some((f) => f.kind === 'reject-instead-of-drop'),
       flakyRatio: flaky?.kind === 'flaky' ? flaky.ratio : 0,
     });

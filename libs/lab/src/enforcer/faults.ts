@@ -1,7 +1,9 @@
 import {
   NAMESPACE_NAME_LABEL,
+  ReferenceEvaluator,
   compileSelector,
   type Cluster,
+  type ClusterPolicyManifest,
   type NetworkPolicy,
   type NetworkPolicyPeer,
   type NetworkPolicyPort,
@@ -16,6 +18,10 @@ export type Fault =
   | { readonly kind: 'ignore-endport' }
   | { readonly kind: 'ignore-ipblock-pods' }
   | { readonly kind: 'reject-instead-of-drop' }
+  | { readonly kind: 'pass-as-accept' }
+  | { readonly kind: 'ignore-admin-tier' }
+  | { readonly kind: 'priority-reversed' }
+  | { readonly kind: 'baseline-over-networkpolicy' }
   | { readonly kind: 'delay'; readonly seconds: number }
   | { readonly kind: 'flaky'; readonly ratio: number }
   | { readonly kind: 'forget-on-restart'; readonly seconds: number };
@@ -29,6 +35,11 @@ export const DETERMINISTIC_FAULTS = [
   'ignore-endport',
   'ignore-ipblock-pods',
   'reject-instead-of-drop',
+  // The cluster-scoped tiers (ClusterNetworkPolicy, AdminNetworkPolicy, Baseline…):
+  'pass-as-accept',
+  'ignore-admin-tier',
+  'priority-reversed',
+  'baseline-over-networkpolicy',
 ] as const;
 
 export const FAULT_MODES = [
@@ -175,5 +186,58 @@ export function faultedCluster(cluster: Cluster, faults: readonly Fault[]): Clus
       },
     ];
   });
-  return { ...cluster, policies };
+  return {
+    ...cluster,
+    policies,
+    clusterPolicies: faultedTiers(cluster.clusterPolicies ?? [], kinds),
+  };
+}
+
+type Spec = Record<string, unknown> & {
+  tier?: unknown;
+  priority?: unknown;
+  ingress?: Record<string, unknown>[];
+  egress?: Record<string, unknown>[];
+};
+
+/**
+ * The cluster-scoped policies as a CNI that gets the tiers wrong reads them:
+ * - pass-as-accept: a Pass rule accepts (the NetworkPolicies are never asked);
+ * - ignore-admin-tier: Admin-tier policies are not enforced at all;
+ * - priority-reversed: higher priority numbers win inside a tier.
+ * (baseline-over-networkpolicy is no rewrite but a tier order: see faultedEvaluator.)
+ */
+function faultedTiers(
+  policies: readonly ClusterPolicyManifest[],
+  kinds: ReadonlySet<Fault['kind']>,
+): ClusterPolicyManifest[] {
+  return policies.flatMap((policy): ClusterPolicyManifest[] => {
+    const spec = { ...(policy.spec as Spec) };
+    const admin =
+      policy.kind === 'AdminNetworkPolicy' ||
+      (policy.kind === 'ClusterNetworkPolicy' && spec.tier === 'Admin');
+    if (admin && kinds.has('ignore-admin-tier')) return [];
+    if (kinds.has('pass-as-accept')) {
+      const accept = policy.kind === 'ClusterNetworkPolicy' ? 'Accept' : 'Allow';
+      for (const direction of ['ingress', 'egress'] as const)
+        if (spec[direction])
+          spec[direction] = spec[direction].map((rule) =>
+            rule.action === 'Pass' ? { ...rule, action: accept } : rule,
+          );
+    }
+    if (kinds.has('priority-reversed') && typeof spec.priority === 'number')
+      spec.priority = 1000 - spec.priority;
+    return [{ ...policy, spec }];
+  });
+}
+
+/**
+ * The evaluator a faulty CNI amounts to: the reference evaluator over the rewritten
+ * policies, asking the Baseline tier before the NetworkPolicies under
+ * baseline-over-networkpolicy (no rewrite of the policies can express that order).
+ */
+export function faultedEvaluator(cluster: Cluster, faults: readonly Fault[]): ReferenceEvaluator {
+  return new ReferenceEvaluator(faultedCluster(cluster, faults), {
+    baselineBeforeNetworkPolicies: faults.some((f) => f.kind === 'baseline-over-networkpolicy'),
+  });
 }

@@ -17,6 +17,8 @@ export interface RulesetOptions {
   readonly reject: boolean;
   /** Share of denied packets let through at random (0 for none). */
   readonly flakyRatio: number;
+  /** Ask the Baseline tier before the NetworkPolicies (the baseline-over-networkpolicy fault). */
+  readonly baselineBeforeNetworkPolicies?: boolean;
 }
 
 interface PortRange {
@@ -147,8 +149,12 @@ interface PodElements {
   readonly egress: Elements;
 }
 
-function collectElements(cluster: Cluster, pods: readonly EnforcedPod[]): Map<Pod, PodElements> {
-  const evaluator = new ReferenceEvaluator(cluster);
+function collectElements(
+  cluster: Cluster,
+  pods: readonly EnforcedPod[],
+  baselineBeforeNetworkPolicies: boolean,
+): Map<Pod, PodElements> {
+  const evaluator = new ReferenceEvaluator(cluster, { baselineBeforeNetworkPolicies });
   const ranges = portRanges(cluster);
   const byPod = new Map<Pod, PodElements>();
   for (const { pod } of pods) {
@@ -208,7 +214,7 @@ export function buildRulesets(
   pods: readonly EnforcedPod[],
   options: RulesetOptions,
 ): Map<string, string> {
-  const elements = collectElements(cluster, pods);
+  const elements = collectElements(cluster, pods, options.baselineBeforeNetworkPolicies ?? false);
   const rulesets = new Map<string, string>();
   for (const { pod, netns } of pods) {
     const { isolation, ingress, egress } = elements.get(pod) ?? {
