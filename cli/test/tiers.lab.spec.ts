@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { faultedEvaluator, parseFault } from '#lumen/lab';
+import { applyObjects, faultedEvaluator, parseFault } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { expectationCoverage } from '#lumen/planner';
 import { PolicyEngine } from '#lumen/policy';
@@ -104,5 +104,47 @@ describe('the Admin and Baseline tiers in the lab', () => {
     });
     expect(report.cases.map((c) => `${c.id} ${c.outcome}`)).toEqual(expectedOutcome);
     expect(report.cases.filter((c) => c.outcome === 'fail').length).toBeGreaterThan(0);
+  });
+});
+
+describe('policies of kinds Lumen does not model, in the lab', () => {
+  it('finds a CiliumNetworkPolicy through the API and reports what it may affect as not judged', async () => {
+    const file = tierScenario('tenant-isolation-cnp.yaml');
+    const lab = await upLab('tiers-cilium', file);
+    try {
+      await applyObjects(lab.client, [
+        {
+          apiVersion: 'cilium.io/v2',
+          kind: 'CiliumNetworkPolicy',
+          metadata: { name: 'l7-rules', namespace: 'tenant-b' },
+          spec: { endpointSelector: {}, ingress: [{ fromEndpoints: [{}] }] },
+        },
+      ]);
+      const pipeline = await startLabPipeline({
+        labName: 'tiers-cilium',
+        labRoot: TEST_LAB_ROOT,
+        natsUrl: nats.url,
+        scratch,
+      });
+      try {
+        await pipeline.untilJudged(180_000);
+        const plan = pipeline.planner.plan!;
+        expect(
+          plan.cases.filter(
+            (c) => c.source.namespace === 'tenant-b' || c.destination.namespace === 'tenant-b',
+          ),
+        ).toEqual([]);
+        expect(plan.cases.length).toBeGreaterThan(0);
+        expect(plan.notGenerated.map((n) => n.why)).toContain(
+          'not judged: CiliumNetworkPolicy tenant-b/l7-rules (cilium.io) may affect it, and Lumen does not model that kind',
+        );
+        const report = buildReport(plan.cases, pipeline.finalOutcomes);
+        expect(report.cases.filter((c) => c.outcome !== 'pass')).toEqual([]);
+      } finally {
+        await pipeline.stop();
+      }
+    } finally {
+      await lab.down();
+    }
   });
 });

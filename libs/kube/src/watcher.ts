@@ -18,7 +18,91 @@ import type {
 } from '#lumen/policy';
 import { clusterPolicyFrom, namespaceFrom, podFrom, policyFrom } from './convert.js';
 
-export type WatchedKind = 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind;
+export type WatchedKind =
+  | 'Namespace'
+  | 'Pod'
+  | 'NetworkPolicy'
+  | ClusterPolicyKind
+  /** A CNI's own policy kind, which Lumen does not model (see UNMODELLED_POLICY_RESOURCES). */
+  | 'UnmodelledPolicy';
+
+/** A policy object of a kind Lumen does not model: found, so what it may affect is not judged. */
+export interface UnmodelledPolicy {
+  readonly group: string;
+  readonly kind: string;
+  /** Absent for a cluster-scoped kind, which may affect every pod. */
+  readonly namespace?: string;
+  readonly name: string;
+}
+
+/**
+ * CNI-specific policy kinds: a cluster that uses them enforces more than Lumen's model
+ * says, so their objects are discovered (when their CRDs are installed) and named.
+ */
+export const UNMODELLED_POLICY_RESOURCES: readonly {
+  readonly group: string;
+  readonly version: string;
+  readonly plural: string;
+  readonly kind: string;
+  readonly namespaced: boolean;
+}[] = [
+  {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumnetworkpolicies',
+    kind: 'CiliumNetworkPolicy',
+    namespaced: true,
+  },
+  {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumclusterwidenetworkpolicies',
+    kind: 'CiliumClusterwideNetworkPolicy',
+    namespaced: false,
+  },
+  {
+    group: 'crd.projectcalico.org',
+    version: 'v1',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+  },
+  {
+    group: 'crd.projectcalico.org',
+    version: 'v1',
+    plural: 'globalnetworkpolicies',
+    kind: 'GlobalNetworkPolicy',
+    namespaced: false,
+  },
+  {
+    group: 'projectcalico.org',
+    version: 'v3',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+  },
+  {
+    group: 'projectcalico.org',
+    version: 'v3',
+    plural: 'globalnetworkpolicies',
+    kind: 'GlobalNetworkPolicy',
+    namespaced: false,
+  },
+  {
+    group: 'crd.antrea.io',
+    version: 'v1beta1',
+    plural: 'networkpolicies',
+    kind: 'NetworkPolicy',
+    namespaced: true,
+  },
+  {
+    group: 'crd.antrea.io',
+    version: 'v1beta1',
+    plural: 'clusternetworkpolicies',
+    kind: 'ClusterNetworkPolicy',
+    namespaced: false,
+  },
+];
 
 /** The cluster-scoped policy kinds, watched when their CRDs are installed. */
 export const CLUSTER_POLICY_RESOURCES: readonly {
@@ -58,6 +142,8 @@ export type WatchedPod = NonNullable<ReturnType<typeof podFrom>>;
 
 export interface ClusterSnapshot {
   readonly cluster: Cluster;
+  /** CNI-specific policy objects found (their kinds are not modelled). */
+  readonly unmodelled: readonly UnmodelledPolicy[];
   readonly pods: readonly WatchedPod[];
   /** What changed since the previous snapshot (everything, for the first). */
   readonly changes: readonly ClusterChange[];
@@ -95,6 +181,8 @@ export class ClusterWatcher {
   private readonly policies = new Map<string, NetworkPolicy>();
   /** By `Kind/name`. */
   private readonly clusterPolicies = new Map<string, ClusterPolicyManifest>();
+  /** By `group/Kind/namespace/name`. */
+  private readonly unmodelled = new Map<string, UnmodelledPolicy>();
   /** The kinds whose list must have returned before a snapshot is whole. */
   private readonly expected = new Set<WatchedKind>(['Namespace', 'Pod', 'NetworkPolicy']);
   private pending: ClusterChange[] = [];
@@ -148,7 +236,48 @@ export class ClusterWatcher {
       );
     }
     await this.watchClusterPolicies(listed);
+    await this.watchUnmodelledPolicies();
     await Promise.all(this.informers.map((i) => i.start()));
+  }
+
+  /**
+   * The CNI-specific policy kinds whose CRDs are installed: each object is named, so the
+   * cases it may affect are reported as not judged instead of judged against a model
+   * that leaves it out. They do not hold up the first snapshot.
+   */
+  private async watchUnmodelledPolicies(): Promise<void> {
+    const custom = this.config.makeApiClient(CustomObjectsApi);
+    for (const { group, version, plural, kind, namespaced } of UNMODELLED_POLICY_RESOURCES) {
+      const list = (): Promise<{ items: KubernetesObject[] }> =>
+        (namespaced
+          ? custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural })
+          : custom.listClusterCustomObject({ group, version, plural })) as Promise<{
+          items: KubernetesObject[];
+        }>;
+      try {
+        await list();
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) continue;
+        throw error;
+      }
+      const named = (object: KubernetesObject): UnmodelledPolicy | undefined =>
+        object.metadata?.name
+          ? {
+              group,
+              kind,
+              ...(namespaced && object.metadata.namespace
+                ? { namespace: object.metadata.namespace }
+                : {}),
+              name: object.metadata.name,
+            }
+          : undefined;
+      this.watch(
+        'UnmodelledPolicy',
+        makeInformer(this.config, `/apis/${group}/${version}/${plural}`, list),
+        named,
+        new KeyedByKind(`${group}/${kind}`, this.unmodelled),
+      );
+    }
   }
 
   /** The kinds of cluster-scoped policies being watched (their CRDs are installed). */
@@ -252,6 +381,7 @@ export class ClusterWatcher {
           ? { clusterPolicies: [...this.clusterPolicies.values()] }
           : {}),
       },
+      unmodelled: [...this.unmodelled.values()],
       pods,
       changes,
       at: this.options.now?.() ?? new Date(),

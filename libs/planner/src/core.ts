@@ -8,8 +8,20 @@ import {
   TEST_CASE_SUBJECT,
   TestCaseContract,
 } from '#lumen/contracts';
-import { PolicyEngine, podKey, type Cluster, type PodClass } from '#lumen/policy';
-import { planCases, type MatrixCoverage, type Plan, type PlannedCase } from './plan.js';
+import {
+  PolicyEngine,
+  formatPolicyError,
+  podKey,
+  type Cluster,
+  type PodClass,
+} from '#lumen/policy';
+import {
+  planCases,
+  type MatrixCoverage,
+  type Plan,
+  type PlannedCase,
+  type UnmodelledPolicy,
+} from './plan.js';
 import { diffPlans, testCaseMessage, type PublishedCase } from './publish.js';
 import { policyInventory } from './inventory.js';
 import type { ClusterView, PlannerPorts } from './ports.js';
@@ -37,6 +49,8 @@ const SYNTHETIC_START_TIMEOUT_MS = 60_000;
  */
 export class PlannerCore {
   private engine: PolicyEngine | undefined;
+  private unmodelled: readonly UnmodelledPolicy[] = [];
+  private reportedUnmodelled = 0;
   private published: ReadonlyMap<string, PublishedCase> = new Map();
   private inventoryPublished: string | undefined;
   private optedOut: string | undefined;
@@ -117,6 +131,18 @@ export class PlannerCore {
           : [],
       ),
     );
+    this.unmodelled = view.unmodelled ?? [];
+    if (this.unmodelled.length > this.reportedUnmodelled) {
+      this.log.warn(
+        'policies of kinds Lumen does not model: the cases they may affect are not judged',
+        {
+          objects: this.unmodelled.map(
+            (o) => `${o.kind}.${o.group} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`,
+          ),
+        },
+      );
+    }
+    this.reportedUnmodelled = this.unmodelled.length;
     if (!this.engine || this.optOutChanged) {
       this.engine = new PolicyEngine(view.cluster);
       this.optOutChanged = false;
@@ -124,7 +150,7 @@ export class PlannerCore {
       for (const change of view.changes) applyChange(this.engine, view.cluster, change);
     }
     for (const error of this.engine.errors) {
-      const text = `${error.policy}: ${error.field}: ${error.message}`;
+      const text = formatPolicyError(error);
       if (this.reportedErrors.has(text)) continue;
       this.reportedErrors.add(text);
       this.log.warn('policy rejected; it is left out of the model', { finding: text });
@@ -149,6 +175,7 @@ export class PlannerCore {
     }
     if (out.size === 0) return view;
     return {
+      ...view,
       cluster: { ...view.cluster, pods: view.cluster.pods.filter((p) => !out.has(p.namespace)) },
       pods: view.pods.filter((p) => !out.has(p.namespace)),
       changes: view.changes.map((c) =>
@@ -177,6 +204,7 @@ export class PlannerCore {
       ...(this.settings.syntheticNamespace
         ? { syntheticNamespace: this.settings.syntheticNamespace }
         : {}),
+      unmodelled: this.unmodelled,
     });
     if (trigger === 'sweep') this.rotationStart = rotationCursor;
     this.rotationNext = plan.coverage.rotationCursor;
@@ -351,7 +379,9 @@ function applyChange(
     );
     if (found && !gone) engine.setPolicy(found);
     else engine.deletePolicy(namespace, name);
-  } else applyClusterPolicyChange(engine, cluster, change.kind, name, gone);
+  } else if (change.kind !== 'UnmodelledPolicy')
+    applyClusterPolicyChange(engine, cluster, change.kind, name, gone);
+  // An unmodelled policy changes no verdict; the plan reads the list itself.
 }
 
 /** A cluster-scoped policy: its key is its name, unique within its kind. */

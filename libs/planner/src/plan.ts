@@ -92,6 +92,17 @@ export interface PlanOptions {
   readonly rotationCursor?: string;
   /** Lumen's namespace for synthetic sources, when they are enabled. */
   readonly syntheticNamespace?: string;
+  /** CNI-specific policy objects: the cases they may affect are not judged. */
+  readonly unmodelled?: readonly UnmodelledPolicy[];
+}
+
+/** A policy object of a kind Lumen does not model (a CNI's own: Cilium, Calico, Antrea). */
+export interface UnmodelledPolicy {
+  readonly group: string;
+  readonly kind: string;
+  /** Absent for a cluster-scoped kind, which may affect every pod. */
+  readonly namespace?: string;
+  readonly name: string;
 }
 
 interface PortChoice {
@@ -207,6 +218,7 @@ class Planner {
 
   constructor(
     private readonly engine: PolicyEngine,
+    private readonly unmodelled: readonly UnmodelledPolicy[],
     private readonly syntheticNamespace?: string,
   ) {
     this.classes = engine.podClasses.filter(probeable).sort(byKey);
@@ -231,6 +243,21 @@ class Planner {
   ): void {
     const caseId = caseIdOf(source.key, destination.key, choice.port, choice.protocol);
     if (this.cases.has(caseId)) return;
+    const unmodelled = this.unmodelled.find(
+      (o) =>
+        o.namespace === undefined ||
+        o.namespace === source.namespace ||
+        o.namespace === destination.namespace,
+    );
+    if (unmodelled) {
+      // Its CNI enforces more than the model says: a verdict here would be a guess.
+      this.notGenerated.push({
+        reason,
+        ...(rule ? { rule } : {}),
+        why: `not judged: ${unmodelled.kind} ${unmodelled.namespace ? `${unmodelled.namespace}/` : ''}${unmodelled.name} (${unmodelled.group}) may affect it, and Lumen does not model that kind`,
+      });
+      return;
+    }
     const verdict = this.engine.classVerdict(source, destination, choice.port, choice.protocol);
     if (verdict.ambiguous !== undefined) {
       // The spec leaves it to the implementation: nothing to expect, so nothing to probe.
@@ -675,7 +702,7 @@ function describeMiss(reason: CaseReason, peer: NormalizedPeer, ingress: boolean
  * protocol), so a matrix cell and a case are one thing.
  */
 export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
-  const planner = new Planner(engine, options.syntheticNamespace);
+  const planner = new Planner(engine, options.unmodelled ?? [], options.syntheticNamespace);
   for (const policy of [...engine.policies].sort((a, b) => (a.key < b.key ? -1 : 1))) {
     for (const rule of policy.rules) planner.ruleCases(policy, rule);
   }

@@ -1,6 +1,6 @@
 import type { CaseTracer, Clock, Log, Publisher } from '#lumen/contracts';
 import type { Cluster, ClusterPolicyKind, Pod } from '#lumen/policy';
-import type { MatrixCoverage } from './plan.js';
+import type { MatrixCoverage, UnmodelledPolicy } from './plan.js';
 
 /** A pod as the watcher sees it: policy facts plus where it runs. */
 export type ObservedPod = Pod & {
@@ -12,9 +12,11 @@ export type ObservedPod = Pod & {
 /** The cluster as the planner takes it: the whole model and what changed since the last view. */
 export interface ClusterView {
   readonly cluster: Cluster;
+  /** CNI-specific policy objects Lumen does not model (absent: none found). */
+  readonly unmodelled?: readonly UnmodelledPolicy[];
   readonly pods: readonly ObservedPod[];
   readonly changes: readonly {
-    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind;
+    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind | 'UnmodelledPolicy';
     readonly type: 'upsert' | 'delete';
     /** "name" for namespaces and cluster-scoped policies, "namespace/name" otherwise. */
     readonly key: string;

@@ -360,3 +360,41 @@ describe('planning with the cluster-scoped tiers', () => {
     );
   });
 });
+
+describe('policies of kinds Lumen does not model', () => {
+  it('reports every case a namespaced one may affect as not judged, naming it, and plans the rest', () => {
+    const c = loadScenarioFile(
+      join(repositoryRoot, 'examples', 'tiers', 'tenant-isolation-cnp.yaml'),
+    ).cluster;
+    const engine = new PolicyEngine(c);
+    const unmodelled = [
+      { group: 'cilium.io', kind: 'CiliumNetworkPolicy', namespace: 'tenant-b', name: 'l7' },
+    ];
+    const plan = planCases(engine, { probeBudget: Infinity, unmodelled });
+    const touches = (p: PlannedCase) =>
+      p.source.namespace === 'tenant-b' || p.destination.namespace === 'tenant-b';
+    expect(plan.cases.filter(touches)).toEqual([]);
+    expect(plan.cases.length).toBeGreaterThan(0);
+    const all = planCases(engine, { probeBudget: Infinity });
+    expect(plan.cases.length).toBe(all.cases.filter((p) => !touches(p)).length);
+    expect(plan.notGenerated).toContainEqual(
+      expect.objectContaining({
+        why: 'not judged: CiliumNetworkPolicy tenant-b/l7 (cilium.io) may affect it, and Lumen does not model that kind',
+      }),
+    );
+  });
+
+  it('judges nothing while a cluster-wide one exists', () => {
+    const engine = new PolicyEngine(
+      recipe('07-allow-traffic-from-some-pods-in-another-namespace.yaml'),
+    );
+    const plan = planCases(engine, {
+      probeBudget: Infinity,
+      unmodelled: [
+        { group: 'crd.projectcalico.org', kind: 'GlobalNetworkPolicy', name: 'deny-all' },
+      ],
+    });
+    expect(plan.cases).toEqual([]);
+    expect(plan.notGenerated.length).toBeGreaterThan(0);
+  });
+});

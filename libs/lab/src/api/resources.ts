@@ -102,6 +102,18 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     shortNames: ['banp'],
     subresources: ['status'],
   },
+  // A CNI's own policy kind, served so the lab can show that Lumen finds what it does not
+  // model (the enforcer ignores it, as a CNI without Cilium would).
+  {
+    group: 'cilium.io',
+    version: 'v2',
+    plural: 'ciliumnetworkpolicies',
+    singular: 'ciliumnetworkpolicy',
+    kind: 'CiliumNetworkPolicy',
+    namespaced: true,
+    shortNames: ['ciliumnp'],
+    subresources: ['status'],
+  },
   {
     group: 'coordination.k8s.io',
     version: 'v1',
