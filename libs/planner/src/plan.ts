@@ -14,6 +14,7 @@ import {
   type RuleRef,
   type ValidClusterPolicy,
   type ValidPolicy,
+  type Verdict,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
 import { SYNTHETIC_LABEL, syntheticSourceLabels } from './synthetic.js';
@@ -233,6 +234,32 @@ class Planner {
     return { cases: [...this.cases.values()], notGenerated: this.notGenerated, coverage };
   }
 
+  /** Why a connection cannot be judged, if it cannot. */
+  private unjudgeable(
+    source: PodClass,
+    destination: PodClass,
+    choice: PortChoice,
+    verdict: Verdict,
+    listenerKnown: boolean,
+  ): string | undefined {
+    const unmodelled = this.unmodelled.find(
+      (o) =>
+        o.namespace === undefined ||
+        o.namespace === source.namespace ||
+        o.namespace === destination.namespace,
+    );
+    // Its CNI enforces more than the model says: a verdict here would be a guess.
+    if (unmodelled)
+      return `not judged: ${unmodelled.kind} ${unmodelled.namespace ? `${unmodelled.namespace}/` : ''}${unmodelled.name} (${unmodelled.group}) may affect it, and Lumen does not model that kind`;
+    // The spec leaves it to the implementation: nothing to expect, so nothing to probe.
+    if (verdict.ambiguous !== undefined)
+      return `ambiguous (implementation-defined): ${verdict.ambiguous}`;
+    // Silence is all a denied UDP probe gets, and without a listener silence proves nothing.
+    if (choice.protocol === 'UDP' && !listenerKnown && !verdict.allowed)
+      return `UDP ${choice.port} to ${destination.namespace} pods that declare no listener on it: a denial would look like silence, which proves nothing`;
+    return undefined;
+  }
+
   /** Adds a case unless one with its id exists (the first reason wins). */
   add(
     reason: CaseReason,
@@ -243,41 +270,13 @@ class Planner {
   ): void {
     const caseId = caseIdOf(source.key, destination.key, choice.port, choice.protocol);
     if (this.cases.has(caseId)) return;
-    const unmodelled = this.unmodelled.find(
-      (o) =>
-        o.namespace === undefined ||
-        o.namespace === source.namespace ||
-        o.namespace === destination.namespace,
-    );
-    if (unmodelled) {
-      // Its CNI enforces more than the model says: a verdict here would be a guess.
-      this.notGenerated.push({
-        reason,
-        ...(rule ? { rule } : {}),
-        why: `not judged: ${unmodelled.kind} ${unmodelled.namespace ? `${unmodelled.namespace}/` : ''}${unmodelled.name} (${unmodelled.group}) may affect it, and Lumen does not model that kind`,
-      });
-      return;
-    }
     const verdict = this.engine.classVerdict(source, destination, choice.port, choice.protocol);
-    if (verdict.ambiguous !== undefined) {
-      // The spec leaves it to the implementation: nothing to expect, so nothing to probe.
-      this.notGenerated.push({
-        reason,
-        ...(rule ? { rule } : {}),
-        why: `ambiguous (implementation-defined): ${verdict.ambiguous}`,
-      });
-      return;
-    }
     const listenerKnown = destination.ports.some(
       (p) => p.port === choice.port && p.protocol === choice.protocol,
     );
-    if (choice.protocol === 'UDP' && !listenerKnown && !verdict.allowed) {
-      // Silence is all a denied UDP probe gets, and without a listener silence proves nothing.
-      this.notGenerated.push({
-        reason,
-        ...(rule ? { rule } : {}),
-        why: `UDP ${choice.port} to ${destination.namespace} pods that declare no listener on it: a denial would look like silence, which proves nothing`,
-      });
+    const why = this.unjudgeable(source, destination, choice, verdict, listenerKnown);
+    if (why) {
+      this.notGenerated.push({ reason, ...(rule ? { rule } : {}), why });
       return;
     }
     const planned: PlannedCase = {
