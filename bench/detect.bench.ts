@@ -40,6 +40,12 @@ import { lumenRepository } from '../cli/src/paths.js';
 import { measureMachine, recordSection } from './report.js';
 
 const FAULTS = DETERMINISTIC_FAULTS;
+const TIER_FAULTS = new Set<string>([
+  'pass-as-accept',
+  'ignore-admin-tier',
+  'priority-reversed',
+  'baseline-over-networkpolicy',
+]);
 const labRoot = '/run/lumen/bench-labs';
 const sctp = kernelSupportsSctp();
 // Scenarios with ipBlocks fix their pods' IPs outside the lab's default range.
@@ -378,7 +384,10 @@ async function measureScenario(file: string, scratch: string, index: number): Pr
     });
     try {
       await pipeline.untilJudged(180_000);
-      for (const fault of ['none', ...FAULTS]) {
+      // The tier faults rewrite cluster-scoped policies only: elsewhere they change nothing.
+      const tiered = (scenario.cluster.clusterPolicies ?? []).length > 0;
+      const faults = FAULTS.filter((f) => tiered || !TIER_FAULTS.has(f));
+      for (const fault of ['none', ...faults]) {
         if (fault !== 'none') await labFault(labName, labRoot, 'set', fault);
         rounds.push(
           await measureRound(
@@ -408,6 +417,8 @@ try {
   const files = [
     ...generatedScenarios(scratch),
     ...scenarioFiles(conformanceDir(lumenRepository())),
+    // The repository's own scenarios of the cluster-scoped tiers.
+    ...scenarioFiles(join(lumenRepository(), 'examples', 'tiers')),
   ].filter((f) => !only || f.includes(only));
   const started = performance.now();
   const rounds: Round[] = [];
@@ -425,7 +436,7 @@ try {
     .filter((r) => r.falseAlarms > 0)
     .map((r) => `${r.scenario}/${r.fault} (${r.falseAlarms})`);
   const lines = [
-    `scenarios: ${files.length} (the shared conformance ones and 2 generated), fault modes: ${FAULTS.length} + healthy; ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    `scenarios: ${files.length} (the shared conformance ones, 2 generated, 2 of the tiers), fault modes: ${FAULTS.length} + healthy (the ${TIER_FAULTS.size} tier faults on the tier scenarios); ${((performance.now() - started) / 60_000).toFixed(1)} min`,
     `connections probed for the truth: ${sum(
       rounds.filter((r) => r.fault === 'none'),
       (r) => r.connections,
