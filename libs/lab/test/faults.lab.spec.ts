@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { ReferenceEvaluator, type Cluster, type Connection } from '#lumen/policy';
 import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { runChecked } from '#lumen/host';
-import { faultedCluster, parseFault, type LabStatus } from '../src/index.js';
+import { faultedEvaluator, parseFault, type LabStatus } from '../src/index.js';
 import { podOf, probeFrom, scenario, settle, upLab, type TestLab } from './support.js';
 
 /** The repository's own scenarios of the cluster-scoped tiers. */
@@ -54,8 +54,10 @@ async function observedMatrix(status: LabStatus, cluster: Cluster): Promise<Map<
   return observed;
 }
 
-function expectedMatrix(cluster: Cluster): Map<string, string> {
-  const evaluator = new ReferenceEvaluator(cluster);
+function expectedMatrix(
+  cluster: Cluster,
+  evaluator: ReferenceEvaluator = new ReferenceEvaluator(cluster),
+): Map<string, string> {
   return new Map(
     matrix(cluster).map((c) => [key(c), evaluator.verdict(c).allowed ? 'reachable' : 'blocked']),
   );
@@ -83,7 +85,7 @@ describe('semantic faults change exactly the connections their semantics say', (
   ])('%s (on %s)', async (mode, scenarioFile) => {
     const { cluster } = scenario(file(scenarioFile));
     const healthy = expectedMatrix(cluster);
-    const broken = expectedMatrix(faultedCluster(cluster, [parseFault(mode)]));
+    const broken = expectedMatrix(cluster, faultedEvaluator(cluster, [parseFault(mode)]));
     const shouldChange = [...broken].filter(([k, v]) => healthy.get(k) !== v).map(([k]) => k);
     expect(shouldChange.length).toBeGreaterThan(0);
 
