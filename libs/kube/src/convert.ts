@@ -1,11 +1,5 @@
 import type { V1Namespace, V1NetworkPolicy, V1Pod } from '@kubernetes/client-node';
-import type {
-  ClusterPolicyManifest,
-  Namespace,
-  NetworkPolicy,
-  Pod,
-  Protocol,
-} from '#lumen/policy';
+import type { ClusterPolicyManifest, Namespace, NetworkPolicy, Pod, Protocol } from '#lumen/policy';
 
 export function namespaceFrom(object: V1Namespace): Namespace | undefined {
   const name = object.metadata?.name;
