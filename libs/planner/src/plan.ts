@@ -417,6 +417,52 @@ class Planner {
           rule: ref,
           why: `no running pod pair in ${subject.namespace} where this rule decides and the other side lets the connection through`,
         });
+      this.tierNearMisses(rule, ref, subject);
+    }
+  }
+
+  /**
+   * Near misses of a cluster-scoped rule's peers, as for NetworkPolicy peers: a `pods`
+   * peer's namespace matching and its pods not, the reverse, and neither; a `namespaces`
+   * peer's namespace not matching. Each is probed where the other side admits the flow,
+   * with the verdict every tier gives it.
+   */
+  private tierNearMisses(rule: ClusterRule, ref: RuleRef, subject: PodClass): void {
+    const ingress = rule.direction === 'ingress';
+    for (const peer of rule.peers) {
+      if (peer.kind !== 'pods' && peer.kind !== 'namespaces') continue;
+      const asPods: NormalizedPeer & { kind: 'pods' } = {
+        kind: 'pods',
+        namespaceSelector: peer.namespaceSelector,
+        podSelector: peer.kind === 'pods' ? peer.podSelector : undefined,
+      };
+      const reasons =
+        peer.kind === 'pods'
+          ? (['near-miss-pods', 'near-miss-namespace', 'near-miss-both'] as const)
+          : (['near-miss-namespace'] as const);
+      for (const reason of reasons) {
+        const candidates = this.nearMissCandidates('', asPods, reason);
+        const ends = (miss: PodClass): [PodClass, PodClass] =>
+          ingress ? [miss, subject] : [subject, miss];
+        const usable = candidates.flatMap((miss) => {
+          const [source, destination] = ends(miss);
+          const [port] = tierPorts(rule.ports, destination);
+          return port && this.verifies(rule.direction, source, destination, port)
+            ? [{ miss, port }]
+            : [];
+        });
+        const chosen = usable.find((u) => u.miss.id !== subject.id) ?? usable[0];
+        if (chosen) this.add(reason, ...ends(chosen.miss), chosen.port, ref);
+        else
+          this.notGenerated.push({
+            reason,
+            rule: ref,
+            why:
+              candidates.length === 0
+                ? `no running ${TIER_MISSES[reason]}`
+                : `not verifiable: every ${TIER_MISSES[reason]} is denied on the other side, so a blocked probe would not show this rule at work`,
+          });
+      }
     }
   }
 
@@ -442,7 +488,7 @@ class Planner {
     reason: NearMiss,
   ): void {
     const ingress = rule.direction === 'ingress';
-    const candidates = this.nearMissCandidates(policy, peer, reason);
+    const candidates = this.nearMissCandidates(policy.namespace, peer, reason);
     // The rule's port on the destination: the subject's on ingress, the miss's on egress.
     const choice = (miss: PodClass): PortChoice | undefined =>
       admittedPorts(rule.ports, ingress ? subject : miss)[0];
@@ -485,11 +531,11 @@ class Planner {
 
   /** Classes of one near-miss kind for a peer, a few, so one of them can be verifiable. */
   private nearMissCandidates(
-    policy: ValidPolicy,
+    policyNamespace: string,
     peer: NormalizedPeer & { kind: 'pods' },
     reason: NearMiss,
   ): readonly PodClass[] {
-    const key = `${reason} ${peer.namespaceSelector ? selectorKey(peer.namespaceSelector) : `= ${policy.namespace}`} | ${peer.podSelector ? selectorKey(peer.podSelector) : '*'}`;
+    const key = `${reason} ${peer.namespaceSelector ? selectorKey(peer.namespaceSelector) : `= ${policyNamespace}`} | ${peer.podSelector ? selectorKey(peer.podSelector) : '*'}`;
     const cached = this.missCandidates.get(key);
     if (cached) return cached;
     const namespaceSelector = peer.namespaceSelector
@@ -502,7 +548,7 @@ class Planner {
       if (match === undefined) {
         match = namespaceSelector
           ? namespaceSelector.matches(this.engine.namespaceLabels(c.namespace))
-          : c.namespace === policy.namespace;
+          : c.namespace === policyNamespace;
         namespaceMatch.set(c.namespace, match);
       }
       return match;
@@ -659,6 +705,13 @@ function firstUnlisted(
   }
   return { peer: undefined, anyUnlisted };
 }
+
+/** What each near miss of a cluster-scoped rule's peer is. */
+const TIER_MISSES: Record<NearMiss, string> = {
+  'near-miss-pods': "pod in a namespace the peer selects, without the peer's pod labels",
+  'near-miss-namespace': "pod with the peer's pod labels, in a namespace the peer does not select",
+  'near-miss-both': 'pod matching neither half of the peer',
+};
 
 /** The ports a cluster-scoped rule names on a destination (its declared ones when any). */
 function tierPorts(ports: readonly ClusterPort[] | 'any', destination: PodClass): PortChoice[] {

@@ -305,6 +305,27 @@ describe('planning with the cluster-scoped tiers', () => {
     expect(denied?.explanation.ingress.isolated).toBe(true);
   });
 
+  it('probes near misses of cluster-scoped peers: a pod outside the namespaces a rule selects', () => {
+    const engine = new PolicyEngine(tenantIsolation());
+    const plan = planCases(engine, { probeBudget: 0 });
+    const miss = plan.cases.find(
+      (p) =>
+        p.reason === 'near-miss-namespace' &&
+        p.rule?.policy === 'ClusterNetworkPolicy/accept-monitoring',
+    );
+    expect(miss).toBeDefined();
+    expect(miss!.source.namespace).not.toBe('monitoring');
+    expect(miss!.destination.namespace).toMatch(/^tenant-/);
+    // The DNS rule's pods peer has no pod of half a match: said so, not silently dropped.
+    expect(plan.notGenerated).toContainEqual(
+      expect.objectContaining({
+        reason: 'near-miss-pods',
+        rule: expect.objectContaining({ policy: 'ClusterNetworkPolicy/accept-dns' }) as unknown,
+        why: "no running pod in a namespace the peer selects, without the peer's pod labels",
+      }),
+    );
+  });
+
   it('expects what the reference evaluator says, for every case of random tiered clusters (property)', () => {
     fc.assert(
       fc.property(tieredCluster, (c) => {
