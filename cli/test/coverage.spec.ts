@@ -72,6 +72,35 @@ describe('the coverage of a run', () => {
     ]);
   });
 
+  it('names the policies Lumen does not model, with the cases each keeps from judgment', () => {
+    const unmodelled = [
+      { group: 'cilium.io', kind: 'CiliumNetworkPolicy', namespace: 'default', name: 'l7' },
+      { group: 'crd.projectcalico.org', kind: 'GlobalNetworkPolicy', name: 'deny' },
+    ];
+    const unjudged = planCases(engine, { probeBudget: Infinity, unmodelled });
+    const report = buildReport(unjudged.cases, outcomes());
+    const coverage = runCoverage('full', unjudged, report, rules);
+    // Recipe 07's pods are all in default or reached by the global one: nothing is judged.
+    expect(unjudged.cases).toEqual([]);
+    expect(coverage.notJudgedCases).toBeGreaterThan(0);
+    expect(coverage.notJudged).toEqual([
+      { policy: 'CiliumNetworkPolicy default/l7 (cilium.io)', cases: coverage.notJudgedCases },
+      {
+        policy: 'GlobalNetworkPolicy deny (crd.projectcalico.org)',
+        cases: coverage.notJudgedCases,
+      },
+    ]);
+    expect(coverageText(coverage)).toContain(
+      `Not judged: ${coverage.notJudgedCases} cases that policies Lumen does not model may affect`,
+    );
+    expect(coverageText(coverage)).toContain(
+      `  GlobalNetworkPolicy deny (crd.projectcalico.org): ${coverage.notJudgedCases} cases\n`,
+    );
+    expect(
+      coverageText(runCoverage('full', plan, buildReport(plan.cases, outcomes()), rules)),
+    ).not.toContain('Not judged');
+  });
+
   it('says how many runs a rotation takes, and never where nothing rotates', () => {
     // Recipe 07's obligations are its whole matrix already.
     const obligations = planCases(engine, { probeBudget: 0 });

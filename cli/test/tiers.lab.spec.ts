@@ -5,9 +5,10 @@
  * case passes; under each tier fault, exactly the cases the fault breaks fail.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { run as runCommand } from '#lumen/host';
 import { applyObjects, faultedEvaluator, parseFault } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { expectationCoverage } from '#lumen/planner';
@@ -143,6 +144,44 @@ describe('policies of kinds Lumen does not model, in the lab', () => {
       } finally {
         await pipeline.stop();
       }
+
+      // The same through `lumen run --once`, as a user runs it: the output names the object.
+      const json = join(scratch, 'cilium-run.json');
+      const run = await runCommand(
+        process.execPath,
+        [
+          join(repositoryRoot, 'bin', 'lumen.mjs'),
+          'run',
+          '--once',
+          '--kubeconfig',
+          lab.status.kubeconfig,
+          '--probers',
+          'local',
+          '--pod-cidrs',
+          '10.244.0.0/16',
+          '--settle-window',
+          '0',
+          '--json',
+          json,
+        ],
+        { env: { NATS_URL: '', DATABASE_URL: '' } },
+      );
+      expect(run.stderr).not.toContain('Error');
+      expect(run.code).toBe(0);
+      const written = JSON.parse(readFileSync(json, 'utf8')) as {
+        coverage: { notJudged: { policy: string; cases: number }[]; notJudgedCases: number };
+      };
+      const { notJudged, notJudgedCases } = written.coverage;
+      expect(notJudged).toEqual([
+        { policy: 'CiliumNetworkPolicy tenant-b/l7-rules (cilium.io)', cases: notJudgedCases },
+      ]);
+      expect(notJudgedCases).toBeGreaterThan(0);
+      expect(run.stdout).toContain(
+        `Not judged: ${notJudgedCases} cases that policies Lumen does not model may affect`,
+      );
+      expect(run.stdout).toContain(
+        `  CiliumNetworkPolicy tenant-b/l7-rules (cilium.io): ${notJudgedCases} cases\n`,
+      );
     } finally {
       await lab.down();
     }

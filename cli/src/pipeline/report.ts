@@ -12,6 +12,8 @@ import {
   type CoverageMode,
   type MatrixCoverage,
   type NotGenerated,
+  type NotJudged,
+  unmodelledName,
   type PlannedCase,
 } from '#lumen/planner';
 import { formatLabels } from '#lumen/policy';
@@ -69,6 +71,13 @@ export interface RunCoverage {
     readonly rule: string | null;
     readonly why: string;
   }[];
+  /**
+   * Policy objects of kinds Lumen does not model, found in the cluster, with the cases each
+   * may affect: those cases are not judged (never failed).
+   */
+  readonly notJudged: readonly { readonly policy: string; readonly cases: number }[];
+  /** Cases left unjudged by those objects; one that several may affect counts once. */
+  readonly notJudgedCases: number;
 }
 
 const podName = (ref: string | null | undefined): string => ref?.split('/')[1] ?? '';
@@ -223,6 +232,8 @@ export function runCoverage(
     readonly cases: readonly PlannedCase[];
     readonly notGenerated: readonly NotGenerated[];
     readonly coverage: MatrixCoverage;
+    readonly notJudged: readonly NotJudged[];
+    readonly notJudgedCases: number;
   },
   report: RunReport,
   rules: readonly { policy: string; ingress: readonly number[]; egress: readonly number[] }[],
@@ -268,6 +279,8 @@ export function runCoverage(
       })),
       ...unjudged,
     ],
+    notJudged: plan.notJudged.map((n) => ({ policy: unmodelledName(n.policy), cases: n.cases })),
+    notJudgedCases: plan.notJudgedCases,
   };
 }
 
@@ -284,6 +297,14 @@ export function coverageText(coverage: RunCoverage): string {
   const lines = [
     `\nCoverage (${coverage.mode}): ${coverage.cellsVerified} of ${coverage.cells} matrix cells verified (${percent(coverage.cellsVerified, coverage.cells)}), ${coverage.rulesCovered} of ${coverage.rules} rules covered (a passing must-allow and deny check each); ${rotation}.`,
   ];
+  if (coverage.notJudged.length > 0) {
+    lines.push(
+      `Not judged: ${coverage.notJudgedCases} cases that policies Lumen does not model may affect (their CNI enforces more than the model says, so no verdict is given, and none fails):`,
+    );
+    for (const n of coverage.notJudged.slice(0, 20)) lines.push(`  ${n.policy}: ${n.cases} cases`);
+    if (coverage.notJudged.length > 20)
+      lines.push(`  … and ${coverage.notJudged.length - 20} more objects (--json lists them all)`);
+  }
   if (coverage.notVerified.length > 0) {
     lines.push(`Not verified (${coverage.notVerified.length}):`);
     for (const n of coverage.notVerified.slice(0, 50))

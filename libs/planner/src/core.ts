@@ -21,6 +21,7 @@ import {
   type Plan,
   type PlannedCase,
   type UnmodelledPolicy,
+  unmodelledName,
 } from './plan.js';
 import { diffPlans, testCaseMessage, type PublishedCase } from './publish.js';
 import { policyInventory } from './inventory.js';
@@ -136,9 +137,7 @@ export class PlannerCore {
       this.log.warn(
         'policies of kinds Lumen does not model: the cases they may affect are not judged',
         {
-          objects: this.unmodelled.map(
-            (o) => `${o.kind}.${o.group} ${o.namespace ? `${o.namespace}/` : ''}${o.name}`,
-          ),
+          objects: this.unmodelled.map(unmodelledName),
         },
       );
     }
@@ -238,6 +237,7 @@ export class PlannerCore {
       coverage: plan.coverage,
     };
     this.ports.metrics.planned(plan.cases.length, plan.coverage);
+    this.ports.metrics.notJudged(plan.notJudged, plan.notJudgedCases);
     this.log.info('plan published', {
       ...result,
       coverage: undefined,
@@ -271,6 +271,9 @@ export class PlannerCore {
           ...(n.rule ? { rule: n.rule } : {}),
           why: n.why.slice(0, 500),
         })),
+        notJudged: plan.notJudged
+          .slice(0, MATRIX_COVERAGE_NOT_GENERATED)
+          .map(({ policy, cases }) => ({ ...policy, cases })),
       },
       { msgId: `coverage/${generation}` },
     );

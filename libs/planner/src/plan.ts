@@ -81,6 +81,17 @@ export interface Plan {
   readonly cases: readonly PlannedCase[];
   readonly notGenerated: readonly NotGenerated[];
   readonly coverage: MatrixCoverage;
+  /** Every policy object of a kind Lumen does not model, with the cases it kept from judgment. */
+  readonly notJudged: readonly NotJudged[];
+  /** Cases left unjudged by those objects; one that several may affect counts once. */
+  readonly notJudgedCases: number;
+}
+
+/** An object Lumen does not model, and how many of the plan's cases it may affect. */
+export interface NotJudged {
+  readonly policy: UnmodelledPolicy;
+  /** Distinct cases (cells) the plan wanted and left unjudged because of it; 0 is possible. */
+  readonly cases: number;
 }
 
 export interface PlanOptions {
@@ -104,6 +115,11 @@ export interface UnmodelledPolicy {
   /** Absent for a cluster-scoped kind, which may affect every pod. */
   readonly namespace?: string;
   readonly name: string;
+}
+
+/** `Kind namespace/name (group)`, as the run output and the planner's log name it. */
+export function unmodelledName(policy: UnmodelledPolicy): string {
+  return `${policy.kind} ${policy.namespace ? `${policy.namespace}/` : ''}${policy.name} (${policy.group})`;
 }
 
 interface PortChoice {
@@ -216,14 +232,23 @@ class Planner {
   private readonly anchors = new Map<string, PlannedCase>();
   /** Near-miss classes per peer shape: many policies share one. */
   private readonly missCandidates = new Map<string, readonly PodClass[]>();
+  /** Unmodelled objects by namespace; cluster-scoped ones (they reach every pod) under ''. */
+  private readonly unmodelledIn = new Map<string, UnmodelledPolicy[]>();
+  /** Per unmodelled object, the cases it kept from judgment. */
+  private readonly notJudgedCases = new Map<UnmodelledPolicy, Set<string>>();
 
   constructor(
     private readonly engine: PolicyEngine,
-    private readonly unmodelled: readonly UnmodelledPolicy[],
+    unmodelled: readonly UnmodelledPolicy[],
     private readonly syntheticNamespace?: string,
   ) {
     this.classes = engine.podClasses.filter(probeable).sort(byKey);
     this.matrixClasses = this.classes.filter((c) => !synthetic(c));
+    for (const policy of unmodelled) {
+      const namespace = policy.namespace ?? '';
+      this.unmodelledIn.set(namespace, [...(this.unmodelledIn.get(namespace) ?? []), policy]);
+      this.notJudgedCases.set(policy, new Set());
+    }
   }
 
   get size(): number {
@@ -231,32 +256,62 @@ class Planner {
   }
 
   result(coverage: MatrixCoverage): Plan {
-    return { cases: [...this.cases.values()], notGenerated: this.notGenerated, coverage };
+    const notJudged = [...this.notJudgedCases].map(([policy, cases]) => ({
+      policy,
+      cases: cases.size,
+    }));
+    const distinct = new Set([...this.notJudgedCases.values()].flatMap((ids) => [...ids]));
+    return {
+      cases: [...this.cases.values()],
+      notGenerated: this.notGenerated,
+      coverage,
+      notJudged: notJudged.sort((a, b) => b.cases - a.cases),
+      notJudgedCases: distinct.size,
+    };
+  }
+
+  /** The unmodelled objects that may affect a connection: its ends' namespaces' and the cluster's. */
+  private unmodelledAround(source: PodClass, destination: PodClass): UnmodelledPolicy[] {
+    return [
+      ...(this.unmodelledIn.get('') ?? []),
+      ...(this.unmodelledIn.get(source.namespace) ?? []),
+      ...(source.namespace === destination.namespace
+        ? []
+        : (this.unmodelledIn.get(destination.namespace) ?? [])),
+    ];
   }
 
   /** Why a connection cannot be judged, if it cannot. */
-  private unjudgeable(
-    source: PodClass,
-    destination: PodClass,
-    choice: PortChoice,
-    verdict: Verdict,
-    listenerKnown: boolean,
-  ): string | undefined {
-    const unmodelled = this.unmodelled.find(
-      (o) =>
-        o.namespace === undefined ||
-        o.namespace === source.namespace ||
-        o.namespace === destination.namespace,
-    );
-    // Its CNI enforces more than the model says: a verdict here would be a guess.
-    if (unmodelled)
-      return `not judged: ${unmodelled.kind} ${unmodelled.namespace ? `${unmodelled.namespace}/` : ''}${unmodelled.name} (${unmodelled.group}) may affect it, and Lumen does not model that kind`;
+  private unjudgeable({
+    caseId,
+    source,
+    destination,
+    choice,
+    verdict,
+    listenerKnown,
+  }: {
+    caseId: string;
+    source: PodClass;
+    destination: PodClass;
+    choice: PortChoice;
+    verdict: Verdict;
+    listenerKnown: boolean;
+  }): string | undefined {
     // The spec leaves it to the implementation: nothing to expect, so nothing to probe.
     if (verdict.ambiguous !== undefined)
       return `ambiguous (implementation-defined): ${verdict.ambiguous}`;
     // Silence is all a denied UDP probe gets, and without a listener silence proves nothing.
     if (choice.protocol === 'UDP' && !listenerKnown && !verdict.allowed)
       return `UDP ${choice.port} to ${destination.namespace} pods that declare no listener on it: a denial would look like silence, which proves nothing`;
+    const unmodelled = this.unmodelledAround(source, destination);
+    // Its CNI enforces more than the model says: a verdict here would be a guess. Checked
+    // last, so an object's count holds only cases that would otherwise have been judged.
+    if (unmodelled.length > 0) {
+      for (const policy of unmodelled) this.notJudgedCases.get(policy)?.add(caseId);
+      const [first] = unmodelled as [UnmodelledPolicy];
+      const more = unmodelled.length > 1 ? ` (and ${unmodelled.length - 1} more)` : '';
+      return `not judged: ${unmodelledName(first)}${more} may affect it, and Lumen does not model that kind`;
+    }
     return undefined;
   }
 
@@ -274,7 +329,7 @@ class Planner {
     const listenerKnown = destination.ports.some(
       (p) => p.port === choice.port && p.protocol === choice.protocol,
     );
-    const why = this.unjudgeable(source, destination, choice, verdict, listenerKnown);
+    const why = this.unjudgeable({ caseId, source, destination, choice, verdict, listenerKnown });
     if (why) {
       this.notGenerated.push({ reason, ...(rule ? { rule } : {}), why });
       return;

@@ -1,6 +1,6 @@
 import type { CaseTracer, Clock, Log, Publisher } from '#lumen/contracts';
 import type { Cluster, ClusterPolicyKind, Pod } from '#lumen/policy';
-import type { MatrixCoverage, UnmodelledPolicy } from './plan.js';
+import type { MatrixCoverage, NotJudged, UnmodelledPolicy } from './plan.js';
 
 /** A pod as the watcher sees it: policy facts plus where it runs. */
 export type ObservedPod = Pod & {
@@ -35,9 +35,14 @@ export interface SyntheticSources {
 /** What the planner reports about its plan; libs/telemetry has the Prometheus one. */
 export interface PlannerMetrics {
   planned(cases: number, coverage: MatrixCoverage): void;
+  /** Policy objects Lumen does not model, the cases each kept from judgment, and how many in all. */
+  notJudged(objects: readonly NotJudged[], cases: number): void;
 }
 
-export const noPlannerMetrics: PlannerMetrics = { planned: () => undefined };
+export const noPlannerMetrics: PlannerMetrics = {
+  planned: () => undefined,
+  notJudged: () => undefined,
+};
 
 /** Everything the planner's core reaches outside itself. */
 export interface PlannerPorts {

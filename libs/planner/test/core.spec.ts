@@ -37,12 +37,17 @@ function planner_(
   bus: InMemoryBus;
   tracer: RecordingTracer;
   planned: number[];
+  notJudged: { objects: number; cases: number }[];
   clock: ManualClock;
 } {
   const bus = new InMemoryBus();
   const tracer = new RecordingTracer();
   const planned: number[] = [];
-  const metrics: PlannerMetrics = { planned: (n) => planned.push(n) };
+  const notJudged: { objects: number; cases: number }[] = [];
+  const metrics: PlannerMetrics = {
+    planned: (n) => planned.push(n),
+    notJudged: (objects, cases) => notJudged.push({ objects: objects.length, cases }),
+  };
   const core = new PlannerCore(
     { bus, clock, log: silentLog, tracer, metrics },
     {
@@ -53,7 +58,7 @@ function planner_(
       ...settings,
     },
   );
-  return { core, bus, tracer, planned, clock };
+  return { core, bus, tracer, planned, notJudged, clock };
 }
 
 function view(cluster: Cluster, changes: ClusterView['changes'] = []): ClusterView {
@@ -300,6 +305,27 @@ describe('PlannerCore', () => {
           sweepsPerRotation: 4,
         }),
       ]);
+    });
+
+    it('names the policies it does not model, with the cases each kept from judgment, on the coverage message and in metrics', async () => {
+      const { core, bus, notJudged } = planner_({ coverage: 'full' });
+      const unmodelled = [
+        { group: 'cilium.io', kind: 'CiliumNetworkPolicy', namespace: 'x', name: 'l7' },
+        { group: 'cilium.io', kind: 'CiliumNetworkPolicy', namespace: 'elsewhere', name: 'idle' },
+      ];
+      const planned = await core.update({ ...view(open), unmodelled });
+      // Of the 72 cells, those from or to x's three pods: 3 × 8 + 6 × 3 = 42.
+      expect(planned.total).toBe(30);
+      expect(bus.on(MATRIX_COVERAGE_SUBJECT)).toEqual([
+        expect.objectContaining({
+          notGeneratedCount: 42,
+          notJudged: [
+            { ...unmodelled[0], cases: 42 },
+            { ...unmodelled[1], cases: 0 },
+          ],
+        }),
+      ]);
+      expect(notJudged).toEqual([{ objects: 2, cases: 42 }]);
     });
   });
 });

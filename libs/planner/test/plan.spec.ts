@@ -403,6 +403,54 @@ describe('policies of kinds Lumen does not model', () => {
         why: 'not judged: CiliumNetworkPolicy tenant-b/l7 (cilium.io) may affect it, and Lumen does not model that kind',
       }),
     );
+    // Cells wanted and left unjudged, each counted once however often it was wanted. (Which
+    // cells the obligations want depends on what the plan already holds, so the number need
+    // not be the full plan's count of cases in tenant-b; the rotation test in core.spec
+    // pins it exactly.)
+    expect(plan.notJudged).toEqual([{ policy: unmodelled[0], cases: plan.notJudgedCases }]);
+    expect(plan.notJudgedCases).toBeGreaterThan(0);
+    expect(plan.notJudgedCases).toBeLessThanOrEqual(
+      plan.notGenerated.filter((n) => n.why.startsWith('not judged')).length,
+    );
+  });
+
+  it('names every object, counts a case two objects share once in all, and lists one that affects nothing', () => {
+    const c = loadScenarioFile(
+      join(repositoryRoot, 'examples', 'tiers', 'tenant-isolation-cnp.yaml'),
+    ).cluster;
+    const engine = new PolicyEngine(c);
+    const inB = {
+      group: 'cilium.io',
+      kind: 'CiliumNetworkPolicy',
+      namespace: 'tenant-b',
+      name: 'l7',
+    };
+    const alsoInB = {
+      group: 'crd.projectcalico.org',
+      kind: 'NetworkPolicy',
+      namespace: 'tenant-b',
+      name: 'calico-b',
+    };
+    const nowhere = {
+      group: 'cilium.io',
+      kind: 'CiliumNetworkPolicy',
+      namespace: 'empty',
+      name: 'idle',
+    };
+    const plan = planCases(engine, { probeBudget: Infinity, unmodelled: [inB, alsoInB, nowhere] });
+    const kept = plan.notJudgedCases;
+    expect(kept).toBeGreaterThan(0);
+    expect(plan.notJudged).toEqual([
+      { policy: inB, cases: kept },
+      { policy: alsoInB, cases: kept },
+      { policy: nowhere, cases: 0 },
+    ]);
+    expect(plan.notJudgedCases).toBe(kept);
+    expect(plan.notGenerated).toContainEqual(
+      expect.objectContaining({
+        why: 'not judged: CiliumNetworkPolicy tenant-b/l7 (cilium.io) (and 1 more) may affect it, and Lumen does not model that kind',
+      }),
+    );
   });
 
   it('judges nothing while a cluster-wide one exists', () => {
@@ -417,5 +465,9 @@ describe('policies of kinds Lumen does not model', () => {
     });
     expect(plan.cases).toEqual([]);
     expect(plan.notGenerated.length).toBeGreaterThan(0);
+    expect(plan.notJudged).toEqual([
+      { policy: expect.objectContaining({ name: 'deny-all' }), cases: plan.notJudgedCases },
+    ]);
+    expect(plan.notJudgedCases).toBeGreaterThan(0);
   });
 });

@@ -275,6 +275,9 @@ export class ResultsQuery {
       notGenerated: report.notGenerated
         .filter((n) => sees(n.rule?.policy))
         .map((n) => ({ reason: n.reason, rule: n.rule ?? null, why: n.why })),
+      notJudged: (report.notJudged ?? [])
+        .filter((o) => whole || (o.namespace !== undefined && scope.includes(o.namespace)))
+        .map((o) => ({ ...o, namespace: o.namespace ?? null })),
     };
   }
 

@@ -229,6 +229,23 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
         },
         { reason: 'unlisted-source', why: 'no rule' },
       ],
+      notJudged: [
+        {
+          group: 'cilium.io',
+          kind: 'CiliumNetworkPolicy',
+          namespace: 'tenant-a',
+          name: 'l7',
+          cases: 4,
+        },
+        {
+          group: 'cilium.io',
+          kind: 'CiliumNetworkPolicy',
+          namespace: 'tenant-c',
+          name: 'l4',
+          cases: 2,
+        },
+        { group: 'crd.projectcalico.org', kind: 'GlobalNetworkPolicy', name: 'deny', cases: 0 },
+      ],
     });
     await store.recordMatrixCoverage(report(5, 12), T0);
     await store.recordMatrixCoverage(report(4, 99), T0);
@@ -253,6 +270,29 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
         },
         { reason: 'unlisted-source', rule: null, why: 'no rule' },
       ],
+      notJudged: [
+        {
+          group: 'cilium.io',
+          kind: 'CiliumNetworkPolicy',
+          namespace: 'tenant-a',
+          name: 'l7',
+          cases: 4,
+        },
+        {
+          group: 'cilium.io',
+          kind: 'CiliumNetworkPolicy',
+          namespace: 'tenant-c',
+          name: 'l4',
+          cases: 2,
+        },
+        {
+          group: 'crd.projectcalico.org',
+          kind: 'GlobalNetworkPolicy',
+          namespace: null,
+          name: 'deny',
+          cases: 0,
+        },
+      ],
     });
     expect(await store.results.matrix(['tenant-a'])).toEqual({
       generation: 5,
@@ -269,7 +309,35 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
           why: 'a',
         },
       ],
+      // Its own namespace's objects only: not another tenant's, nor cluster-scoped ones.
+      notJudged: [
+        {
+          group: 'cilium.io',
+          kind: 'CiliumNetworkPolicy',
+          namespace: 'tenant-a',
+          name: 'l7',
+          cases: 4,
+        },
+      ],
     });
+  });
+
+  it('reads a stored report of a planner that did not yet name unmodelled policies', async () => {
+    const older: MatrixCoverageReport = {
+      generation: 7,
+      mode: 'full',
+      cells: 3,
+      obligations: 0,
+      obligationCells: 0,
+      rotated: 3,
+      probeBudget: null,
+      sweepsPerRotation: 1,
+      notGeneratedCount: 0,
+      notGenerated: [],
+    };
+    expect('notJudged' in older).toBe(false);
+    await store.recordMatrixCoverage(older, T0);
+    expect(await store.results.matrix(undefined)).toMatchObject({ generation: 7, notJudged: [] });
   });
 
   it('refuses a cursor that is not one of its own', async () => {

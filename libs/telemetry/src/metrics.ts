@@ -119,6 +119,19 @@ export const matrixSweepsPerRotation = new Gauge({
   registers,
 });
 
+export const unmodelledPolicies = new Gauge({
+  name: 'lumen_unmodelled_policies',
+  help: 'Policy objects of kinds Lumen does not model (a CNI’s own), found in the cluster.',
+  labelNames: ['group', 'kind'] as const,
+  registers,
+});
+
+export const casesNotJudged = new Gauge({
+  name: 'lumen_cases_not_judged',
+  help: 'Cases of the current plan left unjudged because a policy Lumen does not model may affect them.',
+  registers,
+});
+
 export const matrixCellsVerified = new Gauge({
   name: 'lumen_matrix_cells_verified',
   help: 'Matrix cells whose latest outcome is conclusive (pass, fail or flaky).',

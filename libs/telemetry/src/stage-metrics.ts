@@ -1,5 +1,6 @@
 import type { Outcome, Reachability } from '#lumen/contracts';
 import {
+  casesNotJudged,
   casesWaiting,
   enforcementLatency,
   matrixCells,
@@ -9,6 +10,7 @@ import {
   probeBatchDuration,
   probes,
   queueDepth,
+  unmodelledPolicies,
   unschedulable,
   verdicts,
 } from './metrics.js';
@@ -33,6 +35,19 @@ export const plannerPrometheus = {
     matrixCells.set(coverage.cells);
     matrixCellsPlanned.set(coverage.obligationCells + coverage.rotated);
     matrixSweepsPerRotation.set(coverage.sweepsPerRotation);
+  },
+  notJudged: (
+    objects: readonly {
+      policy: { group: string; kind: string; namespace?: string; name: string };
+      cases: number;
+    }[],
+    /** Cases of the plan not judged: a case two objects may affect counts once. */
+    distinctCases: number,
+  ): void => {
+    unmodelledPolicies.reset();
+    for (const { policy } of objects)
+      unmodelledPolicies.inc({ group: policy.group, kind: policy.kind });
+    casesNotJudged.set(distinctCases);
   },
 };
 

@@ -209,6 +209,8 @@ describe('the four services', () => {
     for (const text of scrapes) expect(text).toMatch(/^process_cpu_user_seconds_total /m);
     const all = scrapes.join('\n');
     expect(all).toMatch(/^lumen_planned_cases [1-9]\d*$/m);
+    // The lab's scenario has no policy of a kind Lumen does not model: nothing left unjudged.
+    expect(all).toMatch(/^lumen_cases_not_judged 0$/m);
     expect(all).toMatch(/^lumen_scheduler_waiting_cases \d+$/m);
     expect(all).toMatch(
       /^lumen_probes_total\{node="lab-node-\d",reachability="reachable"\} [1-9]/m,
@@ -233,6 +235,8 @@ describe('the four services', () => {
         'receiver',
         'result',
         'severity',
+        'group',
+        'kind',
       ]).toContain(label);
     const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
     try {

@@ -206,6 +206,21 @@ export const apiMatrixCoverage = z
     notGenerated: z.array(
       z.object({ reason: caseReason, rule: ruleRef.nullable(), why: z.string() }),
     ),
+    /**
+     * Policy objects of kinds Lumen does not model (Cilium, Calico, Antrea), found in the
+     * cluster, with the plan's cases each may affect: those are not judged, never failed.
+     * A token limited to namespaces sees the objects of its namespaces only.
+     */
+    notJudged: z.array(
+      z.object({
+        group: z.string(),
+        kind: z.string(),
+        /** null for a cluster-scoped object, which may affect every pod. */
+        namespace: z.string().nullable(),
+        name: z.string(),
+        cases: z.number().int(),
+      }),
+    ),
   })
   .meta({
     id: 'MatrixCoverage',

@@ -35,6 +35,23 @@ export const matrixCoverageSchema = z.strictObject({
       }),
     )
     .max(MATRIX_COVERAGE_NOT_GENERATED),
+  /**
+   * Policy objects of kinds Lumen does not model (a CNI's own), each with the plan's cases
+   * it may affect, which are not judged. Absent from reports of planners before it existed.
+   */
+  notJudged: z
+    .array(
+      z.strictObject({
+        group: z.string().min(1).max(253),
+        kind: z.string().min(1).max(63),
+        /** Absent for a cluster-scoped object, which may affect every pod. */
+        namespace: z.string().min(1).max(63).optional(),
+        name: z.string().min(1).max(253),
+        cases: z.number().int().min(0),
+      }),
+    )
+    .max(MATRIX_COVERAGE_NOT_GENERATED)
+    .optional(),
 });
 
 export type MatrixCoverageReport = z.infer<typeof matrixCoverageSchema>;
