@@ -4,6 +4,7 @@ import { systemClock, type Log } from '#lumen/contracts';
 import { kernelSupportsSctp } from '#lumen/host';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import {
+  PLANNER_DEFAULTS,
   PlanRunner,
   PlannerCore,
   noPlannerMetrics,
@@ -212,6 +213,13 @@ export class LocalPipeline {
   async watch(): Promise<void> {
     const watcher = new ClusterWatcher(loadKubeConfig(this.options.kubeconfig), {
       debounceMs: this.options.debounceMs,
+      discoveryMs: PLANNER_DEFAULTS.crdDiscoveryMs,
+      onDiscovered: (kind, group) => {
+        this.options.log.info('a policy CRD was installed; its objects are now watched', {
+          kind,
+          group,
+        });
+      },
       onSnapshot: (snapshot) => {
         this.plans.change(snapshot);
       },

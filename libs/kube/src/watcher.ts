@@ -155,6 +155,10 @@ export interface WatcherOptions {
   readonly debounceMs: number;
   readonly onSnapshot: (snapshot: ClusterSnapshot) => void;
   readonly onError?: (kind: WatchedKind, error: unknown) => void;
+  /** A CRD-backed kind found after start (its CRD was installed later), now watched. */
+  readonly onDiscovered?: (kind: string, group: string) => void;
+  /** How often CRDs not installed at start are looked for again; 0 or absent: never. */
+  readonly discoveryMs?: number;
   readonly now?: () => Date;
 }
 
@@ -189,6 +193,11 @@ export class ClusterWatcher {
   private timer: NodeJS.Timeout | undefined;
   private readonly informers: Informer<KubernetesObject>[] = [];
   private readonly synced = new Set<WatchedKind>();
+  /** CRD-backed resources (`plural.group`) being watched; the rest are looked for again. */
+  private readonly watchedResources = new Set<string>();
+  private discovery: NodeJS.Timeout | undefined;
+  private discovering = false;
+  private stopped = false;
 
   constructor(
     private readonly config: KubeConfig,
@@ -198,13 +207,6 @@ export class ClusterWatcher {
   async start(): Promise<void> {
     const core = this.config.makeApiClient(CoreV1Api);
     const networking = this.config.makeApiClient(NetworkingV1Api);
-    // A kind counts as synced once its list has returned (client-node's "connect" comes before the list).
-    const listed = <T>(kind: WatchedKind, list: Promise<T>): Promise<T> =>
-      list.then((result) => {
-        this.synced.add(kind);
-        this.changed(undefined);
-        return result;
-      });
     const sources: [
       'Namespace' | 'Pod' | 'NetworkPolicy',
       string,
@@ -230,95 +232,165 @@ export class ClusterWatcher {
       const [convert, into] = converters[kind];
       this.watch(
         kind,
-        makeInformer(this.config, path, () => listed(kind, list())),
+        makeInformer(this.config, path, () => this.listed(kind, list())),
         convert as (o: KubernetesObject) => unknown,
         into,
       );
     }
-    await this.watchClusterPolicies(listed);
-    await this.watchUnmodelledPolicies();
+    // At start, a CRD-backed kind's first list holds up the first snapshot like the others.
+    await this.discover(true);
     await Promise.all(this.informers.map((i) => i.start()));
+    const every = this.options.discoveryMs ?? 0;
+    if (every > 0)
+      this.discovery = setInterval(() => {
+        void this.discover(false);
+      }, every).unref();
+  }
+
+  /** A kind counts as synced once its list has returned (client-node's "connect" comes before the list). */
+  private listed<T>(kind: WatchedKind, list: Promise<T>): Promise<T> {
+    return list.then((result) => {
+      this.synced.add(kind);
+      this.changed(undefined);
+      return result;
+    });
   }
 
   /**
-   * The CNI-specific policy kinds whose CRDs are installed: each object is named, so the
-   * cases it may affect are reported as not judged instead of judged against a model
-   * that leaves it out. They do not hold up the first snapshot.
+   * Looks for the CRD-backed kinds not watched yet: the cluster-scoped tiers and the CNI
+   * kinds Lumen does not model. A first list answering 404 means the CRD is not installed;
+   * it is looked for again every `discoveryMs`, so a CRD installed later is watched without
+   * a restart. At start an error other than 404 is thrown; later it is reported and the
+   * next round tries again.
    */
-  private async watchUnmodelledPolicies(): Promise<void> {
-    const custom = this.config.makeApiClient(CustomObjectsApi);
-    for (const { group, version, plural, kind, namespaced } of UNMODELLED_POLICY_RESOURCES) {
-      const list = (): Promise<{ items: KubernetesObject[] }> =>
-        (namespaced
-          ? custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural })
-          : custom.listClusterCustomObject({ group, version, plural })) as Promise<{
-          items: KubernetesObject[];
-        }>;
-      try {
-        await list();
-      } catch (error) {
-        if (error instanceof ApiException && error.code === 404) continue;
-        throw error;
-      }
-      const named = (object: KubernetesObject): UnmodelledPolicy | undefined =>
-        object.metadata?.name
-          ? {
-              group,
-              kind,
-              ...(namespaced && object.metadata.namespace
-                ? { namespace: object.metadata.namespace }
-                : {}),
-              name: object.metadata.name,
-            }
-          : undefined;
-      this.watch(
-        'UnmodelledPolicy',
-        makeInformer(this.config, `/apis/${group}/${version}/${plural}`, list),
-        named,
-        new KeyedByKind(`${group}/${kind}`, this.unmodelled),
-      );
+  private async discover(atStart: boolean): Promise<void> {
+    if (this.discovering) return;
+    this.discovering = true;
+    try {
+      for (const resource of CLUSTER_POLICY_RESOURCES)
+        await this.tryWatch(resource, atStart, () => this.watchClusterPolicy(resource, atStart));
+      for (const resource of UNMODELLED_POLICY_RESOURCES)
+        await this.tryWatch(resource, atStart, () => this.watchUnmodelledPolicy(resource));
+    } finally {
+      this.discovering = false;
     }
+  }
+
+  private async tryWatch(
+    resource: { group: string; plural: string; kind: string },
+    atStart: boolean,
+    watch: () => Informer<KubernetesObject>,
+  ): Promise<void> {
+    const id = `${resource.plural}.${resource.group}`;
+    if (this.watchedResources.has(id) || this.stopped) return;
+    const kind: WatchedKind = CLUSTER_POLICY_RESOURCES.some((r) => r.kind === resource.kind)
+      ? (resource.kind as ClusterPolicyKind)
+      : 'UnmodelledPolicy';
+    try {
+      await this.customList(resource)();
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return;
+      if (atStart) throw error;
+      this.options.onError?.(kind, error);
+      return;
+    }
+    // stop() may have come while the list was out.
+    if (this.isStopped()) return;
+    this.watchedResources.add(id);
+    const informer = watch();
+    if (!atStart) {
+      this.options.onDiscovered?.(resource.kind, resource.group);
+      await informer.start().catch((error: unknown) => this.options.onError?.(kind, error));
+    }
+  }
+
+  private isStopped(): boolean {
+    return this.stopped;
+  }
+
+  private customList(resource: {
+    group: string;
+    version?: string;
+    plural: string;
+    namespaced?: boolean;
+  }): () => Promise<{ items: KubernetesObject[] }> {
+    const custom = this.config.makeApiClient(CustomObjectsApi);
+    const { group, plural } = resource;
+    const version =
+      resource.version ??
+      [...CLUSTER_POLICY_RESOURCES, ...UNMODELLED_POLICY_RESOURCES].find(
+        (r) => r.group === group && r.plural === plural,
+      )?.version ??
+      '';
+    return () =>
+      (resource.namespaced
+        ? custom.listCustomObjectForAllNamespaces({ group, version, resourcePlural: plural })
+        : custom.listClusterCustomObject({ group, version, plural })) as Promise<{
+        items: KubernetesObject[];
+      }>;
+  }
+
+  /**
+   * A CNI-specific policy kind whose CRD is installed: each object is named, so the cases
+   * it may affect are reported as not judged instead of judged against a model that leaves
+   * it out. It never holds up a snapshot.
+   */
+  private watchUnmodelledPolicy(
+    resource: (typeof UNMODELLED_POLICY_RESOURCES)[number],
+  ): Informer<KubernetesObject> {
+    const { group, version, plural, kind, namespaced } = resource;
+    const named = (object: KubernetesObject): UnmodelledPolicy | undefined =>
+      object.metadata?.name
+        ? {
+            group,
+            kind,
+            ...(namespaced && object.metadata.namespace
+              ? { namespace: object.metadata.namespace }
+              : {}),
+            name: object.metadata.name,
+          }
+        : undefined;
+    return this.watch(
+      'UnmodelledPolicy',
+      makeInformer(this.config, `/apis/${group}/${version}/${plural}`, this.customList(resource)),
+      named,
+      new KeyedByKind(`${group}/${kind}`, this.unmodelled),
+    );
   }
 
   /** The kinds of cluster-scoped policies being watched (their CRDs are installed). */
   get clusterPolicyKinds(): readonly ClusterPolicyKind[] {
-    return CLUSTER_POLICY_RESOURCES.filter((r) => this.expected.has(r.kind)).map((r) => r.kind);
+    return CLUSTER_POLICY_RESOURCES.filter((r) =>
+      this.watchedResources.has(`${r.plural}.${r.group}`),
+    ).map((r) => r.kind);
   }
 
   /**
-   * ClusterNetworkPolicies and the v1alpha1 kinds, for each whose CRD is installed: a
-   * first list answers 404 when it is not, and nothing of it is watched.
+   * A ClusterNetworkPolicy kind (or a v1alpha1 one) whose CRD is installed. Found at start,
+   * the first snapshot waits for its list; found later, its objects arrive as changes.
    */
-  private async watchClusterPolicies(
-    listed: <T>(kind: WatchedKind, list: Promise<T>) => Promise<T>,
-  ): Promise<void> {
-    const custom = this.config.makeApiClient(CustomObjectsApi);
-    for (const { kind, group, version, plural } of CLUSTER_POLICY_RESOURCES) {
-      const list = (): Promise<{ items: KubernetesObject[] }> =>
-        custom.listClusterCustomObject({ group, version, plural }) as Promise<{
-          items: KubernetesObject[];
-        }>;
-      try {
-        await list();
-      } catch (error) {
-        if (error instanceof ApiException && error.code === 404) continue;
-        throw error;
-      }
-      this.expected.add(kind);
-      const keyed = (object: KubernetesObject): ClusterPolicyManifest | undefined =>
-        clusterPolicyFrom({ ...object, kind });
-      this.watch(
-        kind,
-        makeInformer(this.config, `/apis/${group}/${version}/${plural}`, () =>
-          listed(kind, list()),
-        ),
-        keyed,
-        new KeyedByKind(kind, this.clusterPolicies),
-      );
-    }
+  private watchClusterPolicy(
+    resource: (typeof CLUSTER_POLICY_RESOURCES)[number],
+    atStart: boolean,
+  ): Informer<KubernetesObject> {
+    const { kind, group, version, plural } = resource;
+    const list = this.customList(resource);
+    if (atStart) this.expected.add(kind);
+    const keyed = (object: KubernetesObject): ClusterPolicyManifest | undefined =>
+      clusterPolicyFrom({ ...object, kind });
+    return this.watch(
+      kind,
+      makeInformer(this.config, `/apis/${group}/${version}/${plural}`, () =>
+        this.listed(kind, list()),
+      ),
+      keyed,
+      new KeyedByKind(kind, this.clusterPolicies),
+    );
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.discovery);
     clearTimeout(this.timer);
     this.timer = undefined;
     await Promise.all(this.informers.map((i) => i.stop()));
@@ -329,7 +401,7 @@ export class ClusterWatcher {
     informer: Informer<K>,
     convert: (o: K) => V | undefined,
     into: { set(key: string, value: V): unknown; delete(key: string): unknown },
-  ): void {
+  ): Informer<K> {
     const upsert = (object: K): void => {
       const value = convert(object);
       if (value === undefined) return;
@@ -351,6 +423,7 @@ export class ClusterWatcher {
       ).unref();
     });
     this.informers.push(informer);
+    return informer;
   }
 
   /**

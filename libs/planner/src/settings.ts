@@ -35,6 +35,11 @@ export const PLANNER_DEFAULTS = {
   sweepIntervalMs: 300_000,
   /** Bursts of cluster events are gathered this long before re-planning. */
   debounceMs: 1000,
+  /**
+   * How often the policy CRDs not installed at start (ClusterNetworkPolicy and the
+   * v1alpha1 kinds; Cilium, Calico, Antrea) are looked for again: one list call each.
+   */
+  crdDiscoveryMs: 60_000,
   syntheticNamespace: 'lumen-synthetic',
   syntheticImage: 'registry.k8s.io/pause:3.10',
 } as const;

@@ -29,6 +29,8 @@ export const plannerConfigSchema = z.object({
   PROBE_BUDGET: integer(0, 100_000_000, PLANNER_DEFAULTS.probeBudget),
   SWEEP_INTERVAL_MS: integer(10_000, 86_400_000, PLANNER_DEFAULTS.sweepIntervalMs),
   DEBOUNCE_MS: integer(0, 60_000, PLANNER_DEFAULTS.debounceMs),
+  /** How often policy CRDs missing at start are looked for again; 0: only at start. */
+  CRD_DISCOVERY_MS: integer(0, 3_600_000, PLANNER_DEFAULTS.crdDiscoveryMs),
   MAX_CANDIDATES: integer(1, 20, PLANNER_DEFAULTS.maxCandidates),
   HTTP_PORT: integer(1, 65535, 8081),
   /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
@@ -104,6 +106,10 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
       runner = plans;
       watcher = new ClusterWatcher(kubeConfig, {
         debounceMs: config.DEBOUNCE_MS,
+        discoveryMs: config.CRD_DISCOVERY_MS,
+        onDiscovered: (kind, group) => {
+          logger.log('a policy CRD was installed; its objects are now watched', { kind, group });
+        },
         onSnapshot: (snapshot) => {
           logger.log('cluster changed', { changes: snapshot.changes.length });
           plans.change(snapshot);

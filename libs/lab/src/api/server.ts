@@ -30,6 +30,11 @@ export interface ApiServerOptions {
   readonly readerToken?: string;
   readonly bookmarkIntervalMs?: number;
   readonly now?: () => Date;
+  /**
+   * Custom resources (`plural.group`) whose CRD is not installed yet: their paths answer
+   * 404 until `installCrd` (discovery still lists them). For tests of CRDs installed late.
+   */
+  readonly notInstalled?: readonly string[];
   /** Extra routes (the lab's control API); returns true when it answered the request. */
   readonly extraRoutes?: (
     request: IncomingMessage,
@@ -210,9 +215,11 @@ export class ApiServer {
   private readonly server: Server;
   private readonly closers = new Set<() => void>();
   private readonly now: () => Date;
+  private readonly notInstalled: Set<string>;
 
   constructor(private readonly options: ApiServerOptions) {
     this.now = options.now ?? ((): Date => new Date());
+    this.notInstalled = new Set(options.notInstalled);
     const handler = (request: IncomingMessage, response: ServerResponse): void => {
       this.handle(request, response).catch((error: unknown) => {
         this.fail(response, error);
@@ -225,6 +232,11 @@ export class ApiServer {
     await new Promise<void>((resolve) => this.server.listen(port, host, resolve));
     const address = this.server.address() as AddressInfo;
     return `${this.options.tls ? 'https' : 'http'}://${host}:${address.port}`;
+  }
+
+  /** Serves a custom resource held back by `notInstalled`, as installing its CRD would. */
+  installCrd(resource: string): void {
+    this.notInstalled.delete(resource);
   }
 
   /** Ends every open watch, as an API server restart or a load balancer would. */
@@ -271,7 +283,10 @@ export class ApiServer {
     const reader = this.isReader(request);
     if (!reader && (await this.options.extraRoutes?.(request, response, url))) return;
     const found = route(url.pathname);
-    if (!found)
+    const held =
+      found?.kind === 'resource' &&
+      this.notInstalled.has(`${found.target.type.plural}.${found.target.type.group}`);
+    if (!found || held)
       throw new ApiError(
         404,
         'NotFound',
