@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { conformanceDir } from '#lumen/scenario';
+import { exampleScenarioDirs } from '#lumen/scenario';
 import { RECIPE_07, servicesAndFault, verifyRecipes, withNats } from '../cli/src/commands/demo.js';
 import { lumenRepository } from '../cli/src/paths.js';
 import { measureMachine, recordSection } from './report.js';
@@ -24,7 +24,7 @@ try {
   const fault = await withNats(quiet, undefined, join(scratch, 'nats-2'), (url) =>
     servicesAndFault(
       { io: quiet, labRoot, natsUrl: url, scratch, sweepMs },
-      join(conformanceDir(lumenRepository()), 'recipes', RECIPE_07),
+      join(exampleScenarioDirs(lumenRepository()).recipes, RECIPE_07),
     ),
   );
   const detection = [...fault.detectionMs].sort((a, b) => a - b);

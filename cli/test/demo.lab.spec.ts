@@ -1,34 +1,39 @@
 import { describe, expect, it } from '@jest/globals';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { LabNames } from '#lumen/lab';
-import { TEST_LAB_ROOT, labFootprint } from '#lumen/testing';
-import { main } from '../src/main.js';
+import { run } from '#lumen/host';
+import { TEST_LAB_ROOT, labFootprint, standaloneCopy } from '#lumen/testing';
 
 describe('lumen demo (npm run demo)', () => {
-  it('verifies recipes, runs the four services, finds the and-as-or regressions, and leaves nothing behind', async () => {
-    const before = process.env.LUMEN_LAB_ROOT;
-    process.env.LUMEN_LAB_ROOT = TEST_LAB_ROOT;
-    let out = '';
-    let err = '';
+  it('runs from a clone with nothing beside it: verifies recipes, runs the four services, finds the and-as-or regressions, and leaves nothing behind', async () => {
+    // As a user runs it: the real bin/lumen.mjs, as a process, in a copy of the repository
+    // with no ../shared beside it (the demo's scenarios are the repository's own).
+    const clone = standaloneCopy();
+    expect(existsSync(join(dirname(clone), 'shared'))).toBe(false);
     // Every recipe runs in cli/test/pipeline.lab.spec.ts; here the two of recipe 07 do.
-    const code = await main(['demo', '--recipes', '07'], {
-      stdout: (t) => (out += t),
-      stderr: (t) => (err += t),
-    }).finally(() => {
-      if (before === undefined) delete process.env.LUMEN_LAB_ROOT;
-      else process.env.LUMEN_LAB_ROOT = before;
-    });
-    expect({ code, err }).toEqual({ code: 0, err: '' });
+    const result = await run(
+      process.execPath,
+      [join(clone, 'bin', 'lumen.mjs'), 'demo', '--recipes', '07'],
+      {
+        env: { LUMEN_LAB_ROOT: TEST_LAB_ROOT },
+        timeoutMs: 600_000,
+      },
+    );
+    const out = result.stdout;
+    expect({ code: result.code, err: result.stderr }).toEqual({ code: 0, err: '' });
     expect(out).toMatch(/2 recipes: (\d+) of \1 cases pass/);
-    expect(out).toContain('4 cases: 4 pass, 0 fail, 0 flaky, 0 inconclusive');
+    // Recipe 07's four other pods to web's port 80, and web to itself (an unlisted source).
+    expect(out).toContain('5 cases: 5 pass, 0 fail, 0 flaky, 0 inconclusive');
     expect(out).toContain('2 regressions (pass → fail)');
     expect(out).toMatch(
-      /Pods in namespace other with labels run=client cannot reach pods in namespace default with labels app=web on port 80 ✗/,
+      /Pods in namespace operations with labels type=batch cannot reach pods in namespace default with labels app=web on port 80 ✗/,
     );
     const detected = /Detected ([\d.]+)–([\d.]+) s after the fault/.exec(out);
     expect(detected).not.toBeNull();
     // The regressions also left as one signed CloudEvents webhook for their policy.
     const alert =
-      /Alert: one signed CloudEvents webhook for policy default\/web-allow-all-ns-monitoring \(signature valid\), ([\d.]+) s after the fault:\n((?: {2}.*\n {4}evidence: .*\n)+)/.exec(
+      /Alert: one signed CloudEvents webhook for policy default\/web-allow-ops-monitoring \(signature valid\), ([\d.]+) s after the fault:\n((?: {2}.*\n {4}evidence: .*\n)+)/.exec(
         out,
       );
     expect(alert).not.toBeNull();
@@ -41,5 +46,5 @@ describe('lumen demo (npm run demo)', () => {
         cgroups: [],
         processes: [],
       });
-  });
+  }, 420_000);
 });

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LabNames, labDown, labFault, labPrerequisites, labUp } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
-import { conformanceDir, scenarioFiles } from '#lumen/scenario';
+import { exampleScenarioDirs, scenarioFiles } from '#lumen/scenario';
 import { CaseStore, type AttemptRow } from '#lumen/store';
 import { freePort } from '#lumen/host';
 import { cliConfig } from '../config.js';
@@ -24,7 +24,7 @@ import {
 export const demoUsage = `Usage: lumen demo [--scenario FILE] [--sweep SECONDS] [--recipes PATTERN]
 
 Lumen end to end on this machine (root, Linux), then everything is torn down:
-  1. every recipe of shared/conformance in a lab of its own: planned, probed from real
+  1. every recipe of examples/recipes in a lab of its own: planned, probed from real
      pods with nmap, judged (planner, scheduler and reporter in one process, and a
      private nats-server per lab: Lumen's subjects belong to one cluster);
   2. the four services as separate processes (SQLite, a private nats-server unless
@@ -36,7 +36,7 @@ Lumen end to end on this machine (root, Linux), then everything is torn down:
 `;
 
 const REPOSITORY = lumenRepository();
-export const RECIPE_07 = '07-allow-traffic-from-some-pods-in-another-namespace.yaml';
+export const RECIPE_07 = 'recipe-07-allow-traffic-from-some-pods-in-another-namespace.yaml';
 
 const options = {
   scenario: { type: 'string' },
@@ -78,7 +78,7 @@ export async function verifyRecipes(
   scratch: string,
   pattern = '',
 ): Promise<RecipesRun> {
-  const recipes = scenarioFiles(join(conformanceDir(REPOSITORY), 'recipes')).filter((f) =>
+  const recipes = scenarioFiles(exampleScenarioDirs(REPOSITORY).recipes).filter((f) =>
     basename(f).includes(pattern),
   );
   if (recipes.length === 0) throw new Error(`no recipe file name contains "${pattern}"`);
@@ -332,7 +332,7 @@ export async function runDemo(args: readonly string[], io: CommandIo): Promise<n
   const missing = await labPrerequisites();
   if (missing.length > 0) throw new Error(`the lab cannot run here: ${missing.join('; ')}`);
   const config = cliConfig();
-  const scenario = values.scenario ?? join(conformanceDir(REPOSITORY), 'recipes', RECIPE_07);
+  const scenario = values.scenario ?? join(exampleScenarioDirs(REPOSITORY).recipes, RECIPE_07);
   const sweepMs = Math.max(10, Number(values.sweep) || 10) * 1000;
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-demo-'));
   try {

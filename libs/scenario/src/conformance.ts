@@ -1,7 +1,11 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
-/** The shared conformance scenarios: `../shared/conformance` beside the repository, as on the project's machines and in CI. */
+/**
+ * The shared conformance scenarios: `../shared/conformance` beside the repository, as on
+ * the project's machines and in CI. Only tests and benchmarks read them; what a user runs
+ * (the demo, the README's examples) reads the repository's own `examples/`.
+ */
 export function conformanceDir(repositoryRoot: string): string {
   const dir = resolve(repositoryRoot, '..', 'shared', 'conformance');
   if (!existsSync(dir)) {
@@ -10,6 +14,15 @@ export function conformanceDir(repositoryRoot: string): string {
     );
   }
   return dir;
+}
+
+/** The repository's own scenarios: `examples/recipes` (NetworkPolicy) and `examples/tiers`. */
+export function exampleScenarioDirs(repositoryRoot: string): { recipes: string; tiers: string } {
+  const examples = resolve(repositoryRoot, 'examples');
+  const dirs = { recipes: join(examples, 'recipes'), tiers: join(examples, 'tiers') };
+  for (const dir of Object.values(dirs))
+    if (!existsSync(dir)) throw new Error(`example scenarios not found at ${dir}`);
+  return dirs;
 }
 
 /** Every `*.yaml` below `dir`, sorted, as absolute paths. */

@@ -1,14 +1,24 @@
 /** Helpers shared by Lumen's test suites. Test code only. */
-import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { conformanceDir, scenarioFiles } from '#lumen/scenario';
+import { conformanceDir, exampleScenarioDirs, scenarioFiles } from '#lumen/scenario';
+import { repositoryRoot } from './root.js';
 
-export const repositoryRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export { repositoryRoot } from './root.js';
+export { standaloneCopy } from './standalone.js';
 
-/** The shared conformance scenario files; fails loudly when they are missing. */
+/**
+ * The shared conformance scenario files, then the repository's own NetworkPolicy recipes
+ * (`examples/recipes`); fails loudly when either is missing.
+ */
 export function conformanceScenarioFiles(): string[] {
-  const files = scenarioFiles(conformanceDir(repositoryRoot));
-  if (files.length === 0) throw new Error('no conformance scenarios found');
+  const shared = scenarioFiles(conformanceDir(repositoryRoot));
+  if (shared.length === 0) throw new Error('no conformance scenarios found');
+  return [...shared, ...exampleRecipeFiles()];
+}
+
+/** The repository's own NetworkPolicy recipes, which the demo and the README use. */
+export function exampleRecipeFiles(): string[] {
+  const files = scenarioFiles(exampleScenarioDirs(repositoryRoot).recipes);
+  if (files.length === 0) throw new Error('no example recipes found');
   return files;
 }
 export { layerBinary, renderChart, type RenderedObject } from './tools.js';
