@@ -11,7 +11,7 @@ import {
   type Connection,
   type NetworkPolicy,
 } from '#lumen/policy';
-import { planCases, probeBudget } from '#lumen/planner';
+import { PLANNER_DEFAULTS, planCases, probeBudget } from '#lumen/planner';
 import { measureMachine, recordSection, timed } from './report.js';
 import { syntheticCluster } from './synthetic-cluster.js';
 
@@ -107,6 +107,31 @@ const sweepsPerRotation = Math.ceil(
     Math.max(1, sweepBudget - plan.value.coverage.obligations),
 );
 
+// The rotation in cell blocks (ADR 0013), as a sweep at the derived budget plans it: every
+// plan of one whole rotation, each continuing where the last stopped.
+const blockPlans: { ms: number; cells: number; blocks: number; unjudged: number }[] = [];
+let blockCursor: string | undefined;
+do {
+  const { ms, value } = timed(() =>
+    planCases(engine, {
+      probeBudget: sweepBudget,
+      blocksAbove: PLANNER_DEFAULTS.rotationBlocksAbove,
+      ...(blockCursor === undefined ? {} : { rotationCursor: blockCursor }),
+    }),
+  );
+  const rotation = value.rotationBlocks;
+  blockPlans.push({
+    ms,
+    cells: rotation?.cells ?? 0,
+    blocks: rotation?.blocks.length ?? 0,
+    unjudged: rotation?.unjudged ?? 0,
+  });
+  blockCursor = value.coverage.rotationCursor;
+} while (blockCursor !== undefined && blockPlans.length < 100);
+const blockCells = blockPlans.reduce((n, p) => n + p.cells, 0);
+const blockMs = blockPlans.reduce((n, p) => n + p.ms, 0);
+const blockWorst = Math.max(...blockPlans.map((p) => p.ms));
+
 const peakRssMb = process.resourceUsage().maxRSS / 1024;
 const median = incremental[Math.floor(incremental.length / 2)]!.ms;
 const worst = incremental[incremental.length - 1]!.ms;
@@ -121,6 +146,7 @@ const lines = [
   `namespace relabel:       ${spread(relabelled)}`,
   `plan obligations:        ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses on both sides, isolation), ${plan.value.notGenerated.length} not generated`,
   `class matrix:            ${plan.value.coverage.cells} cells (${plan.value.coverage.obligationCells} probed by obligations); at the derived budget of ${SWEEP_NODES} nodes and a ${SWEEP_SECONDS} s sweep (${sweepBudget} probes) a full rotation takes ${sweepsPerRotation} sweeps`,
+  `rotation in blocks:      ${blockPlans.length} plans at that budget for one whole rotation: ${blockCells} cells in ${blockPlans.reduce((n, p) => n + p.blocks, 0)} blocks of at most 1000, ${(blockMs / 1000).toFixed(1)} s of planning in all (worst plan ${(blockWorst / 1000).toFixed(1)} s, ${((blockCells / blockMs) * 1000).toFixed(0)} cells/s), ${blockPlans.reduce((n, p) => n + p.unjudged, 0)} cells without an expected verdict`,
   `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,
   `reference vs compiled:   ${referenceRun.ms.toFixed(0)} ms vs ${compiledRun.ms.toFixed(2)} ms for ${sample.length} connections, ratio ${(referenceRun.ms / compiledRun.ms).toFixed(0)}x, ${disagreements} disagreements`,
 ];

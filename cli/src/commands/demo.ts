@@ -12,7 +12,7 @@ import { cliConfig } from '../config.js';
 import { lumenRepository } from '../paths.js';
 import { ExitCode, type CommandIo } from '../io.js';
 import { LAB_POD_CIDR, withLabPipeline } from '../pipeline/lab-verify.js';
-import { LocalWebhookReceiver } from '../pipeline/webhook-receiver.js';
+import { LocalWebhookReceiver, type ReceivedAlert } from '../pipeline/webhook-receiver.js';
 import {
   caseSentence,
   reportFromStore,
@@ -288,7 +288,10 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
               .join('') +
             `Detected ${(Math.min(...decided) / 1000).toFixed(1)}–${(Math.max(...decided) / 1000).toFixed(1)} s after the fault was injected (sweep interval ${sweepMs / 1000} s).\n`,
     );
-    const alertMs = regressions.length > 0 ? await alertArrival(io, webhook, injected) : undefined;
+    const alertMs =
+      regressions.length > 0
+        ? await alertArrival(io, webhook, injected, regressions.length)
+        : undefined;
     return { firstVerdictsMs, regressions: regressions.length, detectionMs: decided, alertMs };
   } finally {
     await webhook.stop();
@@ -303,24 +306,38 @@ async function alertArrival(
   io: CommandIo,
   webhook: LocalWebhookReceiver,
   injected: number,
+  regressions: number,
 ): Promise<number | undefined> {
-  const firing = await until('the alert webhook', 30_000, () =>
+  // Regressions decided apart arrive in webhooks of their own (one group per policy):
+  // wait until every one has fired, or 30 s.
+  const firingIn = (received: readonly ReceivedAlert[]) =>
+    received.flatMap((r) => r.event.data.alerts.filter((a) => a.status === 'firing'));
+  await until('an alert for every regression', 30_000, () =>
     Promise.resolve(
-      webhook.received.find((r) => r.event.data.alerts.some((a) => a.status === 'firing')),
+      new Set(firingIn(webhook.received).map((a) => a.fingerprint)).size >= regressions
+        ? true
+        : undefined,
     ),
   ).catch(() => undefined);
-  if (!firing) {
+  const webhooks = webhook.received.filter((r) =>
+    r.event.data.alerts.some((a) => a.status === 'firing'),
+  );
+  const [first] = webhooks;
+  if (!first) {
     io.stdout('No alert reached the webhook receiver within 30 s.\n');
     return undefined;
   }
-  const ms = firing.receivedAt - injected;
+  const alerts = [...new Map(firingIn(webhooks).map((a) => [a.fingerprint, a])).values()];
+  const valid = webhooks.every((r) => r.signatureValid);
+  const subjects = [...new Set(webhooks.map((r) => r.event.subject))].join(', ');
+  const ms = first.receivedAt - injected;
   io.stdout(
-    `\nAlert: one signed CloudEvents webhook for policy ${firing.event.subject} (signature ${firing.signatureValid ? 'valid' : 'INVALID'}), ${(ms / 1000).toFixed(1)} s after the fault:\n` +
-      firing.event.data.alerts
+    `\nAlert: ${webhooks.length === 1 ? 'one signed CloudEvents webhook' : `${webhooks.length} signed CloudEvents webhooks`} for policy ${subjects} (${valid ? 'signature valid' : 'signature INVALID'}), the first ${(ms / 1000).toFixed(1)} s after the fault:\n` +
+      alerts
         .map((a) => `  ${a.summary}\n    evidence: ${a.evidence}; trace ${a.traceId ?? '-'}\n`)
         .join(''),
   );
-  return firing.signatureValid ? ms : undefined;
+  return valid ? ms : undefined;
 }
 
 export async function runDemo(args: readonly string[], io: CommandIo): Promise<number> {

@@ -39,6 +39,8 @@ export interface LabPipelineOptions {
   readonly race?: RaceSettings;
   readonly coverage?: CoverageMode;
   readonly probeBudget?: number;
+  /** Rotation cells per plan above which they travel as cell blocks (ADR 0013). */
+  readonly rotationBlocksAbove?: number;
   readonly sweepIntervalMs?: number;
   /** Turns synthetic sources on, in this namespace. */
   readonly syntheticNamespace?: string;
@@ -61,6 +63,9 @@ export async function startLabPipeline(options: LabPipelineOptions): Promise<Loc
       probeBudget: options.probeBudget ?? 0,
       sweepIntervalMs: options.sweepIntervalMs || ONE_PASS_MS,
       maxCandidates: 20,
+      ...(options.rotationBlocksAbove === undefined
+        ? {}
+        : { rotationBlocksAbove: options.rotationBlocksAbove }),
     },
     scheduler: { ...SCHEDULER_DEFAULTS, startupGraceMs: 5000 },
     race: options.race ?? { settleWindowMs: 1000, maxAttempts: 3, backoffMs: 300 },

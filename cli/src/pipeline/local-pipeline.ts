@@ -7,6 +7,7 @@ import {
   PLANNER_DEFAULTS,
   PlanRunner,
   PlannerCore,
+  subscribePlanner,
   noPlannerMetrics,
   type PlanPublished,
   type PlannerSettings,
@@ -202,6 +203,7 @@ export class LocalPipeline {
     const naming = { prefix: `once-${this.runId}-`, oneShot: true };
     this.stops.push(...(await subscribeScheduler(this.bus, this.scheduler, naming)));
     this.stops.push(...(await subscribeReporter(this.bus, this.reporter, naming)));
+    this.stops.push(...(await subscribePlanner(this.bus, this.planner, naming)));
     // A long `lumen run` keeps its store bounded as the reporter service does.
     this.stops.push(
       startRetention({ store: this.store, clock: systemClock, log }, REPORTER_DEFAULTS.retention),

@@ -11,6 +11,7 @@ export interface ReceivedAlert {
     readonly subject: string;
     readonly data: {
       readonly alerts: readonly {
+        readonly fingerprint: string;
         readonly status: string;
         readonly summary: string;
         readonly traceId: string | null;

@@ -12,3 +12,4 @@ export * from './case-columns.js';
 export * from './ports/index.js';
 export * from './records/index.js';
 export * from './api/index.js';
+export * from './cell-block/index.js';

@@ -1,6 +1,8 @@
 import { RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from 'nats';
 import {
   CASE_UNSCHEDULABLE_SUBJECT,
+  CELL_BLOCK_SUBJECT,
+  CELL_MISMATCH_SUBJECT,
   DEAD_LETTER_SUBJECT,
   REPROBE_REQUEST_SUBJECT,
   PROBE_BATCH_SUBJECTS,
@@ -36,17 +38,28 @@ export const STREAMS: readonly Partial<StreamConfig>[] = [
     description: 'probers and scheduler to reporter',
   },
   {
+    name: 'LUMEN_V1_CELLS',
+    subjects: [CELL_BLOCK_SUBJECT, CELL_MISMATCH_SUBJECT],
+    description:
+      'planner (cell blocks) to scheduler, reporter (cells that disagreed) to planner (ADR 0013)',
+    // Millions of rotation cells a sweep: each message is gone once the consumers that
+    // want it acked it, and a block older than an hour is stale (the rotation has come
+    // round again). Interest, not work queue: a one-shot run reads only new messages.
+    retention: RetentionPolicy.Interest,
+    max_age: 60 * 60 * 1e9,
+  },
+  {
     name: 'LUMEN_V1_DEAD',
     subjects: [DEAD_LETTER_SUBJECT],
     description: 'messages no service could use, with the reason',
   },
 ].map((stream) => ({
-  ...stream,
   storage: StorageType.File,
   retention: RetentionPolicy.Limits,
   max_age: 7 * DAY_NS,
   // Publishers set Nats-Msg-Id; a repeat within this window is stored once.
   duplicate_window: 2 * 60 * 1e9,
+  ...stream,
 }));
 
 /** Creates the streams, or brings their configuration up to date. Safe to call at every start. */

@@ -1,5 +1,9 @@
 import {
+  type CellBlock as CellBlockMessage,
+  type CellMismatch,
   type PodEndpoint,
+  CELL_BLOCK_SUBJECT,
+  CellBlockContract,
   MATRIX_COVERAGE_NOT_GENERATED,
   MATRIX_COVERAGE_SUBJECT,
   MatrixCoverageContract,
@@ -16,7 +20,9 @@ import {
   type PodClass,
 } from '#lumen/policy';
 import {
+  cellCase,
   planCases,
+  type BlockRotation,
   type MatrixCoverage,
   type Plan,
   type PlannedCase,
@@ -26,12 +32,16 @@ import {
 import { diffPlans, testCaseMessage, type PublishedCase } from './publish.js';
 import { policyInventory } from './inventory.js';
 import type { ClusterView, PlannerPorts } from './ports.js';
-import { probeBudget, type PlannerSettings } from './settings.js';
+import { caseIdOf } from './case-id.js';
+import { PLANNER_DEFAULTS, probeBudget, type PlannerSettings } from './settings.js';
 
 export interface PlanPublished {
   readonly generation: number;
   readonly trigger: 'change' | 'sweep';
   readonly published: number;
+  /** Cell blocks published (ADR 0013), and the rotation cells they hold. */
+  readonly blocks: number;
+  readonly blockCells: number;
   readonly removed: number;
   readonly total: number;
   /** The class matrix and how much of it this plan probes. */
@@ -41,6 +51,8 @@ export interface PlanPublished {
 /** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
 const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
 const PUBLISH_CONCURRENCY = 256;
+/** Cell blocks are up to 1,000 cells each: fewer at once. */
+const BLOCK_PUBLISH_CONCURRENCY = 16;
 /** How long a new synthetic pod may take to run before the plan stops waiting for it. */
 const SYNTHETIC_START_TIMEOUT_MS = 60_000;
 
@@ -204,6 +216,7 @@ export class PlannerCore {
         ? { syntheticNamespace: this.settings.syntheticNamespace }
         : {}),
       unmodelled: this.unmodelled,
+      blocksAbove: this.settings.rotationBlocksAbove ?? PLANNER_DEFAULTS.rotationBlocksAbove,
     });
     if (trigger === 'sweep') this.rotationStart = rotationCursor;
     this.rotationNext = plan.coverage.rotationCursor;
@@ -212,6 +225,12 @@ export class PlannerCore {
     const diff = diffPlans(this.published, plan.cases, endpoints, now);
     const toSend = trigger === 'sweep' ? plan.cases : diff.changed;
     const generation = this.nextGeneration(now);
+    // Blocks go out with sweeps (and the first plan): a change re-plans obligations only.
+    const sendBlocks = trigger === 'sweep' || this.latest === undefined;
+    const blocks =
+      sendBlocks && plan.rotationBlocks
+        ? await this.publishBlocks(plan.rotationBlocks, endpoints, generation)
+        : { blocks: 0, cells: 0 };
     for (let i = 0; i < toSend.length; i += PUBLISH_CONCURRENCY) {
       await Promise.all(
         toSend
@@ -232,6 +251,8 @@ export class PlannerCore {
       generation,
       trigger,
       published: toSend.length,
+      blocks: blocks.blocks,
+      blockCells: blocks.cells,
       removed: diff.removed.length,
       total: plan.cases.length,
       coverage: plan.coverage,
@@ -328,6 +349,111 @@ export class PlannerCore {
         msgId: `policies/${generation}/${part.part}`,
       });
     this.inventoryPublished = fingerprint;
+  }
+
+  /**
+   * The rotation's cell blocks (ADR 0013), each with candidate pods of its source class
+   * and of each destination class; cells whose classes have no running pod are left out.
+   */
+  private async publishBlocks(
+    rotation: BlockRotation,
+    endpoints: (c: PodClass) => PodEndpoint[],
+    generation: number,
+  ): Promise<{ blocks: number; cells: number }> {
+    const messages: CellBlockMessage[] = [];
+    const podsOf = new Map<PodClass, PodEndpoint[]>();
+    const pods = (c: PodClass, max: number): PodEndpoint[] => {
+      let found = podsOf.get(c);
+      if (!found) podsOf.set(c, (found = endpoints(c)));
+      return found.slice(0, max);
+    };
+    rotation.blocks.forEach((block, index) => {
+      const sources = pods(block.source, this.settings.maxCandidates);
+      if (sources.length === 0) return;
+      const destinations: CellBlockMessage['destinations'] = [];
+      const destinationIndex = new Map<PodClass, number>();
+      const cells: CellBlockMessage['cells'] = [];
+      block.columns.forEach((columnIndex, i) => {
+        const column = rotation.columns[columnIndex];
+        if (!column || column.protocol === 'SCTP') return;
+        let at = destinationIndex.get(column.destination);
+        if (at === undefined) {
+          const destinationPods = pods(column.destination, 3);
+          if (destinationPods.length === 0) return;
+          at =
+            destinations.push({
+              namespace: column.destination.namespace,
+              pods: destinationPods,
+            }) - 1;
+          destinationIndex.set(column.destination, at);
+        }
+        cells.push({
+          cellId: caseIdOf(block.source.key, column.destination.key, column.port, column.protocol),
+          destination: at,
+          port: column.port,
+          protocol: column.protocol,
+          expected: block.allowed[i] === 1 ? 'allow' : 'deny',
+        });
+      });
+      if (cells.length === 0) return;
+      messages.push({
+        blockId: `${generation}-${index}`,
+        generation,
+        source: { namespace: block.source.namespace, classKey: block.source.key },
+        sources,
+        destinations,
+        cells,
+      });
+    });
+    for (let i = 0; i < messages.length; i += BLOCK_PUBLISH_CONCURRENCY)
+      await Promise.all(
+        messages.slice(i, i + BLOCK_PUBLISH_CONCURRENCY).map((message) =>
+          this.ports.bus.publish(CELL_BLOCK_SUBJECT, CellBlockContract, message, {
+            msgId: `block/${message.blockId}`,
+          }),
+        ),
+      );
+    return { blocks: messages.length, cells: messages.reduce((n, m) => n + m.cells.length, 0) };
+  }
+
+  /**
+   * A rotation cell whose probe disagreed with its expected verdict: published as a full
+   * case (explanation, candidate pods), which the reporter re-probes, stores and alerts on
+   * like any other. Nothing happens when its pods or classes have changed since: the cell
+   * then no longer is what was probed, and the next plan has its own verdict for it.
+   */
+  async onMismatch(mismatch: CellMismatch): Promise<boolean> {
+    const engine = this.engine;
+    if (!engine) return false;
+    const source = engine.classOf(mismatch.source);
+    const destination = engine.classOf(mismatch.destination);
+    const choice = { port: mismatch.port, protocol: mismatch.protocol };
+    if (
+      !source ||
+      !destination ||
+      caseIdOf(source.key, destination.key, choice.port, choice.protocol) !== mismatch.cellId
+    ) {
+      this.log.info(
+        'a rotation cell that disagreed no longer exists as probed; left to the next plan',
+        {
+          cellId: mismatch.cellId,
+        },
+      );
+      return false;
+    }
+    const planned = cellCase(engine, source, destination, choice, this.unmodelled);
+    if (!planned) return false;
+    const endpoints = (c: PodClass): PodEndpoint[] =>
+      c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    const generation = Math.max(this.generation, mismatch.generation);
+    this.log.warn('a rotation cell disagreed with the policies: published as a full case', {
+      cellId: mismatch.cellId,
+      expected: planned.expected,
+      observed: mismatch.observed,
+    });
+    await this.publishCase(planned, endpoints, generation, undefined);
+    this.publishedIn.set(planned.caseId, generation);
+    return true;
   }
 
   private async publishCase(

@@ -9,3 +9,4 @@ export * from './synthetic.js';
 export * from './coverage.js';
 export * from './inventory.js';
 export * from './plan-runner.js';
+export * from './subscribe.js';

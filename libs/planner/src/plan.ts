@@ -77,8 +77,39 @@ export interface MatrixCoverage {
   readonly sweepsPerRotation: number;
 }
 
+/** A column of the class matrix: a destination class and one of its declared listeners. */
+export interface MatrixColumn {
+  readonly destination: PodClass;
+  readonly port: number;
+  readonly protocol: Protocol;
+}
+
+/**
+ * Rotation cells of one source class, in the light form they travel in at scale (ADR 0013):
+ * a column index and the expected verdict per cell, no explanation. 5 bytes a cell.
+ */
+export interface CellBlock {
+  readonly source: PodClass;
+  /** Indexes into the rotation's `columns`, in rotation order. */
+  readonly columns: Uint32Array;
+  /** 1 where the policies allow the cell's connection, 0 where they deny it. */
+  readonly allowed: Uint8Array;
+}
+
+/** The rotation share of a plan, as cell blocks instead of cases. */
+export interface BlockRotation {
+  readonly columns: readonly MatrixColumn[];
+  readonly blocks: readonly CellBlock[];
+  /** Cells the blocks hold. */
+  readonly cells: number;
+  /** Cells passed over because no verdict can be expected (ambiguous, not modelled). */
+  readonly unjudged: number;
+}
+
 export interface Plan {
   readonly cases: readonly PlannedCase[];
+  /** Present when the rotation travels in cell blocks (PlanOptions.blocksAbove). */
+  readonly rotationBlocks?: BlockRotation;
   readonly notGenerated: readonly NotGenerated[];
   readonly coverage: MatrixCoverage;
   /** Every policy object of a kind Lumen does not model, with the cases it kept from judgment. */
@@ -106,7 +137,17 @@ export interface PlanOptions {
   readonly syntheticNamespace?: string;
   /** CNI-specific policy objects: the cases they may affect are not judged. */
   readonly unmodelled?: readonly UnmodelledPolicy[];
+  /**
+   * When the plan would rotate more cells than this, its rotation is planned as cell
+   * blocks (source-major, their own cursor) instead of cases; absent: always cases.
+   */
+  readonly blocksAbove?: number;
+  /** Cells per block (a block is probed as one batch); 1000 by default. */
+  readonly maxCellsPerBlock?: number;
 }
+
+/** Cells per block unless the plan says otherwise: the probe batch's limit of targets. */
+export const MAX_CELLS_PER_BLOCK = 1000;
 
 /** A policy object of a kind Lumen does not model (a CNI's own: Cilium, Calico, Antrea). */
 export interface UnmodelledPolicy {
@@ -255,7 +296,7 @@ class Planner {
     return this.cases.size;
   }
 
-  result(coverage: MatrixCoverage): Plan {
+  result(coverage: MatrixCoverage, rotationBlocks?: BlockRotation): Plan {
     const notJudged = [...this.notJudgedCases].map(([policy, cases]) => ({
       policy,
       cases: cases.size,
@@ -263,6 +304,7 @@ class Planner {
     const distinct = new Set([...this.notJudgedCases.values()].flatMap((ids) => [...ids]));
     return {
       cases: [...this.cases.values()],
+      ...(rotationBlocks ? { rotationBlocks } : {}),
       notGenerated: this.notGenerated,
       coverage,
       notJudged: notJudged.sort((a, b) => b.cases - a.cases),
@@ -739,12 +781,128 @@ class Planner {
     return { rotated, ...(complete || last === undefined ? {} : { cursor: last }) };
   }
 
+  /**
+   * The rotation as cell blocks: source-major (source, destination, port, in key order),
+   * so that a block is one source class's cells and is probed as one batch. Continues
+   * after `cursor` and wraps round once, as rotate() does; skips the obligations' cells, a
+   * single pod's connection to itself, and cells without an expected verdict. A block
+   * holds at most `maxCells` cells.
+   */
+  rotateInBlocks(
+    budget: number,
+    cursor: string | undefined,
+    maxCells: number,
+  ): { rotation: BlockRotation; cursor?: string } {
+    const sources = this.matrixClasses;
+    const columns: MatrixColumn[] = sources.flatMap((destination) =>
+      matrixPorts(destination).map((choice) => ({ destination, ...choice })),
+    );
+    const columnOrder = columns.map(
+      (c) => `${c.destination.key}\u0000${String(c.port).padStart(5, '0')}/${c.protocol}`,
+    );
+    // The obligations' cells by class ids: cheaper than hashing every cell's case id.
+    const obligations = new Set(
+      [...this.cases.values()].map(
+        (c) => `${c.source.id}|${c.destination.id}|${c.port}/${c.protocol}`,
+      ),
+    );
+    const blocks: CellBlock[] = [];
+    let cells = 0;
+    let unjudged = 0;
+    let last: string | undefined;
+    let complete = true;
+    for (const [sourceIndex, wanted] of blockOrder(sources, columnOrder, cursor)) {
+      const source = sources[sourceIndex] as PodClass;
+      const picked: number[] = [];
+      const allowed: number[] = [];
+      const flush = (): void => {
+        if (picked.length > 0)
+          blocks.push({
+            source,
+            columns: Uint32Array.from(picked),
+            allowed: Uint8Array.from(allowed),
+          });
+        picked.length = 0;
+        allowed.length = 0;
+      };
+      for (let i = 0; i < columns.length; i += 1) {
+        const column = columns[i] as MatrixColumn;
+        if (!wanted(i) || selfOnly(source, column.destination)) continue;
+        if (
+          obligations.has(`${source.id}|${column.destination.id}|${column.port}/${column.protocol}`)
+        )
+          continue;
+        if (cells >= budget) {
+          complete = false;
+          break;
+        }
+        const verdict = this.blockVerdict(source, column);
+        if (verdict === undefined) {
+          unjudged += 1;
+          continue;
+        }
+        picked.push(i);
+        allowed.push(verdict ? 1 : 0);
+        cells += 1;
+        last = `${source.key}\u0000${columnOrder[i] as string}`;
+        if (picked.length >= maxCells) flush();
+      }
+      flush();
+      if (!complete) break;
+    }
+    return {
+      rotation: { columns, blocks, cells, unjudged },
+      ...(complete || last === undefined ? {} : { cursor: last }),
+    };
+  }
+
+  /** Whether the policies allow a block cell; undefined when no verdict can be expected. */
+  private blockVerdict(source: PodClass, column: MatrixColumn): boolean | undefined {
+    const { destination, port, protocol } = column;
+    const verdict = this.engine.classVerdict(source, destination, port, protocol);
+    if (verdict.ambiguous !== undefined) return undefined;
+    if (this.unmodelledIn.size === 0) return verdict.allowed;
+    const why = this.unjudgeable({
+      caseId: caseIdOf(source.key, destination.key, port, protocol),
+      source,
+      destination,
+      choice: { port, protocol },
+      verdict,
+      listenerKnown: true,
+    });
+    return why === undefined ? verdict.allowed : undefined;
+  }
+
   /** Matrix cells among the cases planned so far. */
   matrixCellsPlanned(): number {
     let n = 0;
     for (const c of this.cases.values()) if (isMatrixCell(c)) n += 1;
     return n;
   }
+}
+
+/**
+ * The sources of a block rotation in turn, each with the columns it contributes this time
+ * round: after the cursor's cell to the end, then from the start, wrapping round once.
+ */
+function blockOrder(
+  sources: readonly PodClass[],
+  columnOrder: readonly string[],
+  cursor: string | undefined,
+): [number, (column: number) => boolean][] {
+  const all = (): boolean => true;
+  if (cursor === undefined) return sources.map((_, i) => [i, all]);
+  const [cursorSource = '', ...rest] = cursor.split('\u0000');
+  const cursorColumn = rest.join('\u0000');
+  const found = sources.findIndex((s) => s.key >= cursorSource);
+  const start = found < 0 ? sources.length : found;
+  const resumes = sources[start]?.key === cursorSource;
+  const order: [number, (column: number) => boolean][] = [];
+  if (resumes) order.push([start, (i) => (columnOrder[i] as string) > cursorColumn]);
+  for (let i = resumes ? start + 1 : start; i < sources.length; i += 1) order.push([i, all]);
+  for (let i = 0; i < start; i += 1) order.push([i, all]);
+  if (resumes) order.push([start, (i) => (columnOrder[i] as string) <= cursorColumn]);
+  return order;
 }
 
 /** The first candidate unlisted and verifiable, and whether any was unlisted at all. */
@@ -801,6 +959,28 @@ function describeMiss(reason: CaseReason, peer: NormalizedPeer, ingress: boolean
 }
 
 /**
+ * A rotation cell as a full case (ADR 0013: a block's cell whose probe disagreed), with
+ * its explanation; undefined when the model no longer gives it an expected verdict.
+ */
+export function cellCase(
+  engine: PolicyEngine,
+  source: PodClass,
+  destination: PodClass,
+  choice: { readonly port: number; readonly protocol: Protocol },
+  unmodelled: readonly UnmodelledPolicy[] = [],
+): PlannedCase | undefined {
+  const planner = new Planner(engine, unmodelled);
+  planner.add('rotation', source, destination, choice);
+  return planner.result({
+    cells: 0,
+    obligations: 0,
+    obligationCells: 0,
+    rotated: 0,
+    sweepsPerRotation: 1,
+  }).cases[0];
+}
+
+/**
  * Test cases for the whole model (DESIGN: coverage). The obligations first: for every rule
  * a must-allow case and its near misses on ingress and egress peers, for every isolated
  * class an unlisted source or destination and an unlisted port; each deny check only where
@@ -820,14 +1000,28 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
   const obligationCells = planner.matrixCellsPlanned();
   const cells = planner.matrixCells();
   const budget = Math.max(0, options.probeBudget - obligations);
-  const { rotated, cursor } = planner.rotate(budget, options.rotationCursor);
   const rest = cells - obligationCells;
-  return planner.result({
-    cells,
-    obligations,
-    obligationCells,
-    rotated,
-    ...(cursor === undefined ? {} : { rotationCursor: cursor }),
-    sweepsPerRotation: rest <= budget ? 1 : budget === 0 ? Infinity : Math.ceil(rest / budget),
-  });
+  const inBlocks =
+    options.blocksAbove !== undefined && Math.min(budget, rest) > options.blocksAbove;
+  const blocks = inBlocks
+    ? planner.rotateInBlocks(
+        budget,
+        options.rotationCursor,
+        options.maxCellsPerBlock ?? MAX_CELLS_PER_BLOCK,
+      )
+    : undefined;
+  const { rotated, cursor } = blocks
+    ? { rotated: blocks.rotation.cells, cursor: blocks.cursor }
+    : planner.rotate(budget, options.rotationCursor);
+  return planner.result(
+    {
+      cells,
+      obligations,
+      obligationCells,
+      rotated,
+      ...(cursor === undefined ? {} : { rotationCursor: cursor }),
+      sweepsPerRotation: rest <= budget ? 1 : budget === 0 ? Infinity : Math.ceil(rest / budget),
+    },
+    blocks?.rotation,
+  );
 }

@@ -15,6 +15,11 @@ export interface PlannerSettings {
   readonly maxCandidates: number;
   /** Pods of namespaces labelled `<optOutLabel>=true` are neither probed nor probe sources. */
   readonly optOutLabel?: string;
+  /**
+   * Rotation cells per plan above which they travel as cell blocks (ADR 0013); undefined
+   * takes PLANNER_DEFAULTS.rotationBlocksAbove.
+   */
+  readonly rotationBlocksAbove?: number;
 }
 
 export type CoverageMode = 'budget' | 'full' | 'obligations';
@@ -30,6 +35,12 @@ export const PLANNER_DEFAULTS = {
   probesPerSecondPerNode: 50,
   sweepShare: 0.5,
   maxCandidates: 10,
+  /**
+   * Rotation cells per plan above which they travel as cell blocks (ADR 0013): the
+   * 20,000-pod cluster rotates 3.75 M a sweep; the 500-pod lab's whole matrix (30,351
+   * cells) stays cases, each with its explanation and trace.
+   */
+  rotationBlocksAbove: 50_000,
   optOutLabel: 'lumen.dev/ignore',
   /** A full sweep re-publishes every case this often. */
   sweepIntervalMs: 300_000,

@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  CELL_BLOCK_SUBJECT,
   MATRIX_COVERAGE_SUBJECT,
+  type CellBlock,
   POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
   silentLog,
@@ -20,6 +22,7 @@ import {
   ManualClock,
   RecordingTracer,
   conformanceScenarioFiles,
+  exampleRecipeFiles,
 } from '#lumen/testing';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
@@ -79,6 +82,81 @@ const namespacesOf = (cases: readonly TestCase[]): string[] =>
   [...new Set(cases.flatMap((c) => [c.source.namespace, c.destination.namespace]))].sort();
 
 describe('PlannerCore', () => {
+  describe('rotation in cell blocks (ADR 0013)', () => {
+    // Recipe 11: its obligations leave six cells to rotation, TCP and UDP.
+    const cluster = (): Cluster =>
+      loadScenarioFile(
+        exampleRecipeFiles().find((f) =>
+          f.endsWith('recipe-11-deny-egress-from-an-application.yaml'),
+        )!,
+      ).cluster;
+
+    it('sends the rotation as cell blocks above the threshold, with the first plan and on sweeps only', async () => {
+      const { core, bus } = planner_({ coverage: 'full', rotationBlocksAbove: 0 });
+      const first = await core.update(view(cluster()));
+      const blocks = bus.on<CellBlock>(CELL_BLOCK_SUBJECT);
+      expect(first.blocks).toBe(blocks.length);
+      expect(first.blockCells).toBe(blocks.reduce((n, b) => n + b.cells.length, 0));
+      expect(first.blockCells).toBeGreaterThan(0);
+      expect(casesOn(bus).some((c) => c.reason === 'rotation')).toBe(false);
+      // Each cell's expected verdict is the model's, for the pods the block names.
+      const engine = core.model!;
+      for (const block of blocks)
+        for (const cell of block.cells) {
+          const verdict = engine.verdict({
+            from: block.sources[0]!,
+            to: block.destinations[cell.destination]!.pods[0]!,
+            port: cell.port,
+            protocol: cell.protocol,
+          });
+          expect(cell.expected).toBe(verdict.allowed ? 'allow' : 'deny');
+        }
+      const change = await core.update(view(cluster()));
+      expect(change.blocks).toBe(0);
+      const sweep = await core.sweep();
+      expect(sweep?.blocks).toBe(blocks.length);
+      expect(bus.on<CellBlock>(CELL_BLOCK_SUBJECT)).toHaveLength(2 * blocks.length);
+    });
+
+    it('publishes a cell whose probe disagreed as a full case with its explanation, and ignores one that no longer exists', async () => {
+      const { core, bus } = planner_({ coverage: 'full', rotationBlocksAbove: 0 });
+      await core.update(view(cluster()));
+      const [block] = bus.on<CellBlock>(CELL_BLOCK_SUBJECT);
+      const cell = block!.cells[0]!;
+      const destination = block!.destinations[cell.destination]!.pods[0]!;
+      const mismatch = {
+        cellId: cell.cellId,
+        generation: block!.generation,
+        source: { namespace: block!.sources[0]!.namespace, name: block!.sources[0]!.name },
+        destination: { namespace: destination.namespace, name: destination.name },
+        port: cell.port,
+        protocol: cell.protocol,
+        expected: cell.expected,
+        observed: cell.expected === 'allow' ? ('blocked' as const) : ('reachable' as const),
+        at: new Date().toISOString(),
+      };
+      const before = casesOn(bus).length;
+      expect(await core.onMismatch({ ...mismatch, cellId: '0123456789abcdef' })).toBe(false);
+      expect(casesOn(bus)).toHaveLength(before);
+      expect(await core.onMismatch(mismatch)).toBe(true);
+      const promoted = casesOn(bus).slice(before);
+      expect(promoted).toEqual([
+        expect.objectContaining({
+          caseId: cell.cellId,
+          reason: 'rotation',
+          expected: cell.expected,
+          port: cell.port,
+          protocol: cell.protocol,
+        }),
+      ]);
+      expect(
+        promoted[0]!.explanation.ingress.policies.length +
+          promoted[0]!.explanation.egress.policies.length,
+      ).toBeGreaterThanOrEqual(0);
+      expect(promoted[0]!.sources.map((p) => p.name)).toContain(mismatch.source.name);
+    });
+  });
+
   const scenario = loadScenarioFile(recipe07);
   const optedOut = (cluster: Cluster, namespace: string, value: string): Cluster => ({
     ...cluster,

@@ -81,8 +81,9 @@ export class ProberWorker {
       attempt: batch.attempt,
       targets: batch.targets.length,
     });
+    // A block's rotation cells are counted, not traced one by one (ADR 0013).
     const spans = new Map(
-      batch.targets.map((t) => [
+      (batch.blockId ? [] : batch.targets).map((t) => [
         t.caseId,
         this.ports.tracer.startCaseSpan('probe case', batch.traces?.[t.caseId] ?? traceparent, {
           'lumen.case_id': t.caseId,

@@ -9,7 +9,8 @@ import type { ProberSettings } from './settings.js';
 
 type Target = ProbeBatch['targets'][number];
 
-function inconclusive(target: Target, basis: string): Observation {
+/** What an observation repeats of its target, a rotation cell's expected verdict included. */
+function echo(target: Target): Omit<Observation, 'reachability' | 'basis' | 'evidence'> {
   return {
     caseId: target.caseId,
     round: target.round,
@@ -17,9 +18,12 @@ function inconclusive(target: Target, basis: string): Observation {
     ip: target.ip,
     port: target.port,
     protocol: target.protocol,
-    reachability: 'inconclusive',
-    basis,
+    ...(target.expected ? { expected: target.expected } : {}),
   };
+}
+
+function inconclusive(target: Target, basis: string): Observation {
+  return { ...echo(target), reachability: 'inconclusive', basis };
 }
 
 /** Why a target may not be probed, or undefined when it may. */
@@ -76,12 +80,7 @@ async function scan(
     if (!found) return inconclusive(t, 'nmap error: no result for this target');
     const { reachability, basis } = observe(found, t.listenerKnown);
     return {
-      caseId: t.caseId,
-      round: t.round,
-      destination: t.destination,
-      ip: t.ip,
-      port: t.port,
-      protocol: t.protocol,
+      ...echo(t),
       reachability,
       basis,
       evidence: {
@@ -110,6 +109,7 @@ export async function executeBatch(
     node: batch.node,
     attempt: batch.attempt,
     source: { namespace: batch.source.namespace, name: batch.source.name },
+    ...(batch.blockId ? { blockId: batch.blockId } : {}),
   };
   const finish = (observations: Observation[], command?: string[]): ProbeResult => ({
     ...base,

@@ -1,4 +1,6 @@
 import {
+  CELL_MISMATCH_SUBJECT,
+  CellMismatchContract,
   REPROBE_REQUEST_SUBJECT,
   ReprobeRequestContract,
   evidenceText,
@@ -10,6 +12,7 @@ import {
   type CaseUnschedulable,
   type MatrixCoverageReport,
   type Outcome,
+  type Observation,
   type OutcomeRecord,
   type PolicyInventory,
   type ProbeResult,
@@ -155,15 +158,85 @@ export class ReporterCore {
     await this.store.recordMatrixCoverage(report, this.ports.clock.now());
   }
 
+  /**
+   * Rotation cells of a block (ADR 0013), judged at once and counted, with no attempt
+   * stored: a probe that agrees with the expected verdict passes; an inconclusive one waits
+   * for the next rotation; one that disagrees goes back to the planner, which publishes
+   * the cell as a full case (re-probed, stored with its evidence, alerted on).
+   */
+  private async judgeRotation(
+    result: ProbeResult,
+    observations: readonly Observation[],
+    at: Date,
+  ): Promise<void> {
+    const byGeneration = new Map<
+      number,
+      { cells: number; passed: number; inconclusive: number; mismatched: number }
+    >();
+    for (const o of observations) {
+      const tally = byGeneration.get(o.round) ?? {
+        cells: 0,
+        passed: 0,
+        inconclusive: 0,
+        mismatched: 0,
+      };
+      byGeneration.set(o.round, tally);
+      tally.cells += 1;
+      if (o.reachability === 'inconclusive') {
+        tally.inconclusive += 1;
+        continue;
+      }
+      if ((o.reachability === 'reachable') === (o.expected === 'allow')) {
+        tally.passed += 1;
+        continue;
+      }
+      tally.mismatched += 1;
+      if (!o.destination || o.protocol === 'SCTP' || !o.expected) continue;
+      this.ports.log.warn(
+        'rotation cell disagrees with its expected verdict: sent for a full case',
+        {
+          cellId: o.caseId,
+          generation: o.round,
+          expected: o.expected,
+          observed: o.reachability,
+        },
+      );
+      await this.ports.bus.publish(
+        CELL_MISMATCH_SUBJECT,
+        CellMismatchContract,
+        {
+          cellId: o.caseId,
+          generation: o.round,
+          source: { namespace: result.source.namespace, name: result.source.name },
+          destination: { namespace: o.destination.namespace, name: o.destination.name },
+          port: o.port,
+          protocol: o.protocol,
+          expected: o.expected,
+          observed: o.reachability,
+          at: at.toISOString(),
+        },
+        { msgId: `${o.caseId}/${o.round}/mismatch` },
+      );
+    }
+    for (const [generation, counts] of byGeneration) {
+      await this.ports.store.addRotationTally(generation, counts, at);
+      this.ports.metrics.rotationCells?.(counts);
+    }
+  }
+
   async onResult(result: ProbeResult, traceparent: string | undefined): Promise<void> {
     const observedAt = new Date(Date.parse(result.startedAt) + result.durationMs);
+    const rotation = result.observations.filter((o) => o.expected !== undefined);
+    if (rotation.length > 0) await this.judgeRotation(result, rotation, observedAt);
+    const observations = result.observations.filter((o) => o.expected === undefined);
+    if (observations.length === 0) return;
     // What the batch's probes to known listeners show of the CNI counts for all of it.
     const cases = new Map(
-      (await this.store.getCases(result.observations.map((o) => o.caseId))).map(
+      (await this.store.getCases(observations.map((o) => o.caseId))).map(
         (c) => [c.caseId, c] as const,
       ),
     );
-    for (const o of result.observations) {
+    for (const o of observations) {
       const stored = cases.get(o.caseId);
       if (stored)
         this.denyBehaviour.learn(stored.listenerKnown, {
@@ -175,7 +248,7 @@ export class ReporterCore {
     // A result's observations are judged together (one statement per step for all of
     // them), in the turns of all its cases.
     await this.judge(
-      result.observations.map((o) => ({
+      observations.map((o) => ({
         caseId: o.caseId,
         round: o.round,
         attempt: result.attempt,

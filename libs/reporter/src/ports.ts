@@ -44,6 +44,16 @@ export interface ReporterStore {
   /** Keeps the planner's newest view of the matrix. */
   recordMatrixCoverage(report: MatrixCoverageReport, at: Date): Promise<void>;
   prunePolicyInventory(generation: number): Promise<void>;
+  /** Adds rotation cells judged in blocks to their generation's tally (ADR 0013). */
+  addRotationTally(generation: number, counts: RotationCounts, at: Date): Promise<void>;
+}
+
+/** Rotation cells judged in blocks, as a tally adds them. */
+export interface RotationCounts {
+  readonly cells: number;
+  readonly passed: number;
+  readonly inconclusive: number;
+  readonly mismatched: number;
 }
 
 /** A case's final outcome for a round, as it was stored. */
@@ -59,6 +69,8 @@ export interface FinalOutcome extends OutcomeRecord {
 /** What the reporter reports about its verdicts; libs/telemetry has the Prometheus one. */
 export interface ReporterMetrics {
   verdict(outcome: Outcome, enforcementLatencyMs: number | null): void;
+  /** Rotation cells judged in blocks, by what their probe showed. */
+  rotationCells?(counts: RotationCounts): void;
 }
 
 export const noReporterMetrics: ReporterMetrics = { verdict: () => undefined };
@@ -78,7 +90,7 @@ export interface ReporterEvents {
 
 /** Everything the reporter's core reaches outside itself. */
 export interface ReporterPorts {
-  /** Re-probe requests on lumen.v1.reprobes. */
+  /** Re-probe requests on lumen.v1.reprobes; rotation cells that disagreed, for the planner. */
   readonly bus: Publisher;
   readonly store: ReporterStore;
   readonly clock: Clock;

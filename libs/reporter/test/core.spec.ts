@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  CELL_MISMATCH_SUBJECT,
   REPROBE_REQUEST_SUBJECT,
   type AttemptRecord,
+  type CellMismatch,
   type CaseRecord,
   type MatrixCoverageReport,
   type NewAttempt,
@@ -18,6 +20,7 @@ import {
   type FinalOutcome,
   type RaceSettings,
   type ReporterStore,
+  type RotationCounts,
 } from '#lumen/reporter';
 import {
   InMemoryBus,
@@ -96,6 +99,21 @@ class InMemoryReporterStore implements ReporterStore {
   }
   async prunePolicyInventory(generation: number): Promise<void> {
     for (const [policy, g] of this.inventory) if (g < generation) this.inventory.delete(policy);
+  }
+  readonly tallies = new Map<number, RotationCounts>();
+  async addRotationTally(generation: number, counts: RotationCounts): Promise<void> {
+    const before = this.tallies.get(generation) ?? {
+      cells: 0,
+      passed: 0,
+      inconclusive: 0,
+      mismatched: 0,
+    };
+    this.tallies.set(generation, {
+      cells: before.cells + counts.cells,
+      passed: before.passed + counts.passed,
+      inconclusive: before.inconclusive + counts.inconclusive,
+      mismatched: before.mismatched + counts.mismatched,
+    });
   }
 }
 
@@ -181,6 +199,67 @@ function reporter() {
 }
 
 describe('ReporterCore', () => {
+  it.each([
+    ['allow', 'reachable', 'passed'],
+    ['deny', 'blocked', 'passed'],
+    ['allow', 'inconclusive', 'inconclusive'],
+    ['deny', 'inconclusive', 'inconclusive'],
+    ['allow', 'blocked', 'mismatched'],
+    ['deny', 'reachable', 'mismatched'],
+  ] as const)(
+    'judges a rotation cell expected to %s and seen %s as %s, storing no attempt; a mismatch goes to the planner',
+    async (expected, reachability, counted) => {
+      const { core, store, bus, result } = reporter();
+      const base = result(reachability);
+      const cell = { ...base.observations[0]!, caseId: '00000000000000d1', expected };
+      await core.onResult(
+        {
+          ...base,
+          blockId: 'block-1',
+          observations: [cell, { ...cell, caseId: '00000000000000d2', round: 8 }],
+        },
+        undefined,
+      );
+      const zero = { cells: 1, passed: 0, inconclusive: 0, mismatched: 0 };
+      expect(store.tallies.get(7)).toEqual({ ...zero, [counted]: 1 });
+      expect(store.tallies.get(8)).toEqual({ ...zero, [counted]: 1 });
+      expect(store.attemptRows).toEqual([]);
+      expect(store.outcomes.size).toBe(0);
+      expect(bus.on<CellMismatch>(CELL_MISMATCH_SUBJECT)).toEqual(
+        counted === 'mismatched'
+          ? [
+              expect.objectContaining({
+                cellId: '00000000000000d1',
+                generation: 7,
+                source: { namespace: 'default', name: 'client' },
+                destination: { namespace: 'default', name: 'web' },
+                port: 80,
+                protocol: 'TCP',
+                expected,
+                observed: reachability,
+              }),
+              expect.objectContaining({ cellId: '00000000000000d2', generation: 8 }),
+            ]
+          : [],
+      );
+    },
+  );
+
+  it('judges the cases of a result as before when rotation cells ride along', async () => {
+    const { core, store, planCase, result } = reporter();
+    await planCase();
+    const base = result('reachable');
+    const cell = {
+      ...base.observations[0]!,
+      caseId: '00000000000000d1',
+      expected: 'deny' as const,
+    };
+    await core.onResult({ ...base, observations: [...base.observations, cell] }, undefined);
+    expect(store.outcomes.get(CASE_ID)).toMatchObject({ outcome: 'pass' });
+    expect(store.attemptRows.map((a) => a.caseId)).toEqual([CASE_ID]);
+    expect(store.tallies.get(7)).toEqual({ cells: 1, passed: 0, inconclusive: 0, mismatched: 1 });
+  });
+
   it('stores a case once per round and keeps its pods and protocol typed', async () => {
     const { core, store, planCase } = reporter();
     const kase = await planCase();

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ProbeBatch, TestCase } from '#lumen/contracts';
+import type { CellBlock, ProbeBatch, TestCase } from '#lumen/contracts';
 
 export type CaseToSchedule = Pick<
   TestCase,
@@ -34,7 +34,11 @@ export interface AssignOptions {
 
 type Endpoint = CaseToSchedule['sources'][number];
 
-function pickRotating<T>(items: readonly T[], rotation: number, salt: string): T | undefined {
+export function pickRotating<T>(
+  items: readonly T[],
+  rotation: number,
+  salt: string,
+): T | undefined {
   if (items.length === 0) return undefined;
   let h = 0;
   for (const char of salt) h = (h * 31 + char.charCodeAt(0)) >>> 0;
@@ -136,4 +140,47 @@ export function assignBatches(
     }
   }
   return { batches, unschedulable };
+}
+
+/**
+ * A cell block (ADR 0013) as one batch from `source`, a pod of its source class: each
+ * cell's destination pod rotates between dispatches and is never the source itself while
+ * another pod of the class can serve; targets carry the expected verdict.
+ */
+export function blockBatch(
+  block: CellBlock,
+  source: Endpoint,
+  options: Pick<AssignOptions, 'rotation' | 'now' | 'dispatch'>,
+): ProbeBatch {
+  const targets = block.cells.map((cell): ProbeBatch['targets'][number] => {
+    const { pods } = block.destinations[cell.destination] as CellBlock['destinations'][number];
+    const others = pods.filter((p) => p.uid !== source.uid);
+    const destination = pickRotating(
+      others.length > 0 ? others : pods,
+      options.rotation,
+      cell.cellId,
+    ) as Endpoint;
+    return {
+      caseId: cell.cellId,
+      round: block.generation,
+      destination: { namespace: destination.namespace, name: destination.name },
+      ip: destination.ip,
+      port: cell.port,
+      protocol: cell.protocol,
+      listenerKnown: true,
+      expected: cell.expected,
+    };
+  });
+  return {
+    batchId: createHash('sha256')
+      .update(JSON.stringify([block.blockId, source.node, source.uid, options.dispatch ?? 0]))
+      .digest('hex')
+      .slice(0, 24),
+    node: source.node,
+    attempt: 1,
+    source: { namespace: source.namespace, name: source.name, uid: source.uid },
+    targets,
+    issuedAt: options.now.toISOString(),
+    blockId: block.blockId,
+  };
 }

@@ -3,6 +3,7 @@ import {
   CaseUnschedulableContract,
   ProbeBatchContract,
   probeBatchSubject,
+  type CellBlock,
   type ProbeBatch,
   type ProbeResult,
   type ProberHeartbeat,
@@ -11,7 +12,7 @@ import {
   defer,
   type Deferral,
 } from '#lumen/contracts';
-import { assignBatches, type CaseToSchedule } from './assign.js';
+import { assignBatches, blockBatch, pickRotating, type CaseToSchedule } from './assign.js';
 import { NodeRateLimiter } from './rate-limit.js';
 import type { SchedulerPorts } from './ports.js';
 import type { SchedulerSettings } from './settings.js';
@@ -27,9 +28,18 @@ interface Waiting {
   readonly failed: (error: unknown) => void;
 }
 
+/** A cell block waiting for room on a node of its source class (ADR 0013). */
+interface WaitingBlock {
+  readonly block: CellBlock;
+  readonly dispatch: number;
+  readonly done: (outcome: Deferral | undefined) => void;
+}
+
 interface InFlight {
   readonly batch: ProbeBatch;
   readonly items: readonly WorkItem[];
+  /** The block the batch probes, instead of items. */
+  readonly block?: CellBlock;
   readonly instance: string | undefined;
   readonly dispatchedAt: number;
   readonly dispatch: number;
@@ -42,6 +52,7 @@ interface InFlight {
  */
 export class SchedulerCore {
   private waiting: Waiting[] = [];
+  private blocks: WaitingBlock[] = [];
   private timer: NodeJS.Timeout | undefined;
   private flushing = false;
   private live: { at: number; probers: ReadonlyMap<string, ProberHeartbeat> } | undefined;
@@ -73,6 +84,17 @@ export class SchedulerCore {
       protocol: testCase.protocol,
       listenerKnown: testCase.listenerKnown,
       ...(traceparent ? { traceparent } : {}),
+    });
+  }
+
+  /**
+   * A block of rotation cells (ADR 0013): acked once it is dispatched whole, as one batch
+   * from a pod of its source class; held, unacked, while no such pod's node has room.
+   */
+  onBlock(block: CellBlock): Promise<Deferral | undefined> {
+    return new Promise((resolve) => {
+      this.blocks.push({ block, dispatch: 0, done: resolve });
+      this.scheduleFlush();
     });
   }
 
@@ -136,7 +158,9 @@ export class SchedulerCore {
       const replaced =
         f.instance !== undefined && heartbeat !== undefined && heartbeat.instance !== f.instance;
       const overdue = now.getTime() - f.dispatchedAt > this.settings.redispatchAfterMs;
-      const placeable = f.items.some((i) => i.sources.some((s) => live.has(s.node)));
+      const placeable = f.block
+        ? f.block.sources.some((s) => live.has(s.node))
+        : f.items.some((i) => i.sources.some((s) => live.has(s.node)));
       if (!(replaced || overdue || (!heartbeat && placeable))) continue;
       this.inFlight.delete(f.batch.batchId);
       redispatched += 1;
@@ -146,6 +170,13 @@ export class SchedulerCore {
         dispatch: f.dispatch + 1,
         why: replaced ? 'prober restarted' : overdue ? 'no result in time' : 'prober silent',
       });
+      if (f.block) {
+        // Already acked: the block waits again, with nobody to tell when it leaves.
+        if (f.dispatch + 1 <= this.settings.maxDispatches)
+          this.blocks.push({ block: f.block, dispatch: f.dispatch + 1, done: () => undefined });
+        this.scheduleFlush();
+        continue;
+      }
       const held = await this.dispatch(f.items, f.dispatch + 1, live);
       // Already acked: held work waits like new work, with nobody to tell when it leaves.
       for (const item of held)
@@ -163,7 +194,7 @@ export class SchedulerCore {
   }
 
   private scheduleFlush(): void {
-    if (this.waiting.length > 0)
+    if (this.waiting.length > 0 || this.blocks.length > 0)
       this.timer ??= setTimeout(() => void this.flush(), this.settings.gatherMs);
   }
 
@@ -189,28 +220,99 @@ export class SchedulerCore {
     this.flushing = true;
     const waiting = this.waiting;
     this.waiting = [];
+    const blocks = this.blocks;
+    this.blocks = [];
     try {
-      const now = this.ports.clock.now();
-      const live = await this.liveProbers(now, true);
-      if (live.size === 0 && now.getTime() - this.startedAt < this.settings.startupGraceMs) {
-        // Probers announce themselves within a heartbeat of starting; ask again shortly.
-        for (const w of waiting) w.done(defer(1000));
-        return;
+      await this.flushCases(waiting, blocks);
+      try {
+        // Rotation cells take the room obligations left (ADR 0013).
+        this.blocks = [...(await this.dispatchBlocks(blocks)), ...this.blocks];
+      } catch (error) {
+        this.ports.log.warn('cell block dispatch failed', { error: String(error) });
+        // Unacked blocks come again from JetStream; a dispatched one was acked already.
+        for (const b of blocks) b.done(defer(1000));
       }
-      const held = await this.dispatch(
-        waiting.map((w) => w.item),
-        0,
-        live,
-      );
-      const kept = waiting.filter((w) => held.has(w.item));
-      for (const w of waiting) if (!held.has(w.item)) w.done(undefined);
-      // What no prober had room for waits, unacked, ahead of what came since.
-      this.waiting = [...kept, ...this.waiting];
     } catch (error) {
       for (const w of waiting) w.failed(error);
+      for (const b of blocks) b.done(defer(1000));
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** Dispatches waiting cases; during the startup grace without probers, defers everything. */
+  private async flushCases(waiting: readonly Waiting[], blocks: WaitingBlock[]): Promise<void> {
+    const now = this.ports.clock.now();
+    const live = await this.liveProbers(now, true);
+    if (live.size === 0 && now.getTime() - this.startedAt < this.settings.startupGraceMs) {
+      // Probers announce themselves within a heartbeat of starting; ask again shortly.
+      for (const w of waiting) w.done(defer(1000));
+      for (const b of blocks) b.done(defer(1000));
+      blocks.length = 0;
+      return;
+    }
+    const held = await this.dispatch(
+      waiting.map((w) => w.item),
+      0,
+      live,
+    );
+    const kept = waiting.filter((w) => held.has(w.item));
+    for (const w of waiting) if (!held.has(w.item)) w.done(undefined);
+    // What no prober had room for waits, unacked, ahead of what came since.
+    this.waiting = [...kept, ...this.waiting];
+  }
+
+  /**
+   * Each block whole, as one batch from a live pod of its source class whose node has
+   * room; returns the blocks that must wait. A block no live prober can take is dropped
+   * with a warning (the next rotation comes round to it): a cell sends no unschedulable.
+   */
+  private async dispatchBlocks(blocks: readonly WaitingBlock[]): Promise<WaitingBlock[]> {
+    if (blocks.length === 0) return [];
+    const live = await this.liveProbers(this.ports.clock.now(), true);
+    const inFlight = this.batchesInFlightByNode();
+    const rotation = this.rotation++;
+    const held: WaitingBlock[] = [];
+    for (const waiting of blocks) {
+      const { block } = waiting;
+      const sources = block.sources.filter((s) => live.has(s.node));
+      if (sources.length === 0) {
+        this.ports.log.warn('cell block unschedulable: no live prober on its source pods', {
+          blockId: block.blockId,
+          cells: block.cells.length,
+        });
+        waiting.done(undefined);
+        continue;
+      }
+      const roomy = sources.filter(
+        (s) => (inFlight.get(s.node) ?? 0) < this.settings.maxBatchesInFlightPerNode,
+      );
+      const source = pickRotating(roomy, rotation, block.blockId);
+      if (!source) {
+        held.push(waiting);
+        continue;
+      }
+      const batch = blockBatch(block, source, {
+        rotation,
+        now: this.ports.clock.now(),
+        dispatch: waiting.dispatch,
+      });
+      inFlight.set(batch.node, (inFlight.get(batch.node) ?? 0) + 1);
+      await sleep(this.limiter.take(batch.node));
+      await this.ports.bus.publish(probeBatchSubject(batch.node), ProbeBatchContract, batch, {
+        msgId: batch.batchId,
+      });
+      this.inFlight.set(batch.batchId, {
+        batch,
+        items: [],
+        block,
+        instance: live.get(batch.node)?.instance,
+        dispatchedAt: this.ports.clock.now().getTime(),
+        dispatch: waiting.dispatch,
+      });
+      waiting.done(undefined);
+    }
+    return held;
   }
 
   private batchesInFlightByNode(): Map<string, number> {
@@ -323,6 +425,8 @@ export class SchedulerCore {
     this.timer = undefined;
     for (const w of this.waiting) w.failed(new Error('scheduler stopping'));
     this.waiting = [];
+    for (const b of this.blocks) b.done(defer(1000));
+    this.blocks = [];
   }
 }
 

@@ -1,4 +1,6 @@
 import {
+  CELL_BLOCK_SUBJECT,
+  CellBlockContract,
   PROBE_RESULT_SUBJECT,
   ProbeResultContract,
   REPROBE_REQUEST_SUBJECT,
@@ -12,7 +14,7 @@ import {
 } from '#lumen/contracts';
 import type { SchedulerCore } from './core.js';
 
-/** The scheduler's three inputs: cases, re-probe requests, and results (to clear what is in flight). */
+/** The scheduler's inputs: cases, cell blocks, re-probe requests, and results (to clear what is in flight). */
 export function subscribeScheduler(
   bus: Consumer,
   scheduler: SchedulerCore,
@@ -27,6 +29,14 @@ export function subscribeScheduler(
       // batches (one nmap per source pod) they are cut into.
       concurrency: 2048,
       handle: (value, delivery) => scheduler.onCase(value, delivery.traceparent),
+    }),
+    consume({
+      name: 'scheduler-cell-blocks',
+      contract: CellBlockContract,
+      filterSubject: CELL_BLOCK_SUBJECT,
+      // Up to 64,000 rotation cells wait here for room on their nodes (ADR 0013).
+      concurrency: 64,
+      handle: (value) => scheduler.onBlock(value),
     }),
     consume({
       name: 'scheduler-reprobes',

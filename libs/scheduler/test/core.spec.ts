@@ -3,6 +3,8 @@ import {
   CASE_UNSCHEDULABLE_SUBJECT,
   probeBatchSubject,
   type CaseUnschedulable,
+  type CellBlock,
+  type PodEndpoint,
   type ProbeBatch,
   type ProberHeartbeat,
   type ReprobeRequest,
@@ -256,6 +258,65 @@ describe('SchedulerCore', () => {
     await expect(second).resolves.toBeUndefined();
     expect(batchesTo(bus, 'node-a')).toHaveLength(2);
     expect(batchesTo(bus, 'node-a')[1]!.source.name).toBe('client-c');
+  });
+
+  describe('cell blocks (ADR 0013)', () => {
+    const block = (sources: PodEndpoint[], blockId = 'block-1'): CellBlock => ({
+      blockId,
+      generation: 9,
+      source: { namespace: 'default', classKey: 'client' },
+      sources,
+      destinations: [
+        { namespace: 'default', pods: [webA, webB] },
+        { namespace: 'default', pods: [clientA] },
+      ],
+      cells: [
+        { cellId: caseIds[0], destination: 0, port: 80, protocol: 'TCP', expected: 'allow' },
+        { cellId: caseIds[1], destination: 0, port: 53, protocol: 'UDP', expected: 'deny' },
+        { cellId: caseIds[2], destination: 1, port: 8080, protocol: 'TCP', expected: 'deny' },
+      ],
+    });
+
+    it('sends a block whole as one batch from a live source pod, targets carrying the expected verdict', async () => {
+      const { core, bus, unschedulableCount } = scheduler(new FakeProbers('node-b'));
+      await expect(core.onBlock(block([clientA, clientB]))).resolves.toBeUndefined();
+      expect(batchesTo(bus, 'node-a')).toEqual([]);
+      const [batch] = batchesTo(bus, 'node-b');
+      expect(batchesTo(bus, 'node-b')).toHaveLength(1);
+      expect(batch).toMatchObject({ blockId: 'block-1', attempt: 1, source: { name: 'client-b' } });
+      expect(
+        batch!.targets.map((t) => [t.caseId, t.round, t.port, t.protocol, t.expected]),
+      ).toEqual([
+        [caseIds[0], 9, 80, 'TCP', 'allow'],
+        [caseIds[1], 9, 53, 'UDP', 'deny'],
+        [caseIds[2], 9, 8080, 'TCP', 'deny'],
+      ]);
+      // The only pod of the third destination class is another pod than the source.
+      expect(batch!.targets[2]!.destination.name).toBe('client-a');
+      expect(batch!.targets.every((t) => t.listenerKnown)).toBe(true);
+      expect(unschedulableCount()).toBe(0);
+    });
+
+    it('holds a block, unacked, while its nodes have their fill, and sends it when a result comes back', async () => {
+      const { core, bus } = scheduler(new FakeProbers('node-a'), { maxBatchesInFlightPerNode: 1 });
+      await core.onBlock(block([clientA], 'block-1'));
+      let acked = false;
+      const second = core.onBlock(block([clientA], 'block-2')).then(() => (acked = true));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(acked).toBe(false);
+      expect(batchesTo(bus, 'node-a').map((b) => b.blockId)).toEqual(['block-1']);
+      core.onResult({ batchId: batchesTo(bus, 'node-a')[0]!.batchId });
+      await second;
+      expect(batchesTo(bus, 'node-a').map((b) => b.blockId)).toEqual(['block-1', 'block-2']);
+    });
+
+    it('acks a block no live prober can take without a case unschedulable per cell, and says so', async () => {
+      const { core, bus, log, unschedulableCount } = scheduler(new FakeProbers('node-b'));
+      await expect(core.onBlock(block([clientA]))).resolves.toBeUndefined();
+      expect(bus.messages).toEqual([]);
+      expect(unschedulableCount()).toBe(0);
+      expect(log.warnings().some((m) => m.includes('cell block unschedulable'))).toBe(true);
+    });
   });
 
   it('hands back what is still gathering when it stops (JetStream delivers it again)', async () => {

@@ -6,11 +6,21 @@ import {
   OutcomeHistoryEntity,
   PlanGenerationEntity,
   PolicyRulesEntity,
+  RotationTallyEntity,
+  type RotationTallyRow,
   type AttemptRow,
   type CaseRow,
   type OutcomeRow,
 } from './entities.js';
 import { createDataSource, type StoreLocation } from './data-source.js';
+
+/** Rotation cells judged in blocks, to add to a generation's tally. */
+interface RotationCounts {
+  readonly cells: number;
+  readonly passed: number;
+  readonly inconclusive: number;
+  readonly mismatched: number;
+}
 import {
   attemptRecord,
   caseIndexColumns,
@@ -294,6 +304,31 @@ export class CaseStore {
           report = excluded.report, received_at = excluded.received_at
         WHERE matrix_coverage.generation <= excluded.generation`,
     );
+  }
+
+  /** Adds rotation cells judged in blocks to their generation's tally (one statement). */
+  async addRotationTally(generation: number, counts: RotationCounts, at: Date): Promise<void> {
+    const table = this.sql.table('rotation_tally');
+    const time = this.sql.time(at);
+    await this.sql.execute(
+      (
+        q,
+      ) => `INSERT INTO ${table} (generation, cells, passed, inconclusive, mismatched, first_at, last_at)
+        VALUES (${q(generation)}, ${q(counts.cells)}, ${q(counts.passed)}, ${q(counts.inconclusive)},
+          ${q(counts.mismatched)}, ${q(time)}, ${q(time)})
+        ON CONFLICT (generation) DO UPDATE SET cells = rotation_tally.cells + excluded.cells,
+          passed = rotation_tally.passed + excluded.passed,
+          inconclusive = rotation_tally.inconclusive + excluded.inconclusive,
+          mismatched = rotation_tally.mismatched + excluded.mismatched,
+          last_at = excluded.last_at`,
+    );
+  }
+
+  /** The newest rotation tallies, newest first. */
+  async rotationTallies(limit: number): Promise<RotationTallyRow[]> {
+    return this.dataSource
+      .getRepository(RotationTallyEntity)
+      .find({ order: { generation: 'DESC' }, take: limit });
   }
 
   /** Forgets policies the newest complete inventory no longer lists. */

@@ -6,6 +6,7 @@ import { AttemptPods1795710000000 } from './migrations/1795710000000-attempt-pod
 import { ResultsAndAlerts1795720000000 } from './migrations/1795720000000-results-and-alerts.js';
 import { MatrixCoverage1795730000000 } from './migrations/1795730000000-matrix-coverage.js';
 import { Retention1795740000000 } from './migrations/1795740000000-retention.js';
+import { RotationTally1795750000000 } from './migrations/1795750000000-rotation-tally.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -27,6 +28,7 @@ export const MIGRATIONS = [
   ResultsAndAlerts1795720000000,
   MatrixCoverage1795730000000,
   Retention1795740000000,
+  RotationTally1795750000000,
 ];
 
 /** The schema is made by migrations, never by `synchronize`. */

@@ -228,7 +228,33 @@ export const MatrixCoverageEntity = new EntitySchema<MatrixCoverageRow>({
   },
 });
 
+/** Rotation cells judged in blocks, counted per plan generation (ADR 0013). */
+export interface RotationTallyRow {
+  generation: number;
+  cells: number;
+  passed: number;
+  inconclusive: number;
+  mismatched: number;
+  firstAt: Date;
+  lastAt: Date;
+}
+
+export const RotationTallyEntity = new EntitySchema<RotationTallyRow>({
+  name: 'RotationTally',
+  tableName: 'rotation_tally',
+  columns: {
+    generation: { type: Number, primary: true },
+    cells: { type: Number },
+    passed: { type: Number },
+    inconclusive: { type: Number },
+    mismatched: { type: Number },
+    firstAt: { type: Date, name: 'first_at' },
+    lastAt: { type: Date, name: 'last_at' },
+  },
+});
+
 export const ENTITIES = [
+  RotationTallyEntity,
   MatrixCoverageEntity,
   PolicyRulesEntity,
   AlertEntity,

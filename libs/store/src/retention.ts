@@ -18,10 +18,16 @@ export class Retention {
       (q) => `DELETE FROM ${history} WHERE id IN (
         SELECT id FROM ${history} WHERE decided_at < ${q(cutoff)} LIMIT ${q(policy.batchSize)})`,
     );
+    // Rotation tallies (ADR 0013) are outcome history too: kept for the same age.
+    const tally = this.sql.table('rotation_tally');
+    const tallies = await this.repeat(
+      (q) => `DELETE FROM ${tally} WHERE generation IN (
+        SELECT generation FROM ${tally} WHERE last_at < ${q(cutoff)} LIMIT ${q(policy.batchSize)})`,
+    );
     const attempts = await this.oldAttempts(policy, cutoff);
     const alerts = await this.oldAlerts(cutoff, policy.batchSize);
     await this.sql.reclaim(['probe_attempts', 'case_outcome_history', 'case_outcomes', 'cases']);
-    return { attempts, history: historyDeleted, cases, alerts };
+    return { attempts, history: historyDeleted + tallies, cases, alerts };
   }
 
   /**

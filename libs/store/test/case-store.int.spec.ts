@@ -57,6 +57,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       'ResultsAndAlerts1795720000000',
       'MatrixCoverage1795730000000',
       'Retention1795740000000',
+      'RotationTally1795750000000',
     ];
     expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);
@@ -309,6 +310,36 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
     } finally {
       await other.close();
     }
+  });
+
+  it('adds rotation cells to the tally of their generation from many results at once, and forgets tallies past the age', async () => {
+    const now = new Date('2026-12-01T12:00:00Z');
+    const counts = { cells: 3, passed: 2, inconclusive: 1, mismatched: 0 };
+    await Promise.all(Array.from({ length: 20 }, () => store!.addRotationTally(700, counts, now)));
+    await store!.addRotationTally(
+      701,
+      { cells: 1, passed: 0, inconclusive: 0, mismatched: 1 },
+      now,
+    );
+    const old = new Date(now.getTime() - 2 * 60 * 60_000);
+    await store!.addRotationTally(600, counts, old);
+    expect(await store!.rotationTallies(10)).toEqual([
+      expect.objectContaining({ generation: 701, cells: 1, mismatched: 1 }),
+      expect.objectContaining({
+        generation: 700,
+        cells: 60,
+        passed: 40,
+        inconclusive: 20,
+        mismatched: 0,
+      }),
+      expect.objectContaining({ generation: 600, cells: 3 }),
+    ]);
+    const report = await store!.applyRetention(
+      { attemptsPerCase: 5, maxAgeMs: 60 * 60_000, batchSize: 2 },
+      now,
+    );
+    expect(report.history).toBeGreaterThanOrEqual(1);
+    expect((await store!.rotationTallies(10)).map((t) => t.generation)).toEqual([701, 700]);
   });
 
   it('records plan generations with increasing ids', async () => {

@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { systemClock } from '#lumen/contracts';
 import { MessageBus } from '#lumen/messaging';
-import { PLANNER_DEFAULTS, PlanRunner, PlannerCore } from '#lumen/planner';
+import { PLANNER_DEFAULTS, PlanRunner, PlannerCore, subscribePlanner } from '#lumen/planner';
 import { caseTracer, plannerPrometheus } from '#lumen/telemetry';
 import {
   bootService,
@@ -32,6 +32,8 @@ export const plannerConfigSchema = z.object({
   /** How often policy CRDs missing at start are looked for again; 0: only at start. */
   CRD_DISCOVERY_MS: integer(0, 3_600_000, PLANNER_DEFAULTS.crdDiscoveryMs),
   MAX_CANDIDATES: integer(1, 20, PLANNER_DEFAULTS.maxCandidates),
+  /** Rotation cells per plan above which they travel as cell blocks (ADR 0013). */
+  ROTATION_BLOCKS_ABOVE: integer(0, 1_000_000_000, PLANNER_DEFAULTS.rotationBlocksAbove),
   HTTP_PORT: integer(1, 65535, 8081),
   /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
   SYNTHETIC_SOURCES: z.enum(['true', 'false']).default('false'),
@@ -62,6 +64,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   let planned = false;
   let stopping = false;
   let runner: PlanRunner<ClusterSnapshot> | undefined;
+  let stops: (() => Promise<void>)[] = [];
   return {
     notReady: () => (planned ? undefined : 'no plan published yet (waiting for the cluster)'),
     onApplicationBootstrap: async () => {
@@ -85,10 +88,12 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
           sweepIntervalMs: config.SWEEP_INTERVAL_MS,
           maxCandidates: config.MAX_CANDIDATES,
           optOutLabel: config.OPT_OUT_LABEL,
+          rotationBlocksAbove: config.ROTATION_BLOCKS_ABOVE,
           ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),
         },
       );
       const planner = core;
+      stops = await subscribePlanner(bus, planner, { prefix: '', oneShot: false });
       const plans = new PlanRunner<ClusterSnapshot>(
         {
           update: async (view) => {
@@ -127,6 +132,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
     onApplicationShutdown: async () => {
       stopping = true;
       clearInterval(sweep);
+      for (const stop of stops) await stop();
       await watcher?.stop();
       await runner?.idle();
       // Synthetic sources are Lumen's to clean up.

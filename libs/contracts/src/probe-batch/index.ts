@@ -12,6 +12,7 @@ import {
   traceparent,
   type Contract,
 } from '../common.js';
+import { expectedVerdict } from '../test-case/index.js';
 
 /** Work for one node's prober: `lumen.v1.probe.<node>`. */
 export function probeBatchSubject(node: string): string {
@@ -38,11 +39,15 @@ export const probeBatchSchema = z.strictObject({
         protocol,
         /** The destination is known to answer on this port (its own listener, DNS…). */
         listenerKnown: z.boolean(),
+        /** A rotation cell of a block (ADR 0013): the verdict the policies give, echoed back. */
+        expected: expectedVerdict.optional(),
       }),
     )
     .min(1)
     .max(1000),
   issuedAt: timestamp,
+  /** The cell block the batch probes (its targets then carry `expected`). */
+  blockId: z.string().min(1).max(64).optional(),
   /** The traceparent of each case's trace, by case id. */
   traces: z.record(caseId, traceparent).optional(),
 });

@@ -12,6 +12,7 @@ import {
   traceparent,
   type Contract,
 } from '../common.js';
+import { expectedVerdict } from '../test-case/index.js';
 
 /** What a prober saw, for the reporter: `lumen.v1.results`. */
 export const PROBE_RESULT_SUBJECT = `${SUBJECT_PREFIX}.results`;
@@ -39,6 +40,8 @@ export const observationSchema = z.strictObject({
   /** Why, in words; for inconclusive: source pod gone, netns not found, nmap error… */
   basis: z.string().max(500),
   evidence: nmapEvidence.optional(),
+  /** Echoed from a rotation cell's target (ADR 0013): judged at once, not stored per probe. */
+  expected: expectedVerdict.optional(),
 });
 
 export const probeResultSchema = z.strictObject({
@@ -47,6 +50,8 @@ export const probeResultSchema = z.strictObject({
   attempt: z.number().int().min(1).max(100),
   source: podRef,
   observations: z.array(observationSchema).min(1).max(1000),
+  /** Echoed from the batch: the cell block it probed. */
+  blockId: z.string().min(1).max(64).optional(),
   startedAt: timestamp,
   durationMs: z.number().min(0),
   /** The nmap command line, for the evidence (no secrets in it). */
