@@ -11,7 +11,7 @@ import {
   type Connection,
   type NetworkPolicy,
 } from '#lumen/policy';
-import { PLANNER_DEFAULTS, planCases, probeBudget } from '#lumen/planner';
+import { MAX_CELLS_PER_BLOCK, PLANNER_DEFAULTS, planCases, probeBudget } from '#lumen/planner';
 import { measureMachine, recordSection, timed } from './report.js';
 import { syntheticCluster } from './synthetic-cluster.js';
 
@@ -146,7 +146,7 @@ const lines = [
   `namespace relabel:       ${spread(relabelled)}`,
   `plan obligations:        ${plan.ms.toFixed(0)} ms for ${plan.value.cases.length} cases (rules, near misses on both sides, isolation), ${plan.value.notGenerated.length} not generated`,
   `class matrix:            ${plan.value.coverage.cells} cells (${plan.value.coverage.obligationCells} probed by obligations); at the derived budget of ${SWEEP_NODES} nodes and a ${SWEEP_SECONDS} s sweep (${sweepBudget} probes) a full rotation takes ${sweepsPerRotation} sweeps`,
-  `rotation in blocks:      ${blockPlans.length} plans at that budget for one whole rotation: ${blockCells} cells in ${blockPlans.reduce((n, p) => n + p.blocks, 0)} blocks of at most 1000, ${(blockMs / 1000).toFixed(1)} s of planning in all (worst plan ${(blockWorst / 1000).toFixed(1)} s, ${((blockCells / blockMs) * 1000).toFixed(0)} cells/s), ${blockPlans.reduce((n, p) => n + p.unjudged, 0)} cells without an expected verdict`,
+  `rotation in blocks:      ${blockPlans.length} plans at that budget for one whole rotation: ${blockCells} cells in ${blockPlans.reduce((n, p) => n + p.blocks, 0)} blocks of at most ${MAX_CELLS_PER_BLOCK}, ${(blockMs / 1000).toFixed(1)} s of planning in all (worst plan ${(blockWorst / 1000).toFixed(1)} s, ${((blockCells / blockMs) * 1000).toFixed(0)} cells/s), ${blockPlans.reduce((n, p) => n + p.unjudged, 0)} cells without an expected verdict`,
   `peak RSS:                ${peakRssMb.toFixed(0)} MB (budget 1536 MB)`,
   `reference vs compiled:   ${referenceRun.ms.toFixed(0)} ms vs ${compiledRun.ms.toFixed(2)} ms for ${sample.length} connections, ratio ${(referenceRun.ms / compiledRun.ms).toFixed(0)}x, ${disagreements} disagreements`,
 ];

@@ -14,107 +14,41 @@
  * outcome stored.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import {
-  MATRIX_COVERAGE_SUBJECT,
-  PROBE_BATCH_SUBJECTS,
-  PROBE_RESULT_SUBJECT,
-  ProbeBatchContract,
-  ProbeResultContract,
-  type ProbeBatch,
-} from '#lumen/contracts';
+import { MATRIX_COVERAGE_SUBJECT } from '#lumen/contracts';
 import { freePort } from '#lumen/host';
-import {
-  ApiServer,
-  ObjectStore,
-  podManifest,
-  renderKubeconfig,
-  resourceByKind,
-  selfSignedCertificate,
-} from '#lumen/lab';
-import { MessageBus, ProberRegistry, startPrivateNatsServer } from '#lumen/messaging';
-import { PolicyEngine, podKey, type Pod } from '#lumen/policy';
+import { ApiServer, ObjectStore, renderKubeconfig, selfSignedCertificate } from '#lumen/lab';
+import { MessageBus, startPrivateNatsServer } from '#lumen/messaging';
+import { podKey, type Pod } from '#lumen/policy';
 import { lumenRepository } from '../cli/src/paths.js';
+import {
+  BATCH_MS,
+  DROP_MS,
+  HEARTBEAT_TTL_MS,
+  NODES,
+  POSTGRES,
+  cluster,
+  createPod,
+  engine,
+  hollowProbers,
+  kind,
+  nodeOf,
+  podsByKey,
+  seed,
+  until,
+  usage,
+} from './hollow-cluster.js';
 import { measureMachine, recordSection } from './report.js';
-import { syntheticCluster } from './synthetic-cluster.js';
 
-const NODES = 500;
-const HEARTBEAT_TTL_MS = 15_000;
-const POSTGRES = 'postgres://postgres@127.0.0.1:5432';
-const BATCH_MS = 20;
-const DROP_MS = 300;
-
-const cluster = syntheticCluster({
-  namespaces: 1000,
-  podsPerNamespace: 20,
-  policiesPerNamespace: 5,
-});
-const engine = new PolicyEngine(cluster);
-const podsByKey = new Map(cluster.pods.map((p) => [podKey(p), p] as const));
-const nodeOf = (index: number): string => `hollow-node-${(index % NODES) + 1}`;
 /** The pod now standing in each of the cluster's places (churn replaces them). */
 const current: Pod[] = [...cluster.pods];
 const CHURN_PER_SECOND = 100;
 const CHURN_SECONDS = 60;
 const DEBOUNCE_MS = 1000;
-
-/** The cluster as objects in the API emulator: nodes, namespaces, running pods, policies. */
-function seed(store: ObjectStore): void {
-  const kind = (k: string) => {
-    const type = resourceByKind(k);
-    if (!type) throw new Error(`the emulator serves no ${k}`);
-    return type;
-  };
-  for (let n = 1; n <= NODES; n += 1)
-    store.create(kind('Node'), undefined, {
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: {
-        name: `hollow-node-${n}`,
-        labels: { 'kubernetes.io/hostname': `hollow-node-${n}` },
-      },
-      status: { conditions: [{ type: 'Ready', status: 'True' }] },
-    });
-  for (const namespace of cluster.namespaces)
-    store.create(kind('Namespace'), undefined, {
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: { name: namespace.name, labels: namespace.labels },
-    });
-  cluster.pods.forEach((pod: Pod, i) => {
-    createPod(store, pod, nodeOf(i));
-  });
-  for (const policy of cluster.policies)
-    store.create(kind('NetworkPolicy'), policy.metadata.namespace, {
-      ...policy,
-      metadata: { name: policy.metadata.name, namespace: policy.metadata.namespace },
-    } as never);
-}
-
-function kind(k: string) {
-  const type = resourceByKind(k);
-  if (!type) throw new Error(`the emulator serves no ${k}`);
-  return type;
-}
-
-/** A running pod on a hollow node: it has an IP and is Ready, and nothing runs. */
-function createPod(store: ObjectStore, pod: Pod, node: string): void {
-  const manifest = podManifest(pod);
-  store.create(kind('Pod'), pod.namespace, {
-    ...manifest,
-    spec: { ...manifest.spec, nodeName: node },
-    status: {
-      phase: 'Running',
-      podIP: pod.ip,
-      podIPs: [{ ip: pod.ip }],
-      conditions: [{ type: 'Ready', status: 'True' }],
-    },
-  });
-}
 
 /**
  * Rolling updates: every second, `perSecond` pods are replaced by pods of a new
@@ -145,109 +79,6 @@ async function churn(store: ObjectStore, perSecond: number, seconds: number): Pr
     );
   }
   return performance.now();
-}
-
-/** Every node's prober, hollow: heartbeats, and answers from the policies with a probe cost. */
-async function hollowProbers(
-  natsUrl: string,
-): Promise<{ stop: () => Promise<void>; batches: () => number }> {
-  const bus = await MessageBus.connect({ url: natsUrl, service: 'hollow-probers' });
-  const registry = await ProberRegistry.open(bus, HEARTBEAT_TTL_MS);
-  const instance = randomUUID();
-  const beat = async () => {
-    for (let n = 1; n <= NODES; n += 1)
-      await registry.announce({
-        node: `hollow-node-${n}`,
-        instance,
-        version: 'hollow',
-        at: new Date().toISOString(),
-        inFlight: 0,
-      });
-  };
-  await beat();
-  const timer = setInterval(() => void beat(), HEARTBEAT_TTL_MS / 3);
-  let batches = 0;
-  const consumer = await bus.consume({
-    contract: ProbeBatchContract,
-    durable: 'hollow-probers',
-    filterSubject: PROBE_BATCH_SUBJECTS,
-    concurrency: 512,
-    ackWaitMs: 60_000,
-    handle: async (batch: ProbeBatch) => {
-      const started = new Date();
-      const source = podsByKey.get(`${batch.source.namespace}/${batch.source.name}`);
-      let dropped = false;
-      const observations = batch.targets.map((t) => {
-        const destination = podsByKey.get(`${t.destination.namespace}/${t.destination.name}`);
-        const allowed =
-          source && destination
-            ? engine.verdict({ from: source, to: destination, port: t.port, protocol: t.protocol })
-                .allowed
-            : false;
-        if (!allowed) dropped = true;
-        return {
-          caseId: t.caseId,
-          round: t.round,
-          destination: t.destination,
-          ip: t.ip,
-          port: t.port,
-          protocol: t.protocol,
-          reachability: allowed ? ('reachable' as const) : ('blocked' as const),
-          basis: allowed ? 'open (syn-ack)' : 'dropped: filtered (no-response)',
-          evidence: allowed
-            ? { state: 'open', reason: 'syn-ack' }
-            : { state: 'filtered', reason: 'no-response' },
-        };
-      });
-      await new Promise((resolve) => setTimeout(resolve, BATCH_MS + (dropped ? DROP_MS : 0)));
-      await bus.publish(
-        PROBE_RESULT_SUBJECT,
-        ProbeResultContract,
-        {
-          batchId: batch.batchId,
-          node: batch.node,
-          attempt: batch.attempt,
-          source: { namespace: batch.source.namespace, name: batch.source.name },
-          observations,
-          startedAt: started.toISOString(),
-          durationMs: Date.now() - started.getTime(),
-        },
-        { msgId: `${batch.batchId}/${batch.attempt}` },
-      );
-      batches += 1;
-    },
-  });
-  return {
-    batches: () => batches,
-    stop: async () => {
-      clearInterval(timer);
-      await consumer.stop();
-      await bus.close();
-    },
-  };
-}
-
-/** CPU seconds and peak RSS of a process, from /proc. */
-function usage(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return { cpuSeconds: ticks / 100, peakRssMb: Number(hwm ?? 0) / 1024 };
-}
-
-async function until<T>(
-  check: () => Promise<T | undefined>,
-  what: string,
-  timeoutMs = 900_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
 }
 
 const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-scale-'));

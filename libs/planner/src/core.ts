@@ -53,6 +53,11 @@ const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
 const PUBLISH_CONCURRENCY = 256;
 /** Cell blocks are up to 1,000 cells each: fewer at once. */
 const BLOCK_PUBLISH_CONCURRENCY = 16;
+/**
+ * Pods named per destination class in a block: one, another each sweep. A block lists up
+ * to 200 destinations, and their pods are most of its bytes.
+ */
+const BLOCK_DESTINATION_PODS = 1;
 /** How long a new synthetic pod may take to run before the plan stops waiting for it. */
 const SYNTHETIC_START_TIMEOUT_MS = 60_000;
 
@@ -360,60 +365,87 @@ export class PlannerCore {
     endpoints: (c: PodClass) => PodEndpoint[],
     generation: number,
   ): Promise<{ blocks: number; cells: number }> {
-    const messages: CellBlockMessage[] = [];
     const podsOf = new Map<PodClass, PodEndpoint[]>();
+    // Pods rotate between sweeps: each generation starts at another pod of the class.
     const pods = (c: PodClass, max: number): PodEndpoint[] => {
       let found = podsOf.get(c);
       if (!found) podsOf.set(c, (found = endpoints(c)));
-      return found.slice(0, max);
+      const at = found.length === 0 ? 0 : generation % found.length;
+      return [...found.slice(at), ...found.slice(0, at)].slice(0, max);
     };
-    rotation.blocks.forEach((block, index) => {
-      const sources = pods(block.source, this.settings.maxCandidates);
-      if (sources.length === 0) return;
-      const destinations: CellBlockMessage['destinations'] = [];
-      const destinationIndex = new Map<PodClass, number>();
-      const cells: CellBlockMessage['cells'] = [];
-      block.columns.forEach((columnIndex, i) => {
-        const column = rotation.columns[columnIndex];
-        if (!column || column.protocol === 'SCTP') return;
-        let at = destinationIndex.get(column.destination);
-        if (at === undefined) {
-          const destinationPods = pods(column.destination, 3);
-          if (destinationPods.length === 0) return;
-          at =
-            destinations.push({
-              namespace: column.destination.namespace,
-              pods: destinationPods,
-            }) - 1;
-          destinationIndex.set(column.destination, at);
-        }
-        cells.push({
-          cellId: caseIdOf(block.source.key, column.destination.key, column.port, column.protocol),
-          destination: at,
-          port: column.port,
-          protocol: column.protocol,
-          expected: block.allowed[i] === 1 ? 'allow' : 'deny',
-        });
-      });
-      if (cells.length === 0) return;
-      messages.push({
-        blockId: `${generation}-${index}`,
-        generation,
-        source: { namespace: block.source.namespace, classKey: block.source.key },
-        sources,
-        destinations,
-        cells,
-      });
+    // Interleaved: the first block of every source class, then the second…: a source's
+    // blocks all go to the nodes of its pods, and in a row they would queue there while
+    // every other node waits. Messages are built as they are sent: millions of cells
+    // never sit in memory as message objects.
+    const ordinal = new Map<PodClass, number>();
+    const turns = rotation.blocks.map((block) => {
+      const turn = ordinal.get(block.source) ?? 0;
+      ordinal.set(block.source, turn + 1);
+      return turn;
     });
-    for (let i = 0; i < messages.length; i += BLOCK_PUBLISH_CONCURRENCY)
+    const order = rotation.blocks
+      .map((_, i) => i)
+      .sort((a, b) => (turns[a] as number) - (turns[b] as number) || a - b);
+    let blocks = 0;
+    let cells = 0;
+    for (let i = 0; i < order.length; i += BLOCK_PUBLISH_CONCURRENCY) {
+      const messages = order
+        .slice(i, i + BLOCK_PUBLISH_CONCURRENCY)
+        .flatMap((index) => this.blockMessage(rotation, index, pods, generation) ?? []);
       await Promise.all(
-        messages.slice(i, i + BLOCK_PUBLISH_CONCURRENCY).map((message) =>
+        messages.map((message) =>
           this.ports.bus.publish(CELL_BLOCK_SUBJECT, CellBlockContract, message, {
             msgId: `block/${message.blockId}`,
           }),
         ),
       );
-    return { blocks: messages.length, cells: messages.reduce((n, m) => n + m.cells.length, 0) };
+      blocks += messages.length;
+      cells += messages.reduce((n, m) => n + m.cells.length, 0);
+    }
+    return { blocks, cells };
+  }
+
+  /** A block's message; undefined when its classes have no running pod to probe with. */
+  private blockMessage(
+    rotation: BlockRotation,
+    index: number,
+    pods: (c: PodClass, max: number) => PodEndpoint[],
+    generation: number,
+  ): CellBlockMessage | undefined {
+    const block = rotation.blocks[index] as BlockRotation['blocks'][number];
+    const sources = pods(block.source, this.settings.maxCandidates);
+    if (sources.length === 0) return undefined;
+    const destinations: CellBlockMessage['destinations'] = [];
+    const destinationIndex = new Map<PodClass, number>();
+    const cells: CellBlockMessage['cells'] = [];
+    block.columns.forEach((columnIndex, i) => {
+      const column = rotation.columns[columnIndex];
+      if (!column || column.protocol === 'SCTP') return;
+      let at = destinationIndex.get(column.destination);
+      if (at === undefined) {
+        const destinationPods = pods(column.destination, BLOCK_DESTINATION_PODS);
+        if (destinationPods.length === 0) return;
+        at =
+          destinations.push({ namespace: column.destination.namespace, pods: destinationPods }) - 1;
+        destinationIndex.set(column.destination, at);
+      }
+      cells.push({
+        cellId: caseIdOf(block.source.key, column.destination.key, column.port, column.protocol),
+        destination: at,
+        port: column.port,
+        protocol: column.protocol,
+        expected: block.allowed[i] === 1 ? 'allow' : 'deny',
+      });
+    });
+    if (cells.length === 0) return undefined;
+    return {
+      blockId: `${generation}-${index}`,
+      generation,
+      source: { namespace: block.source.namespace, classKey: block.source.key },
+      sources,
+      destinations,
+      cells,
+    };
   }
 
   /**

@@ -146,8 +146,8 @@ export interface PlanOptions {
   readonly maxCellsPerBlock?: number;
 }
 
-/** Cells per block unless the plan says otherwise: the probe batch's limit of targets. */
-export const MAX_CELLS_PER_BLOCK = 1000;
+/** Cells per block unless the plan says otherwise: the scheduler's default batch size. */
+export const MAX_CELLS_PER_BLOCK = 200;
 
 /** A policy object of a kind Lumen does not model (a CNI's own: Cilium, Calico, Antrea). */
 export interface UnmodelledPolicy {
