@@ -6,8 +6,13 @@
  * and answer them from the reference semantics (the policy engine, checked against the
  * reference evaluator by the property tests), with a probe cost.
  */
-import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DataSource } from 'typeorm';
+import { freePort } from '#lumen/host';
 import {
   PROBE_BATCH_SUBJECTS,
   PROBE_RESULT_SUBJECT,
@@ -15,8 +20,21 @@ import {
   ProbeResultContract,
   type ProbeBatch,
 } from '#lumen/contracts';
-import { ObjectStore, podManifest, resourceByKind } from '#lumen/lab';
-import { MessageBus, ProberRegistry } from '#lumen/messaging';
+import {
+  ApiServer,
+  ObjectStore,
+  podManifest,
+  renderKubeconfig,
+  resourceByKind,
+  selfSignedCertificate,
+} from '#lumen/lab';
+import {
+  MessageBus,
+  ProberRegistry,
+  startPrivateNatsServer,
+  type PrivateNatsServer,
+} from '#lumen/messaging';
+import { lumenRepository } from '../cli/src/paths.js';
 import { PolicyEngine, podKey, type Pod } from '#lumen/policy';
 import { syntheticCluster } from './synthetic-cluster.js';
 
@@ -206,5 +224,95 @@ export async function until<T>(
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** What a benchmark body gets: the hollow cluster served, its probers, and the services' start. */
+export interface HollowRun {
+  readonly nats: PrivateNatsServer;
+  /** The benchmark's own PostgreSQL database, for the reporter and for counting rows. */
+  readonly db: DataSource;
+  readonly databaseUrl: string;
+  readonly kubeconfig: string;
+  readonly objects: ObjectStore;
+  readonly seedSeconds: number;
+  readonly probers: Awaited<ReturnType<typeof hollowProbers>>;
+  readonly children: ReadonlyMap<string, ChildProcess>;
+  /** Starts a Lumen service from dist/ as a process of its own. */
+  readonly start: (name: string, env: Record<string, string>) => Promise<void>;
+}
+
+/**
+ * A private nats-server, a PostgreSQL database of its own, the API emulator seeded with the
+ * hollow cluster and the hollow probers, around `body`; everything is stopped and removed
+ * after it, however it ends.
+ */
+export async function withHollowCluster<T>(
+  cost: HollowProbeCost,
+  body: (run: HollowRun) => Promise<T>,
+): Promise<T> {
+  const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-hollow-'));
+  const database = `lumen_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new DataSource({ type: 'postgres', url: `${POSTGRES}/test` });
+  await admin.initialize();
+  await admin.query(`CREATE DATABASE ${database}`);
+  const children = new Map<string, ChildProcess>();
+  const objects = new ObjectStore({ historyLimit: 200_000 });
+  let api: ApiServer | undefined;
+  let probers: HollowRun['probers'] | undefined;
+  const nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
+  const databaseUrl = `${POSTGRES}/${database}`;
+  const db = new DataSource({ type: 'postgres', url: databaseUrl });
+  try {
+    const seeded = performance.now();
+    seed(objects);
+    const seedSeconds = (performance.now() - seeded) / 1000;
+    const tls = await selfSignedCertificate(scratch);
+    const token = randomBytes(24).toString('base64url');
+    api = new ApiServer({ store: objects, tls, token });
+    const kubeconfig = join(scratch, 'kubeconfig');
+    writeFileSync(kubeconfig, renderKubeconfig('hollow', await api.listen(), token, tls.cert), {
+      mode: 0o600,
+    });
+    probers = await hollowProbers(nats.url, cost);
+    const start = async (name: string, env: Record<string, string>): Promise<void> => {
+      const child = spawn(
+        process.execPath,
+        [join(lumenRepository(), 'dist', 'services', name, 'src', 'main.js')],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            NATS_URL: nats.url,
+            HTTP_PORT: String(await freePort()),
+            LOG_LEVEL: 'warn',
+            ...env,
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      child.stderr.on('data', () => undefined);
+      children.set(name, child);
+    };
+    return await body({
+      nats,
+      db,
+      databaseUrl,
+      kubeconfig,
+      objects,
+      seedSeconds,
+      probers,
+      children,
+      start,
+    });
+  } finally {
+    for (const child of children.values()) child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await probers?.stop().catch(() => undefined);
+    await api?.close();
+    if (db.isInitialized) await db.destroy();
+    await nats.stop();
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.destroy();
+    rmSync(scratch, { recursive: true, force: true });
   }
 }

@@ -10,26 +10,15 @@
  * the benchmark follows it from the first block published to the last cell counted.
  * A whole rotation is that, sweeps-per-rotation times.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DataSource } from 'typeorm';
 import { MATRIX_COVERAGE_SUBJECT, type MatrixCoverageReport } from '#lumen/contracts';
-import { freePort } from '#lumen/host';
-import { ApiServer, ObjectStore, renderKubeconfig, selfSignedCertificate } from '#lumen/lab';
-import { MessageBus, startPrivateNatsServer } from '#lumen/messaging';
-import { lumenRepository } from '../cli/src/paths.js';
+import { MessageBus } from '#lumen/messaging';
 import {
   HEARTBEAT_TTL_MS,
   NODES,
-  POSTGRES,
   cluster,
-  hollowProbers,
-  seed,
   until,
   usage,
+  withHollowCluster,
 } from './hollow-cluster.js';
 import { measureMachine, recordSection } from './report.js';
 
@@ -40,155 +29,113 @@ const WINDOW_MS = (windowArg > 0 ? Number(process.argv[windowArg + 1]) : 3600) *
 const SWEEP_SECONDS = 300;
 const BUDGET = NODES * (1000 / PROBE_MS) * (SWEEP_SECONDS / 2);
 
-const scratch = mkdtempSync(join(tmpdir(), 'lumen-bench-rotation-'));
-const database = `lumen_bench_${randomBytes(4).toString('hex')}`;
-const admin = new DataSource({ type: 'postgres', url: `${POSTGRES}/test` });
-await admin.initialize();
-await admin.query(`CREATE DATABASE ${database}`);
-const children = new Map<string, ChildProcess>();
-const objects = new ObjectStore({ historyLimit: 200_000 });
-let api: ApiServer | undefined;
-let probers: Awaited<ReturnType<typeof hollowProbers>> | undefined;
-const nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
-const db = new DataSource({ type: 'postgres', url: `${POSTGRES}/${database}` });
-try {
-  seed(objects);
-  const tls = await selfSignedCertificate(scratch);
-  const token = randomBytes(24).toString('base64url');
-  api = new ApiServer({ store: objects, tls, token });
-  const kubeconfig = join(scratch, 'kubeconfig');
-  writeFileSync(kubeconfig, renderKubeconfig('hollow', await api.listen(), token, tls.cert), {
-    mode: 0o600,
-  });
-  probers = await hollowProbers(nats.url, { perProbeMs: PROBE_MS });
-  const bus = await MessageBus.connect({ url: nats.url, service: 'bench-rotation' });
-  // What crosses NATS, by kind of message (a plain subscription sees every publish).
-  const traffic = new Map<string, { messages: number; bytes: number }>();
-  let firstBlockAt: number | undefined;
-  let coverage: MatrixCoverageReport | undefined;
-  const subscription = bus.connection.subscribe('lumen.v1.>', {
-    callback: (_error, message) => {
-      const kind = message.subject.startsWith('lumen.v1.probe.')
-        ? 'probe batches'
-        : message.subject.slice('lumen.v1.'.length);
-      const seen = traffic.get(kind) ?? { messages: 0, bytes: 0 };
-      seen.messages += 1;
-      seen.bytes += message.data.length;
-      traffic.set(kind, seen);
-      if (kind === 'cell-blocks') firstBlockAt ??= performance.now();
-      if (message.subject === MATRIX_COVERAGE_SUBJECT && !coverage)
-        coverage = JSON.parse(new TextDecoder().decode(message.data)) as MatrixCoverageReport;
-    },
-  });
-  const start = async (name: string, env: Record<string, string>): Promise<void> => {
-    const child = spawn(
-      process.execPath,
-      [join(lumenRepository(), 'dist', 'services', name, 'src', 'main.js')],
-      {
-        env: {
-          PATH: process.env.PATH ?? '',
-          NATS_URL: nats.url,
-          HTTP_PORT: String(await freePort()),
-          LOG_LEVEL: 'warn',
-          ...env,
-        },
-        stdio: ['ignore', 'ignore', 'pipe'],
+await withHollowCluster(
+  { perProbeMs: PROBE_MS },
+  async ({ nats, db, databaseUrl, kubeconfig, probers, children, start }) => {
+    const bus = await MessageBus.connect({ url: nats.url, service: 'bench-rotation' });
+    // What crosses NATS, by kind of message (a plain subscription sees every publish).
+    const traffic = new Map<string, { messages: number; bytes: number }>();
+    let firstBlockAt: number | undefined;
+    let coverage: MatrixCoverageReport | undefined;
+    const subscription = bus.connection.subscribe('lumen.v1.>', {
+      callback: (_error, message) => {
+        const kind = message.subject.startsWith('lumen.v1.probe.')
+          ? 'probe batches'
+          : message.subject.slice('lumen.v1.'.length);
+        const seen = traffic.get(kind) ?? { messages: 0, bytes: 0 };
+        seen.messages += 1;
+        seen.bytes += message.data.length;
+        traffic.set(kind, seen);
+        if (kind === 'cell-blocks') firstBlockAt ??= performance.now();
+        if (message.subject === MATRIX_COVERAGE_SUBJECT && !coverage)
+          coverage = JSON.parse(new TextDecoder().decode(message.data)) as MatrixCoverageReport;
       },
-    );
-    child.stderr.on('data', () => undefined);
-    children.set(name, child);
-  };
-  await start('reporter', { DATABASE_URL: `${POSTGRES}/${database}` });
-  await start('scheduler', { HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS) });
-  const plannerStarted = performance.now();
-  // One sweep at the budget a 300 s sweep derives; no second sweep while it is measured.
-  await start('planner', {
-    KUBECONFIG: kubeconfig,
-    COVERAGE: 'budget',
-    PROBE_BUDGET: String(BUDGET),
-    SWEEP_INTERVAL_MS: '86400000',
-  });
-  const planned = await until(() => Promise.resolve(coverage), 'the first plan', 600_000);
-  const planSeconds = (performance.now() - plannerStarted) / 1000;
-  await db.initialize();
-  const tally = async () =>
-    (
-      await db.query<{ cells: string; passed: string; inconclusive: string; mismatched: string }[]>(
-        `SELECT coalesce(sum(cells), 0) AS cells, coalesce(sum(passed), 0) AS passed,
+    });
+    await start('reporter', { DATABASE_URL: databaseUrl });
+    await start('scheduler', { HEARTBEAT_TTL_MS: String(HEARTBEAT_TTL_MS) });
+    const plannerStarted = performance.now();
+    // One sweep at the budget a 300 s sweep derives; no second sweep while it is measured.
+    await start('planner', {
+      KUBECONFIG: kubeconfig,
+      COVERAGE: 'budget',
+      PROBE_BUDGET: String(BUDGET),
+      SWEEP_INTERVAL_MS: '86400000',
+    });
+    const planned = await until(() => Promise.resolve(coverage), 'the first plan', 600_000);
+    const planSeconds = (performance.now() - plannerStarted) / 1000;
+    await db.initialize();
+    const tally = async () =>
+      (
+        await db.query<
+          { cells: string; passed: string; inconclusive: string; mismatched: string }[]
+        >(
+          `SELECT coalesce(sum(cells), 0) AS cells, coalesce(sum(passed), 0) AS passed,
           coalesce(sum(inconclusive), 0) AS inconclusive, coalesce(sum(mismatched), 0) AS mismatched
          FROM rotation_tally`,
-      )
-    ).map((r) => ({
-      cells: Number(r.cells),
-      passed: Number(r.passed),
-      inconclusive: Number(r.inconclusive),
-      mismatched: Number(r.mismatched),
-    }))[0]!;
-  // Done: the tally stopped growing for 15 s (every block probed, or what remains is
-  // lost), or the window is over.
-  let counted = -1;
-  let countedAt = performance.now();
-  const began = firstBlockAt ?? plannerStarted;
-  const final = await until(
-    async () => {
-      const now = await tally();
-      if (now.cells !== counted) {
-        counted = now.cells;
-        countedAt = performance.now();
-      }
-      const quiet = now.cells > 0 && performance.now() - countedAt > 15_000;
-      return quiet || performance.now() - began > WINDOW_MS ? now : undefined;
-    },
-    'the rotation to be counted',
-    WINDOW_MS + 600_000,
-  );
-  const complete = final.cells >= planned.rotated;
-  const followedSeconds = (countedAt - began) / 1000;
-  const rate = final.cells / followedSeconds;
-  // A sweep not followed to its end is extrapolated at the rate measured.
-  const sweepSeconds = complete ? followedSeconds : planned.rotated / rate;
-  const count = async (sql: string) => Number((await db.query<{ n: string }[]>(sql))[0]?.n ?? 0);
-  const rows = await Promise.all(
-    ['rotation_tally', 'cases', 'probe_attempts', 'case_outcomes'].map(async (table) => ({
-      table,
-      rows: await count(`SELECT count(*) AS n FROM ${table}`),
-      bytes: await count(`SELECT pg_total_relation_size('${table}') AS n`),
-    })),
-  );
-  subscription.unsubscribe();
-  const sweepsPerRotation = planned.sweepsPerRotation ?? Infinity;
-  const rotationMinutes = (sweepsPerRotation * Math.max(SWEEP_SECONDS, sweepSeconds)) / 60;
-  const lines = [
-    `hollow cluster: ${cluster.pods.length} pods, ${cluster.namespaces.length} namespaces, ${cluster.policies.length} policies on ${NODES} nodes; hollow probers held to ${1000 / PROBE_MS} probes/s per node (${(NODES * 1000) / PROBE_MS} probes/s in all)`,
-    `class matrix: ${planned.cells} cells; one sweep at a budget of ${BUDGET} probes: ${planned.obligations} obligations (cases) and ${planned.rotated} rotation cells (blocks); ${sweepsPerRotation} sweeps per rotation`,
-    `planner: first plan published ${planSeconds.toFixed(1)} s after it started`,
-    `sweep: ${complete ? 'first block published to last cell counted' : `followed for ${followedSeconds.toFixed(0)} s, then extrapolated at that rate`}: ${sweepSeconds.toFixed(1)} s, ${rate.toFixed(0)} cells/s (${(rate / NODES).toFixed(1)} probes/s per node); ${probers.probes()} probes in ${probers.batches()} batches`,
-    `counted: ${final.cells} of ${planned.rotated} rotation cells (${final.passed} passed, ${final.inconclusive} inconclusive, ${final.mismatched} mismatched)`,
-    `a whole rotation: ${sweepsPerRotation} sweeps × max(${SWEEP_SECONDS} s, the sweep) = ${rotationMinutes.toFixed(0)} min (budget 60 min)`,
-    ...[...traffic]
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(
-        ([kind, t]) =>
-          `NATS ${kind}: ${t.messages} messages, ${(t.bytes / 1e6).toFixed(1)} MB (${(t.bytes / Math.max(1, final.cells)).toFixed(0)} bytes per rotation cell)`,
-      ),
-    ...rows.map((r) => `PostgreSQL ${r.table}: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB`),
-    ...[...children].map(([name, child]) => {
-      const u = usage(child.pid ?? 0);
-      return `${name}: ${u.cpuSeconds.toFixed(1)} CPU s, peak RSS ${u.peakRssMb.toFixed(0)} MB (start-up and the sweep)`;
-    }),
-  ];
-  process.stdout.write(`${lines.join('\n')}\n`);
-  await bus.close();
-  if (process.argv.includes('--record'))
-    recordSection('rotation', 'npm run bench:rotation', measureMachine(), lines);
-} finally {
-  for (const child of children.values()) child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  await probers?.stop().catch(() => undefined);
-  await api?.close();
-  if (db.isInitialized) await db.destroy();
-  await nats.stop();
-  await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-  await admin.destroy();
-  rmSync(scratch, { recursive: true, force: true });
-}
+        )
+      ).map((r) => ({
+        cells: Number(r.cells),
+        passed: Number(r.passed),
+        inconclusive: Number(r.inconclusive),
+        mismatched: Number(r.mismatched),
+      }))[0]!;
+    // Done: the tally stopped growing for 15 s (every block probed, or what remains is
+    // lost), or the window is over.
+    let counted = -1;
+    let countedAt = performance.now();
+    const began = firstBlockAt ?? plannerStarted;
+    const final = await until(
+      async () => {
+        const now = await tally();
+        if (now.cells !== counted) {
+          counted = now.cells;
+          countedAt = performance.now();
+        }
+        const quiet = now.cells > 0 && performance.now() - countedAt > 15_000;
+        return quiet || performance.now() - began > WINDOW_MS ? now : undefined;
+      },
+      'the rotation to be counted',
+      WINDOW_MS + 600_000,
+    );
+    const complete = final.cells >= planned.rotated;
+    const followedSeconds = (countedAt - began) / 1000;
+    const rate = final.cells / followedSeconds;
+    // A sweep not followed to its end is extrapolated at the rate measured.
+    const sweepSeconds = complete ? followedSeconds : planned.rotated / rate;
+    const count = async (sql: string) => Number((await db.query<{ n: string }[]>(sql))[0]?.n ?? 0);
+    const rows = await Promise.all(
+      ['rotation_tally', 'cases', 'probe_attempts', 'case_outcomes'].map(async (table) => ({
+        table,
+        rows: await count(`SELECT count(*) AS n FROM ${table}`),
+        bytes: await count(`SELECT pg_total_relation_size('${table}') AS n`),
+      })),
+    );
+    subscription.unsubscribe();
+    const sweepsPerRotation = planned.sweepsPerRotation ?? Infinity;
+    const rotationMinutes = (sweepsPerRotation * Math.max(SWEEP_SECONDS, sweepSeconds)) / 60;
+    const lines = [
+      `hollow cluster: ${cluster.pods.length} pods, ${cluster.namespaces.length} namespaces, ${cluster.policies.length} policies on ${NODES} nodes; hollow probers held to ${1000 / PROBE_MS} probes/s per node (${(NODES * 1000) / PROBE_MS} probes/s in all)`,
+      `class matrix: ${planned.cells} cells; one sweep at a budget of ${BUDGET} probes: ${planned.obligations} obligations (cases) and ${planned.rotated} rotation cells (blocks); ${sweepsPerRotation} sweeps per rotation`,
+      `planner: first plan published ${planSeconds.toFixed(1)} s after it started`,
+      `sweep: ${complete ? 'first block published to last cell counted' : `followed for ${followedSeconds.toFixed(0)} s, then extrapolated at that rate`}: ${sweepSeconds.toFixed(1)} s, ${rate.toFixed(0)} cells/s (${(rate / NODES).toFixed(1)} probes/s per node); ${probers.probes()} probes in ${probers.batches()} batches`,
+      `counted: ${final.cells} of ${planned.rotated} rotation cells (${final.passed} passed, ${final.inconclusive} inconclusive, ${final.mismatched} mismatched)`,
+      `a whole rotation: ${sweepsPerRotation} sweeps × max(${SWEEP_SECONDS} s, the sweep) = ${rotationMinutes.toFixed(0)} min (budget 60 min)`,
+      ...[...traffic]
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(
+          ([kind, t]) =>
+            // Every block is sent at once; batches and results only for the cells probed.
+            `NATS ${kind}: ${t.messages} messages, ${(t.bytes / 1e6).toFixed(1)} MB (${(t.bytes / Math.max(1, kind === 'cell-blocks' ? planned.rotated : final.cells)).toFixed(0)} bytes per rotation cell ${kind === 'cell-blocks' ? 'sent' : 'counted'})`,
+        ),
+      ...rows.map((r) => `PostgreSQL ${r.table}: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB`),
+      ...[...children].map(([name, child]) => {
+        const u = usage(child.pid ?? 0);
+        return `${name}: ${u.cpuSeconds.toFixed(1)} CPU s, peak RSS ${u.peakRssMb.toFixed(0)} MB (start-up and the sweep)`;
+      }),
+    ];
+    process.stdout.write(`${lines.join('\n')}\n`);
+    await bus.close();
+    if (process.argv.includes('--record'))
+      recordSection('rotation', 'npm run bench:rotation', measureMachine(), lines);
+  },
+);

@@ -14,7 +14,9 @@ import { PolicyEngine } from '#lumen/policy';
 import { loadScenarioFile } from '#lumen/scenario';
 import { TEST_LAB_ROOT, eventually, exampleRecipeFiles } from '#lumen/testing';
 import { upLab } from '../../libs/lab/test/support.js';
+import type { RotationTallyRow } from '#lumen/store';
 import { startLabPipeline } from '../src/pipeline/lab-verify.js';
+import type { LocalPipeline } from '../src/pipeline/local-pipeline.js';
 
 // Recipe 11: its obligations leave six cells to rotation, over TCP and UDP.
 const recipe11 = exampleRecipeFiles().find((f) =>
@@ -49,6 +51,18 @@ function blockCells(plan: Plan) {
   );
 }
 
+/** The newest tally, once it holds `cells` cells. */
+function counted(pipeline: LocalPipeline, cells: number): Promise<RotationTallyRow> {
+  return eventually(
+    async () => {
+      const [newest] = await pipeline.store.rotationTallies(1);
+      return newest && newest.cells >= cells ? newest : undefined;
+    },
+    'every block cell in the tally',
+    60_000,
+  );
+}
+
 async function run(name: string, faults: string[]) {
   const lab = await upLab(name, recipe11, faults);
   const pipeline = await startLabPipeline({
@@ -73,14 +87,7 @@ describe('rotation cells in blocks, in the lab (ADR 0013)', () => {
       const cells = blockCells(pipeline.planner.plan!);
       expect(cells.length).toBeGreaterThan(0);
       expect(cells.some((c) => c.protocol === 'UDP')).toBe(true);
-      const tally = await eventually(
-        async () => {
-          const [newest] = await pipeline.store.rotationTallies(1);
-          return newest && newest.cells >= cells.length ? newest : undefined;
-        },
-        'every block cell in the tally',
-        60_000,
-      );
+      const tally = await counted(pipeline, cells.length);
       expect(tally).toMatchObject({
         cells: cells.length,
         passed: cells.length,
@@ -110,14 +117,7 @@ describe('rotation cells in blocks, in the lab (ADR 0013)', () => {
           c.allowed,
       );
       expect(breaks.length).toBeGreaterThan(0);
-      const tally = await eventually(
-        async () => {
-          const [newest] = await pipeline.store.rotationTallies(1);
-          return newest && newest.cells >= cells.length ? newest : undefined;
-        },
-        'every block cell in the tally',
-        60_000,
-      );
+      const tally = await counted(pipeline, cells.length);
       expect(tally).toMatchObject({
         cells: cells.length,
         passed: cells.length - breaks.length,
