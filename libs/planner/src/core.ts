@@ -51,7 +51,7 @@ export interface PlanPublished {
 /** Generations count seconds since this instant, so they grow across planner restarts and fit 32 bits. */
 const GENERATION_EPOCH = Date.UTC(2026, 0, 1);
 const PUBLISH_CONCURRENCY = 256;
-/** Cell blocks are up to 1,000 cells each: fewer at once. */
+/** Cell blocks are up to 200 cells each: fewer at once than cases. */
 const BLOCK_PUBLISH_CONCURRENCY = 16;
 /**
  * Pods named per destination class in a block: one, another each sweep. A block lists up
@@ -225,8 +225,7 @@ export class PlannerCore {
     });
     if (trigger === 'sweep') this.rotationStart = rotationCursor;
     this.rotationNext = plan.coverage.rotationCursor;
-    const endpoints = (c: PodClass): PodEndpoint[] =>
-      c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    const endpoints = (c: PodClass): PodEndpoint[] => this.endpointsOf(c);
     const diff = diffPlans(this.published, plan.cases, endpoints, now);
     const toSend = trigger === 'sweep' ? plan.cases : diff.changed;
     const generation = this.nextGeneration(now);
@@ -356,6 +355,11 @@ export class PlannerCore {
     this.inventoryPublished = fingerprint;
   }
 
+  /** The running pods of a class, as the scheduler needs them. */
+  private endpointsOf(c: PodClass): PodEndpoint[] {
+    return c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+  }
+
   /**
    * The rotation's cell blocks (ADR 0013), each with candidate pods of its source class
    * and of each destination class; cells whose classes have no running pod are left out.
@@ -370,8 +374,11 @@ export class PlannerCore {
     const pods = (c: PodClass, max: number): PodEndpoint[] => {
       let found = podsOf.get(c);
       if (!found) podsOf.set(c, (found = endpoints(c)));
-      const at = found.length === 0 ? 0 : generation % found.length;
-      return [...found.slice(at), ...found.slice(0, at)].slice(0, max);
+      const all = found;
+      return Array.from(
+        { length: Math.min(max, all.length) },
+        (_, k) => all[(generation + k) % all.length] as PodEndpoint,
+      );
     };
     // Interleaved: the first block of every source class, then the second…: a source's
     // blocks all go to the nodes of its pods, and in a row they would queue there while
@@ -475,8 +482,7 @@ export class PlannerCore {
     }
     const planned = cellCase(engine, source, destination, choice, this.unmodelled);
     if (!planned) return false;
-    const endpoints = (c: PodClass): PodEndpoint[] =>
-      c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    const endpoints = (c: PodClass): PodEndpoint[] => this.endpointsOf(c);
     const generation = Math.max(this.generation, mismatch.generation);
     this.log.warn('a rotation cell disagreed with the policies: published as a full case', {
       cellId: mismatch.cellId,

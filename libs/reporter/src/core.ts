@@ -16,6 +16,7 @@ import {
   type OutcomeRecord,
   type PolicyInventory,
   type ProbeResult,
+  type RotationCounts,
   type Reachability,
   type TestCase,
 } from '#lumen/contracts';
@@ -169,10 +170,7 @@ export class ReporterCore {
     observations: readonly Observation[],
     at: Date,
   ): Promise<void> {
-    const byGeneration = new Map<
-      number,
-      { cells: number; passed: number; inconclusive: number; mismatched: number }
-    >();
+    const byGeneration = new Map<number, { -readonly [K in keyof RotationCounts]: number }>();
     for (const o of observations) {
       const tally = byGeneration.get(o.round) ?? {
         cells: 0,

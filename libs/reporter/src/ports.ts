@@ -18,6 +18,7 @@ import type {
   OutcomeRecord,
   PolicyInventory,
   Publisher,
+  RotationCounts,
 } from '#lumen/contracts';
 
 /** The part of the store the reporter uses; CaseStore (libs/store, TypeORM) is the real one. */
@@ -48,13 +49,7 @@ export interface ReporterStore {
   addRotationTally(generation: number, counts: RotationCounts, at: Date): Promise<void>;
 }
 
-/** Rotation cells judged in blocks, as a tally adds them. */
-export interface RotationCounts {
-  readonly cells: number;
-  readonly passed: number;
-  readonly inconclusive: number;
-  readonly mismatched: number;
-}
+export type { RotationCounts } from '#lumen/contracts';
 
 /** A case's final outcome for a round, as it was stored. */
 export interface FinalOutcome extends OutcomeRecord {

@@ -13,14 +13,6 @@ import {
   type OutcomeRow,
 } from './entities.js';
 import { createDataSource, type StoreLocation } from './data-source.js';
-
-/** Rotation cells judged in blocks, to add to a generation's tally. */
-interface RotationCounts {
-  readonly cells: number;
-  readonly passed: number;
-  readonly inconclusive: number;
-  readonly mismatched: number;
-}
 import {
   attemptRecord,
   caseIndexColumns,
@@ -34,6 +26,7 @@ import {
   type OutcomeRecord,
   type RetentionPolicy,
   type RetentionReport,
+  type RotationCounts,
 } from '#lumen/contracts';
 import { z } from 'zod';
 import { AlertOutbox } from './alert-outbox.js';

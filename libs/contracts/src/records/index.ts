@@ -105,3 +105,11 @@ export interface RetentionReport {
   /** Resolved alerts and delivered outbox entries older than the age. */
   readonly alerts: number;
 }
+
+/** Rotation cells judged in blocks (ADR 0013), as a generation's tally adds them. */
+export interface RotationCounts {
+  readonly cells: number;
+  readonly passed: number;
+  readonly inconclusive: number;
+  readonly mismatched: number;
+}
