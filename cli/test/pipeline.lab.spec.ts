@@ -24,6 +24,12 @@ import { startLabPipeline, withLabPipeline } from '../src/pipeline/lab-verify.js
 const telemetry = startTelemetry({ service: 'e2e', exporter: 'memory' });
 const recipes = conformanceScenarioFiles().filter((f) => f.includes('/recipes/'));
 const recipe07 = recipes.find((f) => f.includes('/07-allow-traffic-from-some-pods'))!;
+/**
+ * The sweep over every recipe grows with their number (the shared ones and the
+ * repository's own): alone it takes about 2.6 s a recipe, beside a second jest worker's
+ * suites up to about 8 s; 15 s a recipe leaves room without hiding a hang.
+ */
+const RECIPE_SWEEP_TIMEOUT_MS = Math.max(180_000, recipes.length * 15_000);
 let nats: PrivateNatsServer;
 let scratch: string;
 
@@ -66,49 +72,53 @@ async function verify(
 }
 
 describe('the pipeline in the lab', () => {
-  it('passes every generated case of every recipe with no fault, and accounts for every expectation', async () => {
-    const uncovered: string[] = [];
-    const failures: string[] = [];
-    let cases = 0;
-    // Two labs at a time: nmap mostly waits, so this halves the wall time on two cores.
-    for (let i = 0; i < recipes.length; i += 2) {
-      await Promise.all(
-        recipes.slice(i, i + 2).map((file, j) =>
-          withLabPipeline(
-            { file, labName: `e2e-r${i + j}`, labRoot: TEST_LAB_ROOT, scratch },
-            async (pipeline, scenario) => {
-              const plan = pipeline.planner.plan!;
-              const report = buildReport(plan.cases, pipeline.finalOutcomes);
-              cases += report.cases.length;
-              for (const c of report.cases.filter((c) => c.outcome !== 'pass'))
-                failures.push(`${scenario.name}: ${c.id} ${c.outcome} ${JSON.stringify(c)}`);
-              // Each expect row is probed by a case (over the same classes, port and
-              // protocol, with the same expectation) or reported as not generated, with why.
-              const engine = new PolicyEngine(scenario.cluster);
-              for (const covered of expectationCoverage(
-                engine,
-                plan.cases,
-                scenario.expectations,
-              )) {
-                const { row } = covered;
-                const match = plan.cases.find((c) => c.caseId === covered.caseId);
-                if (match) expect(match.expected === 'allow').toBe(row.allowed);
-                else {
-                  expect(covered.notGenerated).toEqual(expect.any(String));
-                  uncovered.push(`${scenario.name}: ${row.from.name}→${row.to.name}:${row.port}`);
+  it(
+    'passes every generated case of every recipe with no fault, and accounts for every expectation',
+    async () => {
+      const uncovered: string[] = [];
+      const failures: string[] = [];
+      let cases = 0;
+      // Two labs at a time: nmap mostly waits, so this halves the wall time on two cores.
+      for (let i = 0; i < recipes.length; i += 2) {
+        await Promise.all(
+          recipes.slice(i, i + 2).map((file, j) =>
+            withLabPipeline(
+              { file, labName: `e2e-r${i + j}`, labRoot: TEST_LAB_ROOT, scratch },
+              async (pipeline, scenario) => {
+                const plan = pipeline.planner.plan!;
+                const report = buildReport(plan.cases, pipeline.finalOutcomes);
+                cases += report.cases.length;
+                for (const c of report.cases.filter((c) => c.outcome !== 'pass'))
+                  failures.push(`${scenario.name}: ${c.id} ${c.outcome} ${JSON.stringify(c)}`);
+                // Each expect row is probed by a case (over the same classes, port and
+                // protocol, with the same expectation) or reported as not generated, with why.
+                const engine = new PolicyEngine(scenario.cluster);
+                for (const covered of expectationCoverage(
+                  engine,
+                  plan.cases,
+                  scenario.expectations,
+                )) {
+                  const { row } = covered;
+                  const match = plan.cases.find((c) => c.caseId === covered.caseId);
+                  if (match) expect(match.expected === 'allow').toBe(row.allowed);
+                  else {
+                    expect(covered.notGenerated).toEqual(expect.any(String));
+                    uncovered.push(`${scenario.name}: ${row.from.name}→${row.to.name}:${row.port}`);
+                  }
                 }
-              }
-            },
+              },
+            ),
           ),
-        ),
+        );
+      }
+      expect(failures).toEqual([]);
+      expect(cases).toBeGreaterThan(recipes.length);
+      process.stdout.write(
+        `e2e recipes: ${cases} cases over ${recipes.length} recipes, all pass; ${uncovered.length} expect rows reported as not generated\n`,
       );
-    }
-    expect(failures).toEqual([]);
-    expect(cases).toBeGreaterThan(recipes.length);
-    process.stdout.write(
-      `e2e recipes: ${cases} cases over ${recipes.length} recipes, all pass; ${uncovered.length} expect rows reported as not generated\n`,
-    );
-  });
+    },
+    RECIPE_SWEEP_TIMEOUT_MS,
+  );
 
   it('with and-as-or on recipe 07, fails exactly the cases the fault breaks, and nothing else', async () => {
     const { scenario, pipeline, lab } = await verify(recipe07, 'e2e-and-as-or', ['and-as-or']);
