@@ -15,7 +15,7 @@ import { DataSource } from 'typeorm';
 import { freePort } from '#lumen/host';
 import {
   PROBE_BATCH_SUBJECTS,
-  PROBE_RESULT_SUBJECT,
+  probeResultSubject,
   ProbeBatchContract,
   ProbeResultContract,
   type ProbeBatch,
@@ -138,7 +138,7 @@ export async function hollowProbers(
     filterSubject: PROBE_BATCH_SUBJECTS,
     concurrency: options.perProbeMs === undefined ? 512 : 8 * NODES,
     ackWaitMs: 600_000,
-    handle: async (batch: ProbeBatch) => {
+    handle: async (batch: ProbeBatch, delivery) => {
       const started = new Date();
       const source = podsByKey.get(`${batch.source.namespace}/${batch.source.name}`);
       const observations = batch.targets.map((t) => {
@@ -176,12 +176,13 @@ export async function hollowProbers(
       await new Promise((resolve) => setTimeout(resolve, begins + cost - now));
       probes += batch.targets.length;
       await bus.publish(
-        PROBE_RESULT_SUBJECT,
+        probeResultSubject(batch.node),
         ProbeResultContract,
         {
           batchId: batch.batchId,
           node: batch.node,
           attempt: batch.attempt,
+          batchSequence: delivery.streamSequence,
           source: { namespace: batch.source.namespace, name: batch.source.name },
           ...(batch.blockId ? { blockId: batch.blockId } : {}),
           observations,

@@ -5,8 +5,9 @@
  * nats-server with JetStream, the reporter's own subscriptions, ReporterCore and CaseStore
  * on PostgreSQL (127.0.0.1:5432, database test, a schema of its own) and on SQLite. 10,000
  * cases are published and stored first; then 200 results of 50 observations each (one
- * per case, all as the case expects), and the clock runs from the first result published
- * to the last outcome stored.
+ * per case, all as the case expects), each after the batch it answers (as the scheduler
+ * dispatches it), and the clock runs from the first batch published to the last outcome
+ * stored.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -14,8 +15,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
 import {
-  PROBE_RESULT_SUBJECT,
-  ProbeResultContract,
   TEST_CASE_SUBJECT,
   TestCaseContract,
   silentLog,
@@ -24,15 +23,16 @@ import {
   type ProbeResult,
   type TestCase,
 } from '#lumen/contracts';
-import { MessageBus, startPrivateNatsServer } from '#lumen/messaging';
+import { MessageBus, StreamedBatches, startPrivateNatsServer } from '#lumen/messaging';
 import {
   REPORTER_DEFAULTS,
   ReporterCore,
+  ResultGate,
   noReporterMetrics,
   subscribeReporter,
 } from '#lumen/reporter';
 import { CaseStore, type StoreLocation } from '#lumen/store';
-import { podEndpointFixture, testCaseFixture } from '#lumen/testing';
+import { dispatchAndAnswer, podEndpointFixture, testCaseFixture } from '#lumen/testing';
 import { measureMachine, recordSection } from './report.js';
 
 const CASES = 10_000;
@@ -57,8 +57,8 @@ function cases(): TestCase[] {
   );
 }
 
-function results(all: readonly TestCase[]): ProbeResult[] {
-  const out: ProbeResult[] = [];
+function results(all: readonly TestCase[]): Omit<ProbeResult, 'batchSequence'>[] {
+  const out: Omit<ProbeResult, 'batchSequence'>[] = [];
   for (let i = 0; i < all.length; i += PER_RESULT) {
     const chunk = all.slice(i, i + PER_RESULT);
     out.push({
@@ -112,7 +112,12 @@ async function measure(name: string, location: StoreLocation, scratch: string): 
     },
     REPORTER_DEFAULTS.race,
   );
-  const stops = await subscribeReporter(bus, reporter, { prefix: 'bench-', oneShot: true });
+  const stops = await subscribeReporter(
+    bus,
+    reporter,
+    { prefix: 'bench-', oneShot: true },
+    new ResultGate(new StreamedBatches(bus)),
+  );
   try {
     const all = cases();
     const casesStarted = performance.now();
@@ -122,10 +127,9 @@ async function measure(name: string, location: StoreLocation, scratch: string): 
     await until(async () => (await store.rowCounts()).cases === CASES, 'the cases');
     const casesSeconds = (performance.now() - casesStarted) / 1000;
     const started = performance.now();
-    for (const result of results(all))
-      await bus.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result, {
-        msgId: result.batchId,
-      });
+    // Each result answers a batch dispatched first, as the reporter's gate requires (the
+    // dispatch is inside the clock: one more publish per 50 results).
+    for (const result of results(all)) await dispatchAndAnswer(bus, result);
     await until(() => Promise.resolve(judged >= CASES), 'the verdicts');
     const seconds = (performance.now() - started) / 1000;
     const outcomes = await store.outcomes();

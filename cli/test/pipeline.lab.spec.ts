@@ -264,9 +264,13 @@ describe('the pipeline in the lab', () => {
       const js = pipeline.bus.connection.jetstream();
       const jsm = await pipeline.bus.connection.jetstreamManager();
       const deadBefore = (await jsm.streams.info('LUMEN_V1_DEAD')).state.messages;
-      const subjects = ['cases', 'reprobes', 'results', 'unschedulable', 'probe.lab-node-1'].map(
-        (s) => `${SUBJECT_PREFIX}.${s}`,
-      );
+      const subjects = [
+        'cases',
+        'reprobes',
+        'results.lab-node-1',
+        'unschedulable',
+        'probe.lab-node-1',
+      ].map((s) => `${SUBJECT_PREFIX}.${s}`);
       for (const subject of subjects)
         await js.publish(subject, new TextEncoder().encode('{"caseId":"; rm -rf /"}'), {
           headers: natsHeaders(),

@@ -10,7 +10,16 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect, StringCodec, type NatsConnection } from 'nats';
+import { AckPolicy, connect, Events, StringCodec, type NatsConnection } from 'nats';
+import {
+  ProbeBatchContract,
+  ProbeResultContract,
+  probeBatchSubject,
+  probeResultSubject,
+  proberDurable,
+} from '#lumen/contracts';
+import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
+import { proberInboxPrefix } from '#lumen/prober';
 import { freePort, run } from '#lumen/host';
 import {
   eventually,
@@ -363,6 +372,8 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
       servers: `127.0.0.1:${port}`,
       user: service,
       pass: passwords[service] ?? '',
+      // A prober's replies come under its own prefix, the only inboxes it may read.
+      ...(service === 'prober' ? { inboxPrefix: proberInboxPrefix('node-1') } : {}),
     });
     connections.push(c);
     return c;
@@ -379,9 +390,16 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
     ['planner', 'lumen.v1.results', false],
     ['scheduler', 'lumen.v1.probe.node-1', true],
     ['scheduler', 'lumen.v1.cases', false],
-    ['prober', 'lumen.v1.results', true],
+    ['prober', 'lumen.v1.results.node-1', true],
     ['prober', 'lumen.v1.probe.node-1', false],
     ['prober', 'lumen.v1.cases', false],
+    ['prober', '$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', false],
+    ['prober', '$JS.API.STREAM.DELETE.LUMEN_V1_PROBES', false],
+    ['prober', '$JS.API.STREAM.UPDATE.LUMEN_V1_PROBES', false],
+    ['prober', '$JS.API.CONSUMER.CREATE.LUMEN_V1_PROBES', false],
+    ['prober', '$JS.API.CONSUMER.DELETE.LUMEN_V1_PROBES.prober-node-2', false],
+    ['prober', '$JS.API.CONSUMER.MSG.NEXT.LUMEN_V1_CASES.reporter-cases', false],
+    ['prober', '$JS.API.STREAM.MSG.GET.LUMEN_V1_PROBES', false],
     ['reporter', 'lumen.v1.reprobes', true],
     ['reporter', 'lumen.v1.cases', false],
   ])('%s may publish to %s: %s', async (service, subject, allowed) => {
@@ -394,4 +412,131 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
       .catch((error: unknown) => (error as { code?: string }).code);
     expect(code).toBe(allowed ? '503' : 'PERMISSIONS_VIOLATION');
   });
+
+  it('lets the prober do its whole job with its own user, as the service does it', async () => {
+    const url = `127.0.0.1:${port}`;
+    const scheduler = await MessageBus.connect({
+      url,
+      service: 'scheduler',
+      user: 'scheduler',
+      pass: passwords['scheduler'] ?? '',
+    });
+    const prober = await MessageBus.connect({
+      url,
+      service: 'prober',
+      user: 'prober',
+      pass: passwords['prober'] ?? '',
+      manageStreams: false,
+      inboxPrefix: proberInboxPrefix('node-1'),
+    });
+    try {
+      // The scheduler makes the bucket and, once node-1's prober is alive, its consumer.
+      const registry = new ManagedProberRegistry(
+        await ProberRegistry.open(scheduler, 15_000),
+        scheduler,
+        { ackWaitMs: 90_000 },
+      );
+      const heartbeats = await ProberRegistry.open(prober, 15_000, true);
+      await heartbeats.announce({
+        node: 'node-1',
+        instance: 'i-1',
+        version: 'test',
+        at: new Date().toISOString(),
+        inFlight: 0,
+      });
+      expect([...(await registry.live()).keys()]).toEqual(['node-1']);
+      const sequence = await scheduler.publishSequenced(
+        probeBatchSubject('node-1'),
+        ProbeBatchContract,
+        chartBatch,
+      );
+      const taken: { batchId: string; sequence: number }[] = [];
+      const consumer = await prober.consume({
+        contract: ProbeBatchContract,
+        durable: proberDurable('node-1'),
+        filterSubject: probeBatchSubject('node-1'),
+        bind: true,
+        handle: (batch, delivery) => {
+          taken.push({ batchId: batch.batchId, sequence: delivery.streamSequence });
+          return Promise.resolve();
+        },
+      });
+      await eventually(() => (taken.length > 0 ? true : undefined), 'the batch pulled');
+      await consumer.stop();
+      expect(taken).toEqual([{ batchId: 'chart-1', sequence }]);
+      // Acked: the consumer holds nothing more for node-1.
+      const info = await (
+        await scheduler.connection.jetstreamManager()
+      ).consumers.info('LUMEN_V1_PROBES', proberDurable('node-1'));
+      expect(info.num_ack_pending + info.num_pending).toBe(0);
+      await prober.publish(probeResultSubject('node-1'), ProbeResultContract, {
+        batchId: 'chart-1',
+        node: 'node-1',
+        attempt: 1,
+        batchSequence: sequence,
+        source: { namespace: 'default', name: 'client' },
+        observations: [
+          {
+            caseId: '00000000000000c1',
+            round: 1,
+            ip: '10.244.1.2',
+            port: 80,
+            protocol: 'TCP',
+            reachability: 'reachable',
+            basis: 'open (syn-ack)',
+          },
+        ],
+        startedAt: new Date().toISOString(),
+        durationMs: 10,
+      });
+      // What it may not do, through the same client calls a compromised prober would make.
+      const jsm = await prober.connection.jetstreamManager();
+      await expect(jsm.streams.purge('LUMEN_V1_RESULTS')).rejects.toThrow(/permission|timeout/i);
+      await expect(jsm.streams.delete('LUMEN_V1_PROBES')).rejects.toThrow(/permission|timeout/i);
+      await expect(
+        jsm.consumers.add('LUMEN_V1_CASES', {
+          durable_name: 'stolen',
+          ack_policy: AckPolicy.Explicit,
+        }),
+      ).rejects.toThrow(/permission|timeout/i);
+    } finally {
+      await prober.close();
+      await scheduler.close();
+    }
+  });
+
+  it('keeps the services’ replies from the prober: it may read only the probers’ inboxes', async () => {
+    const nc = await as('prober');
+    const errors: string[] = [];
+    void (async () => {
+      for await (const status of nc.status())
+        if (status.type === Events.Error && status.permissionContext)
+          errors.push(`${status.permissionContext.operation} ${status.permissionContext.subject}`);
+    })();
+    nc.subscribe('_INBOX.>');
+    nc.subscribe('lumen.v1.>');
+    nc.subscribe('_INBOX.prober.node-1.>');
+    await nc.flush();
+    await eventually(() => (errors.length >= 2 ? true : undefined), 'two permission errors');
+    expect(errors.sort()).toEqual(['subscription _INBOX.>', 'subscription lumen.v1.>']);
+  });
 });
+
+const chartBatch = {
+  batchId: 'chart-1',
+  node: 'node-1',
+  attempt: 1,
+  source: { namespace: 'default', name: 'client', uid: 'uid-client' },
+  targets: [
+    {
+      caseId: '00000000000000c1',
+      round: 1,
+      destination: { namespace: 'default', name: 'web' },
+      ip: '10.244.1.2',
+      port: 80,
+      protocol: 'TCP' as const,
+      listenerKnown: true,
+    },
+  ],
+  issuedAt: new Date().toISOString(),
+};

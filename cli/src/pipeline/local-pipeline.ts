@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { ClusterWatcher, SyntheticPods, loadKubeConfig, type ClusterSnapshot } from '#lumen/kube';
 import { systemClock, type Log } from '#lumen/contracts';
 import { kernelSupportsSctp } from '#lumen/host';
-import { MessageBus, ProberRegistry } from '#lumen/messaging';
+import {
+  ManagedProberRegistry,
+  MessageBus,
+  ProberRegistry,
+  StreamedBatches,
+} from '#lumen/messaging';
 import {
   PLANNER_DEFAULTS,
   PlanRunner,
@@ -16,7 +21,6 @@ import type { Cidr } from '#lumen/policy';
 import {
   PROBER_DEFAULTS,
   ProberWorker,
-  batchAckWaitMs,
   defaultProberSettings,
   heartbeatIntervalMs,
   hostProbeHost,
@@ -25,6 +29,7 @@ import {
 import {
   ReporterCore,
   noReporterMetrics,
+  ResultGate,
   subscribeReporter,
   startRetention,
   REPORTER_DEFAULTS,
@@ -32,6 +37,7 @@ import {
   type RaceSettings,
 } from '#lumen/reporter';
 import {
+  PROBER_BATCH_ACK_WAIT_MS,
   PROBER_WATCH_INTERVAL_MS,
   SchedulerCore,
   noSchedulerMetrics,
@@ -170,7 +176,10 @@ export class LocalPipeline {
     this.scheduler = new SchedulerCore(
       {
         bus: this.bus,
-        probers: this.registry,
+        // As the scheduler service: it makes each node's prober consumer (ADR 0014).
+        probers: new ManagedProberRegistry(this.registry, this.bus, {
+          ackWaitMs: PROBER_BATCH_ACK_WAIT_MS,
+        }),
         clock: systemClock,
         log,
         tracer: caseTracer('scheduler'),
@@ -202,7 +211,14 @@ export class LocalPipeline {
     );
     const naming = { prefix: `once-${this.runId}-`, oneShot: true };
     this.stops.push(...(await subscribeScheduler(this.bus, this.scheduler, naming)));
-    this.stops.push(...(await subscribeReporter(this.bus, this.reporter, naming)));
+    this.stops.push(
+      ...(await subscribeReporter(
+        this.bus,
+        this.reporter,
+        naming,
+        new ResultGate(new StreamedBatches(this.bus)),
+      )),
+    );
     this.stops.push(...(await subscribePlanner(this.bus, this.planner, naming)));
     // A long `lumen run` keeps its store bounded as the reporter service does.
     this.stops.push(
@@ -292,7 +308,6 @@ export class LocalPipeline {
         instance: randomUUID(),
         version: '0.1.0',
         heartbeatIntervalMs: heartbeatIntervalMs(this.options.heartbeatTtlMs),
-        ackWaitMs: batchAckWaitMs(settings.hostTimeoutMs),
         concurrency: PROBER_DEFAULTS.concurrency,
       },
     );

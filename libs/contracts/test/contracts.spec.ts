@@ -79,6 +79,7 @@ const result: ProbeResult = {
   batchId: 'b-1',
   node: 'lab-node-1',
   attempt: 1,
+  batchSequence: 7,
   source: { namespace: 'other', name: 'monitoring' },
   observations: [
     {

@@ -4,6 +4,7 @@ import {
   connect,
   headers as natsHeaders,
   type ConsumerMessages,
+  type Consumer as JsConsumer,
   type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
@@ -64,6 +65,13 @@ export class MessageBus implements Publisher, Consumer {
     log?: Logger;
     user?: string;
     pass?: string;
+    /**
+     * Create or update Lumen's streams (default). A prober does not: it may not manage
+     * streams, and uses only its node's consumer (ADR 0014).
+     */
+    manageStreams?: boolean;
+    /** Replies come to subjects under this prefix (a prober's own: NATS lets it read no other). */
+    inboxPrefix?: string;
   }): Promise<MessageBus> {
     const connection = await connect({
       servers: options.url,
@@ -71,9 +79,10 @@ export class MessageBus implements Publisher, Consumer {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
     });
     const jsm = await connection.jetstreamManager();
-    await ensureStreams(jsm);
+    if (options.manageStreams ?? true) await ensureStreams(jsm);
     return new MessageBus(
       connection,
       connection.jetstream(),
@@ -93,19 +102,35 @@ export class MessageBus implements Publisher, Consumer {
     value: T,
     options: PublishOptions = {},
   ): Promise<void> {
+    await this.publishSequenced(subject, contract, value, options);
+  }
+
+  /** Publishes a validated message; resolves to its sequence in its stream once stored. */
+  async publishSequenced<T>(
+    subject: string,
+    contract: Contract<T>,
+    value: T,
+    options: PublishOptions = {},
+  ): Promise<number> {
     const headers = natsHeaders();
     if (options.traceparent) headers.set(TRACEPARENT_HEADER, options.traceparent);
-    await this.js.publish(subject, encode(contract, value), {
+    const ack = await this.js.publish(subject, encode(contract, value), {
       headers,
       ...(options.msgId ? { msgID: options.msgId } : {}),
     });
+    return ack.seq;
   }
 
-  /** Starts consuming in the background; stop() ends it. */
-  async consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
+  /** Creates a durable pull consumer, or brings its configuration up to date. */
+  async ensureConsumer(options: {
+    durable: string;
+    filterSubject: string;
+    ackWaitMs?: number;
+    concurrency?: number;
+    onlyNew?: boolean;
+    inactiveThresholdMs?: number;
+  }): Promise<void> {
     const stream = streamForSubject(options.filterSubject);
-    const limit = Math.max(1, options.concurrency ?? 1);
-    const ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
     const config = {
       durable_name: options.durable,
       ack_policy: AckPolicy.Explicit,
@@ -114,16 +139,32 @@ export class MessageBus implements Publisher, Consumer {
         ? { inactive_threshold: options.inactiveThresholdMs * 1e6 }
         : {}),
       filter_subject: options.filterSubject,
-      ack_wait: ackWaitMs * 1e6,
+      ack_wait: (options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1e6,
+      // Unbounded on purpose: a deferral is a nak, and a case may wait through many of them
+      // for a prober; the bus itself dead-letters a message whose handling keeps failing.
       max_deliver: -1,
       // The server stops delivering at this many unacked messages (its default is 1,000):
       // a consumer that holds more at once, as the scheduler does while gathering, says so.
-      max_ack_pending: Math.max(1000, limit),
+      max_ack_pending: Math.max(1000, options.concurrency ?? 1),
     };
     const existing = await this.jsm.consumers.info(stream, options.durable).catch(() => undefined);
     if (existing) await this.jsm.consumers.update(stream, options.durable, config);
     else await this.jsm.consumers.add(stream, config);
-    const consumer = await this.js.consumers.get(stream, options.durable);
+  }
+
+  /** Starts consuming in the background; stop() ends it. */
+  async consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
+    const stream = streamForSubject(options.filterSubject);
+    const limit = Math.max(1, options.concurrency ?? 1);
+    let ackWaitMs = options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
+    if (!options.bind) await this.ensureConsumer({ ...options, concurrency: limit });
+    const consumer = options.bind
+      ? await this.boundConsumer(stream, options.durable)
+      : await this.js.consumers.get(stream, options.durable);
+    if (options.bind) {
+      const info = await consumer.info(true);
+      ackWaitMs = info.config.ack_wait ? info.config.ack_wait / 1e6 : DEFAULT_ACK_WAIT_MS;
+    }
     // Pulled messages wait in the client until a handler is free, and their ack_wait runs
     // meanwhile: an in-order consumer pulls a few, so a slow handler does not let a long
     // buffer time out and come back as redeliveries.
@@ -157,6 +198,41 @@ export class MessageBus implements Publisher, Consumer {
     };
   }
 
+  /** A consumer made by someone else, once it exists (asked again every 250 ms until then). */
+  private async boundConsumer(stream: string, durable: string): Promise<JsConsumer> {
+    for (let waited = 0; ; waited += 1) {
+      try {
+        return await this.js.consumers.get(stream, durable);
+      } catch (error) {
+        // The scheduler makes it within a second or two of the first heartbeat: only a
+        // longer wait (no scheduler?) is worth a line, every 30 s.
+        if (waited > 0 && waited % 120 === 0)
+          this.log.warn('still waiting for the scheduler to make this prober’s consumer', {
+            stream,
+            durable,
+            waitedSeconds: waited / 4,
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        if (this.connection.isClosed()) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
+  }
+
+  /** A message still held by a stream, by its sequence; undefined once it is gone. */
+  async storedMessage(
+    stream: string,
+    sequence: number,
+  ): Promise<{ subject: string; data: Uint8Array } | undefined> {
+    try {
+      const stored = await this.jsm.streams.getMessage(stream, { seq: sequence });
+      return { subject: stored.subject, data: stored.data };
+    } catch (error) {
+      if (/no message found|not found/i.test(String(error))) return undefined;
+      throw error;
+    }
+  }
+
   private async deliver<T>(
     message: JsMsg,
     options: ConsumeOptions<T>,
@@ -183,7 +259,12 @@ export class MessageBus implements Publisher, Consumer {
         subject: message.subject,
         traceparent: message.headers?.get(TRACEPARENT_HEADER) || undefined,
         deliveryCount,
+        streamSequence: message.seq,
       });
+      if (outcome && 'rejectReason' in outcome) {
+        await this.deadLetter(message, outcome.rejectReason, deliveryCount);
+        return;
+      }
       if (outcome) {
         message.nak(outcome.deferMs);
         return;
@@ -230,9 +311,25 @@ export class MessageBus implements Publisher, Consumer {
     this.log.warn('message dead-lettered', { subject: message.subject, reason });
   }
 
-  /** A key-value bucket (created when missing) whose entries expire after ttlMs. */
-  async keyValue(bucket: string, ttlMs: number): Promise<KV> {
-    return this.js.views.kv(bucket, { ttl: ttlMs, history: 1 });
+  /**
+   * A key-value bucket whose entries expire after ttlMs: created when missing, or, with
+   * bindOnly (a prober, which may not create it), waited for until the scheduler has.
+   */
+  async keyValue(bucket: string, ttlMs: number, bindOnly = false): Promise<KV> {
+    for (let waited = 0; ; waited += 1) {
+      try {
+        return await this.js.views.kv(bucket, { ttl: ttlMs, history: 1, bindOnly });
+      } catch (error) {
+        if (!bindOnly || this.connection.isClosed()) throw error;
+        if (waited > 0 && waited % 30 === 0)
+          this.log.warn('still waiting for the scheduler to make a key-value bucket', {
+            bucket,
+            waitedSeconds: waited,
+            reason: error instanceof Error ? error.message : String(error),
+          });
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+    }
   }
 
   async close(): Promise<void> {

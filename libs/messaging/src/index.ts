@@ -2,3 +2,4 @@ export * from './bus.js';
 export * from './nats-server.js';
 export * from './streams.js';
 export * from './prober-registry.js';
+export * from './dispatched-batches.js';

@@ -4,6 +4,8 @@ import {
   ProberHeartbeatContract,
   decode,
   encode,
+  probeBatchSubject,
+  proberDurable,
   type ProberHeartbeat,
 } from '#lumen/contracts';
 import type { MessageBus } from './bus.js';
@@ -18,8 +20,12 @@ export class ProberRegistry {
     private readonly ttlMs: number,
   ) {}
 
-  static async open(bus: MessageBus, ttlMs: number): Promise<ProberRegistry> {
-    return new ProberRegistry(await bus.keyValue(PROBER_HEARTBEAT_BUCKET, ttlMs), ttlMs);
+  /**
+   * The scheduler opens it to manage (it creates the bucket); a prober, which may only put
+   * its own node's key, opens it with `bindOnly` and waits for the bucket to exist.
+   */
+  static async open(bus: MessageBus, ttlMs: number, bindOnly = false): Promise<ProberRegistry> {
+    return new ProberRegistry(await bus.keyValue(PROBER_HEARTBEAT_BUCKET, ttlMs, bindOnly), ttlMs);
   }
 
   async announce(heartbeat: ProberHeartbeat): Promise<void> {
@@ -42,8 +48,46 @@ export class ProberRegistry {
       if (!entry || entry.operation !== 'PUT') continue;
       const decoded = decode(ProberHeartbeatContract, entry.value);
       if (!decoded.ok) continue;
+      // The key is what NATS lets only that node's prober write; a heartbeat naming another
+      // node under it is not that node's.
+      if (decoded.value.node !== key) continue;
       if (now.getTime() - Date.parse(decoded.value.at) > this.ttlMs) continue;
       live.set(decoded.value.node, decoded.value);
+    }
+    return live;
+  }
+}
+
+/** How long a batch may go unacked before JetStream gives it to the node's prober again. */
+export interface ProberConsumerSettings {
+  readonly ackWaitMs: number;
+}
+
+/**
+ * The scheduler's view of live probers, which also makes each node's consumer the first
+ * time that node's prober is seen: consumer management stays with the scheduler, and a
+ * prober only binds to its own (ADR 0014). Dispatch goes only to live nodes, so a node's
+ * consumer exists before its first batch.
+ */
+export class ManagedProberRegistry {
+  private readonly prepared = new Set<string>();
+
+  constructor(
+    private readonly registry: Pick<ProberRegistry, 'live'>,
+    private readonly bus: Pick<MessageBus, 'ensureConsumer'>,
+    private readonly settings: ProberConsumerSettings,
+  ) {}
+
+  async live(now: Date = new Date()): Promise<Map<string, ProberHeartbeat>> {
+    const live = await this.registry.live(now);
+    for (const node of live.keys()) {
+      if (this.prepared.has(node)) continue;
+      await this.bus.ensureConsumer({
+        durable: proberDurable(node),
+        filterSubject: probeBatchSubject(node),
+        ackWaitMs: this.settings.ackWaitMs,
+      });
+      this.prepared.add(node);
     }
     return live;
   }

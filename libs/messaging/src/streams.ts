@@ -6,13 +6,28 @@ import {
   DEAD_LETTER_SUBJECT,
   REPROBE_REQUEST_SUBJECT,
   PROBE_BATCH_SUBJECTS,
-  PROBE_RESULT_SUBJECT,
+  PROBE_RESULT_SUBJECTS,
   MATRIX_COVERAGE_SUBJECT,
   POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
 } from '#lumen/contracts';
 
 const DAY_NS = 24 * 60 * 60 * 1e9;
+const GIB = 1024 ** 3;
+
+/**
+ * Bytes each stream may hold before the server drops its oldest messages: a flood (a
+ * runaway planner, a prober publishing junk) fills its own stream, never the disk the
+ * others need. They add up to 7.25 GiB, inside the chart's 10 GiB JetStream volume; the
+ * 20,000-pod benchmark's busiest stream held under 1 GiB a sweep (docs/benchmarks.md).
+ */
+export const STREAM_MAX_BYTES: Readonly<Record<string, number>> = {
+  LUMEN_V1_CASES: 2 * GIB,
+  LUMEN_V1_PROBES: 1 * GIB,
+  LUMEN_V1_RESULTS: 2 * GIB,
+  LUMEN_V1_CELLS: 2 * GIB,
+  LUMEN_V1_DEAD: GIB / 4,
+};
 
 /** Lumen's streams: file-backed, so work survives a server restart. */
 export const STREAMS: readonly Partial<StreamConfig>[] = [
@@ -34,7 +49,7 @@ export const STREAMS: readonly Partial<StreamConfig>[] = [
   },
   {
     name: 'LUMEN_V1_RESULTS',
-    subjects: [PROBE_RESULT_SUBJECT, CASE_UNSCHEDULABLE_SUBJECT],
+    subjects: [PROBE_RESULT_SUBJECTS, CASE_UNSCHEDULABLE_SUBJECT],
     description: 'probers and scheduler to reporter',
   },
   {
@@ -59,6 +74,7 @@ export const STREAMS: readonly Partial<StreamConfig>[] = [
   max_age: 7 * DAY_NS,
   // Publishers set Nats-Msg-Id; a repeat within this window is stored once.
   duplicate_window: 2 * 60 * 1e9,
+  max_bytes: STREAM_MAX_BYTES[stream.name] ?? GIB,
   ...stream,
 }));
 

@@ -8,7 +8,7 @@ import {
   DEAD_LETTER_SUBJECT,
   DeadLetterContract,
   ProbeResultContract,
-  PROBE_RESULT_SUBJECT,
+  probeResultSubject,
   decode,
   type DeadLetter,
   type ProbeResult,
@@ -24,11 +24,13 @@ import {
 // A nats-server of this test file alone, on its own port and store: no state from earlier runs.
 const storeDir = mkdtempSync(join(tmpdir(), 'lumen-nats-'));
 let server: PrivateNatsServer;
+const RESULTS = probeResultSubject('lab-node-1');
 
 const result = (batchId: string): ProbeResult => ({
   batchId,
   node: 'lab-node-1',
   attempt: 1,
+  batchSequence: 1,
   source: { namespace: 'default', name: 'client' },
   observations: [
     {
@@ -91,13 +93,13 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     const consumer = await messages.consume({
       contract: ProbeResultContract,
       durable: 'test-ack',
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: RESULTS,
       handle: async (value, delivery) => {
         seen.push({ batchId: value.batchId, traceparent: delivery.traceparent });
       },
     });
     const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-ack'), {
+    await messages.publish(RESULTS, ProbeResultContract, result('b-ack'), {
       traceparent,
       msgId: 'b-ack',
     });
@@ -125,15 +127,15 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     const consumer = await messages.consume({
       contract: ProbeResultContract,
       durable: 'test-invalid',
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: RESULTS,
       handle: async (value) => void handled.push(value.batchId),
     });
     const raw = await connect({ servers: server.url });
     open.push(raw);
     const js = raw.jetstream();
-    await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('{"batchId": 42}'));
-    await js.publish(PROBE_RESULT_SUBJECT, new TextEncoder().encode('not json at all'));
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-after-garbage'));
+    await js.publish(RESULTS, new TextEncoder().encode('{"batchId": 42}'));
+    await js.publish(RESULTS, new TextEncoder().encode('not json at all'));
+    await messages.publish(RESULTS, ProbeResultContract, result('b-after-garbage'));
     await eventually(
       () => handled.includes('b-after-garbage') && dead.length >= 2,
       'the valid message and two dead letters',
@@ -144,9 +146,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
         'ProbeResult: not JSON',
       ]),
     );
-    expect(dead.every((d) => d.service === 'reporter' && d.subject === PROBE_RESULT_SUBJECT)).toBe(
-      true,
-    );
+    expect(dead.every((d) => d.service === 'reporter' && d.subject === RESULTS)).toBe(true);
     expect(
       Buffer.from(dead.find((d) => d.reason.includes('not JSON'))!.payload, 'base64').toString(),
     ).toBe('not json at all');
@@ -163,7 +163,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     const consumer = await messages.consume({
       contract: ProbeResultContract,
       durable: 'test-retry',
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: RESULTS,
       maxDeliver: 3,
       retryDelayMs: 50,
       handle: async (value) => {
@@ -174,8 +174,8 @@ describe('MessageBus on a real nats-server with JetStream', () => {
         if (value.batchId === 'b-poison') throw new Error('cannot store this');
       },
     });
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-flaky'));
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-poison'));
+    await messages.publish(RESULTS, ProbeResultContract, result('b-flaky'));
+    await messages.publish(RESULTS, ProbeResultContract, result('b-poison'));
     await eventually(
       () =>
         attempts.get('b-flaky') === 2 &&
@@ -191,10 +191,10 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     const messages = await bus('prober');
     const jsm = await messages.connection.jetstreamManager();
     const before = (await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages;
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-dup'), {
+    await messages.publish(RESULTS, ProbeResultContract, result('b-dup'), {
       msgId: 'b-dup/1',
     });
-    await messages.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-dup'), {
+    await messages.publish(RESULTS, ProbeResultContract, result('b-dup'), {
       msgId: 'b-dup/1',
     });
     expect((await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages).toBe(before + 1);
@@ -203,7 +203,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
 
   it('keeps unacknowledged work across a nats-server restart (JetStream on disk)', async () => {
     const publisher = await bus('prober');
-    await publisher.publish(PROBE_RESULT_SUBJECT, ProbeResultContract, result('b-survivor'), {
+    await publisher.publish(RESULTS, ProbeResultContract, result('b-survivor'), {
       msgId: 'b-survivor',
     });
     await publisher.close();
@@ -215,7 +215,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     const consumer = await messages.consume({
       contract: ProbeResultContract,
       durable: 'test-restart',
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: RESULTS,
       handle: async (v) => void seen.push(v.batchId),
     });
     await eventually(() => seen.includes('b-survivor'), 'the message from before the restart');

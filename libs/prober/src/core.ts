@@ -1,10 +1,13 @@
 import {
-  PROBE_RESULT_SUBJECT,
   ProbeBatchContract,
   ProbeResultContract,
   probeBatchSubject,
+  probeResultSubject,
+  proberDurable,
+  reject,
   type ProbeBatch,
   type Reachability,
+  type Rejection,
 } from '#lumen/contracts';
 import { executeBatch } from './execute.js';
 import type { ProberPorts } from './ports.js';
@@ -16,15 +19,8 @@ export interface ProberWorkerOptions {
   readonly instance: string;
   readonly version: string;
   readonly heartbeatIntervalMs: number;
-  /** How long JetStream waits for a batch's ack before giving it to the next prober. */
-  readonly ackWaitMs: number;
   /** Batches probed at once (PROBER_DEFAULTS.concurrency). */
   readonly concurrency: number;
-}
-
-/** Durable consumer name of a node's prober. */
-export function proberDurable(node: string): string {
-  return `prober-${node.replace(/\./g, '_')}`;
 }
 
 /**
@@ -47,16 +43,18 @@ export class ProberWorker {
 
   async start(): Promise<void> {
     const node = this.options.settings.node;
+    // The heartbeat comes first: the scheduler makes a node's consumer when its prober is
+    // first seen alive, and the prober, which may not manage consumers, then binds to it.
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
     this.consumer = await this.ports.bus.consume({
       contract: ProbeBatchContract,
       durable: proberDurable(node),
       filterSubject: probeBatchSubject(node),
-      ackWaitMs: this.options.ackWaitMs,
+      bind: true,
       concurrency: this.options.concurrency,
-      handle: (batch, delivery) => this.probe(batch, delivery.traceparent),
+      handle: (batch, delivery) => this.probe(batch, delivery.traceparent, delivery.streamSequence),
     });
-    await this.beat();
-    this.heartbeat = setInterval(() => void this.beat(), this.options.heartbeatIntervalMs);
   }
 
   private async beat(): Promise<void> {
@@ -73,8 +71,20 @@ export class ProberWorker {
     }
   }
 
-  /** Acked once the result is in JetStream; a redelivered batch yields the same result id. */
-  async probe(batch: ProbeBatch, traceparent: string | undefined): Promise<void> {
+  /**
+   * Acked once the result is in JetStream; a redelivered batch yields the same result id.
+   * `batchSequence` is the batch's place in its stream, which the reporter checks the
+   * result against.
+   */
+  async probe(
+    batch: ProbeBatch,
+    traceparent: string | undefined,
+    batchSequence: number,
+  ): Promise<Rejection | undefined> {
+    if (batch.node !== this.options.settings.node)
+      return reject(
+        `batch ${batch.batchId} is for node ${batch.node}, not this prober's ${this.options.settings.node}`,
+      );
     this.inFlight += 1;
     this.ports.log.info('batch received', {
       batchId: batch.batchId,
@@ -99,9 +109,9 @@ export class ProberWorker {
         [...spans].flatMap(([id, span]) => (span.traceparent ? [[id, span.traceparent]] : [])),
       );
       await this.ports.bus.publish(
-        PROBE_RESULT_SUBJECT,
+        probeResultSubject(batch.node),
         ProbeResultContract,
-        { ...result, ...(Object.keys(traces).length > 0 ? { traces } : {}) },
+        { ...result, batchSequence, ...(Object.keys(traces).length > 0 ? { traces } : {}) },
         { msgId: `${batch.batchId}/${batch.attempt}`, ...(traceparent ? { traceparent } : {}) },
       );
       const reachabilities: Reachability[] = [];
@@ -114,6 +124,7 @@ export class ProberWorker {
         batchId: batch.batchId,
         durationMs: result.durationMs,
       });
+      return undefined;
     } finally {
       for (const [id, span] of spans) {
         const reachability = seen.get(id);

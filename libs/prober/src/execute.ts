@@ -93,6 +93,9 @@ async function scan(
   return { observations, command };
 }
 
+/** A batch's result before it is sent: the prober adds the batch's stream sequence. */
+export type BatchObservations = Omit<ProbeResult, 'batchSequence'>;
+
 /**
  * One batch: find the source pod's network namespace by UID, refuse what may not be
  * probed, then one nmap per IP family for everything else, from inside that namespace.
@@ -102,7 +105,7 @@ export async function executeBatch(
   batch: ProbeBatch,
   settings: ProberSettings,
   host: ProbeHost,
-): Promise<ProbeResult> {
+): Promise<BatchObservations> {
   const started = host.now();
   const base = {
     batchId: batch.batchId,
@@ -111,7 +114,7 @@ export async function executeBatch(
     source: { namespace: batch.source.namespace, name: batch.source.name },
     ...(batch.blockId ? { blockId: batch.blockId } : {}),
   };
-  const finish = (observations: Observation[], command?: string[]): ProbeResult => ({
+  const finish = (observations: Observation[], command?: string[]): BatchObservations => ({
     ...base,
     observations,
     startedAt: started.toISOString(),

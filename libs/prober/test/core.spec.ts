@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
-  PROBE_RESULT_SUBJECT,
+  probeResultSubject,
   probeBatchSubject,
   type ProbeBatch,
   type ProbeResult,
@@ -99,7 +99,6 @@ async function startedWorker() {
       instance: 'instance-1',
       version: 'test',
       heartbeatIntervalMs: 3_600_000,
-      ackWaitMs: 90_000,
       concurrency: 1,
     },
   );
@@ -112,8 +111,9 @@ describe('ProberWorker', () => {
   it('consumes only its node’s batches and announces itself', async () => {
     const { bus, heartbeats, worker } = await startedWorker();
     expect(worker.consuming).toBe(true);
-    expect(bus.consumers.map((c) => [c.filterSubject, c.durable, c.ackWaitMs])).toEqual([
-      [probeBatchSubject(NODE), 'prober-node-a', 90_000],
+    // Bound to the consumer the scheduler makes: a prober manages none (ADR 0014).
+    expect(bus.consumers.map((c) => [c.filterSubject, c.durable, c.bind])).toEqual([
+      [probeBatchSubject(NODE), 'prober-node-a', true],
     ]);
     expect(heartbeats.announced).toEqual([
       expect.objectContaining({ node: NODE, instance: 'instance-1', inFlight: 0 }),
@@ -127,12 +127,14 @@ describe('ProberWorker', () => {
     expect(nmapCalls).toHaveLength(1);
     expect(nmapCalls[0]).toContain('10.244.1.2');
     expect(nmapCalls[0]).not.toContain('192.168.7.7');
-    const [result] = bus.on<ProbeResult>(PROBE_RESULT_SUBJECT);
+    const [result] = bus.on<ProbeResult>(probeResultSubject(NODE));
     expect(bus.messages.at(-1)?.options.msgId).toBe('batch-1/2');
     expect(result).toMatchObject({
       batchId: 'batch-1',
       node: NODE,
       attempt: 2,
+      // The batch's place in its stream (the fake bus counts deliveries), for the reporter.
+      batchSequence: 1,
       source: { namespace: 'default', name: 'client' },
       observations: [
         {
@@ -165,11 +167,21 @@ describe('ProberWorker', () => {
       ...batch,
       source: { ...batch.source, uid: '0f0f0f0f-0000-4000-8000-0000000000ff' },
     });
-    const [result] = bus.on<ProbeResult>(PROBE_RESULT_SUBJECT);
+    const [result] = bus.on<ProbeResult>(probeResultSubject(NODE));
     expect(result!.observations.map((o) => [o.reachability, o.basis])).toEqual([
       ['inconclusive', expect.stringContaining('source pod default/client is gone')],
       ['inconclusive', expect.stringContaining('source pod default/client is gone')],
     ]);
+  });
+
+  it('dead-letters a batch for another node, naming both, and probes nothing', async () => {
+    const { bus, nmapCalls } = await startedWorker();
+    const outcome = await bus.deliver(probeBatchSubject(NODE), { ...batch, node: 'node-b' });
+    expect(outcome).toEqual({
+      rejectReason: "batch batch-1 is for node node-b, not this prober's node-a",
+    });
+    expect(nmapCalls).toHaveLength(0);
+    expect(bus.messages).toEqual([]);
   });
 
   it('stops consuming and withdraws its heartbeat, so its work is re-dispatched at once', async () => {

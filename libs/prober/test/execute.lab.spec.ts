@@ -52,7 +52,9 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
       },
       hostProbeHost(60_000),
     );
-    expect(decode(ProbeResultContract, encode(ProbeResultContract, result)).ok).toBe(true);
+    // As the prober sends it, with the batch's place in its stream.
+    const sent = { ...result, batchSequence: 1 };
+    expect(decode(ProbeResultContract, encode(ProbeResultContract, sent)).ok).toBe(true);
     expect(result.observations.map((o) => o.reachability)).toEqual(
       rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
     );

@@ -9,3 +9,4 @@ export * from './api/openapi.js';
 export * from './deny-behaviour.js';
 export * from './retention.js';
 export * from './case-turns.js';
+export * from './result-gate.js';

@@ -5,7 +5,7 @@ import {
   MatrixCoverageContract,
   POLICY_INVENTORY_SUBJECT,
   PolicyInventoryContract,
-  PROBE_RESULT_SUBJECT,
+  PROBE_RESULT_SUBJECTS,
   ProbeResultContract,
   TEST_CASE_SUBJECT,
   TestCaseContract,
@@ -15,6 +15,7 @@ import {
   type Stop,
 } from '#lumen/contracts';
 import type { ReporterCore } from './core.js';
+import type { ResultGate } from './result-gate.js';
 
 /**
  * The reporter's inputs: cases and results several at once (the core keeps each case's
@@ -24,6 +25,7 @@ export function subscribeReporter(
   bus: Consumer,
   reporter: ReporterCore,
   naming: ConsumerNaming,
+  results: ResultGate,
 ): Promise<Stop[]> {
   return consumeAll(bus, naming, (consume) => [
     consume({
@@ -37,9 +39,20 @@ export function subscribeReporter(
     consume({
       name: 'reporter-results',
       contract: ProbeResultContract,
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: PROBE_RESULT_SUBJECTS,
       concurrency: 8,
-      handle: (value, delivery) => reporter.onResult(value, delivery.traceparent),
+      // Only a result that answers a batch dispatched to its node is judged (ADR 0014).
+      handle: async (value, delivery) => {
+        const refused = await results.admit(value, delivery.subject, delivery.deliveryCount);
+        if (refused === 'duplicate') return;
+        if (refused) return refused;
+        try {
+          await reporter.onResult(value, delivery.traceparent);
+        } catch (error) {
+          results.release(value);
+          throw error;
+        }
+      },
     }),
     consume({
       name: 'reporter-unschedulable',

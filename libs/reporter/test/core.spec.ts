@@ -164,6 +164,7 @@ function reporter() {
     batchId: `batch-${attempt}`,
     node: 'node-a',
     attempt,
+    batchSequence: attempt,
     source: { namespace: 'default', name: 'client' },
     observations: [
       {
@@ -489,6 +490,7 @@ describe('ReporterCore', () => {
             batchId: `b-${attempt}`,
             node: 'node-a',
             attempt,
+            batchSequence: attempt,
             source: { namespace: 'default', name: 'client' },
             // The ambiguous probe first: the batch's listener probe still teaches the CNI.
             observations: [closed, listener],

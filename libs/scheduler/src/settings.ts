@@ -36,5 +36,12 @@ export const SCHEDULER_DEFAULTS: SchedulerSettings = {
   maxDispatches: 3,
 };
 
+/**
+ * How long a batch may go unacked before JetStream gives it to its node's prober again:
+ * the default nmap host timeout (60 s) and 30 s to spare. A prober working on a batch tells
+ * the server so every third of it, so only a crashed prober's batches wait this long.
+ */
+export const PROBER_BATCH_ACK_WAIT_MS = 90_000;
+
 /** How often the scheduler looks for work held by silent probers. */
 export const PROBER_WATCH_INTERVAL_MS = 1000;

@@ -1,7 +1,9 @@
 import {
   CELL_BLOCK_SUBJECT,
   CellBlockContract,
-  PROBE_RESULT_SUBJECT,
+  PROBE_RESULT_SUBJECTS,
+  nodeOfResultSubject,
+  reject,
   ProbeResultContract,
   REPROBE_REQUEST_SUBJECT,
   ReprobeRequestContract,
@@ -48,9 +50,15 @@ export function subscribeScheduler(
     consume({
       name: 'scheduler-results',
       contract: ProbeResultContract,
-      filterSubject: PROBE_RESULT_SUBJECT,
+      filterSubject: PROBE_RESULT_SUBJECTS,
       concurrency: 16,
-      handle: (value) => {
+      handle: (value, delivery) => {
+        // Only a node's own prober may publish on its subject: a result naming another
+        // node frees nothing (the reporter dead-letters it, with the full check).
+        if (nodeOfResultSubject(delivery.subject) !== value.node)
+          return Promise.resolve(
+            reject(`result for node ${value.node} arrived on ${delivery.subject}`),
+          );
         scheduler.onResult(value);
         return Promise.resolve();
       },

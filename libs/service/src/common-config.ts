@@ -28,11 +28,17 @@ export interface NatsConfig {
 }
 
 /** Connects a service to NATS with its credentials, and ensures Lumen's streams. */
-export function connectBus(service: string, config: NatsConfig, log: Logger): Promise<MessageBus> {
+export function connectBus(
+  service: string,
+  config: NatsConfig,
+  log: Logger,
+  options: Pick<Parameters<typeof MessageBus.connect>[0], 'manageStreams' | 'inboxPrefix'> = {},
+): Promise<MessageBus> {
   return MessageBus.connect({
     url: config.NATS_URL,
     service,
     ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
     log,
+    ...options,
   });
 }

@@ -5,11 +5,22 @@ import type {
   ConsumeOptions,
   Consumer,
   Contract,
-  Deferral,
+  HandlerOutcome,
   Log,
   PublishOptions,
   Publisher,
 } from '#lumen/contracts';
+
+/** A NATS subject filter (`*` one token, `>` the rest) against a subject. */
+function subjectMatches(filter: string, subject: string): boolean {
+  const want = filter.split('.');
+  const got = subject.split('.');
+  for (let i = 0; i < want.length; i += 1) {
+    if (want[i] === '>') return got.length > i;
+    if (want[i] !== '*' && want[i] !== got[i]) return false;
+  }
+  return want.length === got.length;
+}
 
 /*
  * In-memory fakes of the ports every stage shares, for the cores' unit tests. The real
@@ -30,6 +41,7 @@ export interface PublishedMessage {
 export class InMemoryBus implements Publisher, Consumer {
   readonly messages: PublishedMessage[] = [];
   readonly consumers: ConsumeOptions<unknown>[] = [];
+  private delivered = 0;
 
   publish<T>(
     subject: string,
@@ -58,11 +70,16 @@ export class InMemoryBus implements Publisher, Consumer {
   }
 
   /** Delivers a message to the consumer of `subject`, as JetStream would (first delivery). */
-  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- handlers return nothing or a deferral
-  async deliver(subject: string, value: unknown, traceparent?: string): Promise<void | Deferral> {
-    const consumer = this.consumers.find((c) => c.filterSubject === subject);
+  async deliver(subject: string, value: unknown, traceparent?: string): Promise<HandlerOutcome> {
+    const consumer = this.consumers.find((c) => subjectMatches(c.filterSubject, subject));
     if (!consumer) throw new Error(`nobody consumes ${subject}`);
-    return consumer.handle(value, { subject, traceparent, deliveryCount: 1 });
+    this.delivered += 1;
+    return consumer.handle(value, {
+      subject,
+      traceparent,
+      deliveryCount: 1,
+      streamSequence: this.delivered,
+    });
   }
 
   /** The values published on a subject, in order. */

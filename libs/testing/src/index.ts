@@ -26,3 +26,4 @@ export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';
 export * from './records.js';
 export * from './fakes.js';
+export * from './dispatch.js';

@@ -8,7 +8,7 @@ import {
 } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { kernelSupportsSctp } from '#lumen/host';
-import { ProberWorker, batchAckWaitMs, heartbeatIntervalMs, hostProbeHost } from '#lumen/prober';
+import { ProberWorker, heartbeatIntervalMs, hostProbeHost, proberInboxPrefix } from '#lumen/prober';
 import { connectBus, nestLog } from '#lumen/service';
 import { caseTracer, proberPrometheus } from '#lumen/telemetry';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
@@ -31,8 +31,13 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   async onApplicationBootstrap(): Promise<void> {
     const config = this.config;
     const log = nestLog(this.logger);
-    this.bus = await connectBus('prober', config, log);
-    const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS);
+    // No stream or consumer management, and replies under its node's own inbox prefix: a
+    // prober's NATS user may do no more (ADR 0014).
+    this.bus = await connectBus('prober', config, log, {
+      manageStreams: false,
+      inboxPrefix: proberInboxPrefix(config.NODE_NAME),
+    });
+    const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS, true);
     this.worker = new ProberWorker(
       {
         bus: this.bus,
@@ -56,7 +61,6 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         instance: randomUUID(),
         version: VERSION,
         heartbeatIntervalMs: heartbeatIntervalMs(config.HEARTBEAT_TTL_MS),
-        ackWaitMs: batchAckWaitMs(config.NMAP_HOST_TIMEOUT_MS),
         concurrency: config.PROBE_CONCURRENCY,
       },
     );

@@ -6,11 +6,17 @@ import { join } from 'node:path';
 import {
   ProbeBatchContract,
   ProbeResultContract,
-  PROBE_RESULT_SUBJECT,
+  PROBE_RESULT_SUBJECTS,
   probeBatchSubject,
   type ProbeResult,
 } from '#lumen/contracts';
-import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import {
+  ManagedProberRegistry,
+  MessageBus,
+  ProberRegistry,
+  startPrivateNatsServer,
+  type PrivateNatsServer,
+} from '#lumen/messaging';
 import { podKey } from '#lumen/policy';
 import { freePort } from '#lumen/host';
 import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
@@ -90,6 +96,16 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
     HTTP_PORT: String(port),
     PROBE_PROTOCOLS: 'TCP,UDP',
   });
+  // This test plays the scheduler: it makes the heartbeat bucket and, once the prober is
+  // seen alive, the node's consumer, which the prober may only bind to (ADR 0014).
+  const bus = await MessageBus.connect({ url: nats!.url, service: 'test-scheduler' });
+  const probers = new ManagedProberRegistry(await ProberRegistry.open(bus, 15_000), bus, {
+    ackWaitMs: 90_000,
+  });
+  await eventually(
+    async () => ((await probers.live()).has(source.node) ? true : undefined),
+    'the prober’s heartbeat',
+  );
   await eventually(
     async () =>
       (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200
@@ -99,12 +115,11 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
   );
   expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 
-  const bus = await MessageBus.connect({ url: nats!.url, service: 'test-scheduler' });
   const results: ProbeResult[] = [];
   const consumer = await bus.consume({
     contract: ProbeResultContract,
     durable: 'test-results',
-    filterSubject: PROBE_RESULT_SUBJECT,
+    filterSubject: PROBE_RESULT_SUBJECTS,
     handle: async (r) => void results.push(r),
   });
   await bus.publish(
@@ -132,6 +147,9 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
     () => results.find((r) => r.batchId === 'svc-1'),
     'the probe result',
   );
+  // On its own node's subject, naming the batch's place in the stream.
+  expect(result.node).toBe(source.node);
+  expect(result.batchSequence).toBeGreaterThan(0);
   expect(result.observations.map((o) => o.reachability)).toEqual(
     rows.map((r) => (r.allowed ? 'reachable' : 'blocked')),
   );

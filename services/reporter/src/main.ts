@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { systemClock, type Stop } from '#lumen/contracts';
-import type { MessageBus } from '#lumen/messaging';
+import { StreamedBatches, type MessageBus } from '#lumen/messaging';
 import {
   REPORTER_DEFAULTS,
   ReporterCore,
   ResultsApi,
   startRetention,
+  ResultGate,
   subscribeReporter,
 } from '#lumen/reporter';
 import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/service';
@@ -55,7 +56,12 @@ function reporterWorker(
         },
       );
       stops = [
-        ...(await subscribeReporter(bus, reporter, { prefix: '', oneShot: false })),
+        ...(await subscribeReporter(
+          bus,
+          reporter,
+          { prefix: '', oneShot: false },
+          new ResultGate(new StreamedBatches(bus)),
+        )),
         startRetention(
           { store, clock: systemClock, log },
           {

@@ -13,12 +13,16 @@ import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import {
   API_ROUTES,
+  DEAD_LETTER_SUBJECT,
+  DeadLetterContract,
+  ProbeBatchContract,
+  ProbeResultContract,
+  probeBatchSubject,
+  probeResultSubject,
   POLICY_INVENTORY_SUBJECT,
-  PROBE_RESULT_SUBJECT,
   MATRIX_COVERAGE_SUBJECT,
   MatrixCoverageContract,
   PolicyInventoryContract,
-  ProbeResultContract,
   TEST_CASE_SUBJECT,
   TestCaseContract,
   type ApiRoute,
@@ -27,7 +31,7 @@ import {
 import { verifySignature } from '#lumen/alerting';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
-import { eventually, repositoryRoot } from '#lumen/testing';
+import { batchAnsweredBy, dispatchAndAnswer, eventually, repositoryRoot } from '#lumen/testing';
 
 const SECRET = 'webhook-secret-0123456789';
 const TOKENS = {
@@ -187,35 +191,31 @@ async function round(
         msgId: `${c.caseId}/${generation}`,
       },
     );
+  // Each result answers a batch dispatched to its node first, as the reporter requires.
   for (const c of cases)
-    await bus.publish(
-      PROBE_RESULT_SUBJECT,
-      ProbeResultContract,
-      {
-        batchId: `b-${c.caseId}-${generation}`,
-        node: 'node-1',
-        attempt: 1,
-        source: { namespace: c.tenant, name: 'client-0' },
-        observations: [
-          {
-            caseId: c.caseId,
-            round: generation,
-            destination: { namespace: c.tenant, name: 'web-0' },
-            ip: '10.0.0.2',
-            port: 80,
-            protocol: 'TCP',
-            reachability: c.reachable ? 'reachable' : 'blocked',
-            basis: c.reachable ? 'port open' : 'no answer',
-            evidence: c.reachable
-              ? { state: 'open', reason: 'syn-ack' }
-              : { state: 'filtered', reason: 'no-response' },
-          },
-        ],
-        startedAt: new Date().toISOString(),
-        durationMs: 5,
-      },
-      { msgId: `b-${c.caseId}-${generation}/1` },
-    );
+    await dispatchAndAnswer(bus, {
+      batchId: `b-${c.caseId}-${generation}`,
+      node: 'node-1',
+      attempt: 1,
+      source: { namespace: c.tenant, name: 'client-0' },
+      observations: [
+        {
+          caseId: c.caseId,
+          round: generation,
+          destination: { namespace: c.tenant, name: 'web-0' },
+          ip: '10.0.0.2',
+          port: 80,
+          protocol: 'TCP',
+          reachability: c.reachable ? 'reachable' : 'blocked',
+          basis: c.reachable ? 'port open' : 'no answer',
+          evidence: c.reachable
+            ? { state: 'open', reason: 'syn-ack' }
+            : { state: 'filtered', reason: 'no-response' },
+        },
+      ],
+      startedAt: new Date().toISOString(),
+      durationMs: 5,
+    });
 }
 
 const api = async (path: string, token?: string): Promise<{ status: number; body: string }> => {
@@ -606,5 +606,96 @@ describe('API', () => {
       cursor = page.nextCursor ?? '';
     } while (cursor);
     expect(seen).toEqual([...cases.map((c) => c.caseId)].sort());
+  });
+});
+
+describe('results', () => {
+  it('judges only a result that answers a batch dispatched to its node, and dead-letters every forgery with why', async () => {
+    const caseId = id(9, 'tenant-a');
+    await bus.publish(TEST_CASE_SUBJECT, TestCaseContract, testCase(caseId, 'tenant-a', 1, 'deny'));
+    const dead: { subject: string; reason: string }[] = [];
+    const deadLetters = await bus.consume({
+      contract: DeadLetterContract,
+      durable: 'test-forgeries',
+      filterSubject: DEAD_LETTER_SUBJECT,
+      onlyNew: true,
+      handle: (letter) => {
+        if (letter.service === 'reporter') dead.push(letter);
+        return Promise.resolve();
+      },
+    });
+    // What a compromised prober on node-2 would send to make a deny look enforced... or
+    // broken: "reachable" for a deny case.
+    const forged = {
+      batchId: 'forged-1',
+      node: 'node-1',
+      attempt: 1,
+      source: { namespace: 'tenant-a', name: 'client-0' },
+      observations: [
+        {
+          caseId,
+          round: 1,
+          destination: { namespace: 'tenant-a', name: 'web-0' },
+          ip: '10.0.0.2',
+          port: 80,
+          protocol: 'TCP' as const,
+          reachability: 'reachable' as const,
+          basis: 'port open',
+        },
+      ],
+      startedAt: new Date().toISOString(),
+      durationMs: 5,
+    };
+    // 1. On another node's subject.
+    await bus.publish(probeResultSubject('node-2'), ProbeResultContract, {
+      ...forged,
+      batchSequence: 1,
+    });
+    // 2. Naming a sequence that holds no batch.
+    await bus.publish(probeResultSubject('node-1'), ProbeResultContract, {
+      ...forged,
+      batchSequence: 999_999,
+    });
+    // 3. Answering a batch that went to node-2, on node-1's subject.
+    const elsewhere = await bus.publishSequenced(
+      probeBatchSubject('node-2'),
+      ProbeBatchContract,
+      batchAnsweredBy({ ...forged, node: 'node-2' }),
+    );
+    await bus.publish(probeResultSubject('node-1'), ProbeResultContract, {
+      ...forged,
+      batchSequence: elsewhere,
+    });
+    await eventually(() => (dead.length >= 3 ? true : undefined), 'three dead letters');
+    // Judged several at once: in any order.
+    expect(dead.map((d) => [d.subject, d.reason]).sort()).toEqual(
+      [
+        [
+          probeResultSubject('node-2'),
+          "result for node node-1 arrived on lumen.v1.results.node-2, not on that node's subject",
+        ],
+        [
+          probeResultSubject('node-1'),
+          'no dispatched batch at sequence 999999 (never sent, or no longer held)',
+        ],
+        [probeResultSubject('node-1'), 'batch forged-1 was dispatched to node node-2, not node-1'],
+      ].sort(),
+    );
+    // The genuine answer, blocked, is the only attempt the case has.
+    await dispatchAndAnswer(bus, {
+      ...forged,
+      batchId: 'genuine-1',
+      observations: [{ ...forged.observations[0]!, reachability: 'blocked', basis: 'no answer' }],
+    });
+    const detail = await eventually(async () => {
+      const body = JSON.parse((await api(`/api/v1/cases/${caseId}`, TOKENS.admin)).body) as {
+        history: { outcome: string }[];
+        attempts: { items: { reachability: string }[] };
+      };
+      return body.history.length > 0 ? body : undefined;
+    }, 'the case judged');
+    expect(detail.history.map((h) => h.outcome)).toEqual(['pass']);
+    expect(detail.attempts.items.map((a) => a.reachability)).toEqual(['blocked']);
+    await deadLetters.stop();
   });
 });

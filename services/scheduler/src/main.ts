@@ -2,8 +2,9 @@ import 'reflect-metadata';
 import { z } from 'zod';
 import { Logger } from '@nestjs/common';
 import { systemClock, type Stop } from '#lumen/contracts';
-import { MessageBus, ProberRegistry } from '#lumen/messaging';
+import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
 import {
+  PROBER_BATCH_ACK_WAIT_MS,
   PROBER_WATCH_INTERVAL_MS,
   SCHEDULER_DEFAULTS,
   SchedulerCore,
@@ -48,7 +49,12 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
       bus = await connectBus('scheduler', config, log);
-      const registry = await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS);
+      // The scheduler makes each node's prober consumer; probers only bind (ADR 0014).
+      const registry = new ManagedProberRegistry(
+        await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS),
+        bus,
+        { ackWaitMs: PROBER_BATCH_ACK_WAIT_MS },
+      );
       const scheduler = new SchedulerCore(
         {
           bus,

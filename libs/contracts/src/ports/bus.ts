@@ -16,6 +16,8 @@ export interface Delivery {
   readonly traceparent: string | undefined;
   /** 1 on first delivery; more after a redelivery. */
   readonly deliveryCount: number;
+  /** The message's sequence in its stream: where it can be read back. */
+  readonly streamSequence: number;
 }
 
 /** Returned by a handler: not yet, deliver this message again after a while (no failure). */
@@ -27,6 +29,19 @@ export function defer(ms: number): Deferral {
   return { deferMs: Math.max(0, Math.round(ms)) };
 }
 
+/** Returned by a handler: a well-formed message that must not be used; dead-letter it, with why. */
+export interface Rejection {
+  readonly rejectReason: string;
+}
+
+export function reject(reason: string): Rejection {
+  return { rejectReason: reason };
+}
+
+/** What a handler may resolve to: nothing (done, ack), a deferral or a rejection. */
+// eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most handlers return nothing
+export type HandlerOutcome = void | Deferral | Rejection;
+
 export interface ConsumeOptions<T> {
   readonly contract: Contract<T>;
   /** Durable consumer name: one per service and purpose; restarts resume where it left. */
@@ -36,8 +51,7 @@ export interface ConsumeOptions<T> {
    * Called once per valid message. The message is acked only when this resolves, so
    * resolve only after the effect is durable. A throw means "try again later".
    */
-  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type -- most handlers return nothing
-  readonly handle: (value: T, delivery: Delivery) => Promise<void | Deferral>;
+  readonly handle: (value: T, delivery: Delivery) => Promise<HandlerOutcome>;
   /** Deliveries before a failing message goes to the dead letter subject. */
   readonly maxDeliver?: number;
   /** How long a message may stay unacked before it is delivered again. */
@@ -49,6 +63,11 @@ export interface ConsumeOptions<T> {
   readonly onlyNew?: boolean;
   /** The server deletes the consumer after this long without a client (one-shot runs). */
   readonly inactiveThresholdMs?: number;
+  /**
+   * Use the durable consumer someone else made (a prober may not manage consumers; the
+   * scheduler makes each node's), waiting for it to exist; its ack wait is the server's.
+   */
+  readonly bind?: boolean;
 }
 
 export interface Publisher {

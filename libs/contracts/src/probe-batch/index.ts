@@ -20,6 +20,14 @@ export function probeBatchSubject(node: string): string {
 }
 export const PROBE_BATCH_SUBJECTS = `${SUBJECT_PREFIX}.probe.>`;
 
+/**
+ * The durable consumer a node's prober takes its batches from: made by the scheduler, bound
+ * by the prober. Dots, which NATS reads as separators, become underscores.
+ */
+export function proberDurable(node: string): string {
+  return `prober-${node.replace(/\./g, '_')}`;
+}
+
 export const probeBatchSchema = z.strictObject({
   batchId: z.string().min(1).max(64),
   node: nodeName,

@@ -14,8 +14,22 @@ import {
 } from '../common.js';
 import { expectedVerdict } from '../test-case/index.js';
 
-/** What a prober saw, for the reporter: `lumen.v1.results`. */
-export const PROBE_RESULT_SUBJECT = `${SUBJECT_PREFIX}.results`;
+/**
+ * What a node's prober saw, for the reporter: `lumen.v1.results.<node>`. The node is in the
+ * subject so that NATS permissions can let each prober speak for its own node only.
+ */
+export function probeResultSubject(node: string): string {
+  return `${SUBJECT_PREFIX}.results.${node}`;
+}
+export const PROBE_RESULT_SUBJECTS = `${SUBJECT_PREFIX}.results.>`;
+
+/** The node a result subject speaks for, or undefined for a subject of another kind. */
+export function nodeOfResultSubject(subject: string): string | undefined {
+  const prefix = `${SUBJECT_PREFIX}.results.`;
+  return subject.startsWith(prefix) && subject.length > prefix.length
+    ? subject.slice(prefix.length)
+    : undefined;
+}
 
 /** What one probe says of a connection: it got through, it was stopped, or nothing can be said. */
 export const reachability = z.enum(['reachable', 'blocked', 'inconclusive']);
@@ -48,6 +62,11 @@ export const probeResultSchema = z.strictObject({
   batchId: z.string().min(1).max(64),
   node: nodeName,
   attempt: z.number().int().min(1).max(100),
+  /**
+   * The stream sequence of the batch answered: the reporter reads that batch back and
+   * accepts the result only if it answers it (same node, batch, source and targets).
+   */
+  batchSequence: z.number().int().min(1),
   source: podRef,
   observations: z.array(observationSchema).min(1).max(1000),
   /** Echoed from the batch: the cell block it probed. */
