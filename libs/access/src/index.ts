@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
+import { parseSecretYaml } from '#lumen/contracts';
 
 /** What a token may see: every namespace (undefined), or only these. */
 export interface Caller {
@@ -47,14 +47,9 @@ export class ApiTokens {
 
   /** Parses a tokens file (YAML or JSON), or explains every problem in it (without the tokens). */
   static parse(text: string, origin: string): ApiTokens {
-    let raw: unknown;
-    try {
-      raw = parseYaml(text);
-    } catch (error) {
-      throw new TokensError(
-        `${origin}: not YAML: ${(error as Error).message.split('\n')[0] ?? ''}`,
-      );
-    }
+    const parsed = parseSecretYaml(text);
+    if (!parsed.ok) throw new TokensError(`${origin}: ${parsed.reason}`);
+    const raw = parsed.value;
     const result = tokensFileSchema.safeParse(raw ?? { tokens: [] });
     if (!result.success)
       throw new TokensError(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parse as parseYaml } from 'yaml';
+import { parseSecretYaml } from '#lumen/contracts';
 import type { Severity } from './alert.js';
 
 const common = {
@@ -43,12 +43,9 @@ export class ReceiversError extends Error {}
 
 /** Parses a receivers file (YAML or JSON), or explains every problem in it. */
 export function parseReceivers(text: string, origin: string): Receiver[] {
-  let raw: unknown;
-  try {
-    raw = parseYaml(text);
-  } catch (error) {
-    throw new ReceiversError(`${origin}: not YAML: ${(error as Error).message}`);
-  }
+  const parsed = parseSecretYaml(text);
+  if (!parsed.ok) throw new ReceiversError(`${origin}: ${parsed.reason}`);
+  const raw = parsed.value;
   const result = receiversFileSchema.safeParse(raw ?? { receivers: [] });
   if (!result.success)
     throw new ReceiversError(

@@ -165,12 +165,29 @@ function slackMessage(group: AlertGroup, context: RenderContext): object {
       ],
     },
   ];
-  const text = [title(group, context), ...group.events.map(alertHeadline)].join('\n');
+  // The notification text is mrkdwn too: escaped like the blocks.
+  const text = [title(group, context), ...group.events.map(alertHeadline)]
+    .map(escapeSlack)
+    .join('\n');
   return { text: text.slice(0, 3000), blocks };
 }
 
-function escapeSlack(text: string): string {
+/** Slack's three control characters; `<` would otherwise open a link or a mention. */
+export function escapeSlack(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/**
+ * Teams' Adaptive Card markdown: every character that can start emphasis, a link, code or
+ * a heading is escaped with a backslash, and so is a list marker at the start of a line,
+ * so that text from the cluster reads as written and links only where Lumen puts them.
+ */
+export function escapeTeams(text: string): string {
+  return text
+    .replace(/[\\`*_{}[\]()#+!|~<>]/g, (c) => `\\${c}`)
+    .replace(/^(\s*)([-]|\d+\.)(?=\s)/gm, (_, space: string, marker: string) =>
+      marker === '-' ? `${space}\\-` : `${space}${marker.slice(0, -1)}\\.`,
+    );
 }
 
 /** Alertmanager v2: one alert per case; route with `group_by: [alertname, cluster, policy]`. */
@@ -229,7 +246,7 @@ function teamsMessage(group: AlertGroup, context: RenderContext): object {
               size: 'Large',
               weight: 'Bolder',
               wrap: true,
-              text: title(group, context),
+              text: escapeTeams(title(group, context)),
             },
             ...listed.flatMap((e) => [
               {
@@ -242,9 +259,12 @@ function teamsMessage(group: AlertGroup, context: RenderContext): object {
                     : e.severity === 'critical'
                       ? 'Attention'
                       : 'Warning',
-                text: alertHeadline(e),
+                text: escapeTeams(alertHeadline(e)),
               },
-              { type: 'FactSet', facts: facts(e).map(([t, v]) => ({ title: t, value: v })) },
+              {
+                type: 'FactSet',
+                facts: facts(e).map(([t, v]) => ({ title: t, value: escapeTeams(v) })),
+              },
             ]),
             ...(more > 0 ? [{ type: 'TextBlock', wrap: true, text: `and ${more} more` }] : []),
           ],

@@ -7,6 +7,7 @@ import {
   alertTransition,
   parseReceivers,
   receiverWants,
+  escapeTeams,
   renderDelivery,
   retryDelay,
   signatureHeader,
@@ -137,6 +138,25 @@ receivers:
     expect(() => parseReceivers(text, 'r.yaml')).toThrow(problem);
   });
 
+  it('says where a YAML error is without quoting the file, which holds URLs and secrets', () => {
+    const text = [
+      'receivers:',
+      '  - name: security',
+      '    type: webhook',
+      '    url: https://hooks.example/T0/B0/s3cr3tpath',
+      '    secret: 0123456789abcdef0123 : : [',
+    ].join('\n');
+    let message = '';
+    try {
+      parseReceivers(text, 'r.yaml');
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/^r\.yaml: not YAML at line \d+, column \d+/);
+    for (const secret of ['s3cr3tpath', 'hooks.example', '0123456789abcdef0123'])
+      expect(message).not.toContain(secret);
+  });
+
   it.each([
     ['security', ['tenant-a', 'tenant-b'], 'critical', true],
     ['security', ['tenant-a'], 'warning', false],
@@ -185,6 +205,44 @@ receivers:
     expect(
       verifySignature(secret, `${request.body} `, request.headers['lumen-signature']!, context.now),
     ).toBe(false);
+  });
+
+  describe('text from the cluster reads as written in every format', () => {
+    const hostile = event({
+      content: {
+        ...event().content,
+        source: { namespace: 'tenant-b', labels: { app: 'my_api_v2' }, pod: 'tenant-b/api-1' },
+        evidence: 'reachable: <!channel> *open* [details](http://evil.example) `x` # 1. - a',
+      },
+    });
+    const hostileGroup = { receiver: 'x', groupKey: 'tenant-a/web', events: [hostile] };
+
+    it('slack: no mention, link or markup in the blocks nor in the notification text', () => {
+      const body = renderDelivery(byType('slack'), hostileGroup, context).body;
+      const message = JSON.parse(body) as { text: string };
+      expect(body).not.toContain('<!channel>');
+      expect(body).toContain('&lt;!channel&gt;');
+      // The top-level text, which phones show, is escaped too.
+      expect(message.text).not.toMatch(/<|>/);
+    });
+
+    it('teams: markdown characters escaped in the title, the headline and every fact', () => {
+      const body = renderDelivery(byType('teams'), hostileGroup, context).body;
+      expect(body).not.toContain('[details](http://evil.example)');
+      expect(body).toContain('\\\\[details\\\\]\\\\(http://evil.example\\\\)');
+      expect(body).not.toMatch(/[^\\]_api_/);
+      expect(body).toContain('my\\\\_api\\\\_v2');
+    });
+
+    it.each([
+      ['a *bold* _word_', 'a \\*bold\\* \\_word\\_'],
+      ['[x](y)', '\\[x\\]\\(y\\)'],
+      ['- item', '\\- item'],
+      ['12. item', '12\\. item'],
+      ['tenant-a/web-0 TCP/80', 'tenant-a/web-0 TCP/80'],
+    ])('escapeTeams(%j) is %j', (text, escaped) => {
+      expect(escapeTeams(text)).toBe(escaped);
+    });
   });
 
   it('slack: Block Kit blocks and fallback text, with the evidence and trace', () => {

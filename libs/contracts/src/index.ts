@@ -13,3 +13,4 @@ export * from './ports/index.js';
 export * from './records/index.js';
 export * from './api/index.js';
 export * from './cell-block/index.js';
+export * from './secret-yaml.js';
