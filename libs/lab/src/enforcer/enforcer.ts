@@ -83,6 +83,12 @@ export class Enforcer {
   private lastProgramMs = 0;
   /** The newest snapshot not yet being programmed. */
   private waiting: Snapshot | undefined;
+  /**
+   * Snapshots taken but not yet fully programmed. A fault changes no resourceVersion, so
+   * without this the status would say "settled" while the faulted rules are still being
+   * written pod by pod (a probe then saw one pod's old rules, in CI at stop 25).
+   */
+  private unfinished = 0;
   private forgettingUntil: number | undefined;
   private readonly durations: number[] = [];
   private unsubscribe: (() => void) | undefined;
@@ -154,7 +160,8 @@ export class Enforcer {
     return {
       faults: this.faults.map(formatFault),
       appliedResourceVersion: this.appliedResourceVersion,
-      pending: this.firstUnappliedChange !== undefined || this.delayed.size > 0,
+      pending:
+        this.firstUnappliedChange !== undefined || this.delayed.size > 0 || this.unfinished > 0,
       propagation: {
         count: this.durations.length,
         lastMs: this.durations[this.durations.length - 1],
@@ -229,6 +236,7 @@ export class Enforcer {
       return;
     }
     this.waiting = snapshot;
+    this.unfinished++;
     this.chain = this.chain
       .then(() => {
         const next = this.waiting;
@@ -237,6 +245,9 @@ export class Enforcer {
       })
       .catch((error: unknown) => {
         this.options.log('programming failed', { error: String(error) });
+      })
+      .finally(() => {
+        this.unfinished--;
       });
   }
 
