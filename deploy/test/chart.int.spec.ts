@@ -19,6 +19,7 @@ import {
   proberDurable,
 } from '#lumen/contracts';
 import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
+import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { proberInboxPrefix } from '#lumen/prober';
 import { freePort, run } from '#lumen/host';
 import {
@@ -40,6 +41,12 @@ type K8sObject = RenderedObject;
 
 const render = (args: readonly string[] = []): Promise<K8sObject[]> =>
   renderChart(repositoryRoot, args);
+
+/** The chart's "anywhere" peers with its default deniedEgressCidrs. */
+const ANYWHERE_BUT_METADATA = [
+  { ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.0.0/16', '100.100.100.200/32'] } },
+  { ipBlock: { cidr: '::/0', except: ['fe80::/10', 'fd00:ec2::254/128'] } },
+];
 
 const find = (objects: readonly K8sObject[], kind: string, name: string): K8sObject => {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
@@ -289,8 +296,87 @@ describe('the Helm chart', () => {
     expect(find(on, 'NetworkPolicy', name)['spec']).toEqual({
       podSelector: { matchLabels: { 'lumen.dev/synthetic': 'true' } },
       policyTypes: ['Egress'],
-      egress: [{}],
+      egress: [{ to: ANYWHERE_BUT_METADATA }],
     });
+  });
+
+  it.each([['defaults', ''], ...combos.map((c) => [c, c])])(
+    'names a peer in every egress rule, and no "anywhere" reaches metadata or link-local, with %s',
+    async (_name, file) => {
+      const policies = (
+        await render([
+          '--set',
+          'syntheticSources.enabled=true',
+          ...(file ? ['-f', join(VALUES, file)] : []),
+        ])
+      ).filter((o) => o.kind === 'NetworkPolicy');
+      const rules = policies.flatMap((p) =>
+        ((p['spec'] as { egress?: { to?: { ipBlock?: { cidr: string } }[] }[] }).egress ?? []).map(
+          (rule) => ({ policy: p.metadata.name, rule }),
+        ),
+      );
+      expect(rules.length).toBeGreaterThan(5);
+      for (const { policy, rule } of rules) {
+        // A rule without peers allows every address, the metadata service's too.
+        expect({ policy, peered: (rule.to?.length ?? 0) > 0 }).toEqual({ policy, peered: true });
+        for (const peer of rule.to ?? [])
+          if (peer.ipBlock && /\/0$/.test(peer.ipBlock.cidr))
+            expect(peer).toEqual(
+              ANYWHERE_BUT_METADATA.find((a) => a.ipBlock.cidr === peer.ipBlock!.cidr),
+            );
+      }
+    },
+  );
+
+  it('takes NATS cluster routes only from NATS pods', async () => {
+    const spec = find(await render(), 'NetworkPolicy', 'lumen-nats')['spec'] as {
+      ingress: { from: unknown[]; ports: { port: number }[] }[];
+    };
+    const route = spec.ingress.filter((r) => r.ports.some((p) => p.port === 6222));
+    expect(route).toEqual([
+      {
+        from: [
+          {
+            podSelector: {
+              matchLabels: {
+                'app.kubernetes.io/name': 'lumen',
+                'app.kubernetes.io/instance': 'lumen',
+                'app.kubernetes.io/component': 'nats',
+              },
+            },
+          },
+        ],
+        ports: [{ protocol: 'TCP', port: 6222 }],
+      },
+    ]);
+  });
+
+  it('keeps the prober off control-plane nodes unless asked, tolerating every other taint', async () => {
+    const podSpec = async (args: string[] = []): Promise<Record<string, unknown>> =>
+      (
+        find(await render(args), 'DaemonSet', 'lumen-prober') as unknown as {
+          spec: { template: { spec: Record<string, unknown> } };
+        }
+      ).spec.template.spec;
+    const byDefault = await podSpec();
+    expect(byDefault['tolerations']).toEqual([{ operator: 'Exists' }]);
+    expect(byDefault['affinity']).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                { key: 'node-role.kubernetes.io/control-plane', operator: 'DoesNotExist' },
+                { key: 'node-role.kubernetes.io/master', operator: 'DoesNotExist' },
+              ],
+            },
+          ],
+        },
+      },
+    });
+    expect(
+      (await podSpec(['--set', 'prober.onControlPlaneNodes=true']))['affinity'],
+    ).toBeUndefined();
   });
 
   it.each([
@@ -434,7 +520,7 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
       const registry = new ManagedProberRegistry(
         await ProberRegistry.open(scheduler, 15_000),
         scheduler,
-        { ackWaitMs: 90_000 },
+        PROBER_CONSUMER_SETTINGS,
       );
       const heartbeats = await ProberRegistry.open(prober, 15_000, true);
       await heartbeats.announce({
@@ -469,6 +555,8 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
         await scheduler.connection.jetstreamManager()
       ).consumers.info('LUMEN_V1_PROBES', proberDurable('node-1'));
       expect(info.num_ack_pending + info.num_pending).toBe(0);
+      // A poison batch is not handed out forever, nor redelivered while a scan runs.
+      expect(info.config).toMatchObject({ max_deliver: 3, ack_wait: 90_000 * 1e6 });
       await prober.publish(probeResultSubject('node-1'), ProbeResultContract, {
         batchId: 'chart-1',
         node: 'node-1',

@@ -95,6 +95,8 @@ describe('Lumen’s own NetworkPolicies', () => {
         { from: 'tenant/app', to: 'lumen/reporter', port: 8084, protocol: 'TCP', allowed: false },
         { from: 'tenant/app', to: 'lumen/nats', port: 4222, protocol: 'TCP', allowed: false },
         { from: 'lumen/prober', to: 'lumen/nats', port: 4222, protocol: 'TCP', allowed: true },
+        // Cluster routes are for NATS servers only.
+        { from: 'lumen/prober', to: 'lumen/nats', port: 6222, protocol: 'TCP', allowed: false },
         { from: 'lumen/prober', to: 'tenant/app', port: 80, protocol: 'TCP', allowed: false },
         {
           from: 'lumen/planner',

@@ -37,7 +37,7 @@ import {
   type RaceSettings,
 } from '#lumen/reporter';
 import {
-  PROBER_BATCH_ACK_WAIT_MS,
+  PROBER_CONSUMER_SETTINGS,
   PROBER_WATCH_INTERVAL_MS,
   SchedulerCore,
   noSchedulerMetrics,
@@ -177,9 +177,7 @@ export class LocalPipeline {
       {
         bus: this.bus,
         // As the scheduler service: it makes each node's prober consumer (ADR 0014).
-        probers: new ManagedProberRegistry(this.registry, this.bus, {
-          ackWaitMs: PROBER_BATCH_ACK_WAIT_MS,
-        }),
+        probers: new ManagedProberRegistry(this.registry, this.bus, PROBER_CONSUMER_SETTINGS),
         clock: systemClock,
         log,
         tracer: caseTracer('scheduler'),
@@ -246,8 +244,11 @@ export class LocalPipeline {
         this.options.log.warn('watch failed; relisting', { kind, error: String(error) });
       },
     });
-    // Stopped in reverse: the watcher first, then the synthetic pods go.
+    // Stopped in reverse: the watcher first, then the plan in progress ends (its reconcile
+    // could otherwise make the synthetic namespace again after it is removed), then the
+    // synthetic pods go, as the planner service does.
     this.stops.push(() => this.planner.removeSyntheticSources());
+    this.stops.push(() => this.plans.idle());
     this.stops.push(() => watcher.stop());
     await watcher.start();
     if (this.options.sweepIntervalMs > 0) {

@@ -129,6 +129,8 @@ export class MessageBus implements Publisher, Consumer {
     concurrency?: number;
     onlyNew?: boolean;
     inactiveThresholdMs?: number;
+    /** Deliveries before the server gives up on a message; unbounded unless given. */
+    maxDeliver?: number;
   }): Promise<void> {
     const stream = streamForSubject(options.filterSubject);
     const config = {
@@ -140,9 +142,9 @@ export class MessageBus implements Publisher, Consumer {
         : {}),
       filter_subject: options.filterSubject,
       ack_wait: (options.ackWaitMs ?? DEFAULT_ACK_WAIT_MS) * 1e6,
-      // Unbounded on purpose: a deferral is a nak, and a case may wait through many of them
-      // for a prober; the bus itself dead-letters a message whose handling keeps failing.
-      max_deliver: -1,
+      // Unbounded unless asked: a deferral is a nak, and a case may wait through many of
+      // them for a prober; the bus itself dead-letters a message whose handling keeps failing.
+      max_deliver: options.maxDeliver ?? -1,
       // The server stops delivering at this many unacked messages (its default is 1,000):
       // a consumer that holds more at once, as the scheduler does while gathering, says so.
       max_ack_pending: Math.max(1000, options.concurrency ?? 1),

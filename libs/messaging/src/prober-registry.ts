@@ -58,9 +58,12 @@ export class ProberRegistry {
   }
 }
 
-/** How long a batch may go unacked before JetStream gives it to the node's prober again. */
+/** How each node's prober consumer holds its batches (defaults: the scheduler's settings). */
 export interface ProberConsumerSettings {
+  /** How long a batch may go unacked before JetStream gives it to the node's prober again. */
   readonly ackWaitMs: number;
+  /** How many times JetStream delivers one batch before it gives up on it. */
+  readonly maxDeliver: number;
 }
 
 /**
@@ -86,6 +89,7 @@ export class ManagedProberRegistry {
         durable: proberDurable(node),
         filterSubject: probeBatchSubject(node),
         ackWaitMs: this.settings.ackWaitMs,
+        maxDeliver: this.settings.maxDeliver,
       });
       this.prepared.add(node);
     }

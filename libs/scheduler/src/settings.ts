@@ -37,11 +37,16 @@ export const SCHEDULER_DEFAULTS: SchedulerSettings = {
 };
 
 /**
- * How long a batch may go unacked before JetStream gives it to its node's prober again:
- * the default nmap host timeout (60 s) and 30 s to spare. A prober working on a batch tells
- * the server so every third of it, so only a crashed prober's batches wait this long.
+ * Each node's prober consumer, which the scheduler makes (ADR 0014).
+ * - ackWaitMs: how long a batch may go unacked before JetStream gives it to its node's
+ *   prober again: the default nmap host timeout (60 s) and 30 s to spare. A prober working
+ *   on a batch tells the server so every third of it (a dual-stack batch runs two scans),
+ *   so only a crashed prober's batches wait this long.
+ * - maxDeliver: a batch that kills its prober every time it is taken (a poison batch) is
+ *   not handed out forever; after this many deliveries the server stops, and the scheduler
+ *   re-dispatches the work as a new attempt once no result came in time.
  */
-export const PROBER_BATCH_ACK_WAIT_MS = 90_000;
+export const PROBER_CONSUMER_SETTINGS = { ackWaitMs: 90_000, maxDeliver: 3 } as const;
 
 /** How often the scheduler looks for work held by silent probers. */
 export const PROBER_WATCH_INTERVAL_MS = 1000;

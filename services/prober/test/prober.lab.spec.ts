@@ -18,6 +18,7 @@ import {
   type PrivateNatsServer,
 } from '#lumen/messaging';
 import { podKey } from '#lumen/policy';
+import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { freePort } from '#lumen/host';
 import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
 import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
@@ -99,9 +100,11 @@ it('takes a batch for its node from JetStream, probes inside the source pod, and
   // This test plays the scheduler: it makes the heartbeat bucket and, once the prober is
   // seen alive, the node's consumer, which the prober may only bind to (ADR 0014).
   const bus = await MessageBus.connect({ url: nats!.url, service: 'test-scheduler' });
-  const probers = new ManagedProberRegistry(await ProberRegistry.open(bus, 15_000), bus, {
-    ackWaitMs: 90_000,
-  });
+  const probers = new ManagedProberRegistry(
+    await ProberRegistry.open(bus, 15_000),
+    bus,
+    PROBER_CONSUMER_SETTINGS,
+  );
   await eventually(
     async () => ((await probers.live()).has(source.node) ? true : undefined),
     'the prober’s heartbeat',

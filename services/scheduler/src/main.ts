@@ -4,7 +4,7 @@ import { Logger } from '@nestjs/common';
 import { systemClock, type Stop } from '#lumen/contracts';
 import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
 import {
-  PROBER_BATCH_ACK_WAIT_MS,
+  PROBER_CONSUMER_SETTINGS,
   PROBER_WATCH_INTERVAL_MS,
   SCHEDULER_DEFAULTS,
   SchedulerCore,
@@ -53,7 +53,7 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
       const registry = new ManagedProberRegistry(
         await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS),
         bus,
-        { ackWaitMs: PROBER_BATCH_ACK_WAIT_MS },
+        PROBER_CONSUMER_SETTINGS,
       );
       const scheduler = new SchedulerCore(
         {

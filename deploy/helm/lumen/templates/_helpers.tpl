@@ -98,3 +98,26 @@ readinessProbe:
   httpGet: { path: /readyz, port: http }
   periodSeconds: 5
 {{- end -}}
+
+{{/*
+"Anywhere" as NetworkPolicy peers: every IPv4 and IPv6 address except
+networkPolicies.deniedEgressCidrs (cloud metadata services, link-local), each family's
+exceptions under its own block as the API requires.
+*/}}
+{{- define "lumen.anywhere" -}}
+{{- $v4 := list -}}
+{{- $v6 := list -}}
+{{- range .Values.networkPolicies.deniedEgressCidrs -}}
+{{- if contains ":" . -}}{{- $v6 = append $v6 . -}}{{- else -}}{{- $v4 = append $v4 . -}}{{- end -}}
+{{- end -}}
+- ipBlock:
+    cidr: 0.0.0.0/0
+    {{- with $v4 }}
+    except: {{ toJson . }}
+    {{- end }}
+- ipBlock:
+    cidr: ::/0
+    {{- with $v6 }}
+    except: {{ toJson . }}
+    {{- end }}
+{{- end -}}
