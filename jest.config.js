@@ -43,6 +43,8 @@ export default {
   // Jest's default on two cores is one worker. Lab suites mostly wait for nmap and
   // timeouts, so a second worker runs the CPU-bound unit suites beside them.
   maxWorkers: 2,
+  // The long lab suites start first (see the sequencer for why).
+  testSequencer: '<rootDir>/libs/testing/hooks/tiers-first-sequencer.mjs',
   projects: [
     {
       ...shared,
