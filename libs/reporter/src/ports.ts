@@ -125,6 +125,11 @@ export interface ResultsReader {
     scope: Scope,
     page: { readonly limit: number; readonly cursor?: string },
   ): Promise<Page<AttemptItem> | null>;
+  /** The namespaces of a case's ends, when the scope sees the case. */
+  caseEnds(
+    caseId: string,
+    scope: Scope,
+  ): Promise<{ readonly source: string; readonly destination: string } | null>;
   coverage(scope: Scope, policy?: string): Promise<PolicyCoverage[]>;
   matrix(scope: Scope): Promise<MatrixCoverageAnswer | null>;
   latency(

@@ -165,11 +165,19 @@ export class ResultsQuery {
     scope: Scope,
     page: PageRequest,
   ): Promise<Page<AttemptItem> | null> {
-    const visible = await this.scoped(this.cases(), scope)
-      .select('c.case_id', 'case_id')
+    return (await this.caseEnds(caseId, scope)) ? this.attemptsOf(caseId, page) : null;
+  }
+
+  /** The namespaces of a case's ends; null when the scope does not see the case. */
+  async caseEnds(
+    caseId: string,
+    scope: Scope,
+  ): Promise<{ source: string; destination: string } | null> {
+    const row = await this.scoped(this.cases(), scope)
+      .select(['c.source_namespace AS source', 'c.destination_namespace AS destination'])
       .andWhere('c.case_id = :caseId', { caseId })
-      .getRawOne<{ case_id: string }>();
-    return visible ? this.attemptsOf(caseId, page) : null;
+      .getRawOne<{ source: string; destination: string }>();
+    return row ? { source: row.source, destination: row.destination } : null;
   }
 
   /** The query plan of an attempts page, for the test that keeps it on the index. */

@@ -699,3 +699,141 @@ describe('results', () => {
     await deadLetters.stop();
   });
 });
+
+describe('tenant views', () => {
+  // tenant-c's spy pod probes tenant-a's vault under tenant-a's policy: each tenant sees
+  // the case (one end is its own), and of the other end only its namespace.
+  const crossId = 'e000000000000001';
+  const spy = {
+    namespace: 'tenant-c',
+    name: 'spy-0',
+    uid: 'uid-spy',
+    ip: '10.0.9.9',
+    node: 'node-c',
+  };
+  const vault = {
+    namespace: 'tenant-a',
+    name: 'vault-0',
+    uid: 'uid-vault',
+    ip: '10.0.1.1',
+    node: 'node-a',
+  };
+  const hiddenFrom: Record<'a' | 'c', string[]> = {
+    // What tenant-a must not learn of tenant-c's end, and tenant-c of tenant-a's.
+    a: ['spy', 'uid-spy', '10.0.9.9', 'node-c', '"command"', '10.0.7.7'],
+    c: ['vault', 'uid-vault', '10.0.1.1', 'node-a', '"command"', '10.0.7.7'],
+  };
+
+  beforeAll(async () => {
+    const side = { isolated: true, allowedBy: [], allowed: false };
+    await bus.publish(TEST_CASE_SUBJECT, TestCaseContract, {
+      caseId: crossId,
+      generation: 1,
+      reason: 'near-miss-namespace',
+      source: { namespace: 'tenant-c', labels: { app: 'spy' }, classKey: 'tenant-c/spy' },
+      destination: { namespace: 'tenant-a', labels: { app: 'vault' }, classKey: 'tenant-a/vault' },
+      port: 8200,
+      protocol: 'TCP',
+      expected: 'deny',
+      explanation: {
+        egress: { ...side, isolated: true, policies: ['tenant-c/spy-egress'], allowed: true },
+        ingress: { ...side, policies: ['tenant-a/vault'] },
+      },
+      rule: { policy: 'tenant-a/vault', direction: 'ingress', index: 0 },
+      changedAt: new Date(Date.now() - 60_000).toISOString(),
+      sources: [spy],
+      destinations: [vault],
+      listenerKnown: true,
+      syntheticSource: false,
+      loopback: false,
+    });
+    await dispatchAndAnswer(bus, {
+      batchId: 'b-cross-1',
+      node: 'node-c',
+      attempt: 1,
+      source: { namespace: spy.namespace, name: spy.name },
+      // The batch scanned another tenant's pod too: the command line names it.
+      command: ['nmap', '-sS', '-p', 'T:8200', '10.0.1.1', '10.0.7.7'],
+      observations: [
+        {
+          caseId: crossId,
+          round: 1,
+          destination: { namespace: vault.namespace, name: vault.name },
+          ip: vault.ip,
+          port: 8200,
+          protocol: 'TCP',
+          reachability: 'blocked',
+          basis: 'dropped: filtered (no-response) from 10.0.1.1',
+          evidence: { state: 'filtered', reason: 'no-response' },
+        },
+      ],
+      startedAt: new Date().toISOString(),
+      durationMs: 5,
+    });
+    await eventually(
+      async () => (await api(`/api/v1/cases/${crossId}`, TOKENS.admin)).body.includes('"pass"'),
+      'the cross-tenant case judged',
+    );
+  });
+
+  const paths = (ownPolicy: string): string[] => [
+    '/api/v1/summary',
+    '/api/v1/outcomes',
+    '/api/v1/outcomes?namespace=tenant-a',
+    '/api/v1/outcomes?namespace=tenant-c',
+    `/api/v1/outcomes?policy=${ownPolicy}`,
+    '/api/v1/outcomes?policy=tenant-a/vault',
+    '/api/v1/outcomes?outcome=pass',
+    '/api/v1/outcomes?since=2026-01-01T00:00:00Z',
+    `/api/v1/cases/${crossId}`,
+    `/api/v1/cases/${crossId}/attempts`,
+    '/api/v1/coverage',
+    '/api/v1/coverage?policy=tenant-a/vault',
+    '/api/v1/latency',
+    '/api/v1/latency?namespace=tenant-c',
+  ];
+
+  it('shows the admin both ends in full, the secrets the tenants must not see included', async () => {
+    const detail = (await api(`/api/v1/cases/${crossId}`, TOKENS.admin)).body;
+    for (const secret of [...hiddenFrom.a, ...hiddenFrom.c]) expect(detail).toContain(secret);
+  });
+
+  it.each([
+    ['a' as const, 'tenant-a/web'],
+    ['c' as const, 'tenant-c/web'],
+  ])(
+    'shows tenant-%s, on every endpoint and filter, the other end as its namespace only',
+    async (tenant, ownPolicy) => {
+      for (const path of paths(ownPolicy)) {
+        const { status, body } = await api(path, TOKENS[tenant]);
+        expect([path, status]).toEqual([path, 200]);
+        for (const secret of hiddenFrom[tenant])
+          expect([path, body.includes(secret) ? secret : 'hidden']).toEqual([path, 'hidden']);
+      }
+      const detail = JSON.parse((await api(`/api/v1/cases/${crossId}`, TOKENS[tenant])).body) as {
+        case: { source: object; destination: object; policy: string | null };
+        attempts: { items: Record<string, unknown>[] };
+      };
+      const [own, other] = tenant === 'a' ? ['destination', 'source'] : ['source', 'destination'];
+      expect(detail.case[other as 'source']).toEqual({
+        namespace: tenant === 'a' ? 'tenant-c' : 'tenant-a',
+      });
+      expect(detail.case[own as 'source']).toMatchObject({
+        namespace: `tenant-${tenant}`,
+        pods: [tenant === 'a' ? vault : spy],
+      });
+      // The policy the case checks is tenant-a's: tenant-c does not learn its name.
+      expect(detail.case.policy).toBe(tenant === 'a' ? 'tenant-a/vault' : null);
+      expect(detail.attempts.items[0]).toMatchObject({
+        reachability: 'blocked',
+        evidence: { state: 'filtered', reason: 'no-response' },
+        node: tenant === 'a' ? null : 'node-c',
+        sourcePod: tenant === 'a' ? null : 'tenant-c/spy-0',
+        destinationPod: tenant === 'a' ? 'tenant-a/vault-0' : null,
+      });
+      // Every answer still has its documented shape.
+      const parsed = API_ROUTES.caseDetail.answer.safeParse(detail);
+      expect(parsed.error?.issues ?? []).toEqual([]);
+    },
+  );
+});

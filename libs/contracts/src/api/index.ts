@@ -77,6 +77,16 @@ function pageOf<T extends z.ZodType>(item: T, id: string) {
 
 const observedReachability = z.enum(['reachable', 'blocked']).nullable();
 
+/**
+ * One end of a case as the API shows it: in full, or, to a token limited to namespaces,
+ * only the namespace of an end outside them (no pods, labels, UIDs, IPs, nodes).
+ */
+export const apiCaseSide = z.union([caseSide, z.strictObject({ namespace: namespaceName })]).meta({
+  id: 'CaseSide',
+  description:
+    'A pod class and its candidate pods; only `namespace` when the end lies outside a limited token’s namespaces.',
+});
+
 export const apiSummary = z
   .object({
     cases: z.number().int(),
@@ -99,8 +109,8 @@ export const apiOutcome = z
     caseReason,
     expected: expectedVerdict,
     observed: observedReachability,
-    source: caseSide,
-    destination: caseSide,
+    source: apiCaseSide,
+    destination: apiCaseSide,
     port,
     protocol,
     policy: z.string().nullable(),
@@ -115,7 +125,8 @@ export const apiAttempt = z
     id: z.number().int(),
     round,
     attempt: z.number().int(),
-    node: z.string(),
+    /** null to a limited token when the source (whose node ran the probe) is outside it. */
+    node: z.string().nullable(),
     observedAt: dateTime,
     reachability,
     basis: z.string(),
@@ -143,7 +154,12 @@ export const apiCase = z
       traceparent: true,
     }).shape,
   )
-  .extend({ policy: z.string().nullable(), changedAt: dateTime })
+  .extend({
+    source: apiCaseSide,
+    destination: apiCaseSide,
+    policy: z.string().nullable(),
+    changedAt: dateTime,
+  })
   .meta({ id: 'Case', description: 'The expectation, with the policies that explain it.' });
 
 export const apiHistoryEntry = z.object({ outcome, round, decidedAt: dateTime });
@@ -255,6 +271,7 @@ export type ApiSummary = z.infer<typeof apiSummary>;
 export type OutcomeItem = z.infer<typeof apiOutcome>;
 export type AttemptItem = z.infer<typeof apiAttempt>;
 export type CaseItem = z.infer<typeof apiCase>;
+export type ApiCaseSide = z.infer<typeof apiCaseSide>;
 export type CaseDetail = z.infer<typeof apiCaseDetail>;
 export type PolicyCoverage = z.infer<typeof apiPolicyCoverage>;
 export type LatencyStats = z.infer<typeof apiLatency>;

@@ -59,6 +59,11 @@ const side = z.strictObject({
   decidedBy: tierRuleRef.optional(),
   passedBy: z.array(tierRuleRef).max(100).optional(),
   ambiguous: z.string().max(2000).optional(),
+  /**
+   * Set only in the API's answer to a token limited to namespaces, on the side of an end
+   * outside them: its policies and rules are not named (docs/security.md).
+   */
+  hidden: z.literal(true).optional(),
 });
 
 /** Why the policies decide as they do, per side: isolation, selecting policies, admitting rules. */

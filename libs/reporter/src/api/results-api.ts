@@ -13,6 +13,13 @@ import {
   type PolicyCoverage,
 } from '#lumen/contracts';
 import type { ResultsReader } from '../ports.js';
+import {
+  attemptView,
+  caseDetailView,
+  foreignEnds,
+  outcomeView,
+  visiblePolicy,
+} from './tenant-view.js';
 
 /** An answer other than 200, with a message that names what is wrong. */
 export class ApiProblem extends Error {
@@ -29,7 +36,8 @@ export class ApiProblem extends Error {
  * The API's rules in one place: who is calling (bearer token → scope), what they asked
  * (validated by the routes' schemas in libs/contracts, the same that document them), and
  * answers that never reveal what the scope hides: a case outside it is "not found",
- * exactly like a case that does not exist. Framework-free; the reporter service maps
+ * exactly like a case that does not exist, and of a case it sees, the end outside it is
+ * its namespace only (tenant-view.ts). Framework-free; the reporter service maps
  * ApiProblem to HTTP.
  */
 export class ResultsApi {
@@ -50,9 +58,12 @@ export class ResultsApi {
   async outcomes(authorization: string | undefined, query: unknown): Promise<Page<OutcomeItem>> {
     const { results, caller } = this.begin(authorization);
     const { limit, cursor, ...filter } = parse(API_ROUTES.outcomes.query, query);
-    return paged(() =>
+    // Filtering by another tenant's policy name would tell whether it exists.
+    if (!visiblePolicy(filter.policy, caller.namespaces)) return { items: [], nextCursor: null };
+    const page = await paged(() =>
       results.outcomes(definedOnly(filter), caller.namespaces, pageRequest(limit, cursor)),
     );
+    return { ...page, items: page.items.map((i) => outcomeView(i, caller.namespaces)) };
   }
 
   async caseDetail(
@@ -67,7 +78,7 @@ export class ResultsApi {
       results.caseDetail(caseId, caller.namespaces, pageRequest(limit, cursor)),
     );
     if (!found) throw new ApiProblem(404, 'case not found');
-    return found;
+    return caseDetailView(found, caller.namespaces);
   }
 
   async attempts(
@@ -78,11 +89,13 @@ export class ResultsApi {
     const { results, caller } = this.begin(authorization);
     const { caseId } = parse(API_ROUTES.attempts.params, params);
     const { limit, cursor } = parse(API_ROUTES.attempts.query, query);
-    const found = await paged(() =>
-      results.attempts(caseId, caller.namespaces, pageRequest(limit, cursor)),
-    );
-    if (!found) throw new ApiProblem(404, 'case not found');
-    return found;
+    const ends = await results.caseEnds(caseId, caller.namespaces);
+    const found =
+      ends &&
+      (await paged(() => results.attempts(caseId, caller.namespaces, pageRequest(limit, cursor))));
+    if (!ends || !found) throw new ApiProblem(404, 'case not found');
+    const foreign = foreignEnds(ends, caller.namespaces);
+    return { ...found, items: found.items.map((a) => attemptView(a, caller.namespaces, foreign)) };
   }
 
   async coverage(
@@ -100,6 +113,7 @@ export class ResultsApi {
   async latency(authorization: string | undefined, query: unknown): Promise<LatencyStats> {
     const { results, caller } = this.begin(authorization);
     const q = parse(API_ROUTES.latency.query, query);
+    if (!visiblePolicy(q.policy, caller.namespaces)) return NO_LATENCY;
     return results.latency(caller.namespaces, definedOnly(q));
   }
 
@@ -116,6 +130,17 @@ export class ResultsApi {
     return { results: this.results, caller };
   }
 }
+
+/** What a scope sees of a policy it may not name: nothing measured, as for one that does not exist. */
+const NO_LATENCY: LatencyStats = {
+  count: 0,
+  minMs: null,
+  p50Ms: null,
+  p90Ms: null,
+  p99Ms: null,
+  maxMs: null,
+  meanMs: null,
+};
 
 /** A validated page query as the store takes it. */
 function pageRequest(
