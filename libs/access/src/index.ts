@@ -2,6 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { parseSecretYaml } from '#lumen/contracts';
 
+export * from './scope.js';
+
 /** What a token may see: every namespace (undefined), or only these. */
 export interface Caller {
   readonly name: string;

@@ -1,5 +1,12 @@
 import { createHash } from 'node:crypto';
-import { alertHeadline, describeEndpoint, type AlertEvent } from './alert.js';
+import { hiddenPolicyName, hideAddresses, isHiddenPolicyName, visiblePolicy } from '#lumen/access';
+import {
+  alertHeadline,
+  describeEndpoint,
+  type AlertContent,
+  type AlertEndpoint,
+  type AlertEvent,
+} from './alert.js';
 import type { Receiver } from './receivers.js';
 import { SIGNATURE_HEADER, signatureHeader } from './signing.js';
 
@@ -37,9 +44,10 @@ export function deliveryId(group: AlertGroup): string {
 
 export function renderDelivery(
   receiver: Receiver,
-  group: AlertGroup,
+  whole: AlertGroup,
   context: RenderContext,
 ): HttpRequest {
+  const group = receiver.namespaces ? groupSeenBy(whole, receiver.namespaces) : whole;
   switch (receiver.type) {
     case 'webhook':
       return cloudEvent(receiver.url, receiver.secret, group, context);
@@ -55,13 +63,50 @@ export function renderDelivery(
   }
 }
 
+/**
+ * What a receiver limited to namespaces (a tenant's channel) is told, by the API's rules
+ * for a limited token: of a case's end outside its namespaces, the namespace only; no
+ * policy owned there by name; no addresses in the evidence (docs/security.md).
+ */
+export function groupSeenBy(group: AlertGroup, namespaces: readonly string[]): AlertGroup {
+  const policy = group.events[0]?.content.policy;
+  return {
+    ...group,
+    groupKey:
+      policy === group.groupKey && !visiblePolicy(policy, namespaces)
+        ? hiddenPolicyName(policy)
+        : group.groupKey,
+    events: group.events.map((e) => ({ ...e, content: contentSeenBy(e.content, namespaces) })),
+  };
+}
+
+function contentSeenBy(content: AlertContent, namespaces: readonly string[]): AlertContent {
+  const hide = (end: AlertEndpoint): AlertEndpoint =>
+    namespaces.includes(end.namespace) ? end : { namespace: end.namespace, labels: {}, pod: null };
+  const foreign =
+    !namespaces.includes(content.source.namespace) ||
+    !namespaces.includes(content.destination.namespace);
+  const named = visiblePolicy(content.policy, namespaces);
+  return {
+    ...content,
+    source: hide(content.source),
+    destination: hide(content.destination),
+    policy: named || !content.policy ? content.policy : hiddenPolicyName(content.policy),
+    rule: named ? content.rule : null,
+    reason: foreign ? hideAddresses(content.reason) : content.reason,
+    verdict: foreign ? hideAddresses(content.verdict) : content.verdict,
+    evidence: foreign ? hideAddresses(content.evidence) : content.evidence,
+  };
+}
+
 function json(url: string, payload: unknown): HttpRequest {
   return { url, headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) };
 }
 
 function policyLink(group: AlertGroup, context: RenderContext): string {
   const policy = group.events[0]?.content.policy;
-  const query = policy ? `?policy=${encodeURIComponent(policy)}` : '';
+  const query =
+    policy && !isHiddenPolicyName(policy) ? `?policy=${encodeURIComponent(policy)}` : '';
   return `${context.apiBaseUrl}/api/v1/outcomes${query}`;
 }
 

@@ -207,6 +207,30 @@ receivers:
     ).toBe(false);
   });
 
+  describe('a receiver limited to namespaces is told only what a tenant may see', () => {
+    // tenant-b's api pod reached tenant-a's web: tenant-b's channel learns its own pod
+    // broke through, not tenant-a's pod, labels, policy name or addresses.
+    const cross = event({
+      content: {
+        ...event().content,
+        evidence: 'reachable: open (syn-ack) from 10.0.1.7',
+      },
+    });
+    const crossGroup = { receiver: 'x', groupKey: 'tenant-a/web', events: [cross] };
+    it.each(['webhook', 'slack', 'alertmanager', 'teams'] as const)('%s', (type) => {
+      const receiver = { ...byType(type), namespaces: ['tenant-b'] };
+      const body = renderDelivery(receiver, crossGroup, context).body;
+      for (const hidden of ['web-0', 'app=web', '"web"', 'tenant-a/web', '10.0.1.7'])
+        expect([hidden, body.includes(hidden)]).toEqual([hidden, false]);
+      expect(body).toContain('tenant-b/api-1');
+      expect(body).toContain('tenant-a');
+      // The admin's channel still gets everything.
+      const whole = renderDelivery(byType(type), crossGroup, context).body;
+      expect(whole).toContain('web-0');
+      expect(whole).toContain('tenant-a/web');
+    });
+  });
+
   describe('text from the cluster reads as written in every format', () => {
     const hostile = event({
       content: {
@@ -257,7 +281,8 @@ receivers:
       .map((f) => f.text)
       .join('\n');
     for (const part of [
-      'tenant-b/api-1',
+      // team-a's channel: the source in tenant-b is its namespace only.
+      'tenant-b {}',
       'tenant-a/web-0',
       'TCP/80',
       'deny / reachable',
@@ -265,6 +290,7 @@ receivers:
       'open (syn-ack)',
     ])
       expect(fields).toContain(part);
+    expect(fields).not.toContain('tenant-b/api-1');
   });
 
   it('alertmanager: POST /api/v2/alerts with routing labels and no pod in any label', () => {

@@ -1,3 +1,4 @@
+import type { Scope } from '#lumen/access';
 import type {
   ApiSummary,
   AttemptItem,
@@ -95,8 +96,8 @@ export interface ReporterPorts {
   readonly events?: ReporterEvents;
 }
 
-/** The namespaces a caller may see; undefined sees every namespace. */
-export type Scope = readonly string[] | undefined;
+/** The namespaces a caller may see (libs/access); undefined sees every namespace. */
+export type { Scope };
 
 /**
  * The API's reads; ResultsQuery (libs/store) is the real one. Every read takes the caller's

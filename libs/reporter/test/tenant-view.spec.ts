@@ -1,12 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { AttemptItem, CaseItem, OutcomeItem } from '#lumen/contracts';
-import {
-  attemptView,
-  caseView,
-  foreignEnds,
-  outcomeView,
-  visiblePolicy,
-} from '../src/api/tenant-view.js';
+import { visiblePolicy } from '#lumen/access';
+import { attemptView, caseView, foreignEnds, outcomeView } from '../src/api/tenant-view.js';
 
 const pod = (namespace: string, name: string, ip: string) => ({
   namespace,

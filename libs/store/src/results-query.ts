@@ -1,3 +1,4 @@
+import type { Scope } from '#lumen/access';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { z } from 'zod';
 import {
@@ -28,8 +29,8 @@ import {
   PolicyRulesEntity,
 } from './entities.js';
 
-/** The namespaces a caller may see; undefined sees every namespace. */
-export type Scope = readonly string[] | undefined;
+/** The namespaces a caller may see (libs/access); undefined sees every namespace. */
+export type { Scope };
 
 export interface OutcomeFilter {
   readonly namespace?: string;

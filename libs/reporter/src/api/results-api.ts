@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import type { ApiTokens, Caller } from '#lumen/access';
+import { visiblePolicy, type ApiTokens, type Caller } from '#lumen/access';
 import {
   API_ROUTES,
   CursorError,
@@ -13,13 +13,7 @@ import {
   type PolicyCoverage,
 } from '#lumen/contracts';
 import type { ResultsReader } from '../ports.js';
-import {
-  attemptView,
-  caseDetailView,
-  foreignEnds,
-  outcomeView,
-  visiblePolicy,
-} from './tenant-view.js';
+import { attemptView, caseDetailView, foreignEnds, outcomeView } from './tenant-view.js';
 
 /** An answer other than 200, with a message that names what is wrong. */
 export class ApiProblem extends Error {

@@ -6,7 +6,7 @@ import type {
   Explanation,
   OutcomeItem,
 } from '#lumen/contracts';
-import type { Scope } from '../ports.js';
+import { hideAddresses, visiblePolicy, type Scope } from '#lumen/access';
 
 /*
  * What a token limited to namespaces sees of a case with one end outside them (issue 15):
@@ -17,21 +17,6 @@ import type { Scope } from '../ports.js';
  * and allows, policies owned there are not named, and no nmap command line (which lists
  * every target of a batch, whoever owns them) is shown to a limited token at all.
  */
-
-/** Addresses in free text (nmap's reason, a refusal): IPv4 and IPv6 literals. */
-const ADDRESS = /\b(?:\d{1,3}\.){3}\d{1,3}\b|\b[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}\b/gi;
-const HIDDEN_ADDRESS = '(address hidden)';
-
-/**
- * Whether the scope may see a policy's name: one owned by its namespaces, or a
- * cluster-scoped one (its owner part is a kind: ClusterNetworkPolicy/…).
- */
-export function visiblePolicy(policy: string | null | undefined, scope: Scope): boolean {
-  if (!policy || scope === undefined) return true;
-  const owner = policy.split('/')[0] ?? '';
-  // Cluster-scoped policies decide for the tenant's own pods too; their names are shown.
-  return /^[A-Z]/.test(owner) || scope.includes(owner);
-}
 
 function hiddenSide(side: ApiCaseSide): ApiCaseSide {
   return { namespace: side.namespace };
@@ -71,10 +56,6 @@ const namespacesOf = (c: {
   source: c.source.namespace,
   destination: c.destination.namespace,
 });
-
-function hideAddresses(text: string): string {
-  return text.replace(ADDRESS, HIDDEN_ADDRESS);
-}
 
 export function outcomeView(item: OutcomeItem, scope: Scope): OutcomeItem {
   if (scope === undefined) return item;
