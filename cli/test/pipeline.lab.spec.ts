@@ -250,6 +250,28 @@ describe('the pipeline in the lab', () => {
       expect(synthetic.some((c) => c.from.labels.access === 'true')).toBe(true);
       expect(report.summary).toMatchObject({ fail: 0, flaky: 0, inconclusive: 0 });
       expect(pipeline.planner.plan!.notGenerated.filter((n) => n.synthetic)).toEqual([]);
+      // Their namespace admits only restricted pods, and their spec is what it admits.
+      const namespace = await lab.client.send<{ metadata: { labels: Record<string, string> } }>(
+        'GET',
+        '/api/v1/namespaces/lumen-synthetic',
+      );
+      expect(namespace.metadata.labels).toMatchObject({
+        'pod-security.kubernetes.io/enforce': 'restricted',
+      });
+      const running = await lab.client.send<{
+        items: { spec: { securityContext: object; containers: { securityContext: object }[] } }[];
+      }>('GET', '/api/v1/namespaces/lumen-synthetic/pods');
+      expect(running.items).toHaveLength(2);
+      for (const pod of running.items) {
+        expect(pod.spec.securityContext).toMatchObject({
+          runAsNonRoot: true,
+          seccompProfile: { type: 'RuntimeDefault' },
+        });
+        expect(pod.spec.containers[0]?.securityContext).toMatchObject({
+          allowPrivilegeEscalation: false,
+          capabilities: { drop: ['ALL'] },
+        });
+      }
       await pipeline.stop();
       stopped = true;
       const pods = await lab.client.send<{ items: unknown[] }>(

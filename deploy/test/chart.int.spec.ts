@@ -183,13 +183,32 @@ describe('the Helm chart', () => {
     });
   });
 
-  it('grants pod create and delete, in Lumen’s namespace only, when synthetic sources are on', async () => {
-    const rbac = rbacOf(await render(['-f', join(VALUES, 'synthetic.yaml')]));
-    expect(rbac['Role/lumen/lumen-planner']).toEqual([
-      ...leases('planner'),
-      { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] },
+  it('grants pod create and delete in the synthetic sources’ own namespace only, when they are on', async () => {
+    const objects = await render(['-f', join(VALUES, 'synthetic.yaml')]);
+    expect(rbacOf(objects)).toEqual({
+      'ClusterRole/*/lumen-planner': plannerReads,
+      'Role/lumen/lumen-planner': leases('planner'),
+      'Role/lumen/lumen-scheduler': leases('scheduler'),
+      'Role/lumen/lumen-reporter': leases('reporter'),
+      'Role/lumen-synthetic/lumen-planner-synthetic': [
+        { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] },
+      ],
+    });
+    // Its own namespace, which admits only restricted pods; never Lumen's.
+    expect(find(objects, 'Namespace', 'lumen-synthetic').metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'lumen.dev/synthetic': 'true',
+    });
+    const planner = JSON.stringify(find(objects, 'Deployment', 'lumen-planner'));
+    expect(planner).toContain('{"name":"SYNTHETIC_NAMESPACE","value":"lumen-synthetic"}');
+    expect(planner).toContain('{"name":"SYNTHETIC_MAX_PODS","value":"50"}');
+    const elsewhere = await render([
+      '-f',
+      join(VALUES, 'synthetic.yaml'),
+      '--set',
+      'syntheticSources.namespace=probe-sources',
     ]);
-    expect(rbac['ClusterRole/*/lumen-planner']).toEqual(plannerReads);
+    expect(Object.keys(rbacOf(elsewhere))).toContain('Role/probe-sources/lumen-planner-synthetic');
   });
 
   it('binds each role to its own component’s ServiceAccount, and the prober to none', async () => {
@@ -293,9 +312,12 @@ describe('the Helm chart', () => {
     const on = (await render(['--set', 'syntheticSources.enabled=true'])).filter(
       (o) => o.kind === 'NetworkPolicy',
     );
-    expect(find(on, 'NetworkPolicy', name)['spec']).toEqual({
-      podSelector: { matchLabels: { 'lumen.dev/synthetic': 'true' } },
-      policyTypes: ['Egress'],
+    const policy = find(on, 'NetworkPolicy', name);
+    expect(policy.metadata.namespace).toBe('lumen-synthetic');
+    // Every pod there may send anywhere but metadata, and nothing may reach them.
+    expect(policy['spec']).toEqual({
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
       egress: [{ to: ANYWHERE_BUT_METADATA }],
     });
   });

@@ -9,6 +9,11 @@ export interface SyntheticPod {
 
 const MARKER = 'lumen.dev/synthetic';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'lumen' };
+/** A namespace Lumen makes admits only pods that meet Pod Security "restricted". */
+const RESTRICTED = {
+  'pod-security.kubernetes.io/enforce': 'restricted',
+  'pod-security.kubernetes.io/enforce-version': 'latest',
+};
 
 function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
@@ -21,7 +26,7 @@ export function syntheticPodName(labels: Readonly<Record<string, string>>): stri
 }
 
 /**
- * Lumen's synthetic source pods, behind a small port: created in Lumen's own namespace with
+ * Lumen's synthetic source pods, behind a small port: created in their own namespace with
  * labels that mark them, kept while wanted, deleted when not, all removed on request. Only
  * pods carrying the marker label are ever touched.
  */
@@ -58,12 +63,15 @@ export class SyntheticPods {
     return { created, deleted };
   }
 
-  /** Deletes every marked pod, then the namespace if Lumen made it. */
+  /** Deletes every marked pod, then the namespace if Lumen made it (not one Helm made). */
   async removeAll(namespace: string): Promise<void> {
     for (const name of await this.list(namespace)) await this.deletePod(namespace, name);
     try {
-      const current = await this.core.readNamespace({ name: namespace });
-      if (current.metadata?.labels?.[MARKER] === 'true')
+      const labels = (await this.core.readNamespace({ name: namespace })).metadata?.labels ?? {};
+      if (
+        labels[MARKER] === 'true' &&
+        labels['app.kubernetes.io/managed-by'] === MANAGED_BY['app.kubernetes.io/managed-by']
+      )
         await this.core.deleteNamespace({ name: namespace });
     } catch (error) {
       if (!isNotFound(error)) throw error;
@@ -97,7 +105,9 @@ export class SyntheticPods {
     } catch (error) {
       if (!isNotFound(error)) throw error;
       await this.core.createNamespace({
-        body: { metadata: { name: namespace, labels: { [MARKER]: 'true', ...MANAGED_BY } } },
+        body: {
+          metadata: { name: namespace, labels: { [MARKER]: 'true', ...MANAGED_BY, ...RESTRICTED } },
+        },
       });
     }
   }
@@ -107,10 +117,18 @@ export class SyntheticPods {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: { name, namespace, labels: { ...pod.labels, [MARKER]: 'true' } },
+      // Fixed but for the labels: what Pod Security "restricted" admits, nothing mounted,
+      // no token, no host anything.
       spec: {
         automountServiceAccountToken: false,
         terminationGracePeriodSeconds: 0,
         enableServiceLinks: false,
+        securityContext: {
+          runAsNonRoot: true,
+          runAsUser: 65534,
+          runAsGroup: 65534,
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
         containers: [
           {
             name: 'source',
@@ -121,6 +139,7 @@ export class SyntheticPods {
               runAsNonRoot: true,
               runAsUser: 65534,
               capabilities: { drop: ['ALL'] },
+              seccompProfile: { type: 'RuntimeDefault' },
             },
             resources: { requests: { cpu: '1m', memory: '4Mi' }, limits: { memory: '16Mi' } },
           },

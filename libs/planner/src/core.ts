@@ -79,6 +79,8 @@ export class PlannerCore {
   private reportedErrors = new Set<string>();
   private readonly publishedIn = new Map<string, number>();
   private syntheticSince: number | undefined;
+  /** The wanted count last warned about, so a standing excess is logged once. */
+  private syntheticCapWarned: number | undefined;
   /** Where the current sweep's rotation began, and where it stopped. */
   private rotationStart: string | undefined;
   private rotationNext: string | undefined;
@@ -323,15 +325,21 @@ export class PlannerCore {
     const used = plan.cases
       .filter((c) => c.source.namespace === namespace)
       .map((c) => c.source.labels);
+    // Those in use first, so the cap never removes a source a case stands on.
     const wanted = new Map(
-      [...requested, ...used].map((labels) => [
+      [...used, ...requested].map((labels) => [
         JSON.stringify(Object.entries(labels).sort()),
         labels,
       ]),
     );
+    const cap = this.settings.maxSyntheticSources ?? PLANNER_DEFAULTS.maxSyntheticSources;
+    if (wanted.size > cap && this.syntheticCapWarned !== wanted.size) {
+      this.syntheticCapWarned = wanted.size;
+      this.log.warn('synthetic sources capped', { wanted: wanted.size, cap });
+    }
     const { created, deleted } = await this.ports.synthetic.reconcile(
       namespace,
-      [...wanted.values()].map((labels) => ({ namespace, labels })),
+      [...wanted.values()].slice(0, cap).map((labels) => ({ namespace, labels })),
     );
     if (created.length > 0) this.syntheticSince = this.clock.now().getTime();
     else if (requested.length === 0) this.syntheticSince = undefined;

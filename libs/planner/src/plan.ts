@@ -232,6 +232,18 @@ interface Cell {
   readonly choice: PortChoice;
 }
 
+/**
+ * The hint on a near miss no running pod covers: it stands when synthetic sources are off
+ * (turning them on would help), or on and able to cover it (not with reserved labels).
+ */
+function syntheticHint(
+  ingress: boolean,
+  namespace: string | undefined,
+  labels: Labels | undefined,
+): string {
+  return ingress && (!namespace || labels) ? ' (a synthetic source would cover it)' : '';
+}
+
 /** Lumen's synthetic sources stand in for near misses; they are not the cluster's workloads. */
 function synthetic(c: PodClass): boolean {
   return c.labels[SYNTHETIC_LABEL] === 'true';
@@ -621,7 +633,7 @@ class Planner {
     this.notGenerated.push({
       reason,
       rule: ref,
-      why: `no running ${describeMiss(reason, peer, ingress)}${ingress ? ' (a synthetic source would cover it)' : ''}`,
+      why: `no running ${describeMiss(reason, peer, ingress)}${syntheticHint(ingress, namespace, labels)}`,
       ...(namespace && labels ? { synthetic: { namespace, labels } } : {}),
     });
   }

@@ -11,6 +11,8 @@ export interface PlannerSettings {
   readonly sweepIntervalMs: number;
   /** Lumen's namespace for synthetic sources; undefined keeps them off (the default). */
   readonly syntheticNamespace?: string;
+  /** At most this many synthetic source pods at once; undefined takes the default. */
+  readonly maxSyntheticSources?: number;
   /** Candidate pods per class in each case message. */
   readonly maxCandidates: number;
   /** Pods of namespaces labelled `<optOutLabel>=true` are neither probed nor probe sources. */
@@ -52,6 +54,11 @@ export const PLANNER_DEFAULTS = {
    */
   crdDiscoveryMs: 60_000,
   syntheticNamespace: 'lumen-synthetic',
+  /**
+   * Synthetic source pods at most: tenants choose their labels through their selectors, so
+   * their number is capped; the near misses beyond stay "not generated", with why.
+   */
+  maxSyntheticSources: 50,
   syntheticImage: 'registry.k8s.io/pause:3.10',
 } as const;
 

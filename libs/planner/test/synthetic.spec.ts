@@ -2,7 +2,16 @@ import { describe, expect, it } from '@jest/globals';
 import { PolicyEngine, type NormalizedPeer } from '#lumen/policy';
 import { loadScenarioFile } from '#lumen/scenario';
 import { conformanceScenarioFiles } from '#lumen/testing';
-import { planCases, syntheticSourceLabels } from '#lumen/planner';
+import { silentLog } from '#lumen/contracts';
+import {
+  PlannerCore,
+  planCases,
+  syntheticSourceLabels,
+  type SyntheticSources,
+} from '#lumen/planner';
+import { InMemoryBus, ManualClock, RecordingTracer } from '#lumen/testing';
+
+type SyntheticPod = Parameters<SyntheticSources['reconcile']>[1][number];
 
 type PodPeer = NormalizedPeer & { kind: 'pods' };
 const peer = (p: Partial<Omit<PodPeer, 'kind'>>): PodPeer => ({
@@ -71,6 +80,36 @@ describe('syntheticSourceLabels', () => {
       peer({ namespaceSelector: {}, podSelector: { matchLabels: { app: 'mon' } } }),
       undefined,
     ],
+    [
+      "a peer selecting Lumen's own pods: refused (app.kubernetes.io/ is reserved)",
+      'near-miss-namespace' as const,
+      peer({
+        namespaceSelector: { matchLabels: { team: 'ops' } },
+        podSelector: {
+          matchLabels: { 'app.kubernetes.io/name': 'lumen', component: 'reporter' },
+        },
+      }),
+      undefined,
+    ],
+    [
+      'a peer asking for a lumen.dev/ label: refused',
+      'near-miss-namespace' as const,
+      peer({
+        namespaceSelector: { matchLabels: { team: 'ops' } },
+        podSelector: { matchExpressions: [{ key: 'lumen.dev/role', operator: 'Exists' }] },
+      }),
+      undefined,
+    ],
+    [
+      'near-miss-both against DoesNotExist on a reserved key: refused',
+      'near-miss-both' as const,
+      peer({
+        podSelector: {
+          matchExpressions: [{ key: 'app.kubernetes.io/part-of', operator: 'DoesNotExist' }],
+        },
+      }),
+      undefined,
+    ],
   ])('%s', (_name, reason, p, expected) => {
     expect(syntheticSourceLabels(reason, p, 'default', 'lumen-synthetic')).toEqual(expected);
   });
@@ -90,5 +129,61 @@ describe('syntheticSourceLabels', () => {
       namespace: 'lumen-synthetic',
       labels: { access: 'true', 'lumen.dev/synthetic': 'true' },
     });
+  });
+});
+
+describe('the planner keeps synthetic sources', () => {
+  const file = conformanceScenarioFiles().find((f) => f.endsWith('00-seed-access-nginx.yaml'))!;
+  const { cluster } = loadScenarioFile(file);
+
+  async function reconciled(maxSyntheticSources?: number): Promise<SyntheticPod[][]> {
+    const calls: SyntheticPod[][] = [];
+    const core = new PlannerCore(
+      {
+        bus: new InMemoryBus(),
+        clock: new ManualClock(),
+        log: silentLog,
+        tracer: new RecordingTracer(),
+        metrics: { planned: () => undefined, notJudged: () => undefined },
+        synthetic: {
+          reconcile: (_namespace, wanted) => {
+            calls.push([...wanted]);
+            return Promise.resolve({ created: wanted.map((_, i) => `p${i}`), deleted: [] });
+          },
+          removeAll: () => Promise.resolve(),
+        },
+      },
+      {
+        coverage: 'budget',
+        probeBudget: 0,
+        sweepIntervalMs: 300_000,
+        maxCandidates: 5,
+        syntheticNamespace: 'lumen-synthetic',
+        ...(maxSyntheticSources === undefined ? {} : { maxSyntheticSources }),
+      },
+    );
+    await core.update({
+      cluster,
+      pods: cluster.pods.map((p, i) => ({
+        ...p,
+        uid: `uid-${i}`,
+        node: 'node-1',
+        running: true,
+        ip: p.ip ?? `10.0.0.${i + 2}`,
+      })),
+      changes: [],
+    });
+    return calls;
+  }
+
+  it('asks for every near miss no real pod covers, within the cap', async () => {
+    expect((await reconciled()).at(-1)).toHaveLength(2);
+  });
+
+  it('never asks for more than the cap, however many near misses want one', async () => {
+    const calls = await reconciled(1);
+    expect(calls.at(-1)).toEqual([
+      { namespace: 'lumen-synthetic', labels: expect.any(Object) as object },
+    ]);
   });
 });

@@ -50,6 +50,8 @@ export const plannerConfigSchema = z.object({
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
     .default(PLANNER_DEFAULTS.syntheticNamespace),
   SYNTHETIC_IMAGE: z.string().min(1).default(PLANNER_DEFAULTS.syntheticImage),
+  /** Synthetic source pods at most; near misses beyond stay "not generated". */
+  SYNTHETIC_MAX_PODS: integer(1, 1000, PLANNER_DEFAULTS.maxSyntheticSources),
 });
 type PlannerConfig = z.infer<typeof plannerConfigSchema>;
 
@@ -89,7 +91,12 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
           maxCandidates: config.MAX_CANDIDATES,
           optOutLabel: config.OPT_OUT_LABEL,
           rotationBlocksAbove: config.ROTATION_BLOCKS_ABOVE,
-          ...(synthetic ? { syntheticNamespace: config.SYNTHETIC_NAMESPACE } : {}),
+          ...(synthetic
+            ? {
+                syntheticNamespace: config.SYNTHETIC_NAMESPACE,
+                maxSyntheticSources: config.SYNTHETIC_MAX_PODS,
+              }
+            : {}),
         },
       );
       const planner = core;

@@ -121,3 +121,8 @@ exceptions under its own block as the API requires.
     except: {{ toJson . }}
     {{- end }}
 {{- end -}}
+
+{{/* The namespace of synthetic sources: their own, never the release's. */}}
+{{- define "lumen.syntheticNamespace" -}}
+{{- .Values.syntheticSources.namespace | default (printf "%s-synthetic" .Release.Namespace) -}}
+{{- end -}}
