@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { headers as natsHeaders } from 'nats';
-import { SUBJECT_PREFIX } from '#lumen/contracts';
+import { SUBJECT_PREFIX, silentLog } from '#lumen/contracts';
 import { applyObjects, faultedCluster, parseFault } from '#lumen/lab';
 import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { expectationCoverage } from '#lumen/planner';
@@ -160,7 +160,7 @@ describe('the pipeline in the lab', () => {
       2000,
     );
     try {
-      await pipeline.untilJudged(60_000);
+      await pipeline.untilJudged(120_000);
       const applied = Date.now();
       // Lets run=client pods of every namespace reach web: two deny cases become allow.
       await applyObjects(lab.client, [
@@ -238,7 +238,21 @@ describe('the pipeline in the lab', () => {
   it('covers near misses no real pod covers with labelled synthetic sources, and removes them afterwards', async () => {
     const recipe00 = recipes.find((f) => f.includes('/00-seed-access-nginx'))!;
     const lab = await upLab('e2e-synthetic', recipe00);
-    const pipeline = await pipelineFor(lab, undefined, 0, 'lumen-synthetic');
+    const warnings: string[] = [];
+    const pipeline = await startLabPipeline({
+      labName: lab.name,
+      labRoot: TEST_LAB_ROOT,
+      natsUrl: nats.url,
+      scratch,
+      sweepIntervalMs: 0,
+      syntheticNamespace: 'lumen-synthetic',
+      log: {
+        ...silentLog,
+        warn: (message, fields) => {
+          if (message === 'stopping failed') warnings.push(JSON.stringify(fields ?? {}));
+        },
+      },
+    });
     let stopped = false;
     try {
       await pipeline.untilJudged(120_000);
@@ -279,7 +293,12 @@ describe('the pipeline in the lab', () => {
         '/api/v1/namespaces/lumen-synthetic/pods',
       );
       expect(pods.items).toEqual([]);
-      await expect(lab.client.send('GET', '/api/v1/namespaces/lumen-synthetic')).rejects.toThrow();
+      const left = await lab.client
+        .send('GET', '/api/v1/namespaces/lumen-synthetic')
+        .then(() => 'the namespace is still there')
+        .catch(() => 'gone');
+      // A stop step that failed says why, if it is not gone.
+      expect({ left, warnings }).toEqual({ left: 'gone', warnings: [] });
     } finally {
       if (!stopped) await pipeline.stop();
       await lab.down();
