@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 
 export interface RunOptions {
   /** Written to the command's standard input, which is then closed. */
@@ -7,6 +7,8 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   /** Extra environment variables, on top of this process's environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Open file descriptors the command inherits as its fds 3, 4, … */
+  readonly inheritFds?: readonly number[];
 }
 
 export interface RunResult {
@@ -49,10 +51,12 @@ export function run(
 ): Promise<RunResult> {
   const started = performance.now();
   return new Promise((resolve, reject) => {
+    // Node types the streams as possibly null once stdio has more than three entries; the
+    // first three are pipes whatever follows them.
     const child = spawn(file, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe', ...(options.inheritFds ?? [])],
       ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
-    });
+    }) as ChildProcessWithoutNullStreams;
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;

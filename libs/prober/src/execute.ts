@@ -31,6 +31,8 @@ function refusal(target: Target, settings: ProberSettings): string | undefined {
   const address = parseIp(target.ip);
   if (!address || !settings.podCidrs.some((cidr) => cidrContains(cidr, address)))
     return `refused: ${target.ip} is outside the pod CIDRs`;
+  if (settings.refusedAddresses.includes(target.ip))
+    return `refused: ${target.ip} is an address of this node`;
   if (!settings.protocols.includes(target.protocol))
     return `refused: protocol ${target.protocol} is not allowed`;
   if (!settings.portRanges.some((r) => target.port >= r.from && target.port <= r.to))
@@ -54,11 +56,12 @@ async function scan(
     tcpScan: settings.tcpScan,
     maxRttTimeoutMs: settings.maxRttTimeoutMs,
     hostTimeoutMs: settings.hostTimeoutMs,
+    maxRate: settings.maxRate,
   });
   const command = ['nsenter', `--net=${netns.path}`, 'nmap', ...args];
   let scanned: readonly PortResult[];
   try {
-    const result = await host.runNmap(netns.path, args);
+    const result = await host.runNmap(netns, args);
     if (result.code !== 0)
       throw new NmapOutputError(
         `nmap exited with ${String(result.code ?? result.signal)}: ${result.stderr.trim().split('\n')[0] ?? ''}`,
@@ -121,6 +124,15 @@ export async function executeBatch(
     durationMs: host.now().getTime() - started.getTime(),
     ...(command ? { command } : {}),
   });
+  if (batch.targets.length > settings.maxTargetsPerBatch)
+    return finish(
+      batch.targets.map((t) =>
+        inconclusive(
+          t,
+          `refused: the batch names ${batch.targets.length} targets, more than ${settings.maxTargetsPerBatch}`,
+        ),
+      ),
+    );
   if (batch.node !== settings.node) {
     return finish(
       batch.targets.map((t) =>

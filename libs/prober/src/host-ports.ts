@@ -1,10 +1,17 @@
+import { open } from 'node:fs/promises';
 import { run } from '#lumen/host';
-import { findPodNetns } from './netns.js';
+import { findPodNetns, stillThePod } from './netns.js';
 import type { ProbeHost } from './ports.js';
+
+/** Where nsenter finds the namespace the prober opened for it: its fd 3. */
+const INHERITED_NETNS = '/proc/self/fd/3';
 
 /**
  * The machine as a prober on a node sees it: pod network namespaces through /proc, and
- * nmap run inside one with `nsenter --net=<path>` (an argument array, never a shell).
+ * nmap run inside one with nsenter (an argument array, never a shell). Before each run
+ * the namespace is opened and held by file descriptor, then the process is checked to
+ * still be the pod's: what nsenter enters is that descriptor, so a pid reused since the
+ * pod was found cannot send a probe from someone else's namespace.
  */
 export function hostProbeHost(nmapTimeoutMs: number): ProbeHost {
   // The process last found for each pod; checked again on every use (pids are reused).
@@ -18,8 +25,21 @@ export function hostProbeHost(nmapTimeoutMs: number): ProbeHost {
       if (lastFound.size > 10_000) lastFound.delete(lastFound.keys().next().value as string);
       return found;
     },
-    runNmap: (path, args) =>
-      run('nsenter', [`--net=${path}`, 'nmap', ...args], { timeoutMs: nmapTimeoutMs }),
+    runNmap: async (netns, args) => {
+      const held = await open(netns.path, 'r');
+      try {
+        if (!(await stillThePod(netns)))
+          throw new Error(
+            `process ${netns.pid} no longer belongs to pod ${netns.uid}: not probing from it`,
+          );
+        return await run('nsenter', [`--net=${INHERITED_NETNS}`, 'nmap', ...args], {
+          timeoutMs: nmapTimeoutMs,
+          inheritFds: [held.fd],
+        });
+      } finally {
+        await held.close();
+      }
+    },
     now: () => new Date(),
   };
 }

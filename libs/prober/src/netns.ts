@@ -2,6 +2,8 @@ import { readFile, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface PodNetns {
+  /** The pod's UID, as the batch named it. */
+  readonly uid: string;
   readonly pid: number;
   /** Usable with `nsenter --net=`. */
   readonly path: string;
@@ -53,7 +55,18 @@ export async function findPodNetns(
     const path = join(procRoot, pid, 'ns', 'net');
     const netns = await readlink(path).catch(() => undefined);
     if (netns === undefined) continue;
-    return { pid: Number(pid), path, hostNetwork: netns === hostNetns };
+    return { uid, pid: Number(pid), path, hostNetwork: netns === hostNetns };
   }
   return undefined;
+}
+
+/**
+ * Whether the process found for a pod still belongs to it: a pid is reused once its
+ * process exits, and a batch's second scan (the other IP family) runs a minute later.
+ */
+export async function stillThePod(netns: PodNetns, procRoot = '/proc'): Promise<boolean> {
+  const cgroup = await readFile(join(procRoot, String(netns.pid), 'cgroup'), 'utf8').catch(
+    () => '',
+  );
+  return cgroup !== '' && mentionsPod(cgroup, podCgroupMarkers(netns.uid));
 }

@@ -19,8 +19,8 @@ export interface NmapRun {
 /** The node's machine as a batch needs it; hostProbeHost (nsenter, nmap, /proc) is the real one. */
 export interface ProbeHost {
   readonly findNetns: (uid: string) => Promise<PodNetns | undefined>;
-  /** Runs nmap inside a network namespace: `nsenter --net=<path> nmap <args>`. */
-  readonly runNmap: (netnsPath: string, args: readonly string[]) => Promise<NmapRun>;
+  /** Runs nmap inside the pod's network namespace, checked to be still the pod's first. */
+  readonly runNmap: (netns: PodNetns, args: readonly string[]) => Promise<NmapRun>;
   readonly now: () => Date;
 }
 

@@ -11,6 +11,12 @@ export interface ProberSettings {
   readonly tcpScan: 'syn' | 'connect';
   readonly maxRttTimeoutMs: number;
   readonly hostTimeoutMs: number;
+  /** nmap's packets per second at most (`--max-rate`). */
+  readonly maxRate: number;
+  /** A batch naming more targets than this is refused whole. */
+  readonly maxTargetsPerBatch: number;
+  /** Never probed, even inside the pod CIDRs: the node's own addresses (its kubelet). */
+  readonly refusedAddresses: readonly string[];
 }
 
 /** The prober's defaults, for the service, `lumen run` and the benchmark alike. */
@@ -20,6 +26,13 @@ export const PROBER_DEFAULTS = {
   tcpScan: 'syn' as const,
   maxRttTimeoutMs: 300,
   hostTimeoutMs: 60_000,
+  /**
+   * nmap's packets per second at most: far above what a batch needs (the prober measured
+   * 55 probes/s, docs/benchmarks.md), and a bound on what a forged batch could make it send.
+   */
+  maxRate: 1000,
+  /** The scheduler's largest batch (maxTargetsPerBatch) is 1,000 targets. */
+  maxTargetsPerBatch: 1000,
   /**
    * Batches a prober runs at once. An nmap spends most of its time waiting for answers
    * (and for silence, where a policy drops), so a few run side by side on one core.
@@ -59,5 +72,8 @@ export function defaultProberSettings(
     tcpScan: PROBER_DEFAULTS.tcpScan,
     maxRttTimeoutMs: PROBER_DEFAULTS.maxRttTimeoutMs,
     hostTimeoutMs: PROBER_DEFAULTS.hostTimeoutMs,
+    maxRate: PROBER_DEFAULTS.maxRate,
+    maxTargetsPerBatch: PROBER_DEFAULTS.maxTargetsPerBatch,
+    refusedAddresses: [],
   };
 }

@@ -37,8 +37,10 @@ function fakeHost(nmapCalls: string[][]): ProbeHost {
   let tick = 0;
   return {
     findNetns: async (uid) =>
-      uid === SOURCE_UID ? { pid: 42, path: '/proc/42/ns/net', hostNetwork: false } : undefined,
-    runNmap: async (_path, args) => {
+      uid === SOURCE_UID
+        ? { uid, pid: 42, path: '/proc/42/ns/net', hostNetwork: false }
+        : undefined,
+    runNmap: async (_netns, args) => {
       nmapCalls.push([...args]);
       const ips = args.filter((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a));
       const hosts = ips

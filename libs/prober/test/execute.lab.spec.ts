@@ -49,6 +49,9 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
         tcpScan: 'syn',
         maxRttTimeoutMs: 300,
         hostTimeoutMs: 30_000,
+        maxRate: 1000,
+        maxTargetsPerBatch: 1000,
+        refusedAddresses: [],
       },
       hostProbeHost(60_000),
     );

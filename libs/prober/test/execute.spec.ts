@@ -12,6 +12,9 @@ const settings: ProberSettings = {
   tcpScan: 'syn',
   maxRttTimeoutMs: 300,
   hostTimeoutMs: 30_000,
+  maxRate: 1000,
+  maxTargetsPerBatch: 4,
+  refusedAddresses: ['10.244.0.1'],
 };
 
 const target = (
@@ -49,8 +52,8 @@ const xml = (ports: string): string =>
 function ports(overrides: Partial<ProbeHost> = {}, calls: string[][] = []): ProbeHost {
   let tick = 0;
   return {
-    findNetns: async () => ({ pid: 42, path: '/proc/42/ns/net', hostNetwork: false }),
-    runNmap: async (_path, args) => {
+    findNetns: async () => ({ uid: 'u-42', pid: 42, path: '/proc/42/ns/net', hostNetwork: false }),
+    runNmap: async (_netns, args) => {
       calls.push([...args]);
       return {
         code: 0,
@@ -109,6 +112,11 @@ describe('executeBatch', () => {
       target('000000000000000c', '10.244.1.9', 80, 'SCTP'),
       'refused: protocol SCTP is not allowed',
     ],
+    [
+      'an address of its own node (the kubelet), even inside the pod CIDRs',
+      target('000000000000000c', '10.244.0.1', 10250),
+      'refused: 10.244.0.1 is an address of this node',
+    ],
   ])('refuses %s and says so, probing the rest', async (_name, bad, basis) => {
     const calls: string[][] = [];
     const result = await executeBatch(
@@ -123,6 +131,23 @@ describe('executeBatch', () => {
     });
     expect(calls[0]).not.toContain(bad.ip);
     expect(result.observations[0]?.reachability).toBe('reachable');
+  });
+
+  it('caps nmap’s packet rate', async () => {
+    const calls: string[][] = [];
+    await executeBatch(batch, settings, ports({}, calls));
+    const at = calls[0]!.indexOf('--max-rate');
+    expect(calls[0]!.slice(at, at + 2)).toEqual(['--max-rate', '1000']);
+  });
+
+  it('refuses a batch with more targets than its cap, whole, without running nmap', async () => {
+    const calls: string[][] = [];
+    const many = [1, 2, 3, 4, 5].map((n) => target(`00000000000000${n}f`, `10.244.1.${n}`));
+    const result = await executeBatch({ ...batch, targets: many }, settings, ports({}, calls));
+    expect(calls).toEqual([]);
+    expect(result.observations.map((o) => [o.reachability, o.basis])).toEqual(
+      many.map(() => ['inconclusive', 'refused: the batch names 5 targets, more than 4']),
+    );
   });
 
   it('reports SCTP as unsupported where the kernel lacks it', async () => {
@@ -145,7 +170,9 @@ describe('executeBatch', () => {
     ],
     [
       'the source pod uses hostNetwork',
-      { findNetns: async () => ({ pid: 1, path: '/proc/1/ns/net', hostNetwork: true }) },
+      {
+        findNetns: async () => ({ uid: 'u-1', pid: 1, path: '/proc/1/ns/net', hostNetwork: true }),
+      },
       'hostNetwork',
     ],
     [

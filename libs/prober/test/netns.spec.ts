@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findPodNetns, podCgroupMarkers } from '#lumen/prober';
+import { findPodNetns, podCgroupMarkers, stillThePod } from '#lumen/prober';
 
 const uid = '4f1c2a9e-7b3d-4e2a-9c1f-0a1b2c3d4e5f';
 
@@ -41,6 +41,7 @@ describe('findPodNetns (unit, on a fake /proc)', () => {
       '17': { cgroup: '0::/system.slice/kubelet.service\n', netns: 'net:[4026531840]' },
     });
     expect(await findPodNetns(uid, proc)).toEqual({
+      uid,
       pid: 4242,
       path: join(proc, '4242', 'ns', 'net'),
       hostNetwork: false,
@@ -71,6 +72,19 @@ describe('findPodNetns (unit, on a fake /proc)', () => {
     expect((await findPodNetns(uid, proc, 300))?.pid).toBe(300);
     // The hint's pid now belongs to another pod (reused): the scan finds the pod's own.
     expect((await findPodNetns(uid, proc, 400))?.pid).toBe(200);
+  });
+
+  it('checks again before each run that the process is still the pod’s (pids are reused)', async () => {
+    const proc = fakeProc({
+      '500': { cgroup: `0::/kubepods/besteffort/pod${uid}/abc\n`, netns: 'net:[4026532003]' },
+    });
+    const found = (await findPodNetns(uid, proc))!;
+    expect(await stillThePod(found, proc)).toBe(true);
+    // The pod's process exited and its pid went to another pod's.
+    writeFileSync(join(proc, '500', 'cgroup'), '0::/kubepods/besteffort/podother/abc\n');
+    expect(await stillThePod(found, proc)).toBe(false);
+    // Or to nothing at all.
+    expect(await stillThePod({ ...found, pid: 999 }, proc)).toBe(false);
   });
 
   it('refuses anything that is not a UID', async () => {

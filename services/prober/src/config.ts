@@ -60,6 +60,22 @@ export const proberConfigSchema = z.object({
   HEARTBEAT_TTL_MS: integer(1500, 300_000, PROBER_DEFAULTS.heartbeatTtlMs),
   /** Batches (one nmap each) probed at once. */
   PROBE_CONCURRENCY: integer(1, 64, PROBER_DEFAULTS.concurrency),
+  /** nmap's packets per second at most. */
+  NMAP_MAX_RATE: integer(10, 100_000, PROBER_DEFAULTS.maxRate),
+  /**
+   * The node's own addresses (the chart passes status.hostIP): never probed, even inside
+   * POD_CIDRS, so no batch can point the prober at its kubelet.
+   */
+  NODE_IPS: z
+    .string()
+    .default('')
+    .transform((text) =>
+      text
+        .split(',')
+        .map((ip) => ip.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.union([z.ipv4(), z.ipv6()]))),
   HTTP_PORT: integer(1, 65535, 8083),
 });
 

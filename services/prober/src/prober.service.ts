@@ -8,7 +8,13 @@ import {
 } from '@nestjs/common';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { kernelSupportsSctp } from '#lumen/host';
-import { ProberWorker, heartbeatIntervalMs, hostProbeHost, proberInboxPrefix } from '#lumen/prober';
+import {
+  PROBER_DEFAULTS,
+  ProberWorker,
+  heartbeatIntervalMs,
+  hostProbeHost,
+  proberInboxPrefix,
+} from '#lumen/prober';
 import { connectBus, nestLog } from '#lumen/service';
 import { caseTracer, proberPrometheus } from '#lumen/telemetry';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
@@ -57,6 +63,9 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
           tcpScan: config.TCP_SCAN,
           maxRttTimeoutMs: config.NMAP_MAX_RTT_MS,
           hostTimeoutMs: config.NMAP_HOST_TIMEOUT_MS,
+          maxRate: config.NMAP_MAX_RATE,
+          maxTargetsPerBatch: PROBER_DEFAULTS.maxTargetsPerBatch,
+          refusedAddresses: config.NODE_IPS,
         },
         instance: randomUUID(),
         version: VERSION,

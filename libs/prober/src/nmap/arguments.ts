@@ -12,6 +12,8 @@ export interface ScanRequest {
   readonly maxRetries?: number;
   /** Stop scanning a host after this long. */
   readonly hostTimeoutMs?: number;
+  /** Packets per second at most, whatever a batch asks for. */
+  readonly maxRate?: number;
 }
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -68,6 +70,7 @@ export function nmapArguments(request: ScanRequest): string[] {
     '--initial-rtt-timeout',
     `${Math.min(100, request.maxRttTimeoutMs ?? 300)}ms`,
     ...(request.hostTimeoutMs ? ['--host-timeout', `${request.hostTimeoutMs}ms`] : []),
+    ...(request.maxRate ? ['--max-rate', String(request.maxRate)] : []),
     '-p',
     lists.join(','),
     '-oX',
