@@ -23,6 +23,7 @@ import {
   RecordingTracer,
   conformanceScenarioFiles,
   exampleRecipeFiles,
+  runningOnOneNode,
 } from '#lumen/testing';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
@@ -67,13 +68,7 @@ function planner_(
 function view(cluster: Cluster, changes: ClusterView['changes'] = []): ClusterView {
   return {
     cluster,
-    pods: cluster.pods.map((p, i) => ({
-      ...p,
-      uid: `uid-${i}`,
-      node: 'node-1',
-      running: true,
-      ip: p.ip ?? `10.0.0.${i + 2}`,
-    })),
+    pods: runningOnOneNode(cluster),
     changes,
   };
 }

@@ -9,7 +9,7 @@ import {
   syntheticSourceLabels,
   type SyntheticSources,
 } from '#lumen/planner';
-import { InMemoryBus, ManualClock, RecordingTracer } from '#lumen/testing';
+import { InMemoryBus, ManualClock, RecordingTracer, runningOnOneNode } from '#lumen/testing';
 
 type SyntheticPod = Parameters<SyntheticSources['reconcile']>[1][number];
 
@@ -164,13 +164,7 @@ describe('the planner keeps synthetic sources', () => {
     );
     await core.update({
       cluster,
-      pods: cluster.pods.map((p, i) => ({
-        ...p,
-        uid: `uid-${i}`,
-        node: 'node-1',
-        running: true,
-        ip: p.ip ?? `10.0.0.${i + 2}`,
-      })),
+      pods: runningOnOneNode(cluster),
       changes: [],
     });
     return calls;

@@ -10,6 +10,7 @@ import type {
   PublishOptions,
   Publisher,
 } from '#lumen/contracts';
+import type { Cluster } from '#lumen/policy';
 
 /** A NATS subject filter (`*` one token, `>` the rest) against a subject. */
 function subjectMatches(filter: string, subject: string): boolean {
@@ -134,4 +135,17 @@ export class RecordingTracer implements CaseTracer {
       },
     };
   }
+}
+
+/** Every pod of a cluster running on node-1, with a UID and an IP: a planner's pods. */
+export function runningOnOneNode(
+  cluster: Cluster,
+): (Cluster['pods'][number] & { uid: string; node: string; running: true; ip: string })[] {
+  return cluster.pods.map((p, i) => ({
+    ...p,
+    uid: `uid-${i}`,
+    node: 'node-1',
+    running: true,
+    ip: p.ip ?? `10.0.0.${i + 2}`,
+  }));
 }
