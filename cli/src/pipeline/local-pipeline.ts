@@ -237,7 +237,8 @@ export class LocalPipeline {
         });
       },
       onSnapshot: (snapshot) => {
-        this.plans.change(snapshot);
+        // Nothing is planned once stopping began: synthetic sources are being removed.
+        if (!this.stopping) this.plans.change(snapshot);
       },
       onError: (kind, error) => {
         if (this.stopping) return;

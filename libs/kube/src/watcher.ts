@@ -415,12 +415,16 @@ export class ClusterWatcher {
       this.changed({ kind, type: 'delete', key: keyOf(object) });
     });
     informer.on('error', (error: unknown) => {
+      // Stopping aborts the informers' watches, which some report as errors: neither those
+      // nor a restart after stop() may reach the caller (a late snapshot re-planned after
+      // a pipeline removed its synthetic sources, and made their namespace again).
+      if (this.isStopped()) return;
       this.options.onError?.(kind, error);
       // client-node stops an informer on a non-410 error; start it again after a pause.
-      setTimeout(
-        () => void informer.start().catch((e: unknown) => this.options.onError?.(kind, e)),
-        1000,
-      ).unref();
+      setTimeout(() => {
+        if (this.isStopped()) return;
+        void informer.start().catch((e: unknown) => this.options.onError?.(kind, e));
+      }, 1000).unref();
     });
     this.informers.push(informer);
     return informer;
@@ -433,6 +437,7 @@ export class ClusterWatcher {
    * behind for as long as the churn lasts. Here it is never more than one interval behind.
    */
   private changed(change: ClusterChange | undefined): void {
+    if (this.isStopped()) return;
     if (change) this.pending.push(change);
     this.timer ??= setTimeout(() => {
       this.timer = undefined;

@@ -68,3 +68,26 @@ it('sends snapshots while churn lasts, at most one debounce interval apart', asy
   const last = snapshots.at(-1)!.snapshot;
   expect(last.cluster.pods.map((p) => p.name)).toHaveLength(1);
 });
+
+it('sends nothing once stopped, not even a change that came just before, nor errors', async () => {
+  await watcher?.stop();
+  const snapshots: ClusterSnapshot[] = [];
+  const errors: string[] = [];
+  watcher = new ClusterWatcher(loadKubeConfig(join(dir, 'kubeconfig')), {
+    debounceMs: 200,
+    onSnapshot: (snapshot) => snapshots.push(snapshot),
+    onError: (kind, error) => errors.push(`${kind}: ${String(error)}`),
+  });
+  await watcher.start();
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  const before = snapshots.length;
+  // A change inside the debounce window, then stop: the pending snapshot must not come.
+  store.create(resourceByKind('Pod')!, 'default', pod('late-0', 'late'));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  await watcher.stop();
+  store.create(resourceByKind('Pod')!, 'default', pod('late-1', 'late'));
+  // Past the debounce and the informers' 1 s restart after an error.
+  await new Promise((resolve) => setTimeout(resolve, 1600));
+  expect(snapshots.length).toBe(before);
+  expect(errors).toEqual([]);
+});
