@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { createWriteStream, mkdtempSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -836,4 +836,16 @@ describe('tenant views', () => {
       expect(parsed.error?.issues ?? []).toEqual([]);
     },
   );
+});
+
+describe('logs', () => {
+  it('never hold a token, a signing secret or a receiver’s path, even when a delivery failed', () => {
+    const logged = readFileSync(join(scratch, 'reporter.log'), 'utf8');
+    // The webhook receiver was down at first: its failures were logged, with where to.
+    expect(logged).toContain('alert delivery failed; will retry');
+    expect(logged).toContain(`http://127.0.0.1:${webhook.port}/…`);
+    // Receiver paths stand in for the secret part of a Slack or Teams webhook URL.
+    for (const secret of [SECRET, ...Object.values(TOKENS), '/hook', '/slack', '/teams'])
+      expect([secret, logged.includes(secret)]).toEqual([secret, false]);
+  });
 });
