@@ -18,6 +18,8 @@ import {
   probeResultSubject,
   proberDurable,
 } from '#lumen/contracts';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ProberDaemonSet } from '#lumen/kube';
 import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { proberInboxPrefix } from '#lumen/prober';
@@ -253,6 +255,34 @@ describe('the Helm chart', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.containers[0]!['resources']).toBeDefined();
+  });
+
+  it('gives the temporary prober DaemonSet of `lumen run` exactly the chart prober’s privileges', async () => {
+    const chart = find(await render(), 'DaemonSet', 'lumen-prober') as K8sObject & {
+      spec: { template: { spec: { containers: { securityContext: unknown }[] } } };
+    };
+    const config = new KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+      users: [{ name: 'u' }],
+      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+      currentContext: 'x',
+    });
+    const run = new ProberDaemonSet(config, {
+      namespace: 'lumen-run',
+      runId: 'abcdef01',
+      image: 'lumen:test',
+      podCidrs: '10.244.0.0/16',
+    }).manifest('nats://10.0.0.1:4222');
+    const pod = run.spec!.template.spec!;
+    expect(pod.containers[0]!.securityContext).toEqual(
+      chart.spec.template.spec.containers[0]!.securityContext,
+    );
+    expect([pod.hostPID, pod.hostNetwork, pod.automountServiceAccountToken]).toEqual([
+      true,
+      undefined,
+      false,
+    ]);
   });
 
   it('runs every other container as non-root with a read-only root filesystem and no capabilities', async () => {

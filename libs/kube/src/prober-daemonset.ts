@@ -238,11 +238,15 @@ export class ProberDaemonSet {
                 image: o.image,
                 command: ['node', '/app/dist/services/prober/src/main.js'],
                 env,
+                // What the chart's prober has, no more (deploy/helm/lumen/README.md).
                 securityContext: {
+                  privileged: false,
                   runAsUser: 0,
+                  runAsNonRoot: false,
                   readOnlyRootFilesystem: true,
                   allowPrivilegeEscalation: false,
                   capabilities: { drop: ['ALL'], add: ['NET_RAW', 'SYS_ADMIN', 'SYS_PTRACE'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
                 },
                 resources: {
                   requests: { cpu: '50m', memory: '96Mi' },
