@@ -96,6 +96,14 @@ describe('rotation cells in blocks, in the lab (ADR 0013)', () => {
       });
       for (const cell of cells)
         expect(await pipeline.store.attempts(cell.cellId, tally.generation)).toEqual([]);
+      // The API's coverage counts them from the tally: the whole matrix is verified.
+      const matrix = await pipeline.store.results.matrix(undefined);
+      expect(matrix?.rotation).toMatchObject({
+        sweeps: 1,
+        cells: cells.length,
+        passed: cells.length,
+      });
+      expect(matrix?.cellsVerified).toBe(matrix?.cells);
     } finally {
       await pipeline.stop();
       await lab.down();

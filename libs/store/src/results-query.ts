@@ -27,6 +27,7 @@ import {
   OutcomeEntity,
   OutcomeHistoryEntity,
   PolicyRulesEntity,
+  RotationTallyEntity,
 } from './entities.js';
 
 /** The namespaces a caller may see (libs/access); undefined sees every namespace. */
@@ -271,13 +272,15 @@ export class ResultsQuery {
     const sees = (policy: string | undefined): boolean =>
       scope === undefined || (policy !== undefined && scope.includes(policy.split('/')[0] ?? ''));
     const whole = scope === undefined;
-    const cellsVerified = Number(verified?.n ?? 0);
+    const rotation = whole ? await this.lastRotation(report.sweepsPerRotation) : null;
+    const cellsVerified = Number(verified?.n ?? 0) + (rotation?.passed ?? 0);
     return {
       generation: report.generation,
       mode: report.mode,
       cells: whole ? report.cells : null,
       // Cases of cells the plan no longer has stay stored: never more than the matrix.
       cellsVerified: whole ? Math.min(cellsVerified, report.cells) : cellsVerified,
+      rotation,
       obligations: whole ? report.obligations : null,
       probeBudget: whole ? report.probeBudget : null,
       sweepsPerRotation: report.sweepsPerRotation,
@@ -287,6 +290,33 @@ export class ResultsQuery {
       notJudged: (report.notJudged ?? [])
         .filter((o) => whole || (o.namespace !== undefined && scope.includes(o.namespace)))
         .map((o) => ({ ...o, namespace: o.namespace ?? null })),
+    };
+  }
+
+  /**
+   * The rotation cells judged in blocks over the last rotation: the tallies of the newest
+   * `sweepsPerRotation` sweeps, each of which continued where the last stopped (ADR 0013).
+   * None while the plan rotates nothing.
+   */
+  private async lastRotation(
+    sweepsPerRotation: number | null,
+  ): Promise<MatrixCoverageAnswer['rotation']> {
+    if (sweepsPerRotation === null) return null;
+    const tallies = await this.dataSource
+      .getRepository(RotationTallyEntity)
+      .find({ order: { generation: 'DESC' }, take: sweepsPerRotation });
+    if (tallies.length === 0) return null;
+    const sum = (count: (t: (typeof tallies)[number]) => number): number =>
+      tallies.reduce((total, t) => total + count(t), 0);
+    const times = tallies.flatMap((t) => [new Date(t.firstAt), new Date(t.lastAt)]);
+    return {
+      sweeps: tallies.length,
+      cells: sum((t) => t.cells),
+      passed: sum((t) => t.passed),
+      inconclusive: sum((t) => t.inconclusive),
+      mismatched: sum((t) => t.mismatched),
+      since: new Date(Math.min(...times.map(Number))).toISOString(),
+      until: new Date(Math.max(...times.map(Number))).toISOString(),
     };
   }
 

@@ -254,6 +254,7 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       mode: 'budget',
       cells: 12,
       cellsVerified: 3,
+      rotation: null,
       obligations: 6,
       probeBudget: 10,
       sweepsPerRotation: 2,
@@ -299,6 +300,7 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       mode: 'budget',
       cells: null,
       cellsVerified: 2,
+      rotation: null,
       obligations: null,
       probeBudget: null,
       sweepsPerRotation: 2,
@@ -320,6 +322,32 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
         },
       ],
     });
+  });
+
+  it('counts the last rotation’s block cells as verified, for an unscoped caller only', async () => {
+    // The newest plan (generation 5, from the test above) rotates in 2 sweeps: the tallies
+    // of the two newest sweeps count, the older one belongs to the rotation before.
+    const at = (minute: number): Date => new Date(T0.getTime() + minute * 60_000);
+    await store.addRotationTally(3, { cells: 5, passed: 5, inconclusive: 0, mismatched: 0 }, at(1));
+    await store.addRotationTally(4, { cells: 4, passed: 2, inconclusive: 1, mismatched: 1 }, at(2));
+    await store.addRotationTally(5, { cells: 3, passed: 3, inconclusive: 0, mismatched: 0 }, at(5));
+    await store.addRotationTally(4, { cells: 1, passed: 1, inconclusive: 0, mismatched: 0 }, at(3));
+    const whole = await store.results.matrix(undefined);
+    expect(whole?.rotation).toEqual({
+      sweeps: 2,
+      cells: 8,
+      passed: 6,
+      inconclusive: 1,
+      mismatched: 1,
+      since: at(2).toISOString(),
+      until: at(5).toISOString(),
+    });
+    // 3 stored cells and 6 passed in blocks, held to the matrix's 12 cells.
+    expect(whole?.cellsVerified).toBe(9);
+    const scoped = await store.results.matrix(['tenant-a']);
+    expect(scoped).toMatchObject({ rotation: null, cellsVerified: 2 });
+    await store.addRotationTally(6, { cells: 9, passed: 9, inconclusive: 0, mismatched: 0 }, at(9));
+    expect((await store.results.matrix(undefined))?.cellsVerified).toBe(12);
   });
 
   it('reads a stored report of a planner that did not yet name unmodelled policies', async () => {

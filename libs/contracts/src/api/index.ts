@@ -212,8 +212,33 @@ export const apiMatrixCoverage = z
     mode: z.enum(['budget', 'full', 'obligations']),
     /** Cells of the class matrix; null for a token limited to namespaces (cluster-wide). */
     cells: z.number().int().nullable(),
-    /** Stored cells, within the caller's scope, whose latest outcome is conclusive. */
+    /**
+     * Cells verified: stored cases within the caller's scope whose latest outcome is
+     * conclusive, plus, for an unscoped caller, the rotation cells that passed in blocks
+     * over the last rotation (`rotation.passed`). Never more than `cells`.
+     */
     cellsVerified: z.number().int(),
+    /**
+     * Rotation cells judged in blocks (ADR 0013), from the tallies of the newest
+     * `sweepsPerRotation` sweeps: a passing block cell leaves a count, not a stored case.
+     * Null when no block was judged, and for a token limited to namespaces (a tally is
+     * cluster-wide).
+     */
+    rotation: z
+      .object({
+        /** Sweeps whose tallies are counted: at most `sweepsPerRotation`. */
+        sweeps: z.number().int(),
+        cells: z.number().int(),
+        passed: z.number().int(),
+        /** Waiting for the next rotation. */
+        inconclusive: z.number().int(),
+        /** Promoted to full cases, which are stored and judged as any case. */
+        mismatched: z.number().int(),
+        /** The first and last cell counted. */
+        since: dateTime,
+        until: dateTime,
+      })
+      .nullable(),
     obligations: z.number().int().nullable(),
     probeBudget: z.number().int().nullable(),
     /** Sweeps to probe every cell at the budget; null: never (obligations only). */
