@@ -1,4 +1,5 @@
 import { DEFAULT_LAB_ROOT } from '#lumen/lab';
+import { natsTls } from '#lumen/messaging';
 
 /** The CLI's environment, read once. */
 export interface CliConfig {
@@ -6,6 +7,10 @@ export interface CliConfig {
   readonly labRoot: string;
   /** An existing NATS server with JetStream (NATS_URL); without one, commands start their own. */
   readonly natsUrl: string | undefined;
+  /** The NATS_URL server's user (NATS_USER, NATS_PASSWORD), if it requires one. */
+  readonly natsCredentials: { readonly user: string; readonly password: string } | undefined;
+  /** PEM of the CA that signed the NATS_URL server's certificate (NATS_CA_FILE; tls:// only). */
+  readonly natsCaFile: string | undefined;
   /** PostgreSQL for results (DATABASE_URL); without one, SQLite. */
   readonly databaseUrl: string | undefined;
   /** An OTLP/HTTP collector for traces (OTEL_EXPORTER_OTLP_ENDPOINT). */
@@ -19,9 +24,16 @@ export function cliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
   const natsUrl = env.NATS_URL || undefined;
   if (natsUrl && !/^(nats|tls):\/\/.+/.test(natsUrl))
     throw new Error(`NATS_URL must be a nats:// or tls:// URL, not "${natsUrl}"`);
+  const natsCaFile = env.NATS_CA_FILE || undefined;
+  if (natsCaFile && !natsUrl) throw new Error('NATS_CA_FILE is set, but NATS_URL is not');
+  if (natsUrl) natsTls(natsUrl, natsCaFile);
   return {
     labRoot,
     natsUrl,
+    natsCredentials: env.NATS_USER
+      ? { user: env.NATS_USER, password: env.NATS_PASSWORD ?? '' }
+      : undefined,
+    natsCaFile,
     databaseUrl: env.DATABASE_URL || undefined,
     otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined,
   };

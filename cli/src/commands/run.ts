@@ -20,7 +20,7 @@ import { storeLocation } from '#lumen/store';
 import { REPORTER_DEFAULTS, type RaceSettings } from '#lumen/reporter';
 import { SCHEDULER_DEFAULTS } from '#lumen/scheduler';
 import { startTelemetry } from '#lumen/telemetry';
-import { cliConfig } from '../config.js';
+import { cliConfig, type CliConfig } from '../config.js';
 import { ExitCode, UsageError, type CommandIo } from '../io.js';
 import { LocalPipeline } from '../pipeline/local-pipeline.js';
 import {
@@ -294,16 +294,18 @@ interface NatsForRun {
   readonly natsUrl: string;
   readonly nats?: PrivateNatsServer;
   /** Set when the run's own server is open to a DaemonSet's pods. */
-  readonly credentials?: { readonly user: string; readonly password: string };
+  readonly credentials?: { readonly user: string; readonly password: string } | undefined;
+  readonly caFile?: string | undefined;
 }
 
 /** NATS_URL, or a private server: on loopback, or (for a DaemonSet) open with a password. */
-async function natsFor(
-  configured: string | undefined,
-  mode: ProberMode,
-  storeDir: string,
-): Promise<NatsForRun> {
-  if (configured) return { natsUrl: configured };
+async function natsFor(config: CliConfig, mode: ProberMode, storeDir: string): Promise<NatsForRun> {
+  if (config.natsUrl)
+    return {
+      natsUrl: config.natsUrl,
+      credentials: config.natsCredentials,
+      caFile: config.natsCaFile,
+    };
   if (mode !== 'daemonset') {
     const nats = await startPrivateNatsServer({ storeDir });
     return { natsUrl: nats.url, nats };
@@ -369,9 +371,9 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       daemonSet = proberDaemonSet(values, values['pod-cidrs']);
       await daemonSet.checkAccess();
     }
-    const server = await natsFor(config.natsUrl, mode, join(scratch, 'nats'));
+    const server = await natsFor(config, mode, join(scratch, 'nats'));
     nats = server.nats;
-    const { natsUrl, credentials } = server;
+    const { natsUrl, credentials, caFile } = server;
     pipeline = await LocalPipeline.start({
       kubeconfig: values.kubeconfig,
       natsUrl,
@@ -381,6 +383,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
       race,
       localProbers: mode === 'local',
       ...(credentials ? { natsCredentials: credentials } : {}),
+      ...(caFile ? { natsCaFile: caFile } : {}),
       podCidrs,
       heartbeatTtlMs: 6000,
       sweepIntervalMs: 0,

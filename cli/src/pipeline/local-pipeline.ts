@@ -51,6 +51,8 @@ export interface LocalPipelineOptions {
   readonly kubeconfig: string;
   readonly natsUrl: string;
   readonly natsCredentials?: { readonly user: string; readonly password: string };
+  /** PEM of the CA that signed the server's certificate; natsUrl must be tls://. */
+  readonly natsCaFile?: string;
   readonly store: StoreLocation;
   readonly planner: PlannerSettings;
   readonly scheduler: SchedulerSettings;
@@ -154,6 +156,7 @@ export class LocalPipeline {
       ...(options.natsCredentials
         ? { user: options.natsCredentials.user, pass: options.natsCredentials.password }
         : {}),
+      ...(options.natsCaFile ? { caFile: options.natsCaFile } : {}),
     });
     this.stops.push(() => this.bus.close());
     this.registry = await ProberRegistry.open(this.bus, options.heartbeatTtlMs);

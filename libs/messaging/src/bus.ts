@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -38,6 +39,38 @@ export interface Logger {
   readonly warn: (message: string, fields?: Record<string, unknown>) => void;
 }
 
+/**
+ * What a URL's scheme asks of the connection. nats.js ignores the scheme and upgrades only
+ * when the server offers TLS, so a `tls://` URL must say so itself: with a `tls` option the
+ * client refuses a server without TLS, and verifies the certificate against the given CA
+ * (or the system's roots when none is given) and the URL's host name. A CA with a `nats://`
+ * URL is an error, not a silent plaintext connection.
+ */
+export function natsTls(url: string, caFile: string | undefined): { tls?: { ca?: string } } {
+  const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
+  if (scheme !== 'nats' && scheme !== 'tls')
+    throw new Error(`NATS URL ${JSON.stringify(url)}: must be nats:// or tls://`);
+  if (scheme === 'nats') {
+    if (caFile)
+      throw new Error(
+        `a NATS CA file (${caFile}) is set, but the URL ${url} is nats://: use tls:// to require TLS`,
+      );
+    return {};
+  }
+  if (!caFile) return { tls: {} };
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read the NATS CA file ${caFile}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  if (!ca.includes('-----BEGIN CERTIFICATE-----'))
+    throw new Error(`the NATS CA file ${caFile} holds no PEM certificate`);
+  return { tls: { ca } };
+}
+
 const MAX_DEAD_PAYLOAD = 64 * 1024;
 /** How long the server waits for an ack before it delivers a message again. */
 const DEFAULT_ACK_WAIT_MS = 30_000;
@@ -72,6 +105,8 @@ export class MessageBus implements Publisher, Consumer {
     manageStreams?: boolean;
     /** Replies come to subjects under this prefix (a prober's own: NATS lets it read no other). */
     inboxPrefix?: string;
+    /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
+    caFile?: string;
   }): Promise<MessageBus> {
     const connection = await connect({
       servers: options.url,
@@ -80,6 +115,7 @@ export class MessageBus implements Publisher, Consumer {
       reconnectTimeWait: 250,
       ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
+      ...natsTls(options.url, options.caFile),
     });
     const jsm = await connection.jetstreamManager();
     if (options.manageStreams ?? true) await ensureStreams(jsm);

@@ -6,6 +6,8 @@ export const commonConfig = {
   NATS_URL: z.string().regex(/^(nats|tls):\/\/.+/, 'must be a nats:// or tls:// URL'),
   NATS_USER: z.string().optional(),
   NATS_PASSWORD: z.string().optional(),
+  /** PEM file of the CA that signed the NATS server's certificate (a tls:// URL only). */
+  NATS_CA_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** otlp sends traces to OTEL_EXPORTER_OTLP_ENDPOINT; none keeps trace ids only. */
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('none'),
@@ -25,6 +27,7 @@ export interface NatsConfig {
   readonly NATS_URL: string;
   readonly NATS_USER?: string | undefined;
   readonly NATS_PASSWORD?: string | undefined;
+  readonly NATS_CA_FILE?: string | undefined;
 }
 
 /** Connects a service to NATS with its credentials, and ensures Lumen's streams. */
@@ -38,6 +41,7 @@ export function connectBus(
     url: config.NATS_URL,
     service,
     ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
+    ...(config.NATS_CA_FILE ? { caFile: config.NATS_CA_FILE } : {}),
     log,
     ...options,
   });

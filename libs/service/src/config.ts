@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { natsTls } from '#lumen/messaging';
 
 /** A configuration that cannot be used: the message names every bad variable. */
 export class ConfigError extends Error {
@@ -18,11 +19,25 @@ export function loadConfig<T>(
   env: NodeJS.ProcessEnv = process.env,
 ): T {
   const parsed = schema.safeParse(env);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    natsTlsOrThrow(service, parsed.data);
+    return parsed.data;
+  }
   throw new ConfigError(
     service,
     parsed.error.issues.map(
       (issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`,
     ),
   );
+}
+
+/** A tls:// URL's CA file is read at boot, and a CA beside a nats:// URL refused there. */
+function natsTlsOrThrow(service: string, config: unknown): void {
+  const { NATS_URL: url, NATS_CA_FILE: caFile } = (config ?? {}) as Record<string, unknown>;
+  if (typeof url !== 'string') return;
+  try {
+    natsTls(url, typeof caFile === 'string' ? caFile : undefined);
+  } catch (error) {
+    throw new ConfigError(service, [`NATS_CA_FILE: ${(error as Error).message}`]);
+  }
 }
