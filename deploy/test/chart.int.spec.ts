@@ -50,6 +50,22 @@ const ANYWHERE_BUT_METADATA = [
   { ipBlock: { cidr: '::/0', except: ['fe80::/10', 'fd00:ec2::254/128'] } },
 ];
 
+interface PodSpec {
+  containers: {
+    env?: { name: string; value?: string }[];
+    volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  }[];
+  volumes?: { name: string; secret?: object }[];
+}
+
+/** The workloads of Lumen's four services. */
+const workloads = [
+  ['Deployment', 'lumen-planner'],
+  ['Deployment', 'lumen-scheduler'],
+  ['DaemonSet', 'lumen-prober'],
+  ['Deployment', 'lumen-reporter'],
+] as const;
+
 const find = (objects: readonly K8sObject[], kind: string, name: string): K8sObject => {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
   if (!found) throw new Error(`no ${kind} ${name} rendered`);
@@ -146,6 +162,40 @@ describe('the Helm chart', () => {
     );
     const ha = await render(['-f', join(VALUES, 'nats-ha-tls.yaml')]);
     expect((find(ha, 'StatefulSet', 'lumen-nats').spec as { replicas: number }).replicas).toBe(3);
+    // With TLS, every service verifies the server against a CA mounted from a Secret.
+    const natsCa = (objects: readonly K8sObject[], kind: string, name: string) => {
+      const pod = (find(objects, kind, name).spec as { template: { spec: PodSpec } }).template.spec;
+      const container = pod.containers[0];
+      return {
+        url: container?.env?.find((e) => e.name === 'NATS_URL')?.value,
+        caFile: container?.env?.find((e) => e.name === 'NATS_CA_FILE')?.value,
+        mount: container?.volumeMounts?.find((m) => m.name === 'nats-ca'),
+        volume: pod.volumes?.find((v) => v.name === 'nats-ca'),
+      };
+    };
+    const externalCa = await render(['-f', join(VALUES, 'external-nats.yaml')]);
+    for (const [kind, name] of workloads) {
+      expect(natsCa(ha, kind, name)).toEqual({
+        url: 'tls://lumen-nats:4222',
+        caFile: '/etc/lumen/nats-ca/ca.crt',
+        mount: { name: 'nats-ca', mountPath: '/etc/lumen/nats-ca', readOnly: true },
+        volume: {
+          name: 'nats-ca',
+          secret: { secretName: 'lumen-nats-tls', items: [{ key: 'ca.crt', path: 'ca.crt' }] },
+        },
+      });
+      expect(natsCa(externalCa, kind, name)).toMatchObject({
+        url: 'tls://nats.messaging.svc:4222',
+        caFile: '/etc/lumen/nats-ca/ca.crt',
+        volume: { secret: { secretName: 'nats-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] } },
+      });
+      expect(natsCa(await render(), kind, name)).toEqual({
+        url: 'nats://lumen-nats:4222',
+        caFile: undefined,
+        mount: undefined,
+        volume: undefined,
+      });
+    }
   });
 
   const rbacOf = (objects: readonly K8sObject[]): Record<string, unknown> =>
@@ -435,6 +485,19 @@ describe('the Helm chart', () => {
     [['--set', 'reporter.replicas=2'], "at '/reporter/replicas'"],
     [['--set', 'nats.replicas=2'], "at '/nats/replicas'"],
     [['--set', 'nats.bundled=false'], "at '/nats/external/url'"],
+    [
+      [
+        '--set',
+        'nats.bundled=false',
+        '--set',
+        'nats.external.url=nats://nats:4222',
+        '--set',
+        'nats.external.existingSecret=s',
+        '--set',
+        'nats.external.caSecret=ca',
+      ],
+      "at '/nats/external/url'",
+    ],
     [['--set', 'store.type=mysql'], "at '/store/type'"],
     [['--set', 'store.type=postgres'], "at '/store/postgres/existingSecret'"],
     [['--set', 'prober.tcpScan=fin'], "at '/prober/tcpScan'"],
@@ -552,7 +615,7 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
   });
 
   it('lets the prober do its whole job with its own user, as the service does it', async () => {
-    const url = `127.0.0.1:${port}`;
+    const url = `nats://127.0.0.1:${port}`;
     const scheduler = await MessageBus.connect({
       url,
       service: 'scheduler',

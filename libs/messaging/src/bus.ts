@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -46,7 +48,7 @@ export interface Logger {
  * (or the system's roots when none is given) and the URL's host name. A CA with a `nats://`
  * URL is an error, not a silent plaintext connection.
  */
-export function natsTls(url: string, caFile: string | undefined): { tls?: { ca?: string } } {
+export function natsTls(url: string, caFile: string | undefined): { tls?: NatsTlsOptions } {
   const scheme = /^([a-z]+):\/\//.exec(url)?.[1];
   if (scheme !== 'nats' && scheme !== 'tls')
     throw new Error(`NATS URL ${JSON.stringify(url)}: must be nats:// or tls://`);
@@ -57,7 +59,16 @@ export function natsTls(url: string, caFile: string | undefined): { tls?: { ca?:
       );
     return {};
   }
-  if (!caFile) return { tls: {} };
+  return { tls: { ...(caFile ? { ca: readCa(caFile) } : {}), ...identityOfAddress(url) } };
+}
+
+/** What Lumen hands nats.js for TLS: the CA's PEM, and who the server must be. */
+export interface NatsTlsOptions {
+  readonly ca?: string;
+  readonly checkServerIdentity?: (host: string, cert: PeerCertificate) => Error | undefined;
+}
+
+function readCa(caFile: string): string {
   let ca: string;
   try {
     ca = readFileSync(caFile, 'utf8');
@@ -68,7 +79,18 @@ export function natsTls(url: string, caFile: string | undefined): { tls?: { ca?:
   }
   if (!ca.includes('-----BEGIN CERTIFICATE-----'))
     throw new Error(`the NATS CA file ${caFile} holds no PEM certificate`);
-  return { tls: { ca } };
+  return ca;
+}
+
+/**
+ * For a URL that names the server by IP address, the certificate must name that address.
+ * nats.js sets no TLS server name for an IP, and Node then checks the certificate against
+ * "localhost": any certificate for localhost the CA signed would pass.
+ */
+function identityOfAddress(url: string): Pick<NatsTlsOptions, 'checkServerIdentity'> {
+  const host = /^tls:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/,]+)/.exec(url)?.[1]?.replace(/^\[|\]$/g, '');
+  if (!host || isIP(host) === 0) return {};
+  return { checkServerIdentity: (_name, cert) => checkServerIdentity(host, cert) };
 }
 
 const MAX_DEAD_PAYLOAD = 64 * 1024;

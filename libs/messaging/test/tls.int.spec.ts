@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,88 +10,39 @@ import {
   type PrivateNatsServer,
 } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
-import { eventually, repositoryRoot } from '#lumen/testing';
+import { eventually, makeServerCertificate, makeTestCa, repositoryRoot } from '#lumen/testing';
 
 // Real nats-servers, one with TLS (a certificate for localhost and 127.0.0.1 signed by a
 // CA made here) and one without; the client is Lumen's own bus, as every service uses it.
 const dir = mkdtempSync(join(tmpdir(), 'lumen-nats-tls-'));
 const file = (name: string): string => join(dir, name);
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-}
-
-/** A self-signed CA: `<name>.crt` and `<name>.key`. */
-function makeCa(name: string): void {
-  openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    `/CN=${name}`,
-    '-keyout',
-    file(`${name}.key`),
-    '-out',
-    file(`${name}.crt`),
-  );
-}
-
-/** A server certificate for localhost and 127.0.0.1, signed by the CA `ca`. */
-function makeServerCert(ca: string): void {
-  writeFileSync(file('san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
-  openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-subj',
-    '/CN=localhost',
-    '-keyout',
-    file('server.key'),
-    '-out',
-    file('server.csr'),
-  );
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    file('server.csr'),
-    '-CA',
-    file(`${ca}.crt`),
-    '-CAkey',
-    file(`${ca}.key`),
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    file('san.ext'),
-    '-out',
-    file('server.crt'),
-  );
-}
-
 let withTls: PrivateNatsServer;
+/** A server whose certificate names only localhost, not the address it listens on. */
+let localhostOnly: PrivateNatsServer;
 let plaintext: PrivateNatsServer;
 const port = (server: PrivateNatsServer): string => new URL(server.url).port;
 
 beforeAll(async () => {
-  makeCa('ca');
-  makeCa('other-ca');
-  makeServerCert('ca');
+  const ca = makeTestCa(dir, 'ca');
+  makeTestCa(dir, 'other-ca');
+  makeServerCertificate(dir, 'server', ca, { dns: ['localhost'], ips: ['127.0.0.1'] });
   writeFileSync(file('not-a-cert.pem'), 'hello\n');
   withTls = await startPrivateNatsServer({
     storeDir: file('tls-store'),
     config: `tls {\n  cert_file: "${file('server.crt')}"\n  key_file: "${file('server.key')}"\n}\n`,
+  });
+  makeServerCertificate(dir, 'localhost-only', ca, { dns: ['localhost'] });
+  localhostOnly = await startPrivateNatsServer({
+    storeDir: file('localhost-only-store'),
+    config: `tls {\n  cert_file: "${file('localhost-only.crt')}"\n  key_file: "${file('localhost-only.key')}"\n}\n`,
   });
   plaintext = await startPrivateNatsServer({ storeDir: file('plain-store') });
 });
 
 afterAll(async () => {
   await withTls.stop();
+  await localhostOnly.stop();
   await plaintext.stop();
 });
 
@@ -122,6 +73,14 @@ describe('a tls:// URL requires TLS with the given CA', () => {
 
   it('refuses a server whose certificate the system’s roots do not trust, when no CA is given', async () => {
     await expect(connect(`tls://127.0.0.1:${port(withTls)}`)).rejects.toThrow(/certificate/i);
+  });
+
+  it('checks a server named by IP address against that address, not against localhost', async () => {
+    await expect(connect(`tls://127.0.0.1:${port(localhostOnly)}`, file('ca.crt'))).rejects.toThrow(
+      /127\.0\.0\.1/,
+    );
+    const bus = await connect(`tls://localhost:${port(localhostOnly)}`, file('ca.crt'));
+    await bus.close();
   });
 
   it('refuses a plaintext server, with or without a CA', async () => {
@@ -158,6 +117,21 @@ describe('natsTls: what a URL and a CA file ask for', () => {
     ['tls://nats:4222', undefined, { tls: {} }],
   ])('%s with CA %s asks for %j', (url, caFile, expected) => {
     expect(natsTls(url, caFile)).toEqual(expected);
+  });
+
+  it.each([
+    ['tls://10.0.0.7:4222', '10.0.0.7'],
+    ['tls://lumen:secret@10.0.0.7:4222', '10.0.0.7'],
+    ['tls://[fd00::7]:4222', 'fd00::7'],
+  ])('%s checks the certificate against %s', (url, address) => {
+    const check = natsTls(url, undefined).tls?.checkServerIdentity;
+    expect(check).toBeDefined();
+    const cert = { subject: { CN: 'x' }, subjectaltname: `IP Address:${address}` };
+    expect(check?.('localhost', cert as never)).toBeUndefined();
+    const other = { subject: { CN: 'x' }, subjectaltname: 'DNS:localhost' };
+    expect(check?.('localhost', other as never)?.message).toMatch(
+      `IP: ${address} is not in the cert's list`,
+    );
   });
 
   it('refuses a URL of another scheme', () => {

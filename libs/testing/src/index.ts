@@ -27,3 +27,4 @@ export { eventually } from './eventually.js';
 export * from './records.js';
 export * from './fakes.js';
 export * from './dispatch.js';
+export { makeServerCertificate, makeTestCa, type TestCertificate } from './certificates.js';

@@ -42,6 +42,33 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret and key holding the CA of the NATS server's certificate, if one is set. */}}
+{{- define "lumen.natsCa" -}}
+{{- if and .Values.nats.bundled .Values.nats.tls.enabled -}}
+{{ .Values.nats.tls.secretName }}:ca.crt
+{{- else if and (not .Values.nats.bundled) .Values.nats.external.caSecret -}}
+{{ .Values.nats.external.caSecret }}:{{ .Values.nats.external.caKey | default "ca.crt" }}
+{{- end -}}
+{{- end -}}
+
+{{/* A service's volume mount and volume for the NATS CA (nothing without one). */}}
+{{- define "lumen.natsCaMount" -}}
+{{- if include "lumen.natsCa" . }}
+- { name: nats-ca, mountPath: /etc/lumen/nats-ca, readOnly: true }
+{{- end }}
+{{- end -}}
+
+{{- define "lumen.natsCaVolume" -}}
+{{- $ca := include "lumen.natsCa" . -}}
+{{- if $ca }}
+- name: nats-ca
+  secret:
+    secretName: {{ index (splitList ":" $ca) 0 }}
+    items:
+      - { key: {{ index (splitList ":" $ca) 1 }}, path: ca.crt }
+{{- end }}
+{{- end -}}
+
 {{/* The environment every service shares: NATS with its own user, logs, its pod. */}}
 {{- define "lumen.commonEnv" -}}
 - name: NATS_URL
@@ -56,6 +83,10 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "lumen.natsSecret" .root }}
       key: {{ .component }}-password
+{{- if include "lumen.natsCa" .root }}
+- name: NATS_CA_FILE
+  value: /etc/lumen/nats-ca/ca.crt
+{{- end }}
 - name: LOG_LEVEL
   value: {{ .root.Values.logLevel | quote }}
 - name: POD_NAME
