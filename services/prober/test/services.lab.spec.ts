@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
@@ -34,6 +34,8 @@ interface Running {
   readonly probers: Map<string, ChildProcess>;
   /** Every service's HTTP port. */
   readonly ports: number[];
+  /** The folder of the services' logs, one file per process. */
+  readonly logs: string;
   startProber(node: string): Promise<ChildProcess>;
 }
 
@@ -46,6 +48,8 @@ interface ServiceRun {
   ports: number[];
   /** Per-service NATS passwords, when the server enforces the chart's permissions. */
   passwords?: Record<string, string>;
+  /** Every service logs at debug level, so that a test sees all it could ever log. */
+  debugLogs?: boolean;
 }
 
 async function spawnService(
@@ -65,6 +69,7 @@ async function spawnService(
         NATS_URL: run.nats.url,
         HTTP_PORT: String(port),
         ...(password ? { NATS_USER: name, NATS_PASSWORD: password } : {}),
+        ...(run.debugLogs ? { LOG_LEVEL: 'debug' } : {}),
         ...env,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,7 +103,7 @@ async function startAll(
     children,
     logs: scratch,
     ports,
-    ...(chartNats ? { passwords: chartNats.passwords } : {}),
+    ...(chartNats ? { passwords: chartNats.passwords, debugLogs: true } : {}),
   };
   const startProber = async (node: string): Promise<ChildProcess> => {
     const child = await spawnService(base, 'prober', {
@@ -110,7 +115,7 @@ async function startAll(
     probers.set(node, child);
     return child;
   };
-  running = { nats, lab, database, children, probers, ports, startProber };
+  running = { nats, lab, database, children, probers, ports, logs: scratch, startProber };
   await spawnService(base, 'reporter', {
     SQLITE_PATH: database,
     SETTLE_WINDOW_MS: '1000',
@@ -144,10 +149,8 @@ async function chartNatsAuthorization(): Promise<{
   };
 }
 
-async function stopAll(): Promise<void> {
-  if (!running) return;
-  const { children, lab, nats } = running;
-  running = undefined;
+/** Stops every service process (SIGTERM) and waits until each has exited. */
+async function stopServices(children: readonly ChildProcess[]): Promise<void> {
   await Promise.all(
     children.map((c) =>
       c.exitCode === null && c.signalCode === null
@@ -160,6 +163,13 @@ async function stopAll(): Promise<void> {
         : Promise.resolve(),
     ),
   );
+}
+
+async function stopAll(): Promise<void> {
+  if (!running) return;
+  const { children, lab, nats } = running;
+  running = undefined;
+  await stopServices(children);
   await lab.down();
   await nats.stop();
 }
@@ -248,13 +258,28 @@ describe('the four services', () => {
   });
 
   it('work within the Helm chart’s per-service NATS users and subject permissions', async () => {
-    const run = await startAll('svc-chart', await chartNatsAuthorization());
+    const chart = await chartNatsAuthorization();
+    const run = await startAll('svc-chart', chart);
     // The server enforces the chart's users: without a password nobody gets in.
     await expect(connect({ servers: run.nats.url.replace('nats://', '') })).rejects.toThrow(
       /Authorization/i,
     );
     const outcomes = await judged(run.database, 4);
     expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    // No service logs a NATS password, at debug level, from start to shutdown.
+    await stopServices(run.children);
+    const logs = readdirSync(run.logs)
+      .filter((f) => f.endsWith('.log'))
+      .map((f) => ({ file: f, text: readFileSync(join(run.logs, f), 'utf8') }));
+    for (const service of ['planner', 'scheduler', 'prober', 'reporter'])
+      expect(logs.filter((l) => l.file.startsWith(`${service}-`) && l.text.length > 0)).not.toEqual(
+        [],
+      );
+    const passwords = Object.values(chart.passwords);
+    expect(passwords.every((p) => p.length >= 32)).toBe(true);
+    for (const { file, text } of logs)
+      for (const password of passwords)
+        expect({ file, leaks: text.includes(password) }).toEqual({ file, leaks: false });
   });
 
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
