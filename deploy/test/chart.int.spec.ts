@@ -20,7 +20,12 @@ import {
 } from '#lumen/contracts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProberDaemonSet } from '#lumen/kube';
-import { ManagedProberRegistry, MessageBus, ProberRegistry } from '#lumen/messaging';
+import {
+  ManagedProberRegistry,
+  MessageBus,
+  PROBER_PERMISSIONS,
+  ProberRegistry,
+} from '#lumen/messaging';
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { proberInboxPrefix } from '#lumen/prober';
 import { freePort, run } from '#lumen/host';
@@ -323,7 +328,8 @@ describe('the Helm chart', () => {
       runId: 'abcdef01',
       image: 'lumen:test',
       podCidrs: '10.244.0.0/16',
-    }).manifest('nats://10.0.0.1:4222');
+      expiresAt: new Date(),
+    }).manifest('nats://10.0.0.1:4222', true);
     const pod = run.spec!.template.spec!;
     expect(pod.containers[0]!.securityContext).toEqual(
       chart.spec.template.spec.containers[0]!.securityContext,
@@ -531,6 +537,7 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
   let port = 0;
   const passwords: Record<string, string> = {};
   const connections: NatsConnection[] = [];
+  let rendered = '';
 
   beforeAll(async () => {
     const objects = await render();
@@ -543,7 +550,8 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
     for (const service of ['planner', 'scheduler', 'prober', 'reporter'])
       passwords[service] = users.stringData[`${service}-password`] ?? '';
     port = await freePort();
-    const conf = (config.stringData['nats.conf'] ?? '')
+    rendered = config.stringData['nats.conf'] ?? '';
+    const conf = rendered
       .replace('port: 4222', `port: ${port}`)
       .replace('http_port: 8222', `http_port: ${await freePort()}`)
       .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, 'js'))}`);
@@ -579,6 +587,18 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
     connections.push(c);
     return c;
   }
+
+  it('gives the prober exactly PROBER_PERMISSIONS, which lumen run’s probers get too', () => {
+    const prober =
+      /user: prober\s+password: "[^"]*"\s+permissions: \{\s+publish: (\[.*\])\s+subscribe: (\[.*\])/.exec(
+        rendered,
+      );
+    expect(prober).not.toBeNull();
+    expect({
+      publish: JSON.parse(prober?.[1] ?? '') as unknown,
+      subscribe: JSON.parse(prober?.[2] ?? '') as unknown,
+    }).toEqual(PROBER_PERMISSIONS);
+  });
 
   it('refuses a wrong password', async () => {
     await expect(

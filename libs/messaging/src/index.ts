@@ -3,3 +3,4 @@ export * from './nats-server.js';
 export * from './streams.js';
 export * from './prober-registry.js';
 export * from './dispatched-batches.js';
+export * from './permissions.js';

@@ -1,5 +1,6 @@
+import type { NatsPermissions } from './permissions.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createConnection } from 'node:net';
 import { freePort } from '#lumen/host';
@@ -35,18 +36,22 @@ export async function startPrivateNatsServer(options: {
   binary?: string;
   /** The address to listen on (default loopback); anything wider requires credentials. */
   listen?: string;
-  credentials?: { readonly user: string; readonly password: string };
+  /** Its users, each limited to its permissions (none: anything). */
+  users?: readonly NatsUser[];
   /** Raw nats-server configuration, e.g. the Helm chart's `authorization { … }` block. */
   config?: string;
 }): Promise<PrivateNatsServer> {
   const listen = options.listen ?? '127.0.0.1';
-  if (listen !== '127.0.0.1' && !options.credentials)
+  const users = options.users;
+  if (listen !== '127.0.0.1' && !users?.length)
     throw new Error(`a private nats-server on ${listen} needs credentials`);
   mkdirSync(options.storeDir, { recursive: true });
   const port = options.port ?? (await freePort());
+  const [command, ...prefix] = diesWithParent(options.binary ?? 'nats-server');
   const child = spawn(
-    options.binary ?? 'nats-server',
+    command,
     [
+      ...prefix,
       '-a',
       listen,
       '-p',
@@ -55,8 +60,8 @@ export async function startPrivateNatsServer(options: {
       '-sd',
       options.storeDir,
       // Credentials go in a file only root reads, not on a command line `ps` shows.
-      ...(options.credentials || options.config
-        ? ['-c', configFile(options.storeDir, options.credentials, options.config)]
+      ...(users || options.config
+        ? ['-c', configFile(options.storeDir, users, options.config)]
         : []),
     ],
     {
@@ -94,15 +99,40 @@ export async function startPrivateNatsServer(options: {
   };
 }
 
+/** A user of a private nats-server. */
+export interface NatsUser {
+  readonly user: string;
+  readonly password: string;
+  readonly permissions?: NatsPermissions;
+}
+
 function configFile(
   dir: string,
-  credentials: { readonly user: string; readonly password: string } | undefined,
+  users: readonly NatsUser[] | undefined,
   config: string | undefined,
 ): string {
   const file = join(dir, 'server.conf');
-  const auth = credentials
-    ? `authorization {\n  user: ${JSON.stringify(credentials.user)}\n  password: ${JSON.stringify(credentials.password)}\n}\n`
+  const list = (subjects: readonly string[]): string =>
+    `[${subjects.map((s) => JSON.stringify(s)).join(', ')}]`;
+  const entry = (u: NatsUser): string =>
+    `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${
+      u.permissions
+        ? `, permissions: { publish: ${list(u.permissions.publish)}, subscribe: ${list(u.permissions.subscribe)} }`
+        : ''
+    } }`;
+  const auth = users?.length
+    ? `authorization {\n  users: [\n${users.map(entry).join('\n')}\n  ]\n}\n`
     : '';
   writeFileSync(file, `${auth}${config ?? ''}\n`, { mode: 0o600 });
   return file;
+}
+
+/**
+ * The server stops when this process dies, even by SIGKILL: a server left behind would keep
+ * the run's streams and, for `lumen run`'s DaemonSet, listen with its passwords. util-linux's
+ * setpriv sets the parent-death signal (Linux); without it, the server is started as is.
+ */
+function diesWithParent(binary: string): [string, ...string[]] {
+  const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((path) => existsSync(path));
+  return setpriv ? [setpriv, '--pdeathsig', 'TERM', '--', binary] : [binary];
 }
