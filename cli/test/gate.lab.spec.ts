@@ -9,8 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
 import { run as runCommand, type RunResult } from '#lumen/host';
-import { TEST_LAB_ROOT, conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
+import {
+  TEST_LAB_ROOT,
+  conformanceScenarioFiles,
+  eventually,
+  repositoryRoot,
+} from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
+import type { V1DaemonSet, V1Secret } from '@kubernetes/client-node';
+import { connect } from 'nats';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
   f.includes('/07-allow-traffic-from-some-pods'),
@@ -56,7 +63,7 @@ function lumenRun(extra: readonly string[], config = kubeconfig): Promise<Exit> 
   return run(process.execPath, lumenArgs(extra, config));
 }
 
-/** What is left in the run namespace: DaemonSets, pods, the namespace itself. */
+/** What is left in the run namespace: DaemonSets, Secrets, pods, the namespace itself. */
 async function leftovers(): Promise<string[]> {
   const names = async (path: string): Promise<string[]> => {
     const list = await lab.client
@@ -66,6 +73,7 @@ async function leftovers(): Promise<string[]> {
   };
   return [
     ...(await names('/apis/apps/v1/namespaces/lumen-run/daemonsets')),
+    ...(await names('/api/v1/namespaces/lumen-run/secrets')),
     ...(await names('/api/v1/namespaces/lumen-run/pods')),
     ...(await names('/api/v1/namespaces')).filter((n) => n === 'lumen-run'),
   ];
@@ -160,7 +168,12 @@ describe('lumen run --once as a CI gate', () => {
     }
   });
 
-  it('removes its DaemonSet when interrupted', async () => {
+  /** A `lumen run --probers daemonset` process, once it has started its DaemonSet. */
+  async function runUntilDaemonSet(): Promise<{
+    child: ReturnType<typeof spawn>;
+    closed: Promise<number | null>;
+    stderr: () => string;
+  }> {
     const child = spawn(process.execPath, lumenArgs(['--probers', 'daemonset']), {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
@@ -178,11 +191,108 @@ describe('lumen run --once as a CI gate', () => {
         throw new Error(`lumen run ended before starting its DaemonSet: ${stderr}`);
       }),
     ]);
+    return { child, closed, stderr: () => stderr };
+  }
+
+  it('gives its probers their NATS password through a Secret that owns the DaemonSet, and removes both when interrupted', async () => {
+    const { child, closed, stderr } = await runUntilDaemonSet();
+    const [ds] = (
+      await lab.client.send<{ items: V1DaemonSet[] }>(
+        'GET',
+        '/apis/apps/v1/namespaces/lumen-run/daemonsets',
+      )
+    ).items;
+    const secretName = ds?.metadata?.name?.replace(/-prober$/, '-nats') ?? '';
+    const secret = await lab.client.send<V1Secret>(
+      'GET',
+      `/api/v1/namespaces/lumen-run/secrets/${secretName}`,
+    );
+    expect(ds?.metadata?.ownerReferences).toEqual([
+      { apiVersion: 'v1', kind: 'Secret', name: secretName, uid: secret.metadata?.uid },
+    ]);
+    const env = ds?.spec?.template.spec?.containers[0]?.env ?? [];
+    expect(env.find((e) => e.name === 'NATS_PASSWORD')).toEqual({
+      name: 'NATS_PASSWORD',
+      valueFrom: { secretKeyRef: { name: secretName, key: 'password' } },
+    });
+    expect(env.some((e) => e.value !== undefined && /PASSWORD|USER/.test(e.name))).toBe(false);
+    // Both carry the run's expiry, after which any later run may remove them.
+    for (const meta of [ds?.metadata, secret.metadata])
+      expect(Date.parse(meta?.annotations?.['lumen.dev/expires-at'] ?? '')).toBeGreaterThan(
+        Date.now(),
+      );
+    // The probers' user is a prober's, no more: it may not read the cases stream.
+    const data = secret.data ?? {};
+    const decode = (k: string): string => Buffer.from(data[k] ?? '', 'base64').toString('utf8');
+    const port = new URL(
+      /NATS_URL.*?"value":"([^"]+)"/.exec(JSON.stringify(env))?.[1] ?? 'nats://x:1',
+    ).port;
+    const prober = await connect({
+      servers: `127.0.0.1:${port}`,
+      user: decode('user'),
+      pass: decode('password'),
+    });
+    try {
+      const denied = await prober
+        .request('$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', undefined, { timeout: 2000 })
+        .then(() => 'answered')
+        .catch((error: unknown) => (error as { code?: string }).code);
+      expect(denied).toBe('PERMISSIONS_VIOLATION');
+    } finally {
+      await prober.close();
+    }
     expect((await leftovers()).length).toBeGreaterThan(0);
     child.kill('SIGINT');
     expect(await closed).toBe(2);
-    expect(stderr).toContain('interrupted');
+    expect(stderr()).toContain('interrupted');
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('leaves its DaemonSet and Secret when killed -9, but not its nats-server, and lumen run --cleanup removes them', async () => {
+    const { child, closed } = await runUntilDaemonSet();
+    const servers = (await run('pgrep', ['-P', String(child.pid), 'nats-server'])).stdout
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+    expect(servers).toHaveLength(1);
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    child.kill('SIGKILL');
+    await closed;
+    try {
+      // The parent-death signal stops the run's server with it.
+      await eventually(() => !servers.some(alive), 'the killed run’s nats-server to stop');
+      const left = await leftovers();
+      expect(left.filter((n) => /^lumen-run-[0-9a-f]{8}-(prober|nats)$/.test(n))).toHaveLength(2);
+      const cleanup = await run(process.execPath, [
+        join(repositoryRoot, 'bin', 'lumen.mjs'),
+        'run',
+        '--cleanup',
+        '--kubeconfig',
+        kubeconfig,
+      ]);
+      expect(cleanup.code).toBe(0);
+      expect(cleanup.stdout).toMatch(/removed DaemonSet lumen-run\/lumen-run-[0-9a-f]{8}-prober/);
+      expect(cleanup.stdout).toMatch(/removed Secret lumen-run\/lumen-run-[0-9a-f]{8}-nats/);
+      expect(cleanup.stdout).toContain('removed Namespace lumen-run');
+      expect(await leftovers()).toEqual([]);
+      const again = await run(process.execPath, [
+        join(repositoryRoot, 'bin', 'lumen.mjs'),
+        'run',
+        '--cleanup',
+        '--kubeconfig',
+        kubeconfig,
+      ]);
+      expect(again.stdout).toBe('nothing left by earlier runs in namespace lumen-run\n');
+    } finally {
+      for (const pid of servers.filter(alive)) process.kill(pid);
+    }
   });
 
   it('says exactly which RBAC it lacks to start its probers, and exits 2', async () => {
@@ -194,6 +304,7 @@ describe('lumen run --once as a CI gate', () => {
       'create namespaces (cluster-wide)',
       'create daemonsets.apps in namespace lumen-run',
       'delete daemonsets.apps in namespace lumen-run',
+      'create secrets in namespace lumen-run',
     ])
       expect(result.stderr).toContain(need);
     // Reads it has are not asked for.

@@ -4,7 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ProberDaemonSet, loadKubeConfig } from '#lumen/kube';
-import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import {
+  PROBER_PERMISSIONS,
+  startPrivateNatsServer,
+  type PrivateNatsServer,
+} from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
 import type { Log } from '#lumen/contracts';
 import {
@@ -61,6 +65,7 @@ function hostAddress(): string {
 }
 
 export const runUsage = `Usage: lumen run --once --kubeconfig FILE [OPTIONS]
+       lumen run --cleanup --kubeconfig FILE [--prober-namespace NS]
 
 One full verification pass: plan every case from the cluster's policies, probe each from
 inside a real source pod, retry races, print the table, exit. Needs a NATS server with
@@ -69,6 +74,10 @@ directory, or to PostgreSQL when DATABASE_URL is set.
 
 Options:
   --once                  one pass, then exit (required: continuous verification runs as services)
+  --cleanup               remove every DaemonSet and Secret earlier runs left in
+                          --prober-namespace (a run killed with -9), and the namespace if a
+                          run created it; do not use while a run is in progress. A run
+                          itself removes those past their expiry (twice --timeout, plus 10 min)
   --kubeconfig FILE       the cluster (a lab's: /run/lumen/labs/<name>/kubeconfig)
   --json FILE             write the results as JSON
   --junit FILE            write a JUnit XML report: a testsuite per policy, a testcase per
@@ -113,6 +122,7 @@ Exit codes: 0 no case has an outcome in --fail-on, 1 one has (or --expect disagr
 
 const options = {
   once: { type: 'boolean', default: false },
+  cleanup: { type: 'boolean', default: false },
   kubeconfig: { type: 'string' },
   json: { type: 'string' },
   junit: { type: 'string' },
@@ -155,13 +165,38 @@ function failOnOption(text: string): FailOn {
 function proberDaemonSet(
   values: { kubeconfig?: string | undefined; 'prober-image': string; 'prober-namespace': string },
   podCidrs: string,
+  expiresAt: Date,
 ): ProberDaemonSet {
   return new ProberDaemonSet(loadKubeConfig(values.kubeconfig ?? ''), {
     namespace: values['prober-namespace'],
     runId: randomBytes(4).toString('hex'),
     image: values['prober-image'],
     podCidrs,
+    expiresAt,
   });
+}
+
+/**
+ * When a run's DaemonSet and Secret may be taken for leftovers: the probers' start and the
+ * judging may each take the whole --timeout, and ten minutes more are a margin for clocks.
+ */
+function runExpiry(startedAt: Date, timeoutMs: number): Date {
+  return new Date(startedAt.getTime() + 2 * timeoutMs + 10 * 60_000);
+}
+
+/** `lumen run --cleanup`: removes every earlier run's DaemonSet and Secret, and a namespace a run created. */
+async function cleanUp(
+  values: { kubeconfig?: string | undefined; 'prober-image': string; 'prober-namespace': string },
+  io: CommandIo,
+): Promise<number> {
+  const now = new Date();
+  const removed = await proberDaemonSet(values, '', now).removeLeftovers({ all: true, now });
+  io.stdout(
+    removed.length === 0
+      ? `nothing left by earlier runs in namespace ${values['prober-namespace']}\n`
+      : removed.map((r) => `removed ${r}\n`).join(''),
+  );
+  return ExitCode.ok;
 }
 
 function cidrs(text: string): Cidr[] {
@@ -290,15 +325,22 @@ function accountForExpectations(
   return disagreements;
 }
 
+interface Credentials {
+  readonly user: string;
+  readonly password: string;
+}
+
 interface NatsForRun {
   readonly natsUrl: string;
   readonly nats?: PrivateNatsServer;
-  /** Set when the run's own server is open to a DaemonSet's pods. */
-  readonly credentials?: { readonly user: string; readonly password: string } | undefined;
+  /** The run's own user: NATS_USER, or the private server's user for this process alone. */
+  readonly credentials?: Credentials | undefined;
+  /** The DaemonSet probers' user on the run's own server: a prober's rights, no more. */
+  readonly proberCredentials?: Credentials | undefined;
   readonly caFile?: string | undefined;
 }
 
-/** NATS_URL, or a private server: on loopback, or (for a DaemonSet) open with a password. */
+/** NATS_URL, or a private server: on loopback, or (for a DaemonSet) open with passwords. */
 async function natsFor(config: CliConfig, mode: ProberMode, storeDir: string): Promise<NatsForRun> {
   if (config.natsUrl)
     return {
@@ -310,9 +352,17 @@ async function natsFor(config: CliConfig, mode: ProberMode, storeDir: string): P
     const nats = await startPrivateNatsServer({ storeDir });
     return { natsUrl: nats.url, nats };
   }
-  const credentials = { user: 'lumen-run', password: randomBytes(18).toString('base64url') };
-  const nats = await startPrivateNatsServer({ storeDir, listen: '0.0.0.0', credentials });
-  return { natsUrl: nats.url, nats, credentials };
+  // Open to the pods, so every client needs a password; the one the probers get (in a
+  // Secret) allows only what a prober does, the run's own never leaves this process.
+  const password = (): string => randomBytes(18).toString('base64url');
+  const credentials = { user: 'lumen-run', password: password() };
+  const proberCredentials = { user: 'prober', password: password() };
+  const nats = await startPrivateNatsServer({
+    storeDir,
+    listen: '0.0.0.0',
+    users: [credentials, { ...proberCredentials, permissions: PROBER_PERMISSIONS }],
+  });
+  return { natsUrl: nats.url, nats, credentials, proberCredentials };
 }
 
 /** Starts the DaemonSet and waits for a prober heartbeat from every node. */
@@ -321,7 +371,7 @@ async function startDaemonSetProbers(run: {
   readonly daemonSet: ProberDaemonSet;
   readonly pipeline: LocalPipeline;
   readonly podNatsUrl: string;
-  readonly credentials: NatsForRun['credentials'];
+  readonly credentials: NatsForRun['proberCredentials'];
   readonly until: (probersLive: Promise<void>) => Promise<void>;
   readonly timeoutMs: number;
 }): Promise<void> {
@@ -332,17 +382,29 @@ async function startDaemonSetProbers(run: {
   run.io.stderr(`lumen run: probers live on ${nodes.length} nodes\n`);
 }
 
+/** What was asked: one pass, or the removal of earlier runs' leftovers. */
+function runKind(values: {
+  once: boolean;
+  cleanup: boolean;
+  kubeconfig?: string | undefined;
+}): { kind: 'once' | 'cleanup'; kubeconfig: string } {
+  if (values.cleanup && values.once) throw new UsageError('--cleanup and --once go apart');
+  if (!values.once && !values.cleanup)
+    throw new UsageError(
+      'only --once is supported here; for continuous verification install the services',
+    );
+  if (!values.kubeconfig) throw new UsageError('--kubeconfig FILE is required');
+  return { kind: values.cleanup ? 'cleanup' : 'once', kubeconfig: values.kubeconfig };
+}
+
 export async function runRun(args: readonly string[], io: CommandIo): Promise<number> {
   const { values } = parseArgs({ args: [...args], options, allowPositionals: false });
   if (values.help) {
     io.stdout(runUsage);
     return ExitCode.ok;
   }
-  if (!values.once)
-    throw new UsageError(
-      'only --once is supported here; for continuous verification install the services',
-    );
-  if (!values.kubeconfig) throw new UsageError('--kubeconfig FILE is required');
+  const { kind, kubeconfig } = runKind(values);
+  if (kind === 'cleanup') return cleanUp(values, io);
   const config = cliConfig();
   const { timeoutMs, race, podCidrs, coverage, probeBudget } = runSettings(values);
   const failOn = failOnOption(values['fail-on']);
@@ -368,14 +430,16 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
   interrupted.catch(() => undefined);
   try {
     if (mode === 'daemonset') {
-      daemonSet = proberDaemonSet(values, values['pod-cidrs']);
+      daemonSet = proberDaemonSet(values, values['pod-cidrs'], runExpiry(startedAt, timeoutMs));
       await daemonSet.checkAccess();
+      const removed = await daemonSet.removeLeftovers({ all: false, now: startedAt });
+      for (const r of removed) io.stderr(`lumen run: removed ${r}, left by an expired run\n`);
     }
     const server = await natsFor(config, mode, join(scratch, 'nats'));
     nats = server.nats;
     const { natsUrl, credentials, caFile } = server;
     pipeline = await LocalPipeline.start({
-      kubeconfig: values.kubeconfig,
+      kubeconfig,
       natsUrl,
       store: storeLocation(config.databaseUrl, join(scratch, 'lumen.db')),
       planner: { coverage, probeBudget, sweepIntervalMs: ONE_PASS_MS, maxCandidates: 20 },
@@ -404,7 +468,7 @@ export async function runRun(args: readonly string[], io: CommandIo): Promise<nu
         daemonSet,
         pipeline,
         podNatsUrl: values['pod-nats-url'] ?? `nats://${hostAddress()}:${new URL(natsUrl).port}`,
-        credentials,
+        credentials: server.proberCredentials,
         until: (probersLive) => Promise.race([probersLive, interrupted]),
         timeoutMs,
       });

@@ -10,6 +10,12 @@ import {
 /** Pods of a `lumen run` prober DaemonSet carry this label; the planner leaves them out. */
 export const RUN_PROBER_LABEL = 'lumen.dev/run-prober';
 
+/** Everything a `lumen run` creates carries this label, so that a later run finds leftovers. */
+export const RUN_MANAGED_BY = { 'app.kubernetes.io/managed-by': 'lumen-run' } as const;
+
+/** When a run's objects may be removed by any later run: its deadline, passed. */
+export const RUN_EXPIRES_ANNOTATION = 'lumen.dev/expires-at';
+
 export interface ProberDaemonSetOptions {
   readonly namespace: string;
   /** The run's id: names the DaemonSet and labels its pods. */
@@ -17,7 +23,12 @@ export interface ProberDaemonSetOptions {
   readonly image: string;
   /** POD_CIDRS of the probers: the targets they accept. */
   readonly podCidrs: string;
+  /** After this, the run is over even if it was killed: a later run removes what is left. */
+  readonly expiresAt: Date;
 }
+
+/** What a run removed of earlier runs: `kind namespace/name` each. */
+export type RemovedLeftovers = readonly string[];
 
 /** A right the run needs: a verb on a resource, in a namespace or cluster-wide. */
 export interface AccessNeed {
@@ -60,6 +71,7 @@ export class ProberDaemonSet {
   private readonly authorization: AuthorizationV1Api;
   private createdNamespace = false;
   private created = false;
+  private createdSecret = false;
 
   constructor(
     config: KubeConfig,
@@ -76,6 +88,11 @@ export class ProberDaemonSet {
 
   get name(): string {
     return `lumen-run-${this.options.runId}-prober`;
+  }
+
+  /** The Secret holding the probers' NATS user; it owns the DaemonSet. */
+  get secretName(): string {
+    return `lumen-run-${this.options.runId}-nats`;
   }
 
   /** Every right the run uses, with why. */
@@ -111,12 +128,19 @@ export class ProberDaemonSet {
             },
             { verb: 'delete', group: '', resource: 'namespaces', why: 'and removes it afterwards' },
           ]),
-      ...['create', 'delete', 'get'].map((verb) => ({
+      ...['create', 'delete', 'get', 'list'].map((verb) => ({
         verb,
         group: 'apps',
         resource: 'daemonsets',
         namespace,
-        why: 'the run starts its probers as a temporary DaemonSet',
+        why: 'the run starts its probers as a temporary DaemonSet (and removes expired ones)',
+      })),
+      ...['create', 'delete', 'list'].map((verb) => ({
+        verb,
+        group: '',
+        resource: 'secrets',
+        namespace,
+        why: 'the probers read their NATS password from a Secret of the run',
       })),
     ];
   }
@@ -152,7 +176,10 @@ export class ProberDaemonSet {
     return list.items.flatMap((n) => (n.metadata?.name ? [n.metadata.name] : []));
   }
 
-  /** Creates the namespace when missing, then the DaemonSet, whose probers use this NATS. */
+  /**
+   * Creates the namespace when missing, the Secret with the probers' NATS user, then the
+   * DaemonSet, owned by the Secret: deleting the Secret takes the probers with it.
+   */
   async apply(
     natsUrl: string,
     credentials?: { readonly user: string; readonly password: string },
@@ -160,69 +187,158 @@ export class ProberDaemonSet {
     const { namespace } = this.options;
     try {
       await this.core.createNamespace({
-        body: {
-          metadata: {
-            name: namespace,
-            labels: { 'app.kubernetes.io/managed-by': 'lumen-run' },
-          },
-        },
+        body: { metadata: { name: namespace, labels: { ...RUN_MANAGED_BY } } },
       });
       this.createdNamespace = true;
     } catch (error) {
       if (!isStatus(error, 409)) throw error;
     }
+    const secret = credentials
+      ? await this.core.createNamespacedSecret({
+          namespace,
+          body: {
+            metadata: { name: this.secretName, namespace, ...this.runMetadata() },
+            type: 'Opaque',
+            stringData: { user: credentials.user, password: credentials.password },
+          },
+        })
+      : undefined;
+    this.createdSecret = secret !== undefined;
+    const owner = secret?.metadata?.uid
+      ? { apiVersion: 'v1', kind: 'Secret', name: this.secretName, uid: secret.metadata.uid }
+      : undefined;
     await this.apps.createNamespacedDaemonSet({
       namespace,
-      body: this.manifest(natsUrl, credentials),
+      body: this.manifest(natsUrl, credentials !== undefined, owner),
     });
     this.created = true;
   }
 
-  /** Removes the DaemonSet (its pods go with it) and a namespace the run created. Safe to call twice. */
+  /** Labels and the expiry annotation every object of this run carries. */
+  private runMetadata(): { labels: Record<string, string>; annotations: Record<string, string> } {
+    return {
+      labels: { ...RUN_MANAGED_BY, [RUN_PROBER_LABEL]: this.options.runId },
+      annotations: { [RUN_EXPIRES_ANNOTATION]: this.options.expiresAt.toISOString() },
+    };
+  }
+
+  /** Removes the DaemonSet (its pods go with it), its Secret and a namespace the run created. Safe to call twice. */
   async remove(): Promise<void> {
     const { namespace } = this.options;
+    const gone = (error: unknown): void => {
+      if (!isStatus(error, 404)) throw error;
+    };
     if (this.created)
       await this.apps
         .deleteNamespacedDaemonSet({ name: this.name, namespace, propagationPolicy: 'Background' })
-        .catch((error: unknown) => {
-          if (!isStatus(error, 404)) throw error;
-        });
+        .catch(gone);
     this.created = false;
-    if (this.createdNamespace)
-      await this.core.deleteNamespace({ name: namespace }).catch((error: unknown) => {
-        if (!isStatus(error, 404)) throw error;
-      });
+    if (this.createdSecret)
+      await this.core.deleteNamespacedSecret({ name: this.secretName, namespace }).catch(gone);
+    this.createdSecret = false;
+    if (this.createdNamespace) await this.core.deleteNamespace({ name: namespace }).catch(gone);
     this.createdNamespace = false;
   }
 
+  /**
+   * What earlier runs left in the namespace (a run killed with -9, a second Ctrl-C): their
+   * DaemonSets and Secrets, only those past their expiry unless `all`. With `all`, also the
+   * namespace when a run created it. Returns what it removed.
+   */
+  async removeLeftovers(options: {
+    readonly all: boolean;
+    readonly now: Date;
+  }): Promise<RemovedLeftovers> {
+    const { namespace } = this.options;
+    const labelSelector = Object.entries(RUN_MANAGED_BY)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    const expired = (meta: { annotations?: Record<string, string> } | undefined): boolean => {
+      if (options.all) return true;
+      const at = Date.parse(meta?.annotations?.[RUN_EXPIRES_ANNOTATION] ?? '');
+      return Number.isFinite(at) && at < options.now.getTime();
+    };
+    const gone = (error: unknown): void => {
+      if (!isStatus(error, 404)) throw error;
+    };
+    const missingNamespace = (error: unknown): { items: [] } => {
+      if (isStatus(error, 404)) return { items: [] };
+      throw error;
+    };
+    const removed: string[] = [];
+    const daemonSets = await this.apps
+      .listNamespacedDaemonSet({ namespace, labelSelector })
+      .catch(missingNamespace);
+    for (const ds of daemonSets.items) {
+      const name = ds.metadata?.name;
+      if (!name || name === this.name || !expired(ds.metadata)) continue;
+      await this.apps
+        .deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: 'Background' })
+        .catch(gone);
+      removed.push(`DaemonSet ${namespace}/${name}`);
+    }
+    const secrets = await this.core
+      .listNamespacedSecret({ namespace, labelSelector })
+      .catch(missingNamespace);
+    for (const secret of secrets.items) {
+      const name = secret.metadata?.name;
+      if (!name || name === this.secretName || !expired(secret.metadata)) continue;
+      await this.core.deleteNamespacedSecret({ name, namespace }).catch(gone);
+      removed.push(`Secret ${namespace}/${name}`);
+    }
+    if (options.all) {
+      const created = await this.core
+        .readNamespace({ name: namespace })
+        .then((n) => n.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'lumen-run')
+        .catch((error: unknown) => {
+          if (isStatus(error, 404)) return false;
+          throw error;
+        });
+      if (created) {
+        await this.core.deleteNamespace({ name: namespace }).catch(gone);
+        removed.push(`Namespace ${namespace}`);
+      }
+    }
+    return removed;
+  }
+
+  /** The DaemonSet; with `withCredentials`, its probers read their NATS user from the run's Secret. */
   manifest(
     natsUrl: string,
-    credentials?: { readonly user: string; readonly password: string },
+    withCredentials: boolean,
+    owner?: { apiVersion: string; kind: string; name: string; uid: string },
   ): V1DaemonSet {
     const o = this.options;
     const labels = {
       'app.kubernetes.io/name': 'lumen',
       'app.kubernetes.io/component': 'prober',
-      'app.kubernetes.io/managed-by': 'lumen-run',
+      ...RUN_MANAGED_BY,
       [RUN_PROBER_LABEL]: o.runId,
     };
+    const fromSecret = (name: string, key: string) => ({
+      name,
+      valueFrom: { secretKeyRef: { name: this.secretName, key } },
+    });
     const env = [
       { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
       { name: 'NATS_URL', value: natsUrl },
       { name: 'POD_CIDRS', value: o.podCidrs },
       { name: 'HEARTBEAT_TTL_MS', value: '6000' },
-      // A run's own server and password, gone when the run ends.
-      ...(credentials
-        ? [
-            { name: 'NATS_USER', value: credentials.user },
-            { name: 'NATS_PASSWORD', value: credentials.password },
-          ]
+      // The run's prober user, from its Secret: never in the DaemonSet's own spec.
+      ...(withCredentials
+        ? [fromSecret('NATS_USER', 'user'), fromSecret('NATS_PASSWORD', 'password')]
         : []),
     ];
     return {
       apiVersion: 'apps/v1',
       kind: 'DaemonSet',
-      metadata: { name: this.name, namespace: o.namespace, labels },
+      metadata: {
+        name: this.name,
+        namespace: o.namespace,
+        labels,
+        annotations: this.runMetadata().annotations,
+        ...(owner ? { ownerReferences: [owner] } : {}),
+      },
       spec: {
         selector: { matchLabels: { [RUN_PROBER_LABEL]: o.runId } },
         template: {

@@ -126,6 +126,39 @@ describe('the API emulator with @kubernetes/client-node', () => {
     ).toBe(404);
   });
 
+  it('stores a Secret’s stringData as base64 data, and deletes what an object owns with it', async () => {
+    const secret = await core.createNamespacedSecret({
+      namespace: 'default',
+      body: { metadata: { name: 'run-nats' }, stringData: { password: 'pa$$' } },
+    });
+    expect(secret.data).toEqual({ password: Buffer.from('pa$$').toString('base64') });
+    expect(secret.stringData).toBeUndefined();
+    const apps = kc.makeApiClient(k8s.AppsV1Api);
+    await apps.createNamespacedDaemonSet({
+      namespace: 'default',
+      body: {
+        metadata: {
+          name: 'run-prober',
+          ownerReferences: [
+            { apiVersion: 'v1', kind: 'Secret', name: 'run-nats', uid: secret.metadata?.uid ?? '' },
+          ],
+        },
+        spec: {
+          selector: { matchLabels: { run: 'x' } },
+          template: {
+            metadata: { labels: { run: 'x' } },
+            spec: { containers: [{ name: 'p', image: 'lab' }] },
+          },
+        },
+      },
+    });
+    await core.deleteNamespacedSecret({ namespace: 'default', name: 'run-nats' });
+    const gone = await statusOf(
+      apps.readNamespacedDaemonSet({ namespace: 'default', name: 'run-prober' }),
+    );
+    expect(gone.code).toBe(404);
+  });
+
   it('rejects an invalid NetworkPolicy with 422 and the field at fault', async () => {
     const invalid = await statusOf(
       networking.createNamespacedNetworkPolicy({

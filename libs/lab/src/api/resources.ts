@@ -114,6 +114,17 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     shortNames: ['ciliumnp'],
     subresources: ['status'],
   },
+  // Secrets: `lumen run` hands its probers their NATS password through one.
+  {
+    group: '',
+    version: 'v1',
+    plural: 'secrets',
+    singular: 'secret',
+    kind: 'Secret',
+    namespaced: true,
+    shortNames: [],
+    subresources: [],
+  },
   {
     group: 'coordination.k8s.io',
     version: 'v1',

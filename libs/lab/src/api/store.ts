@@ -186,6 +186,7 @@ export class ObjectStore {
     }
     if (type.kind === 'Pod')
       object.status = { phase: 'Pending', ...(object.status as object | undefined) };
+    if (type.kind === 'Secret') foldStringData(object);
     this.validate(type, object);
     return this.commit('ADDED', type, object);
   }
@@ -227,6 +228,7 @@ export class ObjectStore {
       if (type.subresources.includes('status')) next.status = current.status;
       if (type.kind === 'Namespace')
         next.metadata.labels = { ...next.metadata.labels, 'kubernetes.io/metadata.name': name };
+      if (type.kind === 'Secret') foldStringData(next);
     }
     this.validate(type, next);
     return this.commit('MODIFIED', type, next, current);
@@ -243,7 +245,21 @@ export class ObjectStore {
         }
       }
     }
-    return this.commit('DELETED', type, current, current);
+    const deleted = this.commit('DELETED', type, current, current);
+    this.collectDependents(current);
+    return deleted;
+  }
+
+  /** What the garbage collector does in the background: objects owned by a deleted one go. */
+  private collectDependents(owner: KubeObject): void {
+    for (const [dependentType, bucket] of this.objects) {
+      for (const object of [...bucket.values()]) {
+        const owners = (object.metadata['ownerReferences'] ?? []) as { uid?: string }[];
+        if (!owners.some((o) => o.uid === owner.metadata.uid)) continue;
+        if (!bucket.has(keyOf(object.metadata.namespace, object.metadata.name))) continue;
+        this.delete(dependentType, object.metadata.namespace, object.metadata.name);
+      }
+    }
   }
 
   private commit(
@@ -296,4 +312,15 @@ export class ObjectStore {
     this.history = [];
     this.oldestResumable = this.version;
   }
+}
+
+/** As the API server does: a Secret's `stringData` is written into `data`, base64. */
+function foldStringData(secret: KubeObject): void {
+  const stringData = secret['stringData'] as Record<string, string> | undefined;
+  if (!stringData) return;
+  const data = { ...((secret['data'] as Record<string, string> | undefined) ?? {}) };
+  for (const [key, value] of Object.entries(stringData))
+    data[key] = Buffer.from(value, 'utf8').toString('base64');
+  secret['data'] = data;
+  delete secret['stringData'];
 }

@@ -290,11 +290,11 @@ export class Kubelet {
     node: LabNode,
     netns: string | undefined,
   ): Promise<ChildProcess> {
-    const lumen = lumenProcess(spec.containers, {
-      nodeName: node.name,
-      namespace: pod.metadata.namespace ?? '',
-      name: pod.metadata.name,
-    });
+    const lumen = lumenProcess(
+      spec.containers,
+      { nodeName: node.name, namespace: pod.metadata.namespace ?? '', name: pod.metadata.name },
+      (namespace, name) => this.secretData(namespace, name),
+    );
     const argv = lumen?.argv ?? ['sleep', 'infinity'];
     const output = lumen
       ? processLog(this.options.names.stateDir, pod.metadata.namespace ?? '', pod.metadata.name)
@@ -310,6 +310,21 @@ export class Kubelet {
     } finally {
       // The child holds its own copy of the log descriptor.
       if (typeof output === 'number') closeSync(output);
+    }
+  }
+
+  private secretData(namespace: string, name: string): Record<string, string> | undefined {
+    const secretType = resourceByKind('Secret');
+    if (!secretType) return undefined;
+    try {
+      const secret = this.options.store.get(secretType, namespace, name);
+      const data = (secret['data'] ?? {}) as Record<string, string>;
+      return Object.fromEntries(
+        Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]),
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 404) return undefined;
+      throw error;
     }
   }
 

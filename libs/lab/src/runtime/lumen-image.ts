@@ -9,9 +9,18 @@ interface ContainerView {
   readonly env?: readonly {
     readonly name: string;
     readonly value?: string;
-    readonly valueFrom?: { readonly fieldRef?: { readonly fieldPath?: string } };
+    readonly valueFrom?: {
+      readonly fieldRef?: { readonly fieldPath?: string };
+      readonly secretKeyRef?: { readonly name?: string; readonly key?: string };
+    };
   }[];
 }
+
+/** A Secret's data in a namespace, decoded; undefined when there is no such Secret. */
+export type SecretLookup = (
+  namespace: string,
+  name: string,
+) => Readonly<Record<string, string>> | undefined;
 
 /** Lumen's own image, by its name: `…/lumen:<tag>` or `lumen@sha256:…`. */
 const LUMEN_IMAGE = /(^|\/)lumen([:@]|$)/;
@@ -37,6 +46,7 @@ export interface LumenProcess {
 export function lumenProcess(
   containers: readonly ContainerView[] | undefined,
   pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
+  secret: SecretLookup,
 ): LumenProcess | undefined {
   const container = containers?.[0];
   if (!container?.image || !LUMEN_IMAGE.test(container.image)) return undefined;
@@ -48,12 +58,13 @@ export function lumenProcess(
     throw new Error(
       `the lab runs Lumen's image from the repository's build, and ${entry} is missing: run npm run build`,
     );
-  return { argv: [process.execPath, entry], env: containerEnv(container, pod) };
+  return { argv: [process.execPath, entry], env: containerEnv(container, pod, secret) };
 }
 
 function containerEnv(
   container: ContainerView,
   pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
+  secret: SecretLookup,
 ): Record<string, string> {
   const fields: Record<string, string> = {
     'spec.nodeName': pod.nodeName,
@@ -64,7 +75,10 @@ function containerEnv(
     PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
   };
   for (const variable of container.env ?? []) {
-    const value = variable.value ?? fields[variable.valueFrom?.fieldRef?.fieldPath ?? ''];
+    const fromSecret = variable.valueFrom?.secretKeyRef;
+    const value = fromSecret
+      ? secretValue(secret, pod.namespace, fromSecret)
+      : (variable.value ?? fields[variable.valueFrom?.fieldRef?.fieldPath ?? '']);
     if (value !== undefined) env[variable.name] = value;
   }
   return env;
@@ -73,4 +87,18 @@ function containerEnv(
 /** Where a Lumen process of a pod writes its output. */
 export function processLog(stateDir: string, namespace: string, name: string): number {
   return openSync(join(stateDir, `pod-${namespace}_${name}.log`), 'a');
+}
+
+/** As the kubelet: a container whose Secret or key is missing does not start. */
+function secretValue(
+  secret: SecretLookup,
+  namespace: string,
+  ref: { readonly name?: string; readonly key?: string },
+): string {
+  const data = secret(namespace, ref.name ?? '');
+  if (!data) throw new Error(`secret "${ref.name ?? ''}" not found in namespace ${namespace}`);
+  const value = data[ref.key ?? ''];
+  if (value === undefined)
+    throw new Error(`couldn't find key ${ref.key ?? ''} in Secret ${namespace}/${ref.name ?? ''}`);
+  return value;
 }
