@@ -383,11 +383,10 @@ async function startDaemonSetProbers(run: {
 }
 
 /** What was asked: one pass, or the removal of earlier runs' leftovers. */
-function runKind(values: {
-  once: boolean;
-  cleanup: boolean;
-  kubeconfig?: string | undefined;
-}): { kind: 'once' | 'cleanup'; kubeconfig: string } {
+function runKind(values: { once: boolean; cleanup: boolean; kubeconfig?: string | undefined }): {
+  kind: 'once' | 'cleanup';
+  kubeconfig: string;
+} {
   if (values.cleanup && values.once) throw new UsageError('--cleanup and --once go apart');
   if (!values.once && !values.cleanup)
     throw new UsageError(
