@@ -231,9 +231,12 @@ describe('the Helm chart', () => {
     },
   ];
 
+  const proberReads = [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }];
+
   it('grants exactly these rights, and no others', async () => {
     expect(rbacOf(await render())).toEqual({
       'ClusterRole/*/lumen-planner': plannerReads,
+      'ClusterRole/*/lumen-prober': proberReads,
       'Role/lumen/lumen-planner': leases('planner'),
       'Role/lumen/lumen-scheduler': leases('scheduler'),
       'Role/lumen/lumen-reporter': leases('reporter'),
@@ -244,6 +247,7 @@ describe('the Helm chart', () => {
     const objects = await render(['-f', join(VALUES, 'synthetic.yaml')]);
     expect(rbacOf(objects)).toEqual({
       'ClusterRole/*/lumen-planner': plannerReads,
+      'ClusterRole/*/lumen-prober': proberReads,
       'Role/lumen/lumen-planner': leases('planner'),
       'Role/lumen/lumen-scheduler': leases('scheduler'),
       'Role/lumen/lumen-reporter': leases('reporter'),
@@ -268,7 +272,7 @@ describe('the Helm chart', () => {
     expect(Object.keys(rbacOf(elsewhere))).toContain('Role/probe-sources/lumen-planner-synthetic');
   });
 
-  it('binds each role to its own component’s ServiceAccount, and the prober to none', async () => {
+  it('binds each role to its own component’s ServiceAccount', async () => {
     const objects = await render();
     const bindings = objects
       .filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding')
@@ -279,6 +283,7 @@ describe('the Helm chart', () => {
       ]);
     expect(bindings).toEqual([
       ['ClusterRoleBinding', 'lumen-planner', ['lumen-planner']],
+      ['ClusterRoleBinding', 'lumen-prober', ['lumen-prober']],
       ['RoleBinding', 'lumen-planner', ['lumen-planner']],
       ['RoleBinding', 'lumen-scheduler', ['lumen-scheduler']],
       ['RoleBinding', 'lumen-reporter', ['lumen-reporter']],
@@ -295,7 +300,8 @@ describe('the Helm chart', () => {
     expect(pod['hostPID']).toBe(true);
     expect(pod['hostNetwork']).toBeUndefined();
     expect(pod['hostIPC']).toBeUndefined();
-    expect(pod['automountServiceAccountToken']).toBe(false);
+    // Its token reads the nodes (ClusterRole lumen-prober above), nothing else.
+    expect(pod['automountServiceAccountToken']).toBe(true);
     expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
     expect(pod['priorityClassName']).toBe('lumen-prober');
     expect(pod['volumes']).toEqual([{ name: 'tmp', emptyDir: {} }]);
@@ -310,6 +316,30 @@ describe('the Helm chart', () => {
       seccompProfile: { type: 'RuntimeDefault' },
     });
     expect(pod.containers[0]!['resources']).toBeDefined();
+  });
+
+  it('lets the prober read its targets from the nodes, unless podCidrs names them, and reach the API for that', async () => {
+    const proberEnv = async (args: string[]) =>
+      (
+        find(await render(args), 'DaemonSet', 'lumen-prober').spec as {
+          template: { spec: PodSpec };
+        }
+      ).template.spec.containers[0]?.env ?? [];
+    const variables = (env: { name: string; value?: string }[]) =>
+      Object.fromEntries(
+        env
+          .filter((e) => ['POD_CIDRS', 'NODE_DISCOVERY'].includes(e.name))
+          .map((e) => [e.name, e.value]),
+      );
+    expect(variables(await proberEnv([]))).toEqual({ NODE_DISCOVERY: 'true' });
+    expect(variables(await proberEnv(['--set', 'podCidrs=10.42.0.0/16']))).toEqual({
+      POD_CIDRS: '10.42.0.0/16',
+      NODE_DISCOVERY: 'true',
+    });
+    const policy = find(await render(), 'NetworkPolicy', 'lumen-prober') as K8sObject & {
+      spec: { egress: { ports: { port: number }[] }[] };
+    };
+    expect(policy.spec.egress.flatMap((e) => e.ports.map((p) => p.port))).toContain(443);
   });
 
   it('gives the temporary prober DaemonSet of `lumen run` exactly the chart prober’s privileges', async () => {

@@ -3,3 +3,4 @@ export * from './watcher.js';
 export * from './synthetic-pods.js';
 export * from './prober-daemonset.js';
 export * from './lease-elector.js';
+export * from './node-watcher.js';

@@ -104,7 +104,9 @@ export class ProberWorker {
     );
     const seen = new Map<string, string>();
     try {
-      const result = await executeBatch(batch, this.options.settings, this.ports.host);
+      const scope = this.ports.targetScope?.();
+      const settings = scope ? { ...this.options.settings, ...scope } : this.options.settings;
+      const result = await executeBatch(batch, settings, this.ports.host);
       const traces = Object.fromEntries(
         [...spans].flatMap(([id, span]) => (span.traceparent ? [[id, span.traceparent]] : [])),
       );

@@ -32,7 +32,7 @@ function refusal(target: Target, settings: ProberSettings): string | undefined {
   if (!address || !settings.podCidrs.some((cidr) => cidrContains(cidr, address)))
     return `refused: ${target.ip} is outside the pod CIDRs`;
   if (settings.refusedAddresses.includes(target.ip))
-    return `refused: ${target.ip} is an address of this node`;
+    return `refused: ${target.ip} is an address of a node`;
   if (!settings.protocols.includes(target.protocol))
     return `refused: protocol ${target.protocol} is not allowed`;
   if (!settings.portRanges.some((r) => target.port >= r.from && target.port <= r.to))

@@ -8,3 +8,4 @@ export * from './netns.js';
 export * from './nmap/arguments.js';
 export * from './nmap/parse.js';
 export * from './nmap/observe.js';
+export * from './target-scope.js';

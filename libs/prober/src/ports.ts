@@ -7,6 +7,7 @@ import type {
   Reachability,
 } from '#lumen/contracts';
 import type { PodNetns } from './netns.js';
+import type { TargetScope } from './target-scope.js';
 
 /** What nmap left behind: its exit and its output (the XML on stdout). */
 export interface NmapRun {
@@ -46,4 +47,9 @@ export interface ProberPorts {
   readonly log: Log;
   readonly tracer: CaseTracer;
   readonly metrics: ProberMetrics;
+  /**
+   * What the prober may aim at now, read from the cluster's nodes as they come and go;
+   * without it, the settings' podCidrs and refusedAddresses, fixed at boot.
+   */
+  readonly targetScope?: () => TargetScope;
 }

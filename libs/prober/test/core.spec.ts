@@ -14,6 +14,7 @@ import {
   type Heartbeats,
   type ProbeHost,
   type ProberMetrics,
+  type TargetScope,
 } from '#lumen/prober';
 import { InMemoryBus, RecordingLog, RecordingTracer } from '#lumen/testing';
 
@@ -85,7 +86,7 @@ afterEach(async () => {
   for (const w of workers.splice(0)) await w.stop();
 });
 
-async function startedWorker() {
+async function startedWorker(targetScope?: () => TargetScope) {
   const bus = new InMemoryBus();
   const heartbeats = new FakeHeartbeats();
   const nmapCalls: string[][] = [];
@@ -95,7 +96,15 @@ async function startedWorker() {
   };
   const tracer = new RecordingTracer();
   const worker = new ProberWorker(
-    { bus, heartbeats, host: fakeHost(nmapCalls), log: new RecordingLog(), tracer, metrics },
+    {
+      bus,
+      heartbeats,
+      host: fakeHost(nmapCalls),
+      log: new RecordingLog(),
+      tracer,
+      metrics,
+      ...(targetScope ? { targetScope } : {}),
+    },
     {
       settings: defaultProberSettings(NODE, [parseCidr('10.244.0.0/16') as Cidr], false),
       instance: 'instance-1',
@@ -161,6 +170,29 @@ describe('ProberWorker', () => {
     expect(probed).toEqual([
       { node: NODE, reachabilities: ['reachable', 'inconclusive'], ms: result!.durationMs },
     ]);
+  });
+
+  it('aims within the scope the nodes give at the time of each batch, not the one at boot', async () => {
+    let scope: TargetScope = {
+      podCidrs: [parseCidr('10.244.0.0/16') as Cidr],
+      refusedAddresses: [],
+    };
+    const { bus, nmapCalls } = await startedWorker(() => scope);
+    await bus.deliver(probeBatchSubject(NODE), batch, undefined);
+    expect(nmapCalls.at(-1)).toContain('10.244.1.2');
+    // A new node's pod CIDR, and 10.244.1.2 turned out to be a node's address.
+    scope = {
+      podCidrs: [parseCidr('10.244.0.0/16') as Cidr, parseCidr('192.168.0.0/16') as Cidr],
+      refusedAddresses: ['10.244.1.2'],
+    };
+    await bus.deliver(probeBatchSubject(NODE), { ...batch, batchId: 'batch-2' }, undefined);
+    expect(nmapCalls.at(-1)).toContain('192.168.7.7');
+    expect(nmapCalls.at(-1)).not.toContain('10.244.1.2');
+    const [, second] = bus.on<ProbeResult>(probeResultSubject(NODE));
+    expect(second?.observations[0]).toMatchObject({
+      reachability: 'inconclusive',
+      basis: 'refused: 10.244.1.2 is an address of a node',
+    });
   });
 
   it('answers for a source pod that is gone with inconclusive observations, not an error', async () => {

@@ -115,7 +115,7 @@ describe('executeBatch', () => {
     [
       'an address of its own node (the kubelet), even inside the pod CIDRs',
       target('000000000000000c', '10.244.0.1', 10250),
-      'refused: 10.244.0.1 is an address of this node',
+      'refused: 10.244.0.1 is an address of a node',
     ],
   ])('refuses %s and says so, probing the rest', async (_name, bad, basis) => {
     const calls: string[][] = [];

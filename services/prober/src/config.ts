@@ -38,46 +38,65 @@ const portRanges = z
   );
 
 /** The prober's environment, validated once at boot. */
-export const proberConfigSchema = z.object({
-  NODE_NAME: z
-    .string()
-    .regex(
-      /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
-      'must be the node name (downward API spec.nodeName)',
-    ),
-  ...commonConfig,
-  POD_CIDRS: cidrList,
-  PROBE_PORTS: portRanges,
-  PROBE_PROTOCOLS: z
-    .string()
-    .default(PROBER_DEFAULTS.protocols.join(','))
-    .transform((t) => t.split(',').map((p) => p.trim().toUpperCase()))
-    .pipe(z.array(z.enum(['TCP', 'UDP', 'SCTP'])).min(1)),
-  TCP_SCAN: z.enum(['syn', 'connect']).default(PROBER_DEFAULTS.tcpScan),
-  NMAP_MAX_RTT_MS: integer(50, 10_000, PROBER_DEFAULTS.maxRttTimeoutMs),
-  NMAP_HOST_TIMEOUT_MS: integer(1000, 600_000, PROBER_DEFAULTS.hostTimeoutMs),
-  /** A prober silent this long counts as gone; it beats three times as often. */
-  HEARTBEAT_TTL_MS: integer(1500, 300_000, PROBER_DEFAULTS.heartbeatTtlMs),
-  /** Batches (one nmap each) probed at once. */
-  PROBE_CONCURRENCY: integer(1, 64, PROBER_DEFAULTS.concurrency),
-  /** nmap's packets per second at most. */
-  NMAP_MAX_RATE: integer(10, 100_000, PROBER_DEFAULTS.maxRate),
-  /**
-   * The node's own addresses (the chart passes status.hostIP): never probed, even inside
-   * POD_CIDRS, so no batch can point the prober at its kubelet.
-   */
-  NODE_IPS: z
-    .string()
-    .default('')
-    .transform((text) =>
-      text
-        .split(',')
-        .map((ip) => ip.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.union([z.ipv4(), z.ipv6()]))),
-  HTTP_PORT: integer(1, 65535, 8083),
-});
+export const proberConfigSchema = z
+  .object({
+    NODE_NAME: z
+      .string()
+      .regex(
+        /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+        'must be the node name (downward API spec.nodeName)',
+      ),
+    ...commonConfig,
+    /**
+     * Targets must lie in these. Without it, NODE_DISCOVERY must be on, and the nodes'
+     * spec.podCIDRs are used instead; with both, these win (a CNI with its own IPAM).
+     */
+    POD_CIDRS: cidrList.optional(),
+    /**
+     * true: read the nodes from the API (get, list, watch): their pod CIDRs, and every
+     * node's addresses, which are refused as targets. The chart turns it on.
+     */
+    NODE_DISCOVERY: z
+      .enum(['true', 'false'], 'must be true or false')
+      .default('false')
+      .transform((v) => v === 'true'),
+    /** For NODE_DISCOVERY outside a cluster (the lab, tests); in a pod, its service account. */
+    KUBECONFIG: z.string().min(1).optional(),
+    PROBE_PORTS: portRanges,
+    PROBE_PROTOCOLS: z
+      .string()
+      .default(PROBER_DEFAULTS.protocols.join(','))
+      .transform((t) => t.split(',').map((p) => p.trim().toUpperCase()))
+      .pipe(z.array(z.enum(['TCP', 'UDP', 'SCTP'])).min(1)),
+    TCP_SCAN: z.enum(['syn', 'connect']).default(PROBER_DEFAULTS.tcpScan),
+    NMAP_MAX_RTT_MS: integer(50, 10_000, PROBER_DEFAULTS.maxRttTimeoutMs),
+    NMAP_HOST_TIMEOUT_MS: integer(1000, 600_000, PROBER_DEFAULTS.hostTimeoutMs),
+    /** A prober silent this long counts as gone; it beats three times as often. */
+    HEARTBEAT_TTL_MS: integer(1500, 300_000, PROBER_DEFAULTS.heartbeatTtlMs),
+    /** Batches (one nmap each) probed at once. */
+    PROBE_CONCURRENCY: integer(1, 64, PROBER_DEFAULTS.concurrency),
+    /** nmap's packets per second at most. */
+    NMAP_MAX_RATE: integer(10, 100_000, PROBER_DEFAULTS.maxRate),
+    /**
+     * The node's own addresses (the chart passes status.hostIP): never probed, even inside
+     * POD_CIDRS, so no batch can point the prober at its kubelet.
+     */
+    NODE_IPS: z
+      .string()
+      .default('')
+      .transform((text) =>
+        text
+          .split(',')
+          .map((ip) => ip.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.union([z.ipv4(), z.ipv6()]))),
+    HTTP_PORT: integer(1, 65535, 8083),
+  })
+  .refine((config) => config.POD_CIDRS !== undefined || config.NODE_DISCOVERY, {
+    path: ['POD_CIDRS'],
+    message: 'give the pod CIDRs, or set NODE_DISCOVERY=true to read them from the nodes',
+  });
 
 export type ProberConfig = z.infer<typeof proberConfigSchema>;
 export const PROBER_CONFIG = Symbol('PROBER_CONFIG');

@@ -14,7 +14,10 @@ import {
   heartbeatIntervalMs,
   hostProbeHost,
   proberInboxPrefix,
+  targetScopeFromNodes,
+  type TargetScope,
 } from '#lumen/prober';
+import { NodeWatcher, loadKubeConfig } from '#lumen/kube';
 import { connectBus, nestLog } from '#lumen/service';
 import { caseTracer, proberPrometheus } from '#lumen/telemetry';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
@@ -27,6 +30,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
   private readonly logger = new Logger(ProberService.name);
   private bus: MessageBus | undefined;
   private worker: ProberWorker | undefined;
+  private nodes: NodeWatcher | undefined;
 
   constructor(@Inject(PROBER_CONFIG) private readonly config: ProberConfig) {}
 
@@ -43,6 +47,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
       manageStreams: false,
       inboxPrefix: proberInboxPrefix(config.NODE_NAME),
     });
+    if (config.NODE_DISCOVERY) await this.watchNodes();
     const registry = await ProberRegistry.open(this.bus, config.HEARTBEAT_TTL_MS, true);
     this.worker = new ProberWorker(
       {
@@ -52,11 +57,12 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         log,
         tracer: caseTracer('prober'),
         metrics: proberPrometheus,
+        ...(this.nodes ? { targetScope: () => this.targetScope() } : {}),
       },
       {
         settings: {
           node: config.NODE_NAME,
-          podCidrs: config.POD_CIDRS,
+          podCidrs: config.POD_CIDRS ?? [],
           protocols: config.PROBE_PROTOCOLS,
           portRanges: config.PROBE_PORTS,
           sctpSupported: kernelSupportsSctp(),
@@ -77,9 +83,49 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
     this.logger.log('consuming probe batches', { node: config.NODE_NAME });
   }
 
+  /**
+   * The nodes, watched: every node's addresses are refused, and (unless POD_CIDRS says
+   * otherwise) their pod CIDRs are the targets. A failure to list them stops the boot.
+   */
+  private async watchNodes(): Promise<void> {
+    const config = this.config;
+    let cidrsKnown = true;
+    this.nodes = new NodeWatcher(loadKubeConfig(config.KUBECONFIG), {
+      onChange: () => {
+        // Said once each time it turns: every target would be refused.
+        const known = this.targetScope().podCidrs.length > 0;
+        if (!known && cidrsKnown)
+          this.logger.error(
+            'no node has spec.podCIDRs, so every target is refused: the CNI allocates pod addresses itself; set the pod CIDRs (the chart value podCidrs)',
+          );
+        cidrsKnown = known;
+      },
+      onError: (error) => {
+        this.logger.warn('node watch failed; retrying', { error: String(error) });
+      },
+    });
+    await this.nodes.start();
+    const nodes = this.nodes.current();
+    this.logger.log('targets from the nodes', {
+      nodes: nodes.length,
+      podCidrs: config.POD_CIDRS
+        ? 'POD_CIDRS'
+        : [...new Set(nodes.flatMap((n) => n.spec?.podCIDRs ?? []))].join(','),
+      refusedAddresses: this.targetScope().refusedAddresses.length,
+    });
+  }
+
+  private targetScope(): TargetScope {
+    return targetScopeFromNodes(this.nodes?.current() ?? [], {
+      ...(this.config.POD_CIDRS ? { podCidrs: this.config.POD_CIDRS } : {}),
+      refused: this.config.NODE_IPS,
+    });
+  }
+
   async onApplicationShutdown(): Promise<void> {
     // Stop taking work; a batch in progress finishes, an unacked one is redelivered.
     await this.worker?.stop();
+    await this.nodes?.stop();
     await this.bus?.close();
     this.logger.log('stopped consuming probe batches', { node: this.config.NODE_NAME });
   }

@@ -20,7 +20,13 @@ import {
 import { podKey } from '#lumen/policy';
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { freePort } from '#lumen/host';
-import { conformanceScenarioFiles, repositoryRoot, eventually } from '#lumen/testing';
+import {
+  TEST_LAB_ROOT,
+  conformanceScenarioFiles,
+  repositoryRoot,
+  eventually,
+} from '#lumen/testing';
+import { LabNames } from '#lumen/lab';
 import { podOf, scenario, upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
 const file = conformanceScenarioFiles().find((f) =>
@@ -82,6 +88,96 @@ it('refuses a bad configuration at boot, naming every bad variable', async () =>
   expect(await prober.exited).toEqual({ code: 2, signal: null });
   for (const variable of ['NODE_NAME', 'NATS_URL', 'POD_CIDRS', 'PROBE_PORTS'])
     expect(prober.output()).toContain(variable);
+});
+
+it('needs pod CIDRs or node discovery, and says so at boot', async () => {
+  const prober = startProber({ NODE_NAME: 'lab-node-1', NATS_URL: nats!.url });
+  expect(await prober.exited).toEqual({ code: 2, signal: null });
+  expect(prober.output()).toContain(
+    'POD_CIDRS: give the pod CIDRs, or set NODE_DISCOVERY=true to read them from the nodes',
+  );
+});
+
+it('with NODE_DISCOVERY, aims at the nodes’ pod CIDRs and refuses every node’s address', async () => {
+  const status = lab!.status;
+  const source = podOf(status, { namespace: 'default', name: 'client' });
+  const to = scenario(file).expectations.find((r) => podKey(r.from) === 'default/client')?.to;
+  const server = podOf(status, to ?? { namespace: '', name: '' });
+  const nodes = await lab!.client.send<{
+    items: {
+      metadata: { name: string };
+      status: { addresses: { type: string; address: string }[] };
+    }[];
+  }>('GET', '/api/v1/nodes');
+  // Another node's address, where there is one: this prober's own is refused as well.
+  const otherNode = nodes.items.find((n) => n.metadata.name !== source.node) ?? nodes.items[0];
+  const otherNodeIp = otherNode?.status.addresses.find((a) => a.type === 'InternalIP')?.address;
+  expect(otherNodeIp).toBeDefined();
+  const port = await freePort();
+  const prober = startProber({
+    NODE_NAME: source.node,
+    NATS_URL: nats!.url,
+    NODE_DISCOVERY: 'true',
+    KUBECONFIG: new LabNames('prober-svc', TEST_LAB_ROOT).kubeconfig,
+    HTTP_PORT: String(port),
+  });
+  const bus = await MessageBus.connect({ url: nats!.url, service: 'test-scheduler' });
+  try {
+    const registry = new ManagedProberRegistry(
+      await ProberRegistry.open(bus, 15_000),
+      bus,
+      PROBER_CONSUMER_SETTINGS,
+    );
+    await eventually(
+      async () => ((await registry.live()).has(source.node) ? true : undefined),
+      'the prober’s heartbeat',
+    );
+    expect(prober.output()).toMatch(
+      /"message":"targets from the nodes","nodes":\d+,"podCidrs":"10\.244\./,
+    );
+    const results: ProbeResult[] = [];
+    const consumer = await bus.consume({
+      contract: ProbeResultContract,
+      durable: 'test-results-discovery',
+      filterSubject: PROBE_RESULT_SUBJECTS,
+      handle: async (r) => void results.push(r),
+    });
+    const target = (caseId: string, ip: string) => ({
+      caseId,
+      round: 1,
+      destination: { namespace: server.namespace, name: server.name },
+      ip,
+      port: 80,
+      protocol: 'TCP' as const,
+      listenerKnown: true,
+    });
+    await bus.publish(probeBatchSubject(source.node), ProbeBatchContract, {
+      batchId: 'discovery-1',
+      node: source.node,
+      attempt: 1,
+      source: { namespace: source.namespace, name: source.name, uid: source.uid },
+      targets: [
+        target('00000000000000d1', server.ip),
+        target('00000000000000d2', otherNodeIp ?? ''),
+        target('00000000000000d3', '192.0.2.10'),
+      ],
+      issuedAt: new Date().toISOString(),
+    });
+    const result = await eventually(
+      () => results.find((r) => r.batchId === 'discovery-1'),
+      'the probe result',
+    );
+    await consumer.stop();
+    expect(result.observations.map((o) => [o.caseId, o.reachability, o.basis])).toEqual([
+      ['00000000000000d1', expect.stringMatching(/^(reachable|blocked)$/), expect.any(String)],
+      ['00000000000000d2', 'inconclusive', `refused: ${otherNodeIp} is an address of a node`],
+      ['00000000000000d3', 'inconclusive', 'refused: 192.0.2.10 is outside the pod CIDRs'],
+    ]);
+  } finally {
+    await bus.close();
+    prober.child.kill('SIGTERM');
+    await prober.exited;
+  }
 });
 
 it('takes a batch for its node from JetStream, probes inside the source pod, and publishes the result', async () => {
