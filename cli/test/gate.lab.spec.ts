@@ -63,6 +63,12 @@ function lumenRun(extra: readonly string[], config = kubeconfig): Promise<Exit> 
   return run(process.execPath, lumenArgs(extra, config));
 }
 
+/** `lumen run --cleanup`, as an operator runs it after a run was killed. */
+function lumenCleanup(): Promise<Exit> {
+  const lumen = join(repositoryRoot, 'bin', 'lumen.mjs');
+  return run(process.execPath, [lumen, 'run', '--cleanup', '--kubeconfig', kubeconfig]);
+}
+
 /** What is left in the run namespace: DaemonSets, Secrets, pods, the namespace itself. */
 async function leftovers(): Promise<string[]> {
   const names = async (path: string): Promise<string[]> => {
@@ -270,25 +276,13 @@ describe('lumen run --once as a CI gate', () => {
       await eventually(() => !servers.some(alive), 'the killed run’s nats-server to stop');
       const left = await leftovers();
       expect(left.filter((n) => /^lumen-run-[0-9a-f]{8}-(prober|nats)$/.test(n))).toHaveLength(2);
-      const cleanup = await run(process.execPath, [
-        join(repositoryRoot, 'bin', 'lumen.mjs'),
-        'run',
-        '--cleanup',
-        '--kubeconfig',
-        kubeconfig,
-      ]);
+      const cleanup = await lumenCleanup();
       expect(cleanup.code).toBe(0);
       expect(cleanup.stdout).toMatch(/removed DaemonSet lumen-run\/lumen-run-[0-9a-f]{8}-prober/);
       expect(cleanup.stdout).toMatch(/removed Secret lumen-run\/lumen-run-[0-9a-f]{8}-nats/);
       expect(cleanup.stdout).toContain('removed Namespace lumen-run');
       expect(await leftovers()).toEqual([]);
-      const again = await run(process.execPath, [
-        join(repositoryRoot, 'bin', 'lumen.mjs'),
-        'run',
-        '--cleanup',
-        '--kubeconfig',
-        kubeconfig,
-      ]);
+      const again = await lumenCleanup();
       expect(again.stdout).toBe('nothing left by earlier runs in namespace lumen-run\n');
     } finally {
       for (const pid of servers.filter(alive)) process.kill(pid);

@@ -22,6 +22,28 @@ export function integer(
   return z.coerce.number().int().min(min).max(max).default(fallback);
 }
 
+/** A setting that is `true` or `false` (default `false`), read as a boolean. */
+export function flag(): z.ZodPipe<
+  z.ZodDefault<z.ZodEnum<{ true: 'true'; false: 'false' }>>,
+  z.ZodTransform<boolean, 'true' | 'false'>
+> {
+  return z
+    .enum(['true', 'false'], 'must be true or false')
+    .default('false')
+    .transform((v) => v === 'true');
+}
+
+/** A Kubernetes label key (an optional DNS prefix and a name), with its default. */
+export function labelKey(fallback: string): z.ZodDefault<z.ZodString> {
+  return z
+    .string()
+    .regex(
+      /^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+      'must be a label key',
+    )
+    .default(fallback);
+}
+
 /** The NATS part of every service's configuration. */
 export interface NatsConfig {
   readonly NATS_URL: string;

@@ -2,17 +2,14 @@ import { hostname } from 'node:os';
 import { Logger } from '@nestjs/common';
 import { z } from 'zod';
 import { LeaseElector, loadKubeConfig } from '#lumen/kube';
-import { integer } from './common-config.js';
+import { flag, integer } from './common-config.js';
 import { nestLog } from './nest-log.js';
 import type { ServiceWorker } from './service-module.js';
 
 /** Leader election, for the services that must run one active replica. */
 export const leaderElectionConfig = {
   /** true: replicas wait on a Lease and only its holder works (the chart sets it). */
-  LEADER_ELECTION: z
-    .enum(['true', 'false'], 'must be true or false')
-    .default('false')
-    .transform((v) => v === 'true'),
+  LEADER_ELECTION: flag(),
   LEASE_NAME: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Kubernetes object name')

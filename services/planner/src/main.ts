@@ -11,6 +11,7 @@ import {
   commonConfig,
   connectBus,
   integer,
+  labelKey,
   nestLog,
   serviceModule,
   leaderElectionConfig,
@@ -38,13 +39,7 @@ export const plannerConfigSchema = z.object({
   /** Opt-in: source pods for near misses no real pod covers, in SYNTHETIC_NAMESPACE. */
   SYNTHETIC_SOURCES: z.enum(['true', 'false']).default('false'),
   /** Namespaces labelled `<OPT_OUT_LABEL>=true` are left out (their pods neither probed nor probing). */
-  OPT_OUT_LABEL: z
-    .string()
-    .regex(
-      /^([a-z0-9.-]{1,253}\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
-      'must be a label key',
-    )
-    .default(PLANNER_DEFAULTS.optOutLabel),
+  OPT_OUT_LABEL: labelKey(PLANNER_DEFAULTS.optOutLabel),
   SYNTHETIC_NAMESPACE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name')
