@@ -231,7 +231,10 @@ describe('the Helm chart', () => {
     },
   ];
 
-  const proberReads = [{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }];
+  const proberReads = [
+    { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get'] },
+  ];
 
   it('grants exactly these rights, and no others', async () => {
     expect(rbacOf(await render())).toEqual({
@@ -300,7 +303,7 @@ describe('the Helm chart', () => {
     expect(pod['hostPID']).toBe(true);
     expect(pod['hostNetwork']).toBeUndefined();
     expect(pod['hostIPC']).toBeUndefined();
-    // Its token reads the nodes (ClusterRole lumen-prober above), nothing else.
+    // Its token reads the nodes and gets source pods by name (ClusterRole lumen-prober).
     expect(pod['automountServiceAccountToken']).toBe(true);
     expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
     expect(pod['priorityClassName']).toBe('lumen-prober');
@@ -328,13 +331,17 @@ describe('the Helm chart', () => {
     const variables = (env: { name: string; value?: string }[]) =>
       Object.fromEntries(
         env
-          .filter((e) => ['POD_CIDRS', 'NODE_DISCOVERY'].includes(e.name))
+          .filter((e) =>
+            ['POD_CIDRS', 'NODE_DISCOVERY', 'SOURCE_CHECK', 'OPT_OUT_LABEL'].includes(e.name),
+          )
           .map((e) => [e.name, e.value]),
       );
-    expect(variables(await proberEnv([]))).toEqual({ NODE_DISCOVERY: 'true' });
+    const checks = { SOURCE_CHECK: 'true', OPT_OUT_LABEL: 'lumen.dev/ignore' };
+    expect(variables(await proberEnv([]))).toEqual({ NODE_DISCOVERY: 'true', ...checks });
     expect(variables(await proberEnv(['--set', 'podCidrs=10.42.0.0/16']))).toEqual({
       POD_CIDRS: '10.42.0.0/16',
       NODE_DISCOVERY: 'true',
+      ...checks,
     });
     const policy = find(await render(), 'NetworkPolicy', 'lumen-prober') as K8sObject & {
       spec: { egress: { ports: { port: number }[] }[] };

@@ -4,3 +4,4 @@ export * from './synthetic-pods.js';
 export * from './prober-daemonset.js';
 export * from './lease-elector.js';
 export * from './node-watcher.js';
+export * from './source-check.js';

@@ -106,7 +106,7 @@ export class ProberWorker {
     try {
       const scope = this.ports.targetScope?.();
       const settings = scope ? { ...this.options.settings, ...scope } : this.options.settings;
-      const result = await executeBatch(batch, settings, this.ports.host);
+      const result = await executeBatch(batch, settings, this.ports.host, this.ports.sources);
       const traces = Object.fromEntries(
         [...spans].flatMap(([id, span]) => (span.traceparent ? [[id, span.traceparent]] : [])),
       );

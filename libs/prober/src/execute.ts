@@ -4,7 +4,7 @@ import { nmapArguments } from './nmap/arguments.js';
 import { observe } from './nmap/observe.js';
 import { NmapOutputError, parseNmapXml, type PortResult } from './nmap/parse.js';
 import type { PodNetns } from './netns.js';
-import type { ProbeHost } from './ports.js';
+import type { ProbeHost, SourceCheck } from './ports.js';
 import type { ProberSettings } from './settings.js';
 
 type Target = ProbeBatch['targets'][number];
@@ -108,6 +108,7 @@ export async function executeBatch(
   batch: ProbeBatch,
   settings: ProberSettings,
   host: ProbeHost,
+  sources?: SourceCheck,
 ): Promise<BatchObservations> {
   const started = host.now();
   const base = {
@@ -143,6 +144,16 @@ export async function executeBatch(
       ),
     );
   }
+  // Fails closed: a source the API cannot vouch for is not entered.
+  const sourceRefused = sources
+    ? await sources
+        .refusal(batch.source)
+        .catch((error: unknown) =>
+          `the API could not check the source pod: ${String(error)}`.slice(0, 300),
+        )
+    : undefined;
+  if (sourceRefused)
+    return finish(batch.targets.map((t) => inconclusive(t, `refused: ${sourceRefused}`)));
   const netns = await host.findNetns(batch.source.uid).catch(() => undefined);
   if (!netns)
     return finish(

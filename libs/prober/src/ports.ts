@@ -52,4 +52,15 @@ export interface ProberPorts {
    * without it, the settings' podCidrs and refusedAddresses, fixed at boot.
    */
   readonly targetScope?: () => TargetScope;
+  /** Checks the batch's source pod against the API; without it, only the node is asked. */
+  readonly sources?: SourceCheck;
+}
+
+/** Why a batch's source pod may not be probed from (undefined: it may); ApiSourceCheck is the real one. */
+export interface SourceCheck {
+  refusal(source: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly uid: string;
+  }): Promise<string | undefined>;
 }

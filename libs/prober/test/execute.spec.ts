@@ -220,6 +220,48 @@ describe('executeBatch', () => {
     },
   );
 
+  it.each([
+    [
+      'refuses',
+      async () => Promise.resolve('namespace quiet opted out (lumen.dev/ignore=true)'),
+      'refused: namespace quiet opted out (lumen.dev/ignore=true)',
+    ],
+    [
+      'fails closed when the API cannot say',
+      async () => Promise.reject(new Error('connect ECONNREFUSED')),
+      'refused: the API could not check the source pod: Error: connect ECONNREFUSED',
+    ],
+  ])('%s a source the API does not vouch for, entering nothing', async (_what, refusal, basis) => {
+    const calls: string[][] = [];
+    let entered = false;
+    const result = await executeBatch(
+      batch,
+      settings,
+      ports(
+        {
+          findNetns: async () => {
+            entered = true;
+            return { uid: 'u-42', pid: 42, path: '/proc/42/ns/net', hostNetwork: false };
+          },
+        },
+        calls,
+      ),
+      { refusal },
+    );
+    expect(result.observations.map((o) => [o.reachability, o.basis])).toEqual([
+      ['inconclusive', basis],
+      ['inconclusive', basis],
+    ]);
+    expect([entered, calls]).toEqual([false, []]);
+  });
+
+  it('probes from a source the API vouches for', async () => {
+    const result = await executeBatch(batch, settings, ports(), {
+      refusal: async () => Promise.resolve(undefined),
+    });
+    expect(result.observations[0]?.reachability).toBe('reachable');
+  });
+
   it('refuses a batch meant for another node', async () => {
     const result = await executeBatch({ ...batch, node: 'node-b' }, settings, ports());
     expect(

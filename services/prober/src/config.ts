@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { parseCidr, type Cidr } from '#lumen/policy';
+import { PLANNER_DEFAULTS } from '#lumen/planner';
 import { PROBER_DEFAULTS } from '#lumen/prober';
-import { commonConfig, integer } from '#lumen/service';
+import { commonConfig, flag, integer, labelKey } from '#lumen/service';
 
 const cidrList = z
   .string()
@@ -56,11 +57,15 @@ export const proberConfigSchema = z
      * true: read the nodes from the API (get, list, watch): their pod CIDRs, and every
      * node's addresses, which are refused as targets. The chart turns it on.
      */
-    NODE_DISCOVERY: z
-      .enum(['true', 'false'], 'must be true or false')
-      .default('false')
-      .transform((v) => v === 'true'),
-    /** For NODE_DISCOVERY outside a cluster (the lab, tests); in a pod, its service account. */
+    NODE_DISCOVERY: flag(),
+    /**
+     * true: before entering a batch's source pod, ask the API (get on pods and namespaces)
+     * that it is the batch's pod, on this node, not on the host's network, and not in a
+     * namespace labelled OPT_OUT_LABEL=true. The chart turns it on.
+     */
+    SOURCE_CHECK: flag(),
+    OPT_OUT_LABEL: labelKey(PLANNER_DEFAULTS.optOutLabel),
+    /** For NODE_DISCOVERY and SOURCE_CHECK outside a cluster (the lab, tests); in a pod, its service account. */
     KUBECONFIG: z.string().min(1).optional(),
     PROBE_PORTS: portRanges,
     PROBE_PROTOCOLS: z

@@ -17,7 +17,7 @@ import {
   targetScopeFromNodes,
   type TargetScope,
 } from '#lumen/prober';
-import { NodeWatcher, loadKubeConfig } from '#lumen/kube';
+import { ApiSourceCheck, NodeWatcher, loadKubeConfig } from '#lumen/kube';
 import { connectBus, nestLog } from '#lumen/service';
 import { caseTracer, proberPrometheus } from '#lumen/telemetry';
 import { PROBER_CONFIG, type ProberConfig } from './config.js';
@@ -58,6 +58,14 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         tracer: caseTracer('prober'),
         metrics: proberPrometheus,
         ...(this.nodes ? { targetScope: () => this.targetScope() } : {}),
+        ...(config.SOURCE_CHECK
+          ? {
+              sources: new ApiSourceCheck(loadKubeConfig(config.KUBECONFIG), {
+                node: config.NODE_NAME,
+                optOutLabel: config.OPT_OUT_LABEL,
+              }),
+            }
+          : {}),
       },
       {
         settings: {

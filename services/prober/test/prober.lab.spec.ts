@@ -98,7 +98,7 @@ it('needs pod CIDRs or node discovery, and says so at boot', async () => {
   );
 });
 
-it('with NODE_DISCOVERY, aims at the nodes’ pod CIDRs and refuses every node’s address', async () => {
+it('with NODE_DISCOVERY and SOURCE_CHECK, aims at the nodes’ pod CIDRs, refuses every node’s address, and enters only the batch’s own pod', async () => {
   const status = lab!.status;
   const source = podOf(status, { namespace: 'default', name: 'client' });
   const to = scenario(file).expectations.find((r) => podKey(r.from) === 'default/client')?.to;
@@ -118,6 +118,7 @@ it('with NODE_DISCOVERY, aims at the nodes’ pod CIDRs and refuses every node�
     NODE_NAME: source.node,
     NATS_URL: nats!.url,
     NODE_DISCOVERY: 'true',
+    SOURCE_CHECK: 'true',
     KUBECONFIG: new LabNames('prober-svc', TEST_LAB_ROOT).kubeconfig,
     HTTP_PORT: String(port),
   });
@@ -163,11 +164,31 @@ it('with NODE_DISCOVERY, aims at the nodes’ pod CIDRs and refuses every node�
       ],
       issuedAt: new Date().toISOString(),
     });
+    // The same source's name with another pod's UID: what a forged batch would name.
+    await bus.publish(probeBatchSubject(source.node), ProbeBatchContract, {
+      batchId: 'discovery-2',
+      node: source.node,
+      attempt: 1,
+      source: { namespace: source.namespace, name: source.name, uid: server.uid },
+      targets: [target('00000000000000d4', server.ip)],
+      issuedAt: new Date().toISOString(),
+    });
     const result = await eventually(
       () => results.find((r) => r.batchId === 'discovery-1'),
       'the probe result',
     );
+    const forged = await eventually(
+      () => results.find((r) => r.batchId === 'discovery-2'),
+      'the forged batch’s result',
+    );
     await consumer.stop();
+    expect(forged.observations.map((o) => [o.reachability, o.basis])).toEqual([
+      [
+        'inconclusive',
+        `refused: source pod ${source.namespace}/${source.name} has UID ${source.uid}, not the batch's ${server.uid}`,
+      ],
+    ]);
+    expect(forged.command).toBeUndefined();
     expect(result.observations.map((o) => [o.caseId, o.reachability, o.basis])).toEqual([
       ['00000000000000d1', expect.stringMatching(/^(reachable|blocked)$/), expect.any(String)],
       ['00000000000000d2', 'inconclusive', `refused: ${otherNodeIp} is an address of a node`],
