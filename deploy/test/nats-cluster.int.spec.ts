@@ -136,6 +136,18 @@ describe('the bundled NATS cluster with TLS, on three real nats-servers', () => 
   });
 
   it('lets a service in over tls:// with the chart’s CA and its own user, with JetStream', async () => {
+    // JetStream answers once the servers have elected a meta leader, a moment after routing.
+    await eventually(
+      async () =>
+        (
+          await monitor<{ meta_cluster?: { leader?: string } }>(servers[1] as Server, '/jsz').catch(
+            () => ({ meta_cluster: undefined }),
+          )
+        ).meta_cluster?.leader,
+      'a JetStream meta leader',
+      30_000,
+      250,
+    );
     const bus = await MessageBus.connect({
       url: `tls://127.0.0.1:${servers[1]?.clientPort ?? 0}`,
       service: 'planner',
