@@ -660,6 +660,12 @@ describe('the bundled NATS configuration, on a real nats-server', () => {
     ['prober', '$JS.API.STREAM.MSG.GET.LUMEN_V1_PROBES', false],
     ['reporter', 'lumen.v1.reprobes', true],
     ['reporter', 'lumen.v1.cases', false],
+    // Stream management is the scheduler's alone.
+    ['planner', '$JS.API.STREAM.DELETE.LUMEN_V1_CASES', false],
+    ['planner', '$JS.API.STREAM.CREATE.LUMEN_V1_EVIL', false],
+    ['reporter', '$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', false],
+    ['reporter', '$JS.API.STREAM.UPDATE.LUMEN_V1_RESULTS', false],
+    ['reporter', '$JS.API.CONSUMER.DELETE.LUMEN_V1_PROBES.prober-node-1', false],
   ])('%s may publish to %s: %s', async (service, subject, allowed) => {
     const nc = await as(service);
     // A request, so that the server's answer comes back to it: a permission violation

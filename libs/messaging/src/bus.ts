@@ -26,7 +26,7 @@ import {
   type Publisher,
 } from '#lumen/contracts';
 import { deadLetters } from '#lumen/telemetry';
-import { ensureStreams, streamForSubject } from './streams.js';
+import { awaitStreams, ensureStreams, streamForSubject } from './streams.js';
 
 /** W3C trace context travels in this NATS header. */
 export const TRACEPARENT_HEADER = 'traceparent';
@@ -125,6 +125,11 @@ export class MessageBus implements Publisher, Consumer {
      * streams, and uses only its node's consumer (ADR 0014).
      */
     manageStreams?: boolean;
+    /**
+     * Without manageStreams: wait until the streams exist (the scheduler makes them), for
+     * a service that publishes to them or reads them from its start.
+     */
+    awaitStreams?: boolean;
     /** Replies come to subjects under this prefix (a prober's own: NATS lets it read no other). */
     inboxPrefix?: string;
     /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
@@ -141,6 +146,12 @@ export class MessageBus implements Publisher, Consumer {
     });
     const jsm = await connection.jetstreamManager();
     if (options.manageStreams ?? true) await ensureStreams(jsm);
+    else if (options.awaitStreams)
+      await awaitStreams(
+        jsm,
+        () => connection.isClosed(),
+        options.log ?? { warn: () => undefined },
+      );
     return new MessageBus(
       connection,
       connection.jetstream(),

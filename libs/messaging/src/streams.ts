@@ -88,6 +88,37 @@ export async function ensureStreams(jsm: JetStreamManager): Promise<void> {
   }
 }
 
+/**
+ * Waits until every stream exists, for a service whose NATS user may not create them: the
+ * scheduler manages them (the chart's permissions). A wait longer than 30 s is logged,
+ * every 30 s; it ends when the connection closes.
+ */
+export async function awaitStreams(
+  jsm: JetStreamManager,
+  isClosed: () => boolean,
+  log: { readonly warn: (message: string, fields?: Record<string, unknown>) => void },
+): Promise<void> {
+  for (const stream of STREAMS) {
+    const name = stream.name ?? '';
+    for (
+      let waited = 0;
+      !(await jsm.streams.info(name).then(
+        () => true,
+        () => false,
+      ));
+      waited++
+    ) {
+      if (isClosed()) throw new Error(`the connection closed while waiting for stream ${name}`);
+      if (waited > 0 && waited % 30 === 0)
+        log.warn('still waiting for the scheduler to create a stream', {
+          stream: name,
+          waitedSeconds: waited,
+        });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 export function streamForSubject(subject: string): string {
   const match = STREAMS.find((s) =>
     (s.subjects ?? []).some((pattern) =>

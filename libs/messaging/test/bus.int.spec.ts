@@ -87,6 +87,33 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     await nc.close();
   });
 
+  it('waits for the streams when it may not make them, until the one that manages them has', async () => {
+    const fresh = await startPrivateNatsServer({
+      storeDir: mkdtempSync(join(tmpdir(), 'lumen-nats-await-')),
+    });
+    try {
+      let connected = false;
+      const waiting = MessageBus.connect({
+        url: fresh.url,
+        service: 'planner',
+        manageStreams: false,
+        awaitStreams: true,
+      }).then((b) => {
+        connected = true;
+        return b;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(connected).toBe(false);
+      const manager = await MessageBus.connect({ url: fresh.url, service: 'scheduler' });
+      const planner = await waiting;
+      expect(connected).toBe(true);
+      await planner.close();
+      await manager.close();
+    } finally {
+      await fresh.stop();
+    }
+  });
+
   it('delivers valid messages with their trace context, and acks them after the handler', async () => {
     const messages = await bus('reporter');
     const seen: { batchId: string; traceparent: string | undefined }[] = [];

@@ -158,6 +158,8 @@ describe('a real service over tls://', () => {
   };
 
   it('boots and becomes ready with NATS_CA_FILE, connected over TLS', async () => {
+    // The reporter waits for the streams, which the scheduler makes; this bus plays it.
+    await (await connect(`tls://localhost:${port(withTls)}`, file('ca.crt'))).close();
     const httpPort = await freePort();
     const reporter = spawnReporter(
       { NATS_URL: `tls://localhost:${port(withTls)}`, NATS_CA_FILE: file('ca.crt') },

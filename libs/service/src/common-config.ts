@@ -52,12 +52,15 @@ export interface NatsConfig {
   readonly NATS_CA_FILE?: string | undefined;
 }
 
-/** Connects a service to NATS with its credentials, and ensures Lumen's streams. */
+/** Connects a service to NATS with its credentials; by default it ensures Lumen's streams. */
 export function connectBus(
   service: string,
   config: NatsConfig,
   log: Logger,
-  options: Pick<Parameters<typeof MessageBus.connect>[0], 'manageStreams' | 'inboxPrefix'> = {},
+  options: Pick<
+    Parameters<typeof MessageBus.connect>[0],
+    'manageStreams' | 'awaitStreams' | 'inboxPrefix'
+  > = {},
 ): Promise<MessageBus> {
   return MessageBus.connect({
     url: config.NATS_URL,

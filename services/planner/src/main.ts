@@ -65,7 +65,8 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   return {
     notReady: () => (planned ? undefined : 'no plan published yet (waiting for the cluster)'),
     onApplicationBootstrap: async () => {
-      bus = await connectBus('planner', config, log);
+      // The scheduler alone manages the streams; the chart's planner user may not (ADR 0014).
+      bus = await connectBus('planner', config, log, { manageStreams: false, awaitStreams: true });
       const kubeConfig = loadKubeConfig(config.KUBECONFIG);
       const synthetic = config.SYNTHETIC_SOURCES === 'true';
       core = new PlannerCore(

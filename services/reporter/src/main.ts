@@ -37,7 +37,8 @@ function reporterWorker(
       api.attach(store.results);
       refreshReporterGauges(store);
       alerting = startAlerting(config, store, log);
-      bus = await connectBus('reporter', config, log);
+      // The scheduler alone manages the streams; the chart's reporter user may not (ADR 0014).
+      bus = await connectBus('reporter', config, log, { manageStreams: false, awaitStreams: true });
       const reporter = new ReporterCore(
         {
           bus,
