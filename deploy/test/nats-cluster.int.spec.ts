@@ -150,9 +150,10 @@ describe('the bundled NATS cluster with TLS, on three real nats-servers', () => 
     );
     const bus = await MessageBus.connect({
       url: `tls://127.0.0.1:${servers[1]?.clientPort ?? 0}`,
-      service: 'planner',
-      user: 'planner',
-      pass: users['planner-password'] ?? '',
+      // The scheduler: the one service that makes the streams (ADR 0014).
+      service: 'scheduler',
+      user: 'scheduler',
+      pass: users['scheduler-password'] ?? '',
       caFile: ca.cert,
     });
     try {
