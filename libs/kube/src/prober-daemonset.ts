@@ -265,26 +265,31 @@ export class ProberDaemonSet {
       if (isStatus(error, 404)) return { items: [] };
       throw error;
     };
+    // A run's two kinds of objects, each listed by the run label and removed when expired.
+    const kinds = [
+      {
+        kind: 'DaemonSet',
+        own: this.name,
+        list: () => this.apps.listNamespacedDaemonSet({ namespace, labelSelector }),
+        remove: (name: string) =>
+          this.apps.deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: 'Background' }),
+      },
+      {
+        kind: 'Secret',
+        own: this.secretName,
+        list: () => this.core.listNamespacedSecret({ namespace, labelSelector }),
+        remove: (name: string) => this.core.deleteNamespacedSecret({ name, namespace }),
+      },
+    ];
     const removed: string[] = [];
-    const daemonSets = await this.apps
-      .listNamespacedDaemonSet({ namespace, labelSelector })
-      .catch(missingNamespace);
-    for (const ds of daemonSets.items) {
-      const name = ds.metadata?.name;
-      if (!name || name === this.name || !expired(ds.metadata)) continue;
-      await this.apps
-        .deleteNamespacedDaemonSet({ name, namespace, propagationPolicy: 'Background' })
-        .catch(gone);
-      removed.push(`DaemonSet ${namespace}/${name}`);
-    }
-    const secrets = await this.core
-      .listNamespacedSecret({ namespace, labelSelector })
-      .catch(missingNamespace);
-    for (const secret of secrets.items) {
-      const name = secret.metadata?.name;
-      if (!name || name === this.secretName || !expired(secret.metadata)) continue;
-      await this.core.deleteNamespacedSecret({ name, namespace }).catch(gone);
-      removed.push(`Secret ${namespace}/${name}`);
+    for (const { kind, own, list, remove } of kinds) {
+      const objects = await list().catch(missingNamespace);
+      for (const object of objects.items) {
+        const name = object.metadata?.name;
+        if (!name || name === own || !expired(object.metadata)) continue;
+        await remove(name).catch(gone);
+        removed.push(`${kind} ${namespace}/${name}`);
+      }
     }
     if (options.all) {
       const created = await this.core
