@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { loadScenarioFile, scenarioFiles } from '#lumen/scenario';
 import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 import { main } from '../src/main.js';
 
@@ -197,6 +198,18 @@ describe('lumen evaluate with the cluster-scoped tiers', () => {
     expect(result.code).toBe(0);
     const document = JSON.parse(result.stdout) as { agree: number; disagree: number };
     expect(document).toMatchObject({ agree: 30, disagree: 0 });
+  });
+
+  it('agrees with every state of the upstream ClusterNetworkPolicy conformance tests', async () => {
+    const states = scenarioFiles(join(repositoryRoot, 'examples', 'tiers', 'upstream'));
+    const rows = states.reduce((n, f) => n + loadScenarioFile(f).expectations.length, 0);
+    expect(states).toHaveLength(13);
+    const result = await lumen('evaluate', '--format', 'json', ...states);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const document = JSON.parse(result.stdout) as { agree: number; disagree: number };
+    expect(document).toMatchObject({ agree: rows, disagree: 0 });
+    expect(rows).toBe(102);
   });
 
   it('explains which tier, policy, priority, rule and action decided', async () => {

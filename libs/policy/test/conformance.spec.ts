@@ -1,10 +1,14 @@
 import { describe, expect, it } from '@jest/globals';
 import { basename } from 'node:path';
 import { PolicyEngine, ReferenceEvaluator } from '#lumen/policy';
-import { loadScenarioFile } from '#lumen/scenario';
-import { conformanceScenarioFiles } from '#lumen/testing';
+import { exampleScenarioDirs, loadScenarioFile, scenarioFiles } from '#lumen/scenario';
+import { conformanceScenarioFiles, repositoryRoot } from '#lumen/testing';
 
-const files = conformanceScenarioFiles();
+/** NetworkPolicy scenarios, then the tier scenarios (ours and the upstream conformance states). */
+const files = [
+  ...conformanceScenarioFiles(),
+  ...scenarioFiles(exampleScenarioDirs(repositoryRoot).tiers),
+];
 
 describe.each(files.map((file) => [basename(file), file]))(
   'conformance scenario %s',
