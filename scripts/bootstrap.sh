@@ -39,3 +39,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   echo "bootstrap: npm ci" >&2
   npm ci --no-audit --no-fund --loglevel=error
 fi
+
+# nats-server 2.10 for NATS auth callout (per-node prober credentials, ADR 0016), beside the
+# repository in .lumen/tools: Debian 12's package is 2.9.10.
+node scripts/fetch-nats-server.mjs

@@ -17,6 +17,7 @@ import {
   probeBatchSubject,
   probeResultSubject,
   proberDurable,
+  proberInboxPrefix,
 } from '#lumen/contracts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProberDaemonSet } from '#lumen/kube';
@@ -27,7 +28,6 @@ import {
   ProberRegistry,
 } from '#lumen/messaging';
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
-import { proberInboxPrefix } from '#lumen/prober';
 import { freePort, run } from '#lumen/host';
 import {
   eventually,

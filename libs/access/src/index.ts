@@ -80,3 +80,4 @@ export class ApiTokens {
 function digest(token: string): Buffer {
   return createHash('sha256').update(token, 'utf8').digest();
 }
+export * from './prober-identity.js';

@@ -5,3 +5,4 @@ export * from './prober-daemonset.js';
 export * from './lease-elector.js';
 export * from './node-watcher.js';
 export * from './source-check.js';
+export * from './prober-identity.js';

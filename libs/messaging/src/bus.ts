@@ -6,6 +6,7 @@ import {
   DeliverPolicy,
   connect,
   headers as natsHeaders,
+  tokenAuthenticator,
   type ConsumerMessages,
   type Consumer as JsConsumer,
   type JetStreamClient,
@@ -132,6 +133,12 @@ export class MessageBus implements Publisher, Consumer {
     awaitStreams?: boolean;
     /** Replies come to subjects under this prefix (a prober's own: NATS lets it read no other). */
     inboxPrefix?: string;
+    /**
+     * A token read afresh at every (re)connect instead of user and password: a prober's
+     * projected ServiceAccount token, which NATS auth callout turns into its node's user
+     * (ADR 0016). Kubelet rotates the file, so it is never read once and kept.
+     */
+    token?: () => string;
     /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
     caFile?: string;
   }): Promise<MessageBus> {
@@ -141,6 +148,7 @@ export class MessageBus implements Publisher, Consumer {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
       ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+      ...(options.token ? { authenticator: tokenAuthenticator(options.token) } : {}),
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...natsTls(options.url, options.caFile),
     });

@@ -40,6 +40,11 @@ export async function startPrivateNatsServer(options: {
   users?: readonly NatsUser[];
   /** Raw nats-server configuration, e.g. the Helm chart's `authorization { … }` block. */
   config?: string;
+  /**
+   * NATS auth callout (nats-server 2.10+): clients other than `authUsers` are admitted only
+   * by the service that answers for `issuer` (an account public key, ADR 0016).
+   */
+  authCallout?: { readonly issuer: string; readonly authUsers: readonly string[] };
 }): Promise<PrivateNatsServer> {
   const listen = options.listen ?? '127.0.0.1';
   const users = options.users;
@@ -61,7 +66,7 @@ export async function startPrivateNatsServer(options: {
       options.storeDir,
       // Credentials go in a file only root reads, not on a command line `ps` shows.
       ...(users || options.config
-        ? ['-c', configFile(options.storeDir, users, options.config)]
+        ? ['-c', configFile(options.storeDir, users, options.config, options.authCallout)]
         : []),
     ],
     {
@@ -104,12 +109,15 @@ export interface NatsUser {
   readonly user: string;
   readonly password: string;
   readonly permissions?: NatsPermissions;
+  /** It may publish to the reply subjects of requests it received (a callout service). */
+  readonly allowResponses?: boolean;
 }
 
 function configFile(
   dir: string,
   users: readonly NatsUser[] | undefined,
   config: string | undefined,
+  authCallout: { readonly issuer: string; readonly authUsers: readonly string[] } | undefined,
 ): string {
   const file = join(dir, 'server.conf');
   const list = (subjects: readonly string[]): string =>
@@ -117,11 +125,14 @@ function configFile(
   const entry = (u: NatsUser): string =>
     `    { user: ${JSON.stringify(u.user)}, password: ${JSON.stringify(u.password)}${
       u.permissions
-        ? `, permissions: { publish: ${list(u.permissions.publish)}, subscribe: ${list(u.permissions.subscribe)} }`
+        ? `, permissions: { publish: ${list(u.permissions.publish)}, subscribe: ${list(u.permissions.subscribe)}${u.allowResponses ? ', allow_responses: true' : ''} }`
         : ''
     } }`;
+  const callout = authCallout
+    ? `  auth_callout {\n    issuer: ${JSON.stringify(authCallout.issuer)}\n    auth_users: ${list(authCallout.authUsers)}\n  }\n`
+    : '';
   const auth = users?.length
-    ? `authorization {\n  users: [\n${users.map(entry).join('\n')}\n  ]\n}\n`
+    ? `authorization {\n  users: [\n${users.map(entry).join('\n')}\n  ]\n${callout}}\n`
     : '';
   writeFileSync(file, `${auth}${config ?? ''}\n`, { mode: 0o600 });
   return file;

@@ -49,14 +49,6 @@ export function heartbeatIntervalMs(heartbeatTtlMs: number): number {
   return Math.max(500, Math.floor(heartbeatTtlMs / 3));
 }
 
-/**
- * The inbox prefix of a node's prober: NATS replies to its requests arrive under it, and
- * its user may subscribe to nothing else, so it cannot read other probers' replies.
- */
-export function proberInboxPrefix(node: string): string {
-  return `_INBOX.prober.${node.replace(/\./g, '_')}`;
-}
-
 /** A prober's settings with the defaults, given its node, the pod CIDRs and the kernel's SCTP. */
 export function defaultProberSettings(
   node: string,

@@ -21,7 +21,7 @@ export function exampleRecipeFiles(): string[] {
   if (files.length === 0) throw new Error('no example recipes found');
   return files;
 }
-export { layerBinary, renderChart, type RenderedObject } from './tools.js';
+export { calloutNatsServer, layerBinary, renderChart, type RenderedObject } from './tools.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';
 export * from './records.js';

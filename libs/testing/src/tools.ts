@@ -29,6 +29,17 @@ export async function layerBinary(
   return target;
 }
 
+/**
+ * nats-server 2.10 (auth callout), which `npm run bootstrap` puts in .lumen/tools
+ * (scripts/fetch-nats-server.mjs); fails loudly when it is not there.
+ */
+export function calloutNatsServer(repositoryRoot: string): string {
+  const binary = join(repositoryRoot, '.lumen', 'tools', 'nats-server-2.10.27', 'nats-server');
+  if (!existsSync(binary))
+    throw new Error(`${binary} is missing: run npm run bootstrap (scripts/fetch-nats-server.mjs)`);
+  return binary;
+}
+
 /** A rendered Kubernetes object of the Helm chart. */
 export interface RenderedObject {
   apiVersion: string;

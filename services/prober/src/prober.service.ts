@@ -6,6 +6,7 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
+import { proberInboxPrefix } from '#lumen/contracts';
 import { MessageBus, ProberRegistry } from '#lumen/messaging';
 import { kernelSupportsSctp } from '#lumen/host';
 import {
@@ -13,7 +14,6 @@ import {
   ProberWorker,
   heartbeatIntervalMs,
   hostProbeHost,
-  proberInboxPrefix,
   targetScopeFromNodes,
   type TargetScope,
 } from '#lumen/prober';

@@ -28,6 +28,14 @@ export function proberDurable(node: string): string {
   return `prober-${node.replace(/\./g, '_')}`;
 }
 
+/**
+ * The inbox prefix of a node's prober: NATS replies to its requests arrive under it, and
+ * its user may subscribe to nothing else, so it cannot read other probers' replies.
+ */
+export function proberInboxPrefix(node: string): string {
+  return `_INBOX.prober.${node.replace(/\./g, '_')}`;
+}
+
 export const probeBatchSchema = z.strictObject({
   batchId: z.string().min(1).max(64),
   node: nodeName,
