@@ -9,6 +9,14 @@
  * cannot name another node, whatever it sends.
  */
 
+/** The only defaults of a prober identity's settings (the scheduler's and the chart's). */
+export const PROBER_IDENTITY_DEFAULTS = {
+  /** The audience of the prober's projected token: no other service accepts such a token. */
+  audience: 'lumen-nats',
+  /** An hour: a prober whose pod is gone loses the bus within the hour at the latest. */
+  maxLifetimeSeconds: 3600,
+} as const;
+
 /** What TokenReview says of a token (the fields Lumen reads). */
 export interface ReviewedToken {
   readonly authenticated: boolean;

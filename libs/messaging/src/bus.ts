@@ -95,6 +95,28 @@ function identityOfAddress(url: string): Pick<NatsTlsOptions, 'checkServerIdenti
 }
 
 const MAX_DEAD_PAYLOAD = 64 * 1024;
+/**
+ * A plain NATS connection (no JetStream) with a user's credentials and the same TLS rules
+ * as the bus: for the auth callout service, whose user may do nothing but answer.
+ */
+export function connectNats(options: {
+  url: string;
+  name: string;
+  user: string;
+  pass: string;
+  caFile?: string;
+}): Promise<NatsConnection> {
+  return connect({
+    servers: options.url,
+    name: options.name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    user: options.user,
+    pass: options.pass,
+    ...natsTls(options.url, options.caFile),
+  });
+}
+
 /** How long the server waits for an ack before it delivers a message again. */
 const DEFAULT_ACK_WAIT_MS = 30_000;
 

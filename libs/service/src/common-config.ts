@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MessageBus, type Logger } from '#lumen/messaging';
 
@@ -50,6 +51,11 @@ export interface NatsConfig {
   readonly NATS_USER?: string | undefined;
   readonly NATS_PASSWORD?: string | undefined;
   readonly NATS_CA_FILE?: string | undefined;
+  /**
+   * A file holding a token to connect with instead of user and password, read at every
+   * (re)connect: the prober's projected ServiceAccount token under NATS auth callout (ADR 0016).
+   */
+  readonly NATS_TOKEN_FILE?: string | undefined;
 }
 
 /** Connects a service to NATS with its credentials; by default it ensures Lumen's streams. */
@@ -65,9 +71,22 @@ export function connectBus(
   return MessageBus.connect({
     url: config.NATS_URL,
     service,
-    ...(config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' } : {}),
+    ...(config.NATS_TOKEN_FILE
+      ? { token: tokenFromFile(config.NATS_TOKEN_FILE) }
+      : config.NATS_USER
+        ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' }
+        : {}),
     ...(config.NATS_CA_FILE ? { caFile: config.NATS_CA_FILE } : {}),
     log,
     ...options,
   });
+}
+
+/** Reads the token file at every call: kubelet rewrites a projected token before it expires. */
+function tokenFromFile(file: string): () => string {
+  return () => {
+    const token = readFileSync(file, 'utf8').trim();
+    if (!token) throw new Error(`NATS_TOKEN_FILE ${file} is empty`);
+    return token;
+  };
 }

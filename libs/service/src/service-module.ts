@@ -9,6 +9,19 @@ export interface ServiceWorker {
   readonly onApplicationShutdown: () => Promise<void>;
 }
 
+/** Several workers as one: each starts and stops; the service is ready when all are. */
+export function combineWorkers(...workers: readonly ServiceWorker[]): ServiceWorker {
+  return {
+    notReady: () => workers.map((w) => w.notReady()).find((reason) => reason !== undefined),
+    onApplicationBootstrap: async () => {
+      for (const worker of workers) await worker.onApplicationBootstrap();
+    },
+    onApplicationShutdown: async () => {
+      for (const worker of [...workers].reverse()) await worker.onApplicationShutdown();
+    },
+  };
+}
+
 @Module({})
 class ServiceModule {}
 

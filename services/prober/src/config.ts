@@ -97,10 +97,19 @@ export const proberConfigSchema = z
       )
       .pipe(z.array(z.union([z.ipv4(), z.ipv6()]))),
     HTTP_PORT: integer(1, 65535, 8083),
+    /**
+     * Connect with this projected ServiceAccount token, re-read at every reconnect, instead
+     * of NATS_USER: NATS auth callout then admits the prober as its node's own user (ADR 0016).
+     */
+    NATS_TOKEN_FILE: z.string().min(1).optional(),
   })
   .refine((config) => config.POD_CIDRS !== undefined || config.NODE_DISCOVERY, {
     path: ['POD_CIDRS'],
     message: 'give the pod CIDRs, or set NODE_DISCOVERY=true to read them from the nodes',
+  })
+  .refine((config) => !(config.NATS_TOKEN_FILE && config.NATS_USER), {
+    path: ['NATS_TOKEN_FILE'],
+    message: 'give NATS_TOKEN_FILE (per-node credentials) or NATS_USER (shared), not both',
   });
 
 export type ProberConfig = z.infer<typeof proberConfigSchema>;

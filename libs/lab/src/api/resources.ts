@@ -146,6 +146,28 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     subresources: ['status'],
   },
   {
+    // Stored as given; its `token` subresource is a TokenRequest (service-account-tokens.ts).
+    group: '',
+    version: 'v1',
+    plural: 'serviceaccounts',
+    singular: 'serviceaccount',
+    kind: 'ServiceAccount',
+    namespaced: true,
+    shortNames: ['sa'],
+    subresources: ['token'],
+  },
+  {
+    // Create-only: reviews a ServiceAccount token, never stored.
+    group: 'authentication.k8s.io',
+    version: 'v1',
+    plural: 'tokenreviews',
+    singular: 'tokenreview',
+    kind: 'TokenReview',
+    namespaced: false,
+    shortNames: [],
+    subresources: [],
+  },
+  {
     // Create-only: answered from the caller's rights, never stored.
     group: 'authorization.k8s.io',
     version: 'v1',

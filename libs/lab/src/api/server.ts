@@ -12,6 +12,7 @@ import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import {
   RESOURCE_TYPES,
   apiVersionOf,
+  resourceByKind,
   resourceByPlural,
   type KubeObject,
   type ResourceType,
@@ -19,6 +20,7 @@ import {
 import { BadRequest, parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { ObjectStore, StoreEvent } from './store.js';
 import { toTable, wantsTable } from './tables.js';
+import { ServiceAccountTokens } from './service-account-tokens.js';
 
 export interface ApiServerOptions {
   readonly store: ObjectStore;
@@ -216,9 +218,15 @@ export class ApiServer {
   private readonly closers = new Set<() => void>();
   private readonly now: () => Date;
   private readonly notInstalled: Set<string>;
+  private readonly tokens: ServiceAccountTokens;
 
   constructor(private readonly options: ApiServerOptions) {
     this.now = options.now ?? ((): Date => new Date());
+    this.tokens = new ServiceAccountTokens(
+      options.store,
+      resourceByKind('Pod') as ResourceType,
+      this.now,
+    );
     this.notInstalled = new Set(options.notInstalled);
     const handler = (request: IncomingMessage, response: ServerResponse): void => {
       this.handle(request, response).catch((error: unknown) => {
@@ -300,9 +308,33 @@ export class ApiServer {
       await this.accessReview(request, response, reader);
       return;
     }
+    if (await this.serviceAccountToken(request, response, found.target, reader)) return;
     if (reader && !['GET', 'HEAD'].includes(request.method ?? 'GET'))
       throw forbidden(request, found.target);
     await this.resource(request, response, found.target, url.searchParams);
+  }
+
+  /** TokenRequest and TokenReview (the lab's user only); false for any other request. */
+  private async serviceAccountToken(
+    request: IncomingMessage,
+    response: ServerResponse,
+    target: Target,
+    reader: boolean,
+  ): Promise<boolean> {
+    const isRequest = target.type.kind === 'ServiceAccount' && target.subresource === 'token';
+    if (!isRequest && target.type.kind !== 'TokenReview') return false;
+    if (request.method !== 'POST')
+      throw new ApiError(405, 'MethodNotAllowed', `${target.type.plural}: only create is served`);
+    if (reader) throw forbidden(request, target);
+    const body = await readBody(request);
+    send(
+      response,
+      201,
+      isRequest
+        ? this.tokens.request(target.namespace ?? '', target.name ?? '', body)
+        : this.tokens.review(body),
+    );
+    return true;
   }
 
   /** What the caller may do: everything, or (the reader) get, list and watch. */
