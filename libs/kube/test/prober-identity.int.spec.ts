@@ -35,7 +35,7 @@ async function runningPod(
   await core.replaceNamespacedPodStatus({
     namespace: 'lumen',
     name,
-    body: { ...created, status: { phase: 'Running' } },
+    body: { metadata: created.metadata, spec: created.spec, status: { phase: 'Running' } },
   });
   return created.metadata?.uid ?? '';
 }

@@ -304,14 +304,24 @@ export class ApiServer {
       send(response, 200, found.body);
       return;
     }
-    if (found.target.type.kind === 'SelfSubjectAccessReview') {
-      await this.accessReview(request, response, reader);
-      return;
-    }
-    if (await this.serviceAccountToken(request, response, found.target, reader)) return;
+    if (await this.review(request, response, found.target, reader)) return;
     if (reader && !['GET', 'HEAD'].includes(request.method ?? 'GET'))
       throw forbidden(request, found.target);
     await this.resource(request, response, found.target, url.searchParams);
+  }
+
+  /** Access reviews, TokenRequest and TokenReview; false for any other request. */
+  private async review(
+    request: IncomingMessage,
+    response: ServerResponse,
+    target: Target,
+    reader: boolean,
+  ): Promise<boolean> {
+    if (target.type.kind === 'SelfSubjectAccessReview') {
+      await this.accessReview(request, response, reader);
+      return true;
+    }
+    return this.serviceAccountToken(request, response, target, reader);
   }
 
   /** TokenRequest and TokenReview (the lab's user only); false for any other request. */

@@ -44,27 +44,13 @@ export class ServiceAccountTokens {
       expirationSeconds?: unknown;
       boundObjectRef?: { kind?: unknown; name?: unknown; uid?: unknown };
     };
-    const audiences =
-      Array.isArray(spec.audiences) && spec.audiences.length > 0
-        ? spec.audiences.map(String)
-        : [DEFAULT_AUDIENCE];
+    const audiences = audiencesOf(spec.audiences);
     const lifetime = typeof spec.expirationSeconds === 'number' ? spec.expirationSeconds : 3600;
     if (lifetime < 600)
       throw ApiError.badRequest(
         'spec.expirationSeconds: may not specify a duration less than 10 minutes',
       );
-    const bound = spec.boundObjectRef;
-    let pod: { name: string; uid: string; node?: string } | undefined;
-    if (bound !== undefined) {
-      if (bound.kind !== 'Pod')
-        throw ApiError.badRequest(`spec.boundObjectRef.kind: the lab binds tokens to Pods only`);
-      const object = this.store.get(this.podType, namespace, String(bound.name));
-      const uid = object.metadata.uid ?? '';
-      if (bound.uid !== undefined && bound.uid !== uid)
-        throw ApiError.badRequest(`spec.boundObjectRef.uid: the pod's UID is ${uid}`);
-      const node = (object.spec as { nodeName?: string } | undefined)?.nodeName;
-      pod = { name: String(bound.name), uid, ...(node ? { node } : {}) };
-    }
+    const pod = spec.boundObjectRef ? this.boundPod(namespace, spec.boundObjectRef) : undefined;
     const iat = Math.floor(this.now().getTime() / 1000);
     const claims: TokenClaims = {
       iss: 'https://lumen-lab.invalid',
@@ -88,7 +74,7 @@ export class ServiceAccountTokens {
         token: this.sign(claims),
         expirationTimestamp: new Date(claims.exp * 1000).toISOString(),
       },
-    } as KubeObject;
+    };
   }
 
   /** `POST /apis/authentication.k8s.io/v1/tokenreviews`. */
@@ -97,10 +83,7 @@ export class ServiceAccountTokens {
       token?: unknown;
       audiences?: unknown;
     };
-    const wanted =
-      Array.isArray(spec.audiences) && spec.audiences.length > 0
-        ? spec.audiences.map(String)
-        : [DEFAULT_AUDIENCE];
+    const wanted = audiencesOf(spec.audiences);
     const status = this.reviewStatus(typeof spec.token === 'string' ? spec.token : '', wanted);
     return {
       apiVersion: 'authentication.k8s.io/v1',
@@ -108,7 +91,7 @@ export class ServiceAccountTokens {
       metadata: { name: '' },
       spec: { audiences: wanted },
       status,
-    } as unknown as KubeObject;
+    };
   }
 
   private reviewStatus(token: string, wanted: readonly string[]): Record<string, unknown> {
@@ -153,6 +136,20 @@ export class ServiceAccountTokens {
     };
   }
 
+  private boundPod(
+    namespace: string,
+    bound: { kind?: unknown; name?: unknown; uid?: unknown },
+  ): { name: string; uid: string; node?: string } {
+    if (bound.kind !== 'Pod')
+      throw ApiError.badRequest('spec.boundObjectRef.kind: the lab binds tokens to Pods only');
+    const object = this.store.get(this.podType, namespace, String(bound.name));
+    const uid = object.metadata.uid ?? '';
+    if (bound.uid !== undefined && bound.uid !== uid)
+      throw ApiError.badRequest(`spec.boundObjectRef.uid: the pod's UID is ${uid}`);
+    const node = (object.spec as { nodeName?: string } | undefined)?.nodeName;
+    return { name: String(bound.name), uid, ...(node ? { node } : {}) };
+  }
+
   private sign(claims: TokenClaims): string {
     const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
     const payload = Buffer.from(JSON.stringify(claims)).toString('base64url');
@@ -172,4 +169,8 @@ export class ServiceAccountTokens {
       return undefined;
     }
   }
+}
+
+function audiencesOf(given: unknown): string[] {
+  return Array.isArray(given) && given.length > 0 ? given.map(String) : [DEFAULT_AUDIENCE];
 }
