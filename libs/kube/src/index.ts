@@ -6,3 +6,4 @@ export * from './lease-elector.js';
 export * from './node-watcher.js';
 export * from './source-check.js';
 export * from './prober-identity.js';
+export * from './callout-issuer-secret.js';

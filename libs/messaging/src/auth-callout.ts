@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
-import { fromPublic, fromSeed, type KeyPair } from 'nkeys.js';
+import { createAccount, fromPublic, fromSeed, type KeyPair } from 'nkeys.js';
 import { z } from 'zod';
 import { proberNodePermissions, type NatsPermissions } from './permissions.js';
 
@@ -280,4 +280,10 @@ export function proberAuthorizer(
         }
       : { allow: false, reason: identity.reason };
   };
+}
+
+/** A new issuer account key for the auth callout: its seed (secret) and public key. */
+export function newCalloutIssuer(): { readonly seed: string; readonly issuer: string } {
+  const pair = createAccount();
+  return { seed: new TextDecoder().decode(pair.getSeed()), issuer: pair.getPublicKey() };
 }

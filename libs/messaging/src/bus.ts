@@ -6,6 +6,7 @@ import {
   DeliverPolicy,
   connect,
   headers as natsHeaders,
+  credsAuthenticator,
   tokenAuthenticator,
   type ConsumerMessages,
   type Consumer as JsConsumer,
@@ -117,6 +118,11 @@ export function connectNats(options: {
   });
 }
 
+/** Reads a credentials file at each call, so that a rotated file is picked up on reconnect. */
+function credsReader(file: string): () => Uint8Array {
+  return () => new Uint8Array(readFileSync(file));
+}
+
 /** How long the server waits for an ack before it delivers a message again. */
 const DEFAULT_ACK_WAIT_MS = 30_000;
 
@@ -161,6 +167,8 @@ export class MessageBus implements Publisher, Consumer {
      * (ADR 0016). Kubelet rotates the file, so it is never read once and kept.
      */
     token?: () => string;
+    /** A NATS credentials file (user JWT and seed), read afresh at every (re)connect. */
+    credsFile?: string;
     /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
     caFile?: string;
   }): Promise<MessageBus> {
@@ -171,6 +179,9 @@ export class MessageBus implements Publisher, Consumer {
       reconnectTimeWait: 250,
       ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
       ...(options.token ? { authenticator: tokenAuthenticator(options.token) } : {}),
+      ...(options.credsFile
+        ? { authenticator: credsAuthenticator(credsReader(options.credsFile)) }
+        : {}),
       ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
       ...natsTls(options.url, options.caFile),
     });

@@ -56,6 +56,11 @@ export interface NatsConfig {
    * (re)connect: the prober's projected ServiceAccount token under NATS auth callout (ADR 0016).
    */
   readonly NATS_TOKEN_FILE?: string | undefined;
+  /**
+   * A NATS credentials file (user JWT and seed, `.creds`), read at every (re)connect: a
+   * per-node user an operator provisions on each node for its own NATS server (ADR 0016).
+   */
+  readonly NATS_CREDS_FILE?: string | undefined;
 }
 
 /** Connects a service to NATS with its credentials; by default it ensures Lumen's streams. */
@@ -73,9 +78,11 @@ export function connectBus(
     service,
     ...(config.NATS_TOKEN_FILE
       ? { token: tokenFromFile(config.NATS_TOKEN_FILE) }
-      : config.NATS_USER
-        ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' }
-        : {}),
+      : config.NATS_CREDS_FILE
+        ? { credsFile: config.NATS_CREDS_FILE }
+        : config.NATS_USER
+          ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' }
+          : {}),
     ...(config.NATS_CA_FILE ? { caFile: config.NATS_CA_FILE } : {}),
     log,
     ...options,

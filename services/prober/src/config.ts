@@ -102,15 +102,22 @@ export const proberConfigSchema = z
      * of NATS_USER: NATS auth callout then admits the prober as its node's own user (ADR 0016).
      */
     NATS_TOKEN_FILE: z.string().min(1).optional(),
+    /** Or a NATS credentials file the operator put on this node: its own user (ADR 0016). */
+    NATS_CREDS_FILE: z.string().min(1).optional(),
   })
   .refine((config) => config.POD_CIDRS !== undefined || config.NODE_DISCOVERY, {
     path: ['POD_CIDRS'],
     message: 'give the pod CIDRs, or set NODE_DISCOVERY=true to read them from the nodes',
   })
-  .refine((config) => !(config.NATS_TOKEN_FILE && config.NATS_USER), {
-    path: ['NATS_TOKEN_FILE'],
-    message: 'give NATS_TOKEN_FILE (per-node credentials) or NATS_USER (shared), not both',
-  });
+  .refine(
+    (config) =>
+      [config.NATS_TOKEN_FILE, config.NATS_CREDS_FILE, config.NATS_USER].filter(Boolean).length <=
+      1,
+    {
+      path: ['NATS_TOKEN_FILE'],
+      message: 'give one of NATS_TOKEN_FILE, NATS_CREDS_FILE (per-node) or NATS_USER (shared)',
+    },
+  );
 
 export type ProberConfig = z.infer<typeof proberConfigSchema>;
 export const PROBER_CONFIG = Symbol('PROBER_CONFIG');
