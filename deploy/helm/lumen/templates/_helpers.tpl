@@ -73,6 +73,8 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "lumen.commonEnv" -}}
 - name: NATS_URL
   value: {{ include "lumen.natsUrl" .root | quote }}
+{{- /* A prober with its node's own credentials has no password (prober.yaml). */}}
+{{- if or (ne .component "prober") (eq .root.Values.prober.credentials "shared") }}
 - name: NATS_USER
   valueFrom:
     secretKeyRef:
@@ -83,6 +85,7 @@ app.kubernetes.io/component: {{ .component }}
     secretKeyRef:
       name: {{ include "lumen.natsSecret" .root }}
       key: {{ .component }}-password
+{{- end }}
 {{- if include "lumen.natsCa" .root }}
 - name: NATS_CA_FILE
   value: /etc/lumen/nats-ca/ca.crt
