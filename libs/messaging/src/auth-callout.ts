@@ -127,7 +127,7 @@ export interface AuthCalloutOptions {
   readonly authorize: (client: CalloutClient) => Promise<CalloutDecision>;
   /** The account admitted users land in; `$G` when the configuration names none. */
   readonly account?: string;
-  readonly log: { warn(message: string): void; debug?(message: string): void };
+  readonly log: { warn(message: string): void; info?(message: string): void };
   readonly now?: () => number;
 }
 
@@ -189,7 +189,7 @@ export class AuthCalloutResponder {
         reason: `authorization failed: ${String(error)}`,
       }));
     const now = Math.floor((this.options.now ?? Date.now)() / 1000);
-    if (decision.allow) this.options.log.debug?.(`auth callout: admitted ${decision.name}`);
+    if (decision.allow) this.options.log.info?.(`auth callout: admitted ${decision.name}`);
     else
       this.options.log.warn(
         `auth callout: refused a client${client.host ? ` from ${client.host}` : ''}: ${decision.reason}`,

@@ -118,6 +118,27 @@ export function connectNats(options: {
   });
 }
 
+/**
+ * Connects, and while the server refuses the client's identity (or cannot be reached),
+ * tries again with a growing pause up to 10 s, logging each refusal with its reason.
+ */
+async function untilAdmitted(
+  open: () => Promise<NatsConnection>,
+  log: Logger,
+): Promise<NatsConnection> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await open();
+    } catch (error) {
+      const pauseMs = Math.min(10_000, 250 * 2 ** Math.min(attempt, 6));
+      log.warn(
+        `NATS did not admit this client (attempt ${attempt}): ${error instanceof Error ? error.message : String(error)}; trying again in ${pauseMs} ms`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
+    }
+  }
+}
+
 /** Reads a credentials file at each call, so that a rotated file is picked up on reconnect. */
 function credsReader(file: string): () => Uint8Array {
   return () => new Uint8Array(readFileSync(file));
@@ -172,19 +193,28 @@ export class MessageBus implements Publisher, Consumer {
     /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
     caFile?: string;
   }): Promise<MessageBus> {
-    const connection = await connect({
-      servers: options.url,
-      name: `lumen-${options.service}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-      ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
-      ...(options.token ? { authenticator: tokenAuthenticator(options.token) } : {}),
-      ...(options.credsFile
-        ? { authenticator: credsAuthenticator(credsReader(options.credsFile)) }
-        : {}),
-      ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
-      ...natsTls(options.url, options.caFile),
-    });
+    // A token or credentials file is an identity the server may not accept yet: the auth
+    // callout may still be starting, or the kubelet not yet have written the token. Such a
+    // client keeps trying (saying why), where a wrong password fails the service at once.
+    const identity = options.token !== undefined || options.credsFile !== undefined;
+    const open = (): Promise<NatsConnection> =>
+      connect({
+        servers: options.url,
+        name: `lumen-${options.service}`,
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 250,
+        ...(identity ? { ignoreAuthErrorAbort: true } : {}),
+        ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
+        ...(options.token ? { authenticator: tokenAuthenticator(options.token) } : {}),
+        ...(options.credsFile
+          ? { authenticator: credsAuthenticator(credsReader(options.credsFile)) }
+          : {}),
+        ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
+        ...natsTls(options.url, options.caFile),
+      });
+    const connection = identity
+      ? await untilAdmitted(open, options.log ?? { warn: () => undefined })
+      : await open();
     const jsm = await connection.jetstreamManager();
     if (options.manageStreams ?? true) await ensureStreams(jsm);
     else if (options.awaitStreams)

@@ -4,14 +4,16 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { LabNames } from '#lumen/lab';
-import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { newCalloutIssuer, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { CaseStore, type OutcomeRow } from '#lumen/store';
 import {
   TEST_LAB_ROOT,
+  calloutNatsServer,
   conformanceScenarioFiles,
   eventually,
   renderChart,
@@ -83,17 +85,72 @@ async function spawnService(
   return child;
 }
 
+/** The chart's NATS users, and the auth callout issuer its hook Job would make. */
+interface ChartNats {
+  readonly authorization: string;
+  readonly passwords: Record<string, string>;
+  readonly issuer: { readonly seed: string; readonly issuer: string };
+}
+
+/**
+ * What the chart gives each node's prober (ADR 0016): a pod of the prober DaemonSet on that
+ * node, in Lumen's namespace (opted out, as the chart's is not probed), and a projected
+ * token bound to that pod for the lumen-nats audience, from the lab's TokenRequest.
+ */
+async function proberIdentities(labName: string, dir: string): Promise<Map<string, string>> {
+  const config = new KubeConfig();
+  config.loadFromFile(new LabNames(labName, TEST_LAB_ROOT).kubeconfig);
+  const core = config.makeApiClient(CoreV1Api);
+  await core.createNamespace({
+    body: { metadata: { name: 'lumen', labels: { 'lumen.dev/ignore': 'true' } } },
+  });
+  const files = new Map<string, string>();
+  for (const node of NODES) {
+    const name = `lumen-prober-${node}`;
+    const pod = await core.createNamespacedPod({
+      namespace: 'lumen',
+      body: {
+        metadata: { name, labels: { 'app.kubernetes.io/component': 'prober' } },
+        spec: { nodeName: node, containers: [{ name: 'prober', image: 'lumen' }] },
+      },
+    });
+    await eventually(
+      async () =>
+        (await core.readNamespacedPod({ namespace: 'lumen', name })).status?.phase === 'Running',
+      `prober pod ${name} running`,
+      30_000,
+      200,
+    );
+    const request = await core.createNamespacedServiceAccountToken({
+      namespace: 'lumen',
+      name: 'lumen-prober',
+      body: {
+        spec: {
+          audiences: ['lumen-nats'],
+          expirationSeconds: 3600,
+          boundObjectRef: { apiVersion: 'v1', kind: 'Pod', name, uid: pod.metadata?.uid ?? '' },
+        },
+      },
+    });
+    const file = join(dir, `${node}.token`);
+    writeFileSync(file, request.status?.token ?? '', { mode: 0o600 });
+    files.set(node, file);
+  }
+  return files;
+}
+
 /** A lab of recipe 07 with the four services on it; probers one per node. */
-async function startAll(
-  labName: string,
-  chartNats?: { authorization: string; passwords: Record<string, string> },
-): Promise<Running> {
+async function startAll(labName: string, chartNats?: ChartNats): Promise<Running> {
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
   const nats = await startPrivateNatsServer({
     storeDir: join(scratch, 'nats'),
-    ...(chartNats ? { config: chartNats.authorization } : {}),
+    // The chart's server is 2.10 (auth callout); so is this one, with its configuration.
+    ...(chartNats
+      ? { config: chartNats.authorization, binary: calloutNatsServer(repositoryRoot) }
+      : {}),
   });
   const lab = await upLab(labName, recipe07);
+  const tokens = chartNats ? await proberIdentities(labName, scratch) : undefined;
   const database = join(scratch, 'lumen.db');
   const children: ChildProcess[] = [];
   const probers = new Map<string, ChildProcess>();
@@ -111,6 +168,7 @@ async function startAll(
       POD_CIDRS: '10.244.0.0/16',
       HEARTBEAT_TTL_MS: '3000',
       NMAP_HOST_TIMEOUT_MS: '5000',
+      ...(tokens ? { NATS_TOKEN_FILE: tokens.get(node) ?? '' } : {}),
     });
     probers.set(node, child);
     return child;
@@ -121,7 +179,10 @@ async function startAll(
     SETTLE_WINDOW_MS: '1000',
     BACKOFF_MS: '300',
   });
-  await spawnService(base, 'scheduler', { HEARTBEAT_TTL_MS: '3000' });
+  await spawnService(base, 'scheduler', {
+    HEARTBEAT_TTL_MS: '3000',
+    ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
+  });
   for (const node of NODES) await startProber(node);
   await spawnService(base, 'planner', {
     KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
@@ -130,22 +191,43 @@ async function startAll(
   return running;
 }
 
-/** The chart's rendered NATS users and permissions (helm template, default values). */
-async function chartNatsAuthorization(): Promise<{
-  authorization: string;
-  passwords: Record<string, string>;
-}> {
+/** The scheduler's auth callout settings, as the chart sets them (scheduler.yaml). */
+function calloutEnv(chartNats: ChartNats, labName: string, dir: string): Record<string, string> {
+  const seedFile = join(dir, 'callout-seed');
+  writeFileSync(seedFile, chartNats.issuer.seed, { mode: 0o600 });
+  return {
+    PROBER_AUTH_CALLOUT: 'true',
+    NATS_AUTH_CALLOUT_USER: 'lumen-auth',
+    NATS_AUTH_CALLOUT_PASSWORD: chartNats.passwords['auth'] ?? '',
+    NATS_AUTH_CALLOUT_SEED_FILE: seedFile,
+    PROBER_SERVICE_ACCOUNT: 'lumen-prober',
+    PROBER_POD_LABELS: 'app.kubernetes.io/component=prober',
+    POD_NAMESPACE: 'lumen',
+    KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
+  };
+}
+
+/**
+ * The chart's rendered NATS users and permissions (helm template, default values: per-node
+ * prober credentials), with the issuer key its hook Job would make.
+ */
+async function chartNatsAuthorization(): Promise<ChartNats> {
   const objects = await renderChart(repositoryRoot);
   const secret = (name: string): Record<string, string> =>
     (objects.find((o) => o.kind === 'Secret' && o.metadata.name === name)?.['stringData'] ??
       {}) as Record<string, string>;
   const config = secret('lumen-nats-config')['nats.conf'] ?? '';
   const users = secret('lumen-nats-users');
+  const issuer = newCalloutIssuer();
   return {
-    authorization: config.slice(config.indexOf('authorization {')),
+    // The StatefulSet passes the issuer's public key as AUTH_CALLOUT_ISSUER.
+    authorization: config
+      .slice(config.indexOf('authorization {'))
+      .replace('$AUTH_CALLOUT_ISSUER', issuer.issuer),
     passwords: Object.fromEntries(
-      ['planner', 'scheduler', 'prober', 'reporter'].map((s) => [s, users[`${s}-password`] ?? '']),
+      ['planner', 'scheduler', 'reporter', 'auth'].map((s) => [s, users[`${s}-password`] ?? '']),
     ),
+    issuer,
   };
 }
 
@@ -266,6 +348,15 @@ describe('the four services', () => {
     );
     const outcomes = await judged(run.database, 4);
     expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    // Each prober got in as its own node's user, vouched for by the lab's TokenReview.
+    const schedulerLog = readdirSync(run.logs)
+      .filter((f) => f.startsWith('scheduler-'))
+      .map((f) => readFileSync(join(run.logs, f), 'utf8'))
+      .join('');
+    for (const node of NODES)
+      expect(schedulerLog).toContain(
+        `auth callout: admitted prober ${node} (lumen-prober-${node})`,
+      );
     // No service logs a NATS password, at debug level, from start to shutdown.
     await stopServices(run.children);
     const logs = readdirSync(run.logs)
@@ -276,10 +367,15 @@ describe('the four services', () => {
         [],
       );
     const passwords = Object.values(chart.passwords);
+    expect(passwords).toHaveLength(4);
     expect(passwords.every((p) => p.length >= 32)).toBe(true);
+    // Nor the callout issuer's seed, nor a prober's token.
+    const tokens = NODES.map((node) => readFileSync(join(run.logs, `${node}.token`), 'utf8'));
+    expect(tokens.every((t) => t.length > 100)).toBe(true);
+    const secrets = [...passwords, chart.issuer.seed, ...tokens];
     for (const { file, text } of logs)
-      for (const password of passwords)
-        expect({ file, leaks: text.includes(password) }).toEqual({ file, leaks: false });
+      for (const secret of secrets)
+        expect({ file, leaks: text.includes(secret) }).toEqual({ file, leaks: false });
   });
 
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
