@@ -9,9 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MessageBus } from '#lumen/messaging';
+import { MessageBus, newCalloutIssuer } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
 import {
+  calloutNatsServer,
   eventually,
   makeServerCertificate,
   makeTestCa,
@@ -35,6 +36,7 @@ interface Server {
 
 type SecretObject = RenderedObject & { stringData: Record<string, string> };
 let conf = '';
+const { issuer } = newCalloutIssuer();
 let users: Record<string, string> = {};
 let ca: TestCertificate;
 const servers: Server[] = [];
@@ -58,18 +60,28 @@ function localConf(server: Server, routePassword: string, routePorts: readonly n
 async function startServer(server: Server, routePassword: string, routePorts: number[]) {
   const file = join(scratch, `${server.name}.conf`);
   writeFileSync(file, localConf(server, routePassword, routePorts));
-  server.process = spawn('nats-server', ['-c', file, '-a', '127.0.0.1', '-l', server.log], {
-    env: { ...process.env, POD_NAME: server.name },
-    stdio: 'ignore',
-  });
+  // The chart's image is nats-server 2.10; its default configuration sends probers to the
+  // auth callout, whose issuer the StatefulSet passes as AUTH_CALLOUT_ISSUER (ADR 0016).
+  server.process = spawn(
+    calloutNatsServer(repositoryRoot),
+    ['-c', file, '-a', '127.0.0.1', '-l', server.log],
+    {
+      env: { ...process.env, POD_NAME: server.name, AUTH_CALLOUT_ISSUER: issuer },
+      stdio: 'ignore',
+    },
+  );
 }
 
 const monitor = async <T>(server: Server, path: string): Promise<T> =>
   (await (await fetch(`http://127.0.0.1:${server.monitorPort}${path}`)).json()) as T;
 
+/**
+ * How many other servers this one routes to. nats-server 2.10 pools several connections
+ * per remote (num_routes counts them all), so the remotes are counted by their ids.
+ */
 const routes = (server: Server): Promise<number> =>
-  monitor<{ num_routes: number }>(server, '/routez').then(
-    (r) => r.num_routes,
+  monitor<{ routes?: { remote_id: string }[] }>(server, '/routez').then(
+    (r) => new Set((r.routes ?? []).map((route) => route.remote_id)).size,
     () => -1,
   );
 
