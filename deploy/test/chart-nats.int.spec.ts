@@ -356,19 +356,31 @@ describe('per-node prober credentials by auth callout (the default), on the char
     ['reporter', '$JS.API.STREAM.PURGE.LUMEN_V1_RESULTS', false],
     ['reporter', '$JS.API.STREAM.UPDATE.LUMEN_V1_RESULTS', false],
     ['reporter', '$JS.API.CONSUMER.DELETE.LUMEN_V1_PROBES.prober-node-1', false],
+    // So is consumer management: the scheduler makes every service's consumers.
+    ['planner', '$JS.API.CONSUMER.CREATE.LUMEN_V1_RESULTS', false],
+    ['planner', '$JS.API.CONSUMER.CREATE.LUMEN_V1_PROBES.stolen.lumen.v1.probe.node-1', false],
+    ['reporter', '$JS.API.CONSUMER.DURABLE.CREATE.LUMEN_V1_PROBES.stolen', false],
+    // Allowed JetStream API calls get JetStream's own answer.
+    ['reporter', '$JS.API.CONSUMER.INFO.LUMEN_V1_CASES.reporter-cases', 'answered'],
+    ['scheduler', '$JS.API.CONSUMER.CREATE.LUMEN_V1_CASES', 'answered'],
     // The callout's own user may answer the server, and publish nothing else.
     ['auth', 'lumen.v1.results.node-1', false],
     ['auth', '$JS.API.INFO', false],
-  ])('%s may publish to %s: %s', async (service, subject, allowed) => {
-    const user = service === 'auth' ? 'lumen-auth' : service;
-    const c = await connect({
-      servers: nats.url,
-      user,
-      pass: nats.passwords[service] ?? '',
-    });
-    opened.push(c);
-    expect(await requestOutcome(c, subject)).toBe(allowed ? '503' : 'PERMISSIONS_VIOLATION');
-  });
+  ] as [string, string, boolean | 'answered'][])(
+    '%s may publish to %s: %s',
+    async (service, subject, allowed) => {
+      const user = service === 'auth' ? 'lumen-auth' : service;
+      const c = await connect({
+        servers: nats.url,
+        user,
+        pass: nats.passwords[service] ?? '',
+      });
+      opened.push(c);
+      expect(await requestOutcome(c, subject)).toBe(
+        allowed === true ? '503' : allowed === false ? 'PERMISSIONS_VIOLATION' : allowed,
+      );
+    },
+  );
 
   it.each([
     ['no token', undefined, /no token/],

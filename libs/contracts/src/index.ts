@@ -14,3 +14,4 @@ export * from './records/index.js';
 export * from './api/index.js';
 export * from './cell-block/index.js';
 export * from './secret-yaml.js';
+export * from './consumers.js';

@@ -294,6 +294,21 @@ export class MessageBus implements Publisher, Consumer {
     else await this.jsm.consumers.add(stream, config);
   }
 
+  /**
+   * Makes (or updates) durable consumers others will bind to: the scheduler makes every
+   * service's (durableServiceConsumers), so no other service needs to manage consumers.
+   */
+  async ensureDurableConsumers(
+    consumers: readonly {
+      readonly durable: string;
+      readonly filterSubject: string;
+      readonly concurrency: number;
+      readonly maxDeliver: number;
+    }[],
+  ): Promise<void> {
+    for (const consumer of consumers) await this.ensureConsumer(consumer);
+  }
+
   /** Starts consuming in the background; stop() ends it. */
   async consume<T>(options: ConsumeOptions<T>): Promise<{ stop: () => Promise<void> }> {
     const stream = streamForSubject(options.filterSubject);
@@ -349,7 +364,7 @@ export class MessageBus implements Publisher, Consumer {
         // The scheduler makes it within a second or two of the first heartbeat: only a
         // longer wait (no scheduler?) is worth a line, every 30 s.
         if (waited > 0 && waited % 120 === 0)
-          this.log.warn('still waiting for the scheduler to make this prober’s consumer', {
+          this.log.warn('still waiting for the scheduler to make this consumer', {
             stream,
             durable,
             waitedSeconds: waited / 4,

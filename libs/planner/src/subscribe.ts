@@ -1,7 +1,7 @@
 import {
-  CELL_MISMATCH_SUBJECT,
   CellMismatchContract,
   consumeAll,
+  serviceConsumer,
   type Consumer,
   type ConsumerNaming,
   type Stop,
@@ -16,10 +16,8 @@ export function subscribePlanner(
 ): Promise<Stop[]> {
   return consumeAll(bus, naming, (consume) => [
     consume({
-      name: 'planner-cell-mismatches',
+      ...serviceConsumer('planner-cell-mismatches'),
       contract: CellMismatchContract,
-      filterSubject: CELL_MISMATCH_SUBJECT,
-      concurrency: 16,
       handle: async (value) => {
         await planner.onMismatch(value);
       },

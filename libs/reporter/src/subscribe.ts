@@ -1,15 +1,11 @@
 import {
-  CASE_UNSCHEDULABLE_SUBJECT,
   CaseUnschedulableContract,
-  MATRIX_COVERAGE_SUBJECT,
   MatrixCoverageContract,
-  POLICY_INVENTORY_SUBJECT,
   PolicyInventoryContract,
-  PROBE_RESULT_SUBJECTS,
   ProbeResultContract,
-  TEST_CASE_SUBJECT,
   TestCaseContract,
   consumeAll,
+  serviceConsumer,
   type Consumer,
   type ConsumerNaming,
   type Stop,
@@ -29,18 +25,13 @@ export function subscribeReporter(
 ): Promise<Stop[]> {
   return consumeAll(bus, naming, (consume) => [
     consume({
-      name: 'reporter-cases',
+      ...serviceConsumer('reporter-cases'),
       contract: TestCaseContract,
-      filterSubject: TEST_CASE_SUBJECT,
-      // Many at once: the core gathers arriving cases into one write.
-      concurrency: 256,
       handle: (value, delivery) => reporter.onCase(value, delivery.traceparent),
     }),
     consume({
-      name: 'reporter-results',
+      ...serviceConsumer('reporter-results'),
       contract: ProbeResultContract,
-      filterSubject: PROBE_RESULT_SUBJECTS,
-      concurrency: 8,
       // Only a result that answers a batch dispatched to its node is judged (ADR 0014).
       handle: async (value, delivery) => {
         const refused = await results.admit(value, delivery.subject, delivery.deliveryCount);
@@ -55,21 +46,18 @@ export function subscribeReporter(
       },
     }),
     consume({
-      name: 'reporter-unschedulable',
+      ...serviceConsumer('reporter-unschedulable'),
       contract: CaseUnschedulableContract,
-      filterSubject: CASE_UNSCHEDULABLE_SUBJECT,
       handle: (value, delivery) => reporter.onUnschedulable(value, delivery.traceparent),
     }),
     consume({
-      name: 'reporter-coverage',
+      ...serviceConsumer('reporter-coverage'),
       contract: MatrixCoverageContract,
-      filterSubject: MATRIX_COVERAGE_SUBJECT,
       handle: (value) => reporter.onMatrixCoverage(value),
     }),
     consume({
-      name: 'reporter-policies',
+      ...serviceConsumer('reporter-policies'),
       contract: PolicyInventoryContract,
-      filterSubject: POLICY_INVENTORY_SUBJECT,
       handle: (value) => reporter.onPolicyInventory(value),
     }),
   ]);

@@ -96,7 +96,7 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
         },
       );
       const planner = core;
-      stops = await subscribePlanner(bus, planner, { prefix: '', oneShot: false });
+      stops = await subscribePlanner(bus, planner, { prefix: '', oneShot: false, bind: true });
       const plans = new PlanRunner<ClusterSnapshot>(
         {
           update: async (view) => {

@@ -60,7 +60,7 @@ function reporterWorker(
         ...(await subscribeReporter(
           bus,
           reporter,
-          { prefix: '', oneShot: false },
+          { prefix: '', oneShot: false, bind: true },
           new ResultGate(new StreamedBatches(bus)),
         )),
         startRetention(

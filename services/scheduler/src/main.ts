@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { Logger } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import { PROBER_IDENTITY_DEFAULTS, ProberAttestor } from '#lumen/access';
-import { systemClock, type Stop } from '#lumen/contracts';
+import { durableServiceConsumers, systemClock, type Stop } from '#lumen/contracts';
 import { KubeProberIdentityPorts, loadKubeConfig } from '#lumen/kube';
 import {
   AuthCalloutResponder,
@@ -112,6 +112,8 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
     notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
       bus = await connectBus('scheduler', config, log);
+      // Every service's durable consumers are made here; the planner and reporter bind.
+      await bus.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
       // The scheduler makes each node's prober consumer; probers only bind (ADR 0014).
       const registry = new ManagedProberRegistry(
         await ProberRegistry.open(bus, config.HEARTBEAT_TTL_MS),

@@ -1,4 +1,5 @@
 import type { Contract } from '../common.js';
+import { DURABLE_MAX_DELIVER } from '../consumers.js';
 
 /**
  * The message bus as every stage sees it: publish a contract's message, consume one
@@ -91,6 +92,11 @@ export interface ConsumerNaming {
   readonly prefix: string;
   /** A one-shot run reads only what is published after it starts, and is forgotten after it ends. */
   readonly oneShot: boolean;
+  /**
+   * The consumers exist already (the scheduler makes every service's, SERVICE_CONSUMERS):
+   * bind to them, waiting until they do, instead of making them.
+   */
+  readonly bind?: boolean;
 }
 
 /** One of a stage's consumers, named without the deployment's prefix. */
@@ -111,8 +117,8 @@ export async function consumeAll(
   ) => Promise<{ stop: Stop }>[],
 ): Promise<Stop[]> {
   const defaults = naming.oneShot
-    ? { onlyNew: true, inactiveThresholdMs: 60_000, maxDeliver: 20 }
-    : { maxDeliver: 20 };
+    ? { onlyNew: true, inactiveThresholdMs: 60_000, maxDeliver: DURABLE_MAX_DELIVER }
+    : { maxDeliver: DURABLE_MAX_DELIVER, ...(naming.bind ? { bind: true } : {}) };
   const started = await Promise.all(
     consumers(({ name, ...options }) =>
       bus.consume({ ...options, ...defaults, durable: `${naming.prefix}${name}` }),
