@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { durableServiceConsumers } from '#lumen/contracts';
 import {
   MessageBus,
   natsTls,
@@ -158,8 +159,11 @@ describe('a real service over tls://', () => {
   };
 
   it('boots and becomes ready with NATS_CA_FILE, connected over TLS', async () => {
-    // The reporter waits for the streams, which the scheduler makes; this bus plays it.
-    await (await connect(`tls://localhost:${port(withTls)}`, file('ca.crt'))).close();
+    // The reporter waits for the streams and its consumers, which the scheduler makes;
+    // this bus plays it.
+    const scheduler = await connect(`tls://localhost:${port(withTls)}`, file('ca.crt'));
+    await scheduler.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
+    await scheduler.close();
     const httpPort = await freePort();
     const reporter = spawnReporter(
       { NATS_URL: `tls://localhost:${port(withTls)}`, NATS_CA_FILE: file('ca.crt') },

@@ -27,6 +27,7 @@ import {
   TestCaseContract,
   type ApiRoute,
   type TestCase,
+  durableServiceConsumers,
 } from '#lumen/contracts';
 import { verifySignature } from '#lumen/alerting';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
@@ -241,6 +242,8 @@ const broken = cases.map((c) => ({ ...c, reachable: c.expected === 'deny' }));
 beforeAll(async () => {
   nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
   bus = await MessageBus.connect({ url: nats.url, service: 'test' });
+  // The reporter binds to its consumers, which the scheduler makes; this bus plays it.
+  await bus.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
   receiver = new Receiver(await freePort());
   webhook = new Receiver(await freePort());
   apiPort = await freePort();
