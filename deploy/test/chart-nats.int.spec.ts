@@ -21,7 +21,6 @@ import {
   proberInboxPrefix,
   type ProbeBatch,
 } from '#lumen/contracts';
-import { ProberAttestor, type BoundPod, type ReviewedToken } from '#lumen/access';
 import {
   AuthCalloutResponder,
   ManagedProberRegistry,
@@ -35,7 +34,13 @@ import {
 } from '#lumen/messaging';
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { freePort } from '#lumen/host';
-import { calloutNatsServer, eventually, renderChart, repositoryRoot } from '#lumen/testing';
+import {
+  calloutNatsServer,
+  eventually,
+  inMemoryProberAttestor,
+  renderChart,
+  repositoryRoot,
+} from '#lumen/testing';
 
 interface RenderedNats {
   readonly url: string;
@@ -266,30 +271,6 @@ describe('per-node prober credentials by auth callout (the default), on the char
   const warnings: string[] = [];
   const opened: { close(): Promise<void> }[] = [];
 
-  /** The API server, in memory: which pod each token is bound to, and the pods. */
-  const tokens: Record<string, { review: ReviewedToken; pod: BoundPod }> = {
-    'token-node-a': proberPod('lumen-prober-a', 'node-a'),
-    'token-node-b': proberPod('lumen-prober-b', 'node-b'),
-  };
-  function proberPod(name: string, node: string): { review: ReviewedToken; pod: BoundPod } {
-    return {
-      review: {
-        authenticated: true,
-        username: 'system:serviceaccount:lumen:lumen-prober',
-        podName: name,
-        podUid: `uid-${name}`,
-        nodeName: node,
-      },
-      pod: {
-        uid: `uid-${name}`,
-        nodeName: node,
-        phase: 'Running',
-        labels: { 'app.kubernetes.io/component': 'prober' },
-        deleting: false,
-      },
-    };
-  }
-
   beforeAll(async () => {
     nats = await startRendered([]);
     auth = await connect({
@@ -297,23 +278,10 @@ describe('per-node prober credentials by auth callout (the default), on the char
       user: 'lumen-auth',
       pass: nats.passwords['auth'] ?? '',
     });
-    const attestor = new ProberAttestor(
-      {
-        namespace: 'lumen',
-        serviceAccount: 'lumen-prober',
-        podLabels: { 'app.kubernetes.io/component': 'prober' },
-        audience: 'lumen-nats',
-        maxLifetimeSeconds: 3600,
-      },
-      {
-        reviewToken: (token) =>
-          Promise.resolve(tokens[token]?.review ?? { authenticated: false, error: 'invalid' }),
-        readPod: (_namespace, name) =>
-          Promise.resolve(Object.values(tokens).find((t) => t.review.podName === name)?.pod),
-        tokenExpiry: () => undefined,
-        now: () => Date.now(),
-      },
-    );
+    const attestor = inMemoryProberAttestor({
+      'token-node-a': { pod: 'lumen-prober-a', node: 'node-a' },
+      'token-node-b': { pod: 'lumen-prober-b', node: 'node-b' },
+    });
     responder = AuthCalloutResponder.start(auth, {
       issuerSeed: nats.issuer.seed,
       authorize: proberAuthorizer((token) => attestor.attest(token)),

@@ -229,16 +229,18 @@ describe('the Helm chart', () => {
     ],
   };
   const proberPods = { apiGroups: [''], resources: ['pods'], verbs: ['get'] };
+  /** The rights of the default values. */
+  const defaultRights = {
+    'ClusterRole/*/lumen-planner': plannerReads,
+    'ClusterRole/*/lumen-prober': proberReads,
+    ...schedulerIdentity,
+    'Role/lumen/lumen-planner': leases('planner'),
+    'Role/lumen/lumen-scheduler': [proberPods, ...leases('scheduler')],
+    'Role/lumen/lumen-reporter': leases('reporter'),
+  };
 
   it('grants exactly these rights, and no others', async () => {
-    expect(rbacOf(await render())).toEqual({
-      'ClusterRole/*/lumen-planner': plannerReads,
-      'ClusterRole/*/lumen-prober': proberReads,
-      ...schedulerIdentity,
-      'Role/lumen/lumen-planner': leases('planner'),
-      'Role/lumen/lumen-scheduler': [proberPods, ...leases('scheduler')],
-      'Role/lumen/lumen-reporter': leases('reporter'),
-    });
+    expect(rbacOf(await render())).toEqual(defaultRights);
     // With one shared prober user, none of it.
     expect(rbacOf(await render(['--set', 'prober.credentials=shared']))).toEqual({
       'ClusterRole/*/lumen-planner': plannerReads,
@@ -252,12 +254,7 @@ describe('the Helm chart', () => {
   it('grants pod create and delete in the synthetic sources’ own namespace only, when they are on', async () => {
     const objects = await render(['-f', join(VALUES, 'synthetic.yaml')]);
     expect(rbacOf(objects)).toEqual({
-      'ClusterRole/*/lumen-planner': plannerReads,
-      'ClusterRole/*/lumen-prober': proberReads,
-      ...schedulerIdentity,
-      'Role/lumen/lumen-planner': leases('planner'),
-      'Role/lumen/lumen-scheduler': [proberPods, ...leases('scheduler')],
-      'Role/lumen/lumen-reporter': leases('reporter'),
+      ...defaultRights,
       'Role/lumen-synthetic/lumen-planner-synthetic': [
         { apiGroups: [''], resources: ['pods'], verbs: ['create', 'delete'] },
       ],

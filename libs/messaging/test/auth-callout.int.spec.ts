@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { createAccount, createServer, createUser } from 'nkeys.js';
 import { probeResultSubject, proberInboxPrefix } from '#lumen/contracts';
-import { ProberAttestor, type BoundPod, type ReviewedToken } from '#lumen/access';
 import {
   AUTH_CALLOUT_SUBJECT,
   AuthCalloutResponder,
@@ -14,7 +13,7 @@ import {
   startPrivateNatsServer,
   type PrivateNatsServer,
 } from '#lumen/messaging';
-import { calloutNatsServer, repositoryRoot } from '#lumen/testing';
+import { calloutNatsServer, inMemoryProberAttestor, repositoryRoot } from '#lumen/testing';
 
 /**
  * The auth callout responder on a real nats-server 2.10 (ADR 0016): who it refuses and why,
@@ -28,54 +27,11 @@ const issuerSeed = new TextDecoder().decode(issuer.getSeed());
 const scratch = mkdtempSync(join(tmpdir(), 'lumen-callout-'));
 const PASSWORD = { scheduler: 'scheduler-password-0123', auth: 'auth-password-0123456789' };
 
-const pods: Record<string, { review: ReviewedToken; pod: BoundPod }> = {
-  'token-a': prober('lumen-prober-a', 'uid-a', 'node-a'),
-  'token-b': prober('lumen-prober-b', 'uid-b', 'node-b'),
-  'token-reporter': {
-    review: {
-      authenticated: true,
-      username: 'system:serviceaccount:lumen:lumen-reporter',
-      podName: 'lumen-reporter-0',
-      podUid: 'uid-r',
-    },
-    pod: { uid: 'uid-r', nodeName: 'node-a', phase: 'Running', labels: {}, deleting: false },
-  },
-};
-function prober(name: string, uid: string, node: string): { review: ReviewedToken; pod: BoundPod } {
-  return {
-    review: {
-      authenticated: true,
-      username: 'system:serviceaccount:lumen:lumen-prober',
-      podName: name,
-      podUid: uid,
-    },
-    pod: {
-      uid,
-      nodeName: node,
-      phase: 'Running',
-      labels: { 'app.kubernetes.io/component': 'prober' },
-      deleting: false,
-    },
-  };
-}
-
-const attestor = new ProberAttestor(
-  {
-    namespace: 'lumen',
-    serviceAccount: 'lumen-prober',
-    podLabels: { 'app.kubernetes.io/component': 'prober' },
-    audience: 'lumen-nats',
-    maxLifetimeSeconds: 3600,
-  },
-  {
-    reviewToken: (token) =>
-      Promise.resolve(pods[token]?.review ?? { authenticated: false, error: 'unknown token' }),
-    readPod: (_namespace, name) =>
-      Promise.resolve(Object.values(pods).find((p) => p.review.podName === name)?.pod),
-    tokenExpiry: () => undefined,
-    now: () => Date.now(),
-  },
-);
+const attestor = inMemoryProberAttestor({
+  'token-a': { pod: 'lumen-prober-a', node: 'node-a' },
+  'token-b': { pod: 'lumen-prober-b', node: 'node-b' },
+  'token-reporter': { pod: 'lumen-reporter-0', node: 'node-a', serviceAccount: 'lumen-reporter' },
+});
 
 let server: PrivateNatsServer;
 let auth: NatsConnection;

@@ -10,6 +10,7 @@ import type {
   PublishOptions,
   Publisher,
 } from '#lumen/contracts';
+import { ProberAttestor, type BoundPod, type ReviewedToken } from '#lumen/access';
 import type { Cluster } from '#lumen/policy';
 
 /** A NATS subject filter (`*` one token, `>` the rest) against a subject. */
@@ -148,4 +149,57 @@ export function runningOnOneNode(
     running: true,
     ip: p.ip ?? `10.0.0.${i + 2}`,
   }));
+}
+
+/**
+ * The API server's side of prober identity, in memory (TokenReview and pods): each token is
+ * the `lumen-prober` ServiceAccount's in namespace `lumen`, bound to a running prober pod on
+ * its node, or it is one the API server does not authenticate. The real ports, against the
+ * lab's API emulator, are KubeProberIdentityPorts (libs/kube).
+ */
+export function inMemoryProberAttestor(
+  tokens: Readonly<
+    Record<
+      string,
+      { readonly pod: string; readonly node: string; readonly serviceAccount?: string }
+    >
+  >,
+): ProberAttestor {
+  const reviews = new Map<string, ReviewedToken>();
+  const pods = new Map<string, BoundPod>();
+  for (const [token, { pod, node, serviceAccount }] of Object.entries(tokens)) {
+    reviews.set(token, {
+      authenticated: true,
+      username: `system:serviceaccount:lumen:${serviceAccount ?? 'lumen-prober'}`,
+      podName: pod,
+      podUid: `uid-${pod}`,
+      nodeName: node,
+    });
+    pods.set(pod, {
+      uid: `uid-${pod}`,
+      nodeName: node,
+      phase: 'Running',
+      labels: { 'app.kubernetes.io/component': 'prober' },
+      deleting: false,
+    });
+  }
+  return new ProberAttestor(
+    {
+      namespace: 'lumen',
+      serviceAccount: 'lumen-prober',
+      podLabels: { 'app.kubernetes.io/component': 'prober' },
+      audience: 'lumen-nats',
+      maxLifetimeSeconds: 3600,
+    },
+    {
+      reviewToken: (token) =>
+        Promise.resolve(
+          reviews.get(token) ?? { authenticated: false, error: 'invalid bearer token' },
+        ),
+      readPod: (namespace, name) =>
+        Promise.resolve(namespace === 'lumen' ? pods.get(name) : undefined),
+      tokenExpiry: () => undefined,
+      now: () => Date.now(),
+    },
+  );
 }
