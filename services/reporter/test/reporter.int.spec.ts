@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +28,9 @@ import {
   type ApiRoute,
   type TestCase,
   durableServiceConsumers,
+  API_MAX_QUERY_PARAMETERS,
+  API_MAX_URL_BYTES,
+  API_PAGE_LIMIT,
 } from '#lumen/contracts';
 import { verifySignature } from '#lumen/alerting';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
@@ -471,6 +474,81 @@ describe('API', () => {
     expect((await api('/api/v1/summary')).status).toBe(401);
     expect((await api('/api/v1/summary', 'not-a-token-at-all-0123456789')).status).toBe(401);
     expect((await api('/api/v1/summary', TOKENS.admin)).status).toBe(200);
+  });
+
+  it('bounds every request, with a clear 4xx for each limit', async () => {
+    const asAdmin = (path: string) => api(path, TOKENS.admin);
+    const expectProblem = async (
+      answer: Promise<{ status: number; body: string }>,
+      status: number,
+      message: RegExp,
+    ) => {
+      const { status: got, body } = await answer;
+      expect({ got, body }).toEqual({ got: status, body: expect.stringMatching(message) });
+    };
+    // Page size.
+    await expectProblem(
+      asAdmin(`/api/v1/outcomes?limit=${API_PAGE_LIMIT + 1}`),
+      400,
+      new RegExp(`limit: .*${API_PAGE_LIMIT}`),
+    );
+    // Query complexity: how many parameters, each once, plain values.
+    const many = Array.from({ length: API_MAX_QUERY_PARAMETERS + 1 }, (_, i) => `p${i}=x`);
+    await expectProblem(
+      asAdmin(`/api/v1/outcomes?${many.join('&')}`),
+      400,
+      /query: 11 parameters; at most 10 are accepted/,
+    );
+    await expectProblem(
+      asAdmin('/api/v1/outcomes?namespace=tenant-a&namespace=tenant-c'),
+      400,
+      /namespace: given 2 times; give it once/,
+    );
+    // Bracketed names are not read as structures: they are names no route knows.
+    await expectProblem(
+      asAdmin('/api/v1/outcomes?namespace[x]=tenant-a'),
+      400,
+      /Unrecognized key: \\"namespace\[x\]\\"/,
+    );
+    // Request size: the URL, a body, the headers.
+    await expectProblem(
+      asAdmin(`/api/v1/outcomes?cursor=${'a'.repeat(API_MAX_URL_BYTES)}`),
+      414,
+      new RegExp(`at most ${API_MAX_URL_BYTES} are accepted`),
+    );
+    const raw = (headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const call = request(
+          {
+            host: '127.0.0.1',
+            port: apiPort,
+            path: '/api/v1/summary',
+            method: 'GET',
+            headers: { authorization: `Bearer ${TOKENS.admin}`, ...headers },
+          },
+          (response) => {
+            let text = '';
+            response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+            response.on('end', () => {
+              resolve({ status: response.statusCode ?? 0, body: text });
+            });
+          },
+        );
+        call.on('error', reject);
+        call.end(body);
+      });
+    const body = JSON.stringify({ big: 'x'.repeat(10_000) });
+    await expectProblem(
+      raw(
+        { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+        body,
+      ),
+      413,
+      /the API takes no request body/,
+    );
+    expect((await raw({ 'x-padding': 'x'.repeat(20_000) })).status).toBe(431);
+    // Within every bound, the same route answers.
+    expect((await asAdmin('/api/v1/outcomes?limit=3&namespace=tenant-a')).status).toBe(200);
   });
 
   it('serves a valid OpenAPI document that lists every route', async () => {

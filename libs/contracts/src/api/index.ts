@@ -366,3 +366,11 @@ export const API_ROUTES = {
 } as const satisfies Record<string, ApiRoute>;
 
 export const API_PAGE_LIMIT = MAX_PAGE;
+
+/**
+ * The API's other bounds (issue 16): no route takes more query parameters than this, each
+ * given once as a plain value; the request line and its query string fit in
+ * API_MAX_URL_BYTES; and no request has a body (every route is a GET).
+ */
+export const API_MAX_QUERY_PARAMETERS = 10;
+export const API_MAX_URL_BYTES = 4096;

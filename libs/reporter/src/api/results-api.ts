@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import { visiblePolicy, type ApiTokens, type Caller } from '#lumen/access';
 import {
   API_ROUTES,
+  API_MAX_QUERY_PARAMETERS,
   CursorError,
   type ApiSummary,
   type CaseDetail,
@@ -151,8 +152,31 @@ function definedOnly<T extends object>(value: T): { [K in keyof T]: Exclude<T[K]
   };
 }
 
+/**
+ * A query within the API's bounds: at most API_MAX_QUERY_PARAMETERS parameters, each once
+ * and a plain value (`a=1&a=2` and `a[b]=1` are refused, never read as something else).
+ */
+export function boundedQuery(value: unknown): Record<string, string> {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw new ApiProblem(400, 'query: must be name=value parameters');
+  const entries = Object.entries(value);
+  if (entries.length > API_MAX_QUERY_PARAMETERS)
+    throw new ApiProblem(
+      400,
+      `query: ${entries.length} parameters; at most ${API_MAX_QUERY_PARAMETERS} are accepted`,
+    );
+  for (const [name, parameter] of entries) {
+    if (Array.isArray(parameter))
+      throw new ApiProblem(400, `${name}: given ${parameter.length} times; give it once`);
+    if (typeof parameter !== 'string')
+      throw new ApiProblem(400, `${name}: must be a plain value, not a structure`);
+  }
+  return value as Record<string, string>;
+}
+
 function parse<T extends z.ZodType>(schema: T, value: unknown): z.output<T> {
-  const result = schema.safeParse(value);
+  const result = schema.safeParse(boundedQuery(value));
   if (result.success) return result.data;
   throw new ApiProblem(
     400,

@@ -4,13 +4,21 @@ import {
   Get,
   Headers,
   HttpException,
+  HttpStatus,
   Inject,
+  Injectable,
   NotFoundException,
   Param,
+  PayloadTooLargeException,
   Query,
   ServiceUnavailableException,
   UnauthorizedException,
+  UseGuards,
+  type CanActivate,
+  type ExecutionContext,
 } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import { API_MAX_URL_BYTES } from '#lumen/contracts';
 import { ApiProblem, openApiDocument, type ResultsApi } from '#lumen/reporter';
 
 export const RESULTS_API = Symbol('RESULTS_API');
@@ -32,8 +40,31 @@ async function answer<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * The request's own size, before anything reads it: a request line and query longer than
+ * API_MAX_URL_BYTES is 414, and a body (every route is a GET) is 413. Node refuses headers
+ * over 16 KiB with 431 before this runs.
+ */
+@Injectable()
+export class ApiRequestBounds implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    const request = context.switchToHttp().getRequest<IncomingMessage>();
+    const url = request.url ?? '';
+    if (Buffer.byteLength(url) > API_MAX_URL_BYTES)
+      throw new HttpException(
+        `request URL of ${Buffer.byteLength(url)} bytes; at most ${API_MAX_URL_BYTES} are accepted`,
+        HttpStatus.URI_TOO_LONG,
+      );
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > 0 || request.headers['transfer-encoding'] !== undefined)
+      throw new PayloadTooLargeException('the API takes no request body');
+    return true;
+  }
+}
+
 /** `/api/v1`: thin routes over ResultsApi, which authenticates, validates and scopes. */
 @Controller('api/v1')
+@UseGuards(ApiRequestBounds)
 export class ResultsController {
   private readonly document = openApiDocument();
 
