@@ -311,7 +311,17 @@ export function parseInput(text: string, file: string): LoadedInput {
         `document ${i + 1}`,
         `YAML error: ${error.message.split('\n')[0] ?? ''}`,
       );
-    const value: unknown = document.toJS();
+    let value: unknown;
+    try {
+      // Aliases resolve here: one that names no anchor, or too many (an alias bomb), throws.
+      value = document.toJS();
+    } catch (aliasError) {
+      throw new InputError(
+        file,
+        `document ${i + 1}`,
+        `YAML error: ${aliasError instanceof Error ? aliasError.message : String(aliasError)}`,
+      );
+    }
     if (value !== null && value !== undefined) values.push(value);
   });
   if (values.length === 1 && isScenario(values[0])) {

@@ -139,4 +139,33 @@ describe('scenario files', () => {
   ])('rejects %s', (_name, text, message) => {
     expect(() => parseInput(text, 's.yaml')).toThrow(message);
   });
+
+  // Found by the fuzzer (npm run fuzz): the YAML library throws a ReferenceError for these,
+  // which the CLI would have printed as a crash with its stack.
+  it.each([
+    ['an alias that names no anchor', '*!', /s.yaml: document 1: YAML error: Unresolved alias/],
+    [
+      'an alias bomb',
+      [
+        'a: &a [x, x, x, x, x, x, x, x, x, x]',
+        ...Array.from(
+          { length: 9 },
+          (_, i) =>
+            `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+              .fill(`*${String.fromCharCode(97 + i)}`)
+              .join(', ')}]`,
+        ),
+      ].join('\n'),
+      /s.yaml: document 1: YAML error: Excessive alias count/,
+    ],
+  ])('refuses %s as invalid input, naming the file', (_name, text, message) => {
+    let thrown: unknown;
+    try {
+      parseInput(text, 's.yaml');
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(InputError);
+    expect((thrown as Error).message).toMatch(message);
+  });
 });

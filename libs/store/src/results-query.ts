@@ -4,6 +4,8 @@ import type { z } from 'zod';
 import {
   API_PAGE_LIMIT,
   CursorError,
+  decodePageCursor,
+  encodePageCursor,
   matrixCoverageSchema,
   apiAttempt,
   apiCase,
@@ -118,14 +120,14 @@ export class ResultsQuery {
     if (filter.outcome) qb.andWhere('o.outcome = :outcome', { outcome: filter.outcome });
     if (filter.since) qb.andWhere('o.decided_at >= :since', { since: this.time(filter.since) });
     if (filter.until) qb.andWhere('o.decided_at <= :until', { until: this.time(filter.until) });
-    const after = decodeCursor(page.cursor, 'o');
+    const after = decodePageCursor(page.cursor, 'o');
     if (after !== undefined) qb.andWhere('c.case_id > :after', { after });
     const rows = await qb
       .orderBy('c.case_id', 'ASC')
       .limit(clampLimit(page.limit) + 1)
       .getRawMany<Record<string, unknown>>();
     return pageOf(rows.map(outcomeItem), clampLimit(page.limit), (i: OutcomeItem) =>
-      encodeCursor('o', i.caseId),
+      encodePageCursor('o', i.caseId),
     );
   }
 
@@ -377,7 +379,7 @@ export class ResultsQuery {
   }
 
   private async attemptsOf(caseId: string, page: PageRequest): Promise<Page<AttemptItem>> {
-    const cursor = decodeCursor(page.cursor, 'a');
+    const cursor = decodePageCursor(page.cursor, 'a');
     const before = cursor === undefined ? undefined : Number(cursor);
     if (before !== undefined && !Number.isSafeInteger(before))
       throw new CursorError('invalid cursor');
@@ -386,7 +388,7 @@ export class ResultsQuery {
       Record<string, unknown>
     >();
     return pageOf(rows.map(attemptItem), limit, (i: AttemptItem) =>
-      encodeCursor('a', String(i.id)),
+      encodePageCursor('a', String(i.id)),
     );
   }
 
@@ -443,19 +445,6 @@ function pageOf<T>(rows: T[], limit: number, cursorOf: (item: T) => string): Pag
   const items = rows.slice(0, limit);
   const last = items[items.length - 1];
   return { items, nextCursor: rows.length > limit && last ? cursorOf(last) : null };
-}
-
-/** Opaque cursors name their kind, so one endpoint's cursor is refused by another. */
-function encodeCursor(kind: string, key: string): string {
-  return Buffer.from(`${kind}:${key}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string | undefined, kind: string): string | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
-  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!decoded.startsWith(`${kind}:`) || decoded.length > 80)
-    throw new CursorError('invalid cursor');
-  return decoded.slice(kind.length + 1);
 }
 
 function iso(value: unknown): string {

@@ -28,3 +28,4 @@ export * from './records.js';
 export * from './fakes.js';
 export * from './dispatch.js';
 export { makeServerCertificate, makeTestCa, type TestCertificate } from './certificates.js';
+export * from './fuzz.js';

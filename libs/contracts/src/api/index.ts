@@ -311,6 +311,20 @@ export interface Page<T> {
 /** A malformed or foreign cursor: the caller's mistake, answered with 400. */
 export class CursorError extends Error {}
 
+/** Opaque cursors name their kind, so one endpoint's cursor is refused by another. */
+export function encodePageCursor(kind: string, key: string): string {
+  return Buffer.from(`${kind}:${key}`, 'utf8').toString('base64url');
+}
+
+/** The key a cursor of this kind holds; CursorError for any other string. */
+export function decodePageCursor(cursor: string | undefined, kind: string): string | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  const decoded = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!decoded.startsWith(`${kind}:`) || decoded.length > 80)
+    throw new CursorError('invalid cursor');
+  return decoded.slice(kind.length + 1);
+}
+
 /** One route of the API: what it takes and what it answers. */
 export interface ApiRoute {
   readonly path: string;
