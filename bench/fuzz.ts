@@ -22,7 +22,9 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(seed)) {
   console.error('fuzz: --runs and --seed take whole numbers');
   process.exit(2);
 }
-const targets = fuzzTargets(lumenRepository()).filter((t) => !values.target || t.name.includes(values.target));
+const targets = fuzzTargets(lumenRepository()).filter(
+  (t) => !values.target || t.name.includes(values.target),
+);
 if (targets.length === 0) {
   console.error(`fuzz: no target matches ${values.target ?? ''}`);
   process.exit(2);
