@@ -39,6 +39,9 @@ interface Running {
   /** The folder of the services' logs, one file per process. */
   readonly logs: string;
   startProber(node: string): Promise<ChildProcess>;
+  /** The reporter's process now, and a way to start it again on the same store. */
+  reporter(): ChildProcess;
+  startReporter(): Promise<ChildProcess>;
 }
 
 let running: Running | undefined;
@@ -173,12 +176,31 @@ async function startAll(labName: string, chartNats?: ChartNats): Promise<Running
     probers.set(node, child);
     return child;
   };
-  running = { nats, lab, database, children, probers, ports, logs: scratch, startProber };
-  await spawnService(base, 'reporter', {
-    SQLITE_PATH: database,
-    SETTLE_WINDOW_MS: '1000',
-    BACKOFF_MS: '300',
-  });
+  let reporter: ChildProcess | undefined;
+  const startReporter = async (): Promise<ChildProcess> => {
+    reporter = await spawnService(base, 'reporter', {
+      SQLITE_PATH: database,
+      SETTLE_WINDOW_MS: '1000',
+      BACKOFF_MS: '300',
+    });
+    return reporter;
+  };
+  running = {
+    nats,
+    lab,
+    database,
+    children,
+    probers,
+    ports,
+    logs: scratch,
+    startProber,
+    reporter: () => {
+      if (!reporter) throw new Error('the reporter has not started');
+      return reporter;
+    },
+    startReporter,
+  };
+  await startReporter();
   await spawnService(base, 'scheduler', {
     HEARTBEAT_TTL_MS: '3000',
     ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
@@ -275,6 +297,22 @@ async function judged(database: string, count: number): Promise<OutcomeRow[]> {
       90_000,
       200,
     );
+  } finally {
+    await store.close();
+  }
+}
+
+/** All 4 cases pass, each judged once: one history entry, one round, no attempt twice. */
+async function expectJudgedOnce(database: string): Promise<void> {
+  const outcomes = await judged(database, 4);
+  expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+  const store = await CaseStore.open({ kind: 'sqlite', path: database });
+  try {
+    for (const outcome of outcomes) {
+      expect(await store.history(outcome.caseId)).toHaveLength(1);
+      const attempts = await store.attempts(outcome.caseId, outcome.round);
+      expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
+    }
   } finally {
     await store.close();
   }
@@ -378,6 +416,22 @@ describe('the four services', () => {
         expect({ file, leaks: text.includes(secret) }).toEqual({ file, leaks: false });
   });
 
+  it('loses and doubles nothing when the reporter is killed -9 in the middle of a round', async () => {
+    const run = await startAll('svc-reporter-kill');
+    // Kill the reporter as soon as it has judged its first case: the others are in flight.
+    const reporter = run.reporter();
+    await new Promise<void>((resolve) => {
+      reporter.stdout!.on('data', (chunk: Buffer) => {
+        if (!chunk.toString().includes('"case judged"') || reporter.signalCode) return;
+        reporter.kill('SIGKILL');
+        resolve();
+      });
+    });
+    await eventually(() => reporter.signalCode === 'SIGKILL', 'the reporter to die', 5000);
+    await run.startReporter();
+    await expectJudgedOnce(run.database);
+  });
+
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
     const run = await startAll('svc-kill');
     // Kill the first prober that starts a batch, while its nmap runs.
@@ -397,18 +451,6 @@ describe('the four services', () => {
       5000,
     );
     await run.startProber(killed);
-    const outcomes = await judged(run.database, 4);
-    expect(outcomes.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
-    const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
-    try {
-      for (const outcome of outcomes) {
-        // One final outcome per case: one history entry, one round decided.
-        expect(await store.history(outcome.caseId)).toHaveLength(1);
-        const attempts = await store.attempts(outcome.caseId, outcome.round);
-        expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
-      }
-    } finally {
-      await store.close();
-    }
+    await expectJudgedOnce(run.database);
   });
 });
