@@ -104,6 +104,40 @@ export type BatchObservations = Omit<ProbeResult, 'batchSequence'>;
  * probed, then one nmap per IP family for everything else, from inside that namespace.
  * Every failure becomes an inconclusive observation with its reason; nothing throws.
  */
+/**
+ * One nmap per IP family over the allowed targets, their observations into `observations`;
+ * the command lines run. A source pod deleted while nmap ran took its network with it:
+ * nothing it saw is evidence about the policies, and a probe that timed out must not read
+ * as "blocked", so every observation of the batch is then inconclusive.
+ */
+async function scanFamilies(
+  allowed: readonly Target[],
+  batch: ProbeBatch,
+  netns: PodNetns,
+  context: { readonly settings: ProberSettings; readonly host: ProbeHost },
+  observations: Map<Target, Observation>,
+): Promise<string[]> {
+  const { settings, host } = context;
+  const command: string[] = [];
+  for (const family of [4, 6]) {
+    const group = allowed.filter((t) => (t.ip.includes(':') ? 6 : 4) === family);
+    if (group.length === 0) continue;
+    const result = await scan(group, netns, settings, host);
+    result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
+    command.push(...(command.length > 0 ? [';'] : []), ...result.command);
+  }
+  if (allowed.length > 0 && !(await host.stillThere(netns).catch(() => false)))
+    for (const t of allowed)
+      observations.set(
+        t,
+        inconclusive(
+          t,
+          `source pod ${batch.source.namespace}/${batch.source.name} was deleted during the probe: what nmap saw proves nothing`,
+        ),
+      );
+  return command;
+}
+
 export async function executeBatch(
   batch: ProbeBatch,
   settings: ProberSettings,
@@ -174,14 +208,7 @@ export async function executeBatch(
   const observations = new Map<Target, Observation>();
   for (const [t, reason] of refused) if (reason) observations.set(t, inconclusive(t, reason));
   const allowed = batch.targets.filter((t) => !refused.get(t));
-  const command: string[] = [];
-  for (const family of [4, 6]) {
-    const group = allowed.filter((t) => (t.ip.includes(':') ? 6 : 4) === family);
-    if (group.length === 0) continue;
-    const result = await scan(group, netns, settings, host);
-    result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
-    command.push(...(command.length > 0 ? [';'] : []), ...result.command);
-  }
+  const command = await scanFamilies(allowed, batch, netns, { settings, host }, observations);
   return finish(
     batch.targets.map((t) => observations.get(t) ?? inconclusive(t, 'not probed')),
     command.length > 0 ? command : undefined,

@@ -40,6 +40,7 @@ export function hostProbeHost(nmapTimeoutMs: number): ProbeHost {
         await held.close();
       }
     },
+    stillThere: (netns) => stillThePod(netns),
     now: () => new Date(),
   };
 }

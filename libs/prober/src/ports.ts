@@ -22,6 +22,11 @@ export interface ProbeHost {
   readonly findNetns: (uid: string) => Promise<PodNetns | undefined>;
   /** Runs nmap inside the pod's network namespace, checked to be still the pod's first. */
   readonly runNmap: (netns: PodNetns, args: readonly string[]) => Promise<NmapRun>;
+  /**
+   * Whether the pod's process is still there after a scan: a pod deleted during the scan
+   * took its network with it, and what nmap saw then proves nothing about the policies.
+   */
+  readonly stillThere: (netns: PodNetns) => Promise<boolean>;
   readonly now: () => Date;
 }
 

@@ -37,6 +37,7 @@ class FakeHeartbeats implements Heartbeats {
 function fakeHost(nmapCalls: string[][]): ProbeHost {
   let tick = 0;
   return {
+    stillThere: async () => true,
     findNetns: async (uid) =>
       uid === SOURCE_UID
         ? { uid, pid: 42, path: '/proc/42/ns/net', hostNetwork: false }

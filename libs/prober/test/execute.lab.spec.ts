@@ -64,3 +64,68 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
     expect(result.command?.filter((part) => part === 'nmap')).toHaveLength(1);
   }
 });
+
+it('makes every observation inconclusive when the source pod is deleted while nmap runs, never blocked', async () => {
+  const { expectations } = scenario(file);
+  lab ??= await upLab('probing', file);
+  const status = await lab.refresh();
+  // A destination the source may not reach: its ports are dropped, so nmap waits on each.
+  const denied = expectations.find((row) => !row.allowed)!;
+  const source = podOf(status, denied.from);
+  const destination = podOf(status, denied.to);
+  const batch: ProbeBatch = {
+    batchId: 'b-deleted',
+    node: source.node,
+    attempt: 1,
+    source: { namespace: source.namespace, name: source.name, uid: source.uid },
+    // The denied port, which would read as "blocked" once the pod's network is gone; and
+    // dropped UDP ports, which keep nmap busy for seconds: time enough to delete the pod.
+    targets: [
+      {
+        caseId: '0000000000000d00',
+        round: 1,
+        destination: denied.to,
+        ip: destination.ip,
+        port: denied.port,
+        protocol: denied.protocol,
+        listenerKnown: true,
+      },
+      ...Array.from({ length: 200 }, (_, i) => ({
+        caseId: (0xd01 + i).toString(16).padStart(16, '0'),
+        round: 1,
+        destination: denied.to,
+        ip: destination.ip,
+        port: 20_000 + i,
+        protocol: 'UDP' as const,
+        listenerKnown: false,
+      })),
+    ],
+    issuedAt: new Date().toISOString(),
+  };
+  const probing = executeBatch(
+    batch,
+    {
+      node: source.node,
+      podCidrs: [parseCidr('10.244.0.0/16')!],
+      protocols: ['TCP', 'UDP'],
+      portRanges: [{ from: 1, to: 65535 }],
+      sctpSupported: false,
+      tcpScan: 'syn',
+      maxRttTimeoutMs: 300,
+      hostTimeoutMs: 60_000,
+      maxRate: 1000,
+      maxTargetsPerBatch: 1000,
+      refusedAddresses: [],
+    },
+    hostProbeHost(120_000),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  await lab.client.send('DELETE', `/api/v1/namespaces/${source.namespace}/pods/${source.name}`);
+  const result = await probing;
+  expect(new Set(result.observations.map((o) => o.reachability))).toEqual(
+    new Set(['inconclusive']),
+  );
+  expect(result.observations[0]?.basis).toBe(
+    `source pod ${source.namespace}/${source.name} was deleted during the probe: what nmap saw proves nothing`,
+  );
+});

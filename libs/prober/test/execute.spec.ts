@@ -53,6 +53,7 @@ function ports(overrides: Partial<ProbeHost> = {}, calls: string[][] = []): Prob
   let tick = 0;
   return {
     findNetns: async () => ({ uid: 'u-42', pid: 42, path: '/proc/42/ns/net', hostNetwork: false }),
+    stillThere: async () => true,
     runNmap: async (_netns, args) => {
       calls.push([...args]);
       return {
@@ -167,6 +168,16 @@ describe('executeBatch', () => {
       'the source pod is gone',
       { findNetns: async () => undefined },
       'source pod default/client is gone',
+    ],
+    [
+      'the source pod is deleted while nmap runs',
+      { stillThere: async () => false },
+      'source pod default/client was deleted during the probe: what nmap saw proves nothing',
+    ],
+    [
+      'the source pod cannot be checked after the scan',
+      { stillThere: () => Promise.reject(new Error('EACCES')) },
+      'was deleted during the probe',
     ],
     [
       'the source pod uses hostNetwork',
