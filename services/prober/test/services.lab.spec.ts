@@ -41,6 +41,7 @@ interface Running {
   startProber(node: string): Promise<ChildProcess>;
   /** The reporter's process now, and a way to start it again on the same store. */
   reporter(): ChildProcess;
+  readonly schedulers: ChildProcess[];
   startReporter(): Promise<ChildProcess>;
 }
 
@@ -143,7 +144,11 @@ async function proberIdentities(labName: string, dir: string): Promise<Map<strin
 }
 
 /** A lab of recipe 07 with the four services on it; probers one per node. */
-async function startAll(labName: string, chartNats?: ChartNats): Promise<Running> {
+async function startAll(
+  labName: string,
+  chartNats?: ChartNats,
+  options: { readonly standbyScheduler?: boolean } = {},
+): Promise<Running> {
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
   const nats = await startPrivateNatsServer({
     storeDir: join(scratch, 'nats'),
@@ -154,6 +159,7 @@ async function startAll(labName: string, chartNats?: ChartNats): Promise<Running
   });
   const lab = await upLab(labName, recipe07);
   const tokens = chartNats ? await proberIdentities(labName, scratch) : undefined;
+  const schedulers: ChildProcess[] = [];
   const database = join(scratch, 'lumen.db');
   const children: ChildProcess[] = [];
   const probers = new Map<string, ChildProcess>();
@@ -194,6 +200,7 @@ async function startAll(labName: string, chartNats?: ChartNats): Promise<Running
     ports,
     logs: scratch,
     startProber,
+    schedulers,
     reporter: () => {
       if (!reporter) throw new Error('the reporter has not started');
       return reporter;
@@ -201,10 +208,22 @@ async function startAll(labName: string, chartNats?: ChartNats): Promise<Running
     startReporter,
   };
   await startReporter();
-  await spawnService(base, 'scheduler', {
-    HEARTBEAT_TTL_MS: '3000',
-    ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
-  });
+  for (const replica of options.standbyScheduler ? ['a', 'b'] : ['a'])
+    schedulers.push(
+      await spawnService(base, 'scheduler', {
+        HEARTBEAT_TTL_MS: '3000',
+        ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
+        ...(options.standbyScheduler
+          ? {
+              LEADER_ELECTION: 'true',
+              LEASE_DURATION_SECONDS: '5',
+              POD_NAME: `lumen-scheduler-${replica}`,
+              POD_NAMESPACE: 'default',
+              KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
+            }
+          : {}),
+      }),
+    );
   for (const node of NODES) await startProber(node);
   await spawnService(base, 'planner', {
     KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
@@ -430,6 +449,38 @@ describe('the four services', () => {
     await eventually(() => reporter.signalCode === 'SIGKILL', 'the reporter to die', 5000);
     await run.startReporter();
     await expectJudgedOnce(run.database);
+  });
+
+  it('loses and doubles nothing when the scheduler’s leader is killed -9 mid-round and the standby takes over', async () => {
+    const run = await startAll('svc-leader-kill', undefined, { standbyScheduler: true });
+    // The replica that wins the Lease says "leading"; kill it, once, when it has dispatched
+    // the round's first batch: the rest of the round is still in its hands.
+    let killed: ChildProcess | undefined;
+    await new Promise<void>((resolve) => {
+      for (const scheduler of run.schedulers) {
+        let leading = false;
+        scheduler.stdout!.on('data', (chunk: Buffer) => {
+          const text = chunk.toString();
+          if (text.includes('"leading"')) leading = true;
+          if (killed || !leading || !text.includes('"batch dispatched"')) return;
+          killed = scheduler;
+          scheduler.kill('SIGKILL');
+          resolve();
+        });
+      }
+    });
+    await eventually(() => killed?.signalCode === 'SIGKILL', 'the leader to die', 5000);
+    // JetStream gives the dead leader's unacked cases to the standby after their ack wait.
+    await expectJudgedOnce(run.database);
+    const standby = run.schedulers.find((s) => s !== killed);
+    expect(standby?.exitCode).toBeNull();
+    // Two replicas led in turn: the one killed, then the standby.
+    const schedulerLogs = readdirSync(run.logs)
+      .filter((f) => f.startsWith('scheduler-'))
+      .map((f) => readFileSync(join(run.logs, f), 'utf8'));
+    expect(schedulerLogs.map((text) => text.match(/"leading"/g)?.length ?? 0).sort()).toEqual([
+      1, 1,
+    ]);
   });
 
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
