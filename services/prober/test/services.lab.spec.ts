@@ -8,8 +8,9 @@ import { createWriteStream, mkdtempSync, readFileSync, readdirSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { LabNames } from '#lumen/lab';
+import { LabNames, faultedEvaluator, parseFault } from '#lumen/lab';
 import { newCalloutIssuer, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
+import { loadScenarioFile } from '#lumen/scenario';
 import { CaseStore, type OutcomeRow } from '#lumen/store';
 import {
   TEST_LAB_ROOT,
@@ -42,6 +43,7 @@ interface Running {
   /** The reporter's process now, and a way to start it again on the same store. */
   reporter(): ChildProcess;
   readonly schedulers: ChildProcess[];
+  startScheduler(): Promise<ChildProcess>;
   startReporter(): Promise<ChildProcess>;
 }
 
@@ -147,7 +149,13 @@ async function proberIdentities(labName: string, dir: string): Promise<Map<strin
 async function startAll(
   labName: string,
   chartNats?: ChartNats,
-  options: { readonly standbyScheduler?: boolean } = {},
+  options: {
+    readonly standbyScheduler?: boolean;
+    /** Lab faults to start with (the enforcer breaks policies as they say). */
+    readonly faults?: readonly string[];
+    /** The reporter's first re-probe delay. */
+    readonly backoffMs?: number;
+  } = {},
 ): Promise<Running> {
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
   const nats = await startPrivateNatsServer({
@@ -157,7 +165,7 @@ async function startAll(
       ? { config: chartNats.authorization, binary: calloutNatsServer(repositoryRoot) }
       : {}),
   });
-  const lab = await upLab(labName, recipe07);
+  const lab = await upLab(labName, recipe07, options.faults ?? []);
   const tokens = chartNats ? await proberIdentities(labName, scratch) : undefined;
   const schedulers: ChildProcess[] = [];
   const database = join(scratch, 'lumen.db');
@@ -182,12 +190,29 @@ async function startAll(
     probers.set(node, child);
     return child;
   };
+  const startScheduler = async (replica = 'a'): Promise<ChildProcess> => {
+    const scheduler = await spawnService(base, 'scheduler', {
+      HEARTBEAT_TTL_MS: '3000',
+      ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
+      ...(options.standbyScheduler
+        ? {
+            LEADER_ELECTION: 'true',
+            LEASE_DURATION_SECONDS: '5',
+            POD_NAME: `lumen-scheduler-${replica}`,
+            POD_NAMESPACE: 'default',
+            KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
+          }
+        : {}),
+    });
+    schedulers.push(scheduler);
+    return scheduler;
+  };
   let reporter: ChildProcess | undefined;
   const startReporter = async (): Promise<ChildProcess> => {
     reporter = await spawnService(base, 'reporter', {
       SQLITE_PATH: database,
       SETTLE_WINDOW_MS: '1000',
-      BACKOFF_MS: '300',
+      BACKOFF_MS: String(options.backoffMs ?? 300),
     });
     return reporter;
   };
@@ -201,6 +226,7 @@ async function startAll(
     logs: scratch,
     startProber,
     schedulers,
+    startScheduler,
     reporter: () => {
       if (!reporter) throw new Error('the reporter has not started');
       return reporter;
@@ -209,21 +235,7 @@ async function startAll(
   };
   await startReporter();
   for (const replica of options.standbyScheduler ? ['a', 'b'] : ['a'])
-    schedulers.push(
-      await spawnService(base, 'scheduler', {
-        HEARTBEAT_TTL_MS: '3000',
-        ...(chartNats ? calloutEnv(chartNats, labName, scratch) : {}),
-        ...(options.standbyScheduler
-          ? {
-              LEADER_ELECTION: 'true',
-              LEASE_DURATION_SECONDS: '5',
-              POD_NAME: `lumen-scheduler-${replica}`,
-              POD_NAMESPACE: 'default',
-              KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
-            }
-          : {}),
-      }),
-    );
+    await startScheduler(replica);
   for (const node of NODES) await startProber(node);
   await spawnService(base, 'planner', {
     KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
@@ -481,6 +493,45 @@ describe('the four services', () => {
     expect(schedulerLogs.map((text) => text.match(/"leading"/g)?.length ?? 0).sort()).toEqual([
       1, 1,
     ]);
+  });
+
+  it('loses and doubles nothing when the scheduler restarts while re-probes wait in JetStream', async () => {
+    // and-as-or breaks some of recipe 07's connections: those cases fail and are re-probed
+    // (4 s before the first re-probe), the rest pass.
+    const run = await startAll('svc-reprobe-restart', undefined, {
+      faults: ['and-as-or'],
+      backoffMs: 4000,
+    });
+    const reporter = run.reporter();
+    await new Promise<void>((resolve) => {
+      reporter.stdout!.on('data', (chunk: Buffer) => {
+        if (chunk.toString().includes('"re-probe requested"')) resolve();
+      });
+    });
+    // The request waits, deferred, in JetStream: the scheduler dies and comes back.
+    const [scheduler] = run.schedulers;
+    scheduler!.kill('SIGKILL');
+    await eventually(() => scheduler!.signalCode === 'SIGKILL', 'the scheduler to die', 5000);
+    await run.startScheduler();
+    const { cluster, expectations } = loadScenarioFile(recipe07);
+    const faulted = faultedEvaluator(cluster, [parseFault('and-as-or')]);
+    const broken = expectations.filter((row) => faulted.verdict(row).allowed !== row.allowed);
+    expect(broken.length).toBeGreaterThan(0);
+    const outcomes = await judged(run.database, 4);
+    expect(outcomes.filter((o) => o.outcome === 'fail')).toHaveLength(broken.length);
+    expect(outcomes.filter((o) => o.outcome === 'pass')).toHaveLength(4 - broken.length);
+    const store = await CaseStore.open({ kind: 'sqlite', path: run.database });
+    try {
+      for (const outcome of outcomes) {
+        expect(await store.history(outcome.caseId)).toHaveLength(1);
+        const attempts = await store.attempts(outcome.caseId, outcome.round);
+        expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
+        // A failure went through the re-probes the restart interrupted.
+        if (outcome.outcome === 'fail') expect(attempts.length).toBeGreaterThan(1);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   it('loses and doubles nothing when a prober is killed -9 in the middle of a batch', async () => {
