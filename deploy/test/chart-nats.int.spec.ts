@@ -20,6 +20,7 @@ import {
   proberDurable,
   proberInboxPrefix,
   type ProbeBatch,
+  type ProbeResult,
 } from '#lumen/contracts';
 import {
   AuthCalloutResponder,
@@ -35,6 +36,7 @@ import {
 import { PROBER_CONSUMER_SETTINGS } from '#lumen/scheduler';
 import { freePort } from '#lumen/host';
 import {
+  batchAnsweredBy,
   calloutNatsServer,
   eventually,
   inMemoryProberAttestor,
@@ -105,24 +107,27 @@ async function startRendered(args: readonly string[]): Promise<RenderedNats> {
   };
 }
 
-const batch = (node: string): ProbeBatch => ({
+/** What a node's prober answers for its batch; the batch is the one it answers. */
+const answer = (node: string): Omit<ProbeResult, 'batchSequence'> => ({
   batchId: `batch-${node}`,
   node,
   attempt: 1,
-  source: { namespace: 'default', name: 'client', uid: 'uid-client' },
-  targets: [
+  source: { namespace: 'default', name: 'client' },
+  observations: [
     {
       caseId: '00000000000000c1',
       round: 1,
-      destination: { namespace: 'default', name: 'web' },
       ip: '10.244.1.2',
       port: 80,
       protocol: 'TCP',
-      listenerKnown: true,
+      reachability: 'reachable',
+      basis: 'open (syn-ack)',
     },
   ],
-  issuedAt: new Date().toISOString(),
+  startedAt: new Date().toISOString(),
+  durationMs: 1,
 });
+const batch = (node: string): ProbeBatch => batchAnsweredBy(answer(node));
 
 /** A request's fate: a permission violation, or "no responders" (503) when it was let through. */
 function requestOutcome(c: NatsConnection, subject: string): Promise<string | undefined> {
@@ -193,24 +198,8 @@ async function expectConfinedToNode(
   await consumer.stop();
   expect(taken).toEqual([`batch-${node}`]);
   await prober.publish(probeResultSubject(node), ProbeResultContract, {
-    batchId: `batch-${node}`,
-    node,
-    attempt: 1,
+    ...answer(node),
     batchSequence: sequence,
-    source: { namespace: 'default', name: 'client' },
-    observations: [
-      {
-        caseId: '00000000000000c1',
-        round: 1,
-        ip: '10.244.1.2',
-        port: 80,
-        protocol: 'TCP',
-        reachability: 'reachable',
-        basis: 'open (syn-ack)',
-      },
-    ],
-    startedAt: new Date().toISOString(),
-    durationMs: 1,
   });
 
   const c = prober.connection;

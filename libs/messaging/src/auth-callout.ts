@@ -145,9 +145,10 @@ export class AuthCalloutResponder {
   private constructor(
     private readonly subscription: Subscription,
     private readonly options: AuthCalloutOptions,
+    issuer: KeyPair,
   ) {
-    this.issuer = fromSeed(Buffer.from(options.issuerSeed.trim(), 'utf8'));
-    this.issuerKey = this.issuer.getPublicKey();
+    this.issuer = issuer;
+    this.issuerKey = issuer.getPublicKey();
   }
 
   /** The public key of an issuer seed, for the server's `auth_callout.issuer`. */
@@ -157,16 +158,23 @@ export class AuthCalloutResponder {
 
   /** Subscribes (in a queue group, so that every replica may answer) and starts answering. */
   static start(connection: NatsConnection, options: AuthCalloutOptions): AuthCalloutResponder {
-    const issuerKey = AuthCalloutResponder.issuerPublicKey(options.issuerSeed);
-    if (!issuerKey.startsWith('A'))
+    const issuer = fromSeed(Buffer.from(options.issuerSeed.trim(), 'utf8'));
+    if (!issuer.getPublicKey().startsWith('A'))
       throw new Error('the auth callout issuer seed must be an account seed (SA…)');
     const subscription = connection.subscribe(AUTH_CALLOUT_SUBJECT, { queue: 'lumen-auth' });
-    const responder = new AuthCalloutResponder(subscription, options);
+    const responder = new AuthCalloutResponder(subscription, options, issuer);
     void (async () => {
-      for await (const message of subscription) {
-        const answer = await responder.answer(new TextDecoder().decode(message.data));
-        if (answer !== undefined) message.respond(new TextEncoder().encode(answer));
-      }
+      // Each request is answered on its own: one waiting on the API (TokenReview) must not
+      // hold up the others, which the server times out after its auth timeout.
+      for await (const message of subscription)
+        void responder
+          .answer(new TextDecoder().decode(message.data))
+          .then((answer) => {
+            if (answer !== undefined) message.respond(new TextEncoder().encode(answer));
+          })
+          .catch((error: unknown) => {
+            options.log.warn(`auth callout: answering failed: ${String(error)}`);
+          });
     })();
     return responder;
   }

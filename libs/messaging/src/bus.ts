@@ -8,6 +8,7 @@ import {
   headers as natsHeaders,
   credsAuthenticator,
   tokenAuthenticator,
+  type ConnectionOptions,
   type ConsumerMessages,
   type Consumer as JsConsumer,
   type JetStreamClient,
@@ -108,14 +109,21 @@ export function connectNats(options: {
   caFile?: string;
 }): Promise<NatsConnection> {
   return connect({
-    servers: options.url,
-    name: options.name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
+    ...lumenConnection(options.url, options.name, options.caFile),
     user: options.user,
     pass: options.pass,
-    ...natsTls(options.url, options.caFile),
   });
+}
+
+/** How every Lumen client connects: reconnecting for ever, with the bus's TLS rules. */
+function lumenConnection(url: string, name: string, caFile: string | undefined): ConnectionOptions {
+  return {
+    servers: url,
+    name,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    ...natsTls(url, caFile),
+  };
 }
 
 /**
@@ -199,10 +207,7 @@ export class MessageBus implements Publisher, Consumer {
     const identity = options.token !== undefined || options.credsFile !== undefined;
     const open = (): Promise<NatsConnection> =>
       connect({
-        servers: options.url,
-        name: `lumen-${options.service}`,
-        maxReconnectAttempts: -1,
-        reconnectTimeWait: 250,
+        ...lumenConnection(options.url, `lumen-${options.service}`, options.caFile),
         ...(identity ? { ignoreAuthErrorAbort: true } : {}),
         ...(options.user ? { user: options.user, pass: options.pass ?? '' } : {}),
         ...(options.token ? { authenticator: tokenAuthenticator(options.token) } : {}),
@@ -210,7 +215,6 @@ export class MessageBus implements Publisher, Consumer {
           ? { authenticator: credsAuthenticator(credsReader(options.credsFile)) }
           : {}),
         ...(options.inboxPrefix ? { inboxPrefix: options.inboxPrefix } : {}),
-        ...natsTls(options.url, options.caFile),
       });
     const connection = identity
       ? await untilAdmitted(open, options.log ?? { warn: () => undefined })

@@ -2,13 +2,28 @@ import { afterAll, expect, it } from '@jest/globals';
 import { ProbeResultContract, decode, encode, type ProbeBatch } from '#lumen/contracts';
 import { parseCidr, podKey } from '#lumen/policy';
 import { conformanceScenarioFiles } from '#lumen/testing';
-import { executeBatch, hostProbeHost } from '#lumen/prober';
+import { executeBatch, hostProbeHost, type ProberSettings } from '#lumen/prober';
 import { podOf, scenario, upLab, type TestLab } from '../../lab/test/support.js';
 
 const file = conformanceScenarioFiles().find((f) =>
   f.endsWith('07-allow-traffic-from-some-pods-in-another-namespace.yaml'),
 )!;
 let lab: TestLab | undefined;
+
+/** A prober's settings for the lab's nodes, with a given nmap host timeout. */
+const labSettings = (node: string, hostTimeoutMs: number): ProberSettings => ({
+  node,
+  podCidrs: [parseCidr('10.244.0.0/16')!],
+  protocols: ['TCP', 'UDP'],
+  portRanges: [{ from: 1, to: 65535 }],
+  sctpSupported: false,
+  tcpScan: 'syn',
+  maxRttTimeoutMs: 300,
+  hostTimeoutMs,
+  maxRate: 1000,
+  maxTargetsPerBatch: 1000,
+  refusedAddresses: [],
+});
 afterAll(async () => {
   await lab?.down();
 });
@@ -40,19 +55,7 @@ it('probes a batch from inside the source pod, found through /proc by its UID, w
     };
     const result = await executeBatch(
       batch,
-      {
-        node: source.node,
-        podCidrs: [parseCidr('10.244.0.0/16')!],
-        protocols: ['TCP', 'UDP'],
-        portRanges: [{ from: 1, to: 65535 }],
-        sctpSupported: false,
-        tcpScan: 'syn',
-        maxRttTimeoutMs: 300,
-        hostTimeoutMs: 30_000,
-        maxRate: 1000,
-        maxTargetsPerBatch: 1000,
-        refusedAddresses: [],
-      },
+      labSettings(source.node, 30_000),
       hostProbeHost(60_000),
     );
     // As the prober sends it, with the batch's place in its stream.
@@ -102,23 +105,7 @@ it('makes every observation inconclusive when the source pod is deleted while nm
     ],
     issuedAt: new Date().toISOString(),
   };
-  const probing = executeBatch(
-    batch,
-    {
-      node: source.node,
-      podCidrs: [parseCidr('10.244.0.0/16')!],
-      protocols: ['TCP', 'UDP'],
-      portRanges: [{ from: 1, to: 65535 }],
-      sctpSupported: false,
-      tcpScan: 'syn',
-      maxRttTimeoutMs: 300,
-      hostTimeoutMs: 60_000,
-      maxRate: 1000,
-      maxTargetsPerBatch: 1000,
-      refusedAddresses: [],
-    },
-    hostProbeHost(120_000),
-  );
+  const probing = executeBatch(batch, labSettings(source.node, 60_000), hostProbeHost(120_000));
   await new Promise((resolve) => setTimeout(resolve, 500));
   await lab.client.send('DELETE', `/api/v1/namespaces/${source.namespace}/pods/${source.name}`);
   const result = await probing;

@@ -32,11 +32,13 @@ import {
   encodePageCursor,
   type ApiRoute,
   type Contract,
+  type ProbeResult,
 } from '#lumen/contracts';
 import { validateClusterPolicy, validatePolicy, type NetworkPolicy } from '#lumen/policy';
 import { NmapOutputError, parseNmapXml } from '#lumen/prober';
 import { ApiProblem, boundedQuery } from '#lumen/reporter';
 import { InputError, parseInput } from '#lumen/scenario';
+import { batchAnsweredBy } from './dispatch.js';
 import { repositoryRoot } from './root.js';
 
 /** What one input did at a boundary. */
@@ -142,52 +144,31 @@ const CONTRACTS: readonly Contract<unknown>[] = [
   CellMismatchContract,
 ] as readonly Contract<unknown>[];
 
+/** A prober's answer to its batch (batchAnsweredBy gives the batch), for the samples below. */
+const RESULT_SAMPLE: Omit<ProbeResult, 'batchSequence'> = {
+  batchId: 'b-1',
+  node: 'node-a',
+  attempt: 1,
+  source: { namespace: 'default', name: 'client' },
+  observations: [
+    {
+      caseId: '00000000000000c1',
+      round: 1,
+      ip: '10.244.1.2',
+      port: 80,
+      protocol: 'TCP',
+      reachability: 'reachable',
+      basis: 'open (syn-ack)',
+    },
+  ],
+  startedAt: '2026-12-02T10:00:00.000Z',
+  durationMs: 10,
+};
+
 /** Valid messages of the contracts a prober sends or reads, for near-valid mutations. */
 const MESSAGE_SAMPLES: readonly [Contract<unknown>, unknown][] = [
-  [
-    ProbeBatchContract,
-    {
-      batchId: 'b-1',
-      node: 'node-a',
-      attempt: 1,
-      source: { namespace: 'default', name: 'client', uid: 'uid-client' },
-      targets: [
-        {
-          caseId: '00000000000000c1',
-          round: 1,
-          destination: { namespace: 'default', name: 'web' },
-          ip: '10.244.1.2',
-          port: 80,
-          protocol: 'TCP',
-          listenerKnown: true,
-        },
-      ],
-      issuedAt: '2026-12-02T10:00:00.000Z',
-    },
-  ],
-  [
-    ProbeResultContract,
-    {
-      batchId: 'b-1',
-      node: 'node-a',
-      attempt: 1,
-      batchSequence: 7,
-      source: { namespace: 'default', name: 'client' },
-      observations: [
-        {
-          caseId: '00000000000000c1',
-          round: 1,
-          ip: '10.244.1.2',
-          port: 80,
-          protocol: 'TCP',
-          reachability: 'reachable',
-          basis: 'open (syn-ack)',
-        },
-      ],
-      startedAt: '2026-12-02T10:00:00.000Z',
-      durationMs: 10,
-    },
-  ],
+  [ProbeBatchContract, batchAnsweredBy(RESULT_SAMPLE)],
+  [ProbeResultContract, { ...RESULT_SAMPLE, batchSequence: 7 }],
   [
     ProberHeartbeatContract,
     {
