@@ -38,6 +38,7 @@ import { freePort } from '#lumen/host';
 import {
   batchAnsweredBy,
   calloutNatsServer,
+  probeResultFixture,
   eventually,
   inMemoryProberAttestor,
   renderChart,
@@ -108,25 +109,13 @@ async function startRendered(args: readonly string[]): Promise<RenderedNats> {
 }
 
 /** What a node's prober answers for its batch; the batch is the one it answers. */
-const answer = (node: string): Omit<ProbeResult, 'batchSequence'> => ({
-  batchId: `batch-${node}`,
-  node,
-  attempt: 1,
-  source: { namespace: 'default', name: 'client' },
-  observations: [
-    {
-      caseId: '00000000000000c1',
-      round: 1,
-      ip: '10.244.1.2',
-      port: 80,
-      protocol: 'TCP',
-      reachability: 'reachable',
-      basis: 'open (syn-ack)',
-    },
-  ],
-  startedAt: new Date().toISOString(),
-  durationMs: 1,
-});
+const answer = (node: string): Omit<ProbeResult, 'batchSequence'> =>
+  probeResultFixture({
+    batchId: `batch-${node}`,
+    node,
+    startedAt: new Date().toISOString(),
+    durationMs: 1,
+  });
 const batch = (node: string): ProbeBatch => batchAnsweredBy(answer(node));
 
 /** A request's fate: a permission violation, or "no responders" (503) when it was let through. */

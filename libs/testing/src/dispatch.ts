@@ -18,6 +18,32 @@ export interface SequencedPublisher {
   ): Promise<number>;
 }
 
+/** A prober's answer of one reachable observation, before it knows its batch's sequence. */
+export function probeResultFixture(
+  overrides: Partial<Omit<ProbeResult, 'batchSequence'>> = {},
+): Omit<ProbeResult, 'batchSequence'> {
+  return {
+    batchId: 'b-1',
+    node: 'node-a',
+    attempt: 1,
+    source: { namespace: 'default', name: 'client' },
+    observations: [
+      {
+        caseId: '00000000000000c1',
+        round: 1,
+        ip: '10.244.1.2',
+        port: 80,
+        protocol: 'TCP',
+        reachability: 'reachable',
+        basis: 'open (syn-ack)',
+      },
+    ],
+    startedAt: '2026-12-02T10:00:00.000Z',
+    durationMs: 10,
+    ...overrides,
+  };
+}
+
 /** The batch a result answers, as the scheduler would have dispatched it. */
 export function batchAnsweredBy(result: Omit<ProbeResult, 'batchSequence'>): ProbeBatch {
   return {

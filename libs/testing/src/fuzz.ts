@@ -32,13 +32,12 @@ import {
   encodePageCursor,
   type ApiRoute,
   type Contract,
-  type ProbeResult,
 } from '#lumen/contracts';
 import { validateClusterPolicy, validatePolicy, type NetworkPolicy } from '#lumen/policy';
 import { NmapOutputError, parseNmapXml } from '#lumen/prober';
 import { ApiProblem, boundedQuery } from '#lumen/reporter';
 import { InputError, parseInput } from '#lumen/scenario';
-import { batchAnsweredBy } from './dispatch.js';
+import { batchAnsweredBy, probeResultFixture } from './dispatch.js';
 import { repositoryRoot } from './root.js';
 
 /** What one input did at a boundary. */
@@ -145,25 +144,7 @@ const CONTRACTS: readonly Contract<unknown>[] = [
 ] as readonly Contract<unknown>[];
 
 /** A prober's answer to its batch (batchAnsweredBy gives the batch), for the samples below. */
-const RESULT_SAMPLE: Omit<ProbeResult, 'batchSequence'> = {
-  batchId: 'b-1',
-  node: 'node-a',
-  attempt: 1,
-  source: { namespace: 'default', name: 'client' },
-  observations: [
-    {
-      caseId: '00000000000000c1',
-      round: 1,
-      ip: '10.244.1.2',
-      port: 80,
-      protocol: 'TCP',
-      reachability: 'reachable',
-      basis: 'open (syn-ack)',
-    },
-  ],
-  startedAt: '2026-12-02T10:00:00.000Z',
-  durationMs: 10,
-};
+const RESULT_SAMPLE = probeResultFixture();
 
 /** Valid messages of the contracts a prober sends or reads, for near-valid mutations. */
 const MESSAGE_SAMPLES: readonly [Contract<unknown>, unknown][] = [
