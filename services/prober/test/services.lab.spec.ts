@@ -236,6 +236,21 @@ async function startAll(
   await startReporter();
   for (const replica of options.standbyScheduler ? ['a', 'b'] : ['a'])
     await startScheduler(replica);
+  // A prober that connects before the callout listens waits out the server's auth timeout
+  // (2 s) and tries again, while the round's cases already read "no live prober": the
+  // probers start once the callout answers, as they would long after it in a cluster.
+  if (chartNats)
+    await eventually(
+      () =>
+        readdirSync(scratch)
+          .filter((f) => f.startsWith('scheduler-'))
+          .some((f) =>
+            readFileSync(join(scratch, f), 'utf8').includes('answering the NATS auth callout'),
+          ),
+      'the scheduler to answer the auth callout',
+      30_000,
+      50,
+    );
   for (const node of NODES) await startProber(node);
   await spawnService(base, 'planner', {
     KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
