@@ -240,16 +240,27 @@ export class SchedulerCore {
     }
   }
 
-  /** Dispatches waiting cases; during the startup grace without probers, defers everything. */
-  private async flushCases(waiting: readonly Waiting[], blocks: WaitingBlock[]): Promise<void> {
+  /**
+   * Dispatches waiting cases. During the start-up grace, work whose source pods' nodes have
+   * no live prober yet waits (deferred) instead of being called unschedulable: probers
+   * announce themselves within a heartbeat of starting, and a scheduler that starts with
+   * them (a fresh install, a node's prober still starting) would otherwise turn the first
+   * round on those nodes into inconclusive verdicts and re-probes.
+   */
+  private async flushCases(gathered: readonly Waiting[], blocks: WaitingBlock[]): Promise<void> {
     const now = this.ports.clock.now();
     const live = await this.liveProbers(now, true);
-    if (live.size === 0 && now.getTime() - this.startedAt < this.settings.startupGraceMs) {
+    let waiting = gathered;
+    if (now.getTime() - this.startedAt < this.settings.startupGraceMs) {
+      const unannounced = (sources: readonly { readonly node: string }[]): boolean =>
+        sources.length > 0 && !sources.some((s) => live.has(s.node));
       // Probers announce themselves within a heartbeat of starting; ask again shortly.
-      for (const w of waiting) w.done(defer(1000));
-      for (const b of blocks) b.done(defer(1000));
-      blocks.length = 0;
-      return;
+      for (const w of waiting) if (unannounced(w.item.sources)) w.done(defer(1000));
+      waiting = waiting.filter((w) => !unannounced(w.item.sources));
+      const early = blocks.filter((b) => unannounced(b.block.sources));
+      for (const b of early) b.done(defer(1000));
+      blocks.splice(0, blocks.length, ...blocks.filter((b) => !early.includes(b)));
+      if (waiting.length === 0) return;
     }
     const held = await this.dispatch(
       waiting.map((w) => w.item),

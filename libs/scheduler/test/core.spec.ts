@@ -143,6 +143,30 @@ describe('SchedulerCore', () => {
     expect(bus.messages).toEqual([]);
   });
 
+  it('holds work for a node whose prober has not announced itself yet during the grace, and dispatches the rest', async () => {
+    // node-b's prober is still starting: its case waits, node-a's goes out.
+    const { core, bus, clock, unschedulableCount } = scheduler(new FakeProbers('node-a'), {
+      startupGraceMs: 15_000,
+    });
+    const [onA, onB] = await Promise.all([
+      core.onCase(testCaseFixture(caseIds[0], [clientA], [webB]), undefined),
+      core.onCase(testCaseFixture(caseIds[1], [clientB], [webA]), undefined),
+    ]);
+    expect(onA).toBeUndefined();
+    expect(onB).toEqual({ deferMs: 1000 });
+    expect(batchesTo(bus, 'node-a')).toHaveLength(1);
+    expect(bus.on(CASE_UNSCHEDULABLE_SUBJECT)).toEqual([]);
+    // After the grace, a node still without a prober is what it is: unschedulable.
+    clock.advance(15_000);
+    expect(await core.onCase(testCaseFixture(caseIds[1], [clientB], [webA]), undefined)).toBe(
+      undefined,
+    );
+    expect(bus.on<CaseUnschedulable>(CASE_UNSCHEDULABLE_SUBJECT)).toEqual([
+      expect.objectContaining({ caseId: caseIds[1] }),
+    ]);
+    expect(unschedulableCount()).toBe(1);
+  });
+
   it('defers a re-probe until it is due, then dispatches it with its attempt', async () => {
     const { core, bus, clock } = scheduler(new FakeProbers('node-a'));
     const request: ReprobeRequest = {
