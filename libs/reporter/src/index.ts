@@ -10,3 +10,4 @@ export * from './deny-behaviour.js';
 export * from './retention.js';
 export * from './case-turns.js';
 export * from './result-gate.js';
+export * from './store-outage.js';

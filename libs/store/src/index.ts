@@ -4,3 +4,4 @@ export * from './case-store.js';
 export * from './alert-outbox.js';
 export * from './results-query.js';
 export * from './retention.js';
+export * from './outage.js';

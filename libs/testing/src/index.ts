@@ -29,3 +29,4 @@ export * from './fakes.js';
 export * from './dispatch.js';
 export { makeServerCertificate, makeTestCa, type TestCertificate } from './certificates.js';
 export * from './fuzz.js';
+export { startPrivatePostgres, type PrivatePostgres } from './postgres.js';

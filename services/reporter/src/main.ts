@@ -8,10 +8,11 @@ import {
   ResultsApi,
   startRetention,
   ResultGate,
+  StoreOutageGuard,
   subscribeReporter,
 } from '#lumen/reporter';
 import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/service';
-import { CaseStore, storeLocation } from '#lumen/store';
+import { CaseStore, isStoreUnreachable, storeLocation } from '#lumen/store';
 import { caseTracer, reporterPrometheus } from '#lumen/telemetry';
 import { refreshReporterGauges, startAlerting } from './alerting.js';
 import { RESULTS_API, ResultsController } from './api/results.controller.js';
@@ -30,8 +31,13 @@ function reporterWorker(
   let store: CaseStore | undefined;
   let alerting: ReturnType<typeof startAlerting> | undefined;
   let stops: Stop[] = [];
+  const outage = new StoreOutageGuard({
+    clock: systemClock,
+    log,
+    unreachable: isStoreUnreachable,
+  });
   return {
-    notReady: () => (stops.length > 0 ? undefined : 'not consuming yet'),
+    notReady: () => outage.notReady() ?? (stops.length > 0 ? undefined : 'not consuming yet'),
     onApplicationBootstrap: async () => {
       store = await CaseStore.open(storeLocation(config.DATABASE_URL, config.SQLITE_PATH));
       api.attach(store.results);
@@ -62,6 +68,7 @@ function reporterWorker(
           reporter,
           { prefix: '', oneShot: false, bind: true },
           new ResultGate(new StreamedBatches(bus)),
+          (work) => outage.run(work),
         )),
         startRetention(
           { store, clock: systemClock, log },
@@ -79,7 +86,9 @@ function reporterWorker(
       });
     },
     onApplicationShutdown: async () => {
-      // A message being judged finishes; unacked ones are delivered again after a restart.
+      // A message being judged finishes; unacked ones are delivered again after a restart
+      // (those waiting out a store outage among them).
+      outage.stop();
       for (const stop of stops) await stop();
       await alerting?.stop();
       await bus?.close();
