@@ -154,7 +154,15 @@ export interface WatcherOptions {
   /** Coalesces bursts of events into one snapshot. */
   readonly debounceMs: number;
   readonly onSnapshot: (snapshot: ClusterSnapshot) => void;
-  readonly onError?: (kind: WatchedKind, error: unknown) => void;
+  /**
+   * The first failure of a watch (or of its relist) in an outage; the next come quietly.
+   * `discovery`: looking for a CRD not watched yet failed (it is looked for again).
+   */
+  readonly onError?: (kind: WatchedKind, error: unknown, during?: 'discovery') => void;
+  /** A CRD-backed kind whose CRD was removed: its objects are gone from the view. */
+  readonly onUninstalled?: (kind: WatchedKind) => void;
+  /** A failed watch listed again: its part of the view is fresh again. */
+  readonly onRecovered?: (kind: WatchedKind, outageMs: number) => void;
   /** A CRD-backed kind found after start (its CRD was installed later), now watched. */
   readonly onDiscovered?: (kind: string, group: string) => void;
   /** How often CRDs not installed at start are looked for again; 0 or absent: never. */
@@ -168,6 +176,12 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
   if (file) config.loadFromFile(file);
   else config.loadFromCluster();
   return config;
+}
+
+/** `plural.group` of a custom resource's API path (`/apis/group/version/plural`). */
+function customResourceId(path: string): string | undefined {
+  const [, apis, group, , plural] = path.split('/');
+  return apis === 'apis' && group && plural ? `${plural}.${group}` : undefined;
 }
 
 const keyOf = (o: KubernetesObject): string =>
@@ -198,6 +212,10 @@ export class ClusterWatcher {
   private discovery: NodeJS.Timeout | undefined;
   private discovering = false;
   private stopped = false;
+  /** Informers (by API path) whose watch failed and whose relist has not succeeded yet. */
+  private readonly failing = new Map<string, Date>();
+  /** Errors per informer: a restart whose watch failed at once has not recovered. */
+  private readonly errors = new Map<string, number>();
 
   constructor(
     private readonly config: KubeConfig,
@@ -232,7 +250,11 @@ export class ClusterWatcher {
       const [convert, into] = converters[kind];
       this.watch(
         kind,
-        makeInformer(this.config, path, () => this.listed(kind, list())),
+        {
+          path,
+          list,
+          informer: makeInformer(this.config, path, () => this.listed(kind, path, list())),
+        },
         convert as (o: KubernetesObject) => unknown,
         into,
       );
@@ -247,13 +269,39 @@ export class ClusterWatcher {
       }, every).unref();
   }
 
-  /** A kind counts as synced once its list has returned (client-node's "connect" comes before the list). */
-  private listed<T>(kind: WatchedKind, list: Promise<T>): Promise<T> {
+  /**
+   * A kind counts as synced once its list has returned (client-node's "connect" comes before
+   * the list), and a failed informer is fresh again once its relist has.
+   */
+  private listed<T>(kind: WatchedKind | undefined, path: string, list: Promise<T>): Promise<T> {
     return list.then((result) => {
-      this.synced.add(kind);
-      this.changed(undefined);
+      if (kind) this.synced.add(kind);
+      this.recovered(kind ?? 'UnmodelledPolicy', path);
       return result;
     });
+  }
+
+  private recovered(kind: WatchedKind, path: string): void {
+    const since = this.failing.get(path);
+    if (since) {
+      this.failing.delete(path);
+      this.options.onRecovered?.(kind, this.now().getTime() - since.getTime());
+    }
+    this.changed(undefined);
+  }
+
+  /**
+   * Since when part of the view may be stale: the oldest failure of a watch that has not
+   * listed again (the API unreachable, or refusing). Undefined while every watch is live.
+   */
+  get staleSince(): Date | undefined {
+    let oldest: Date | undefined;
+    for (const since of this.failing.values()) if (!oldest || since < oldest) oldest = since;
+    return oldest;
+  }
+
+  private now(): Date {
+    return this.options.now?.() ?? new Date();
   }
 
   /**
@@ -291,7 +339,7 @@ export class ClusterWatcher {
     } catch (error) {
       if (error instanceof ApiException && error.code === 404) return;
       if (atStart) throw error;
-      this.options.onError?.(kind, error);
+      this.options.onError?.(kind, error, 'discovery');
       return;
     }
     // stop() may have come while the list was out.
@@ -350,9 +398,15 @@ export class ClusterWatcher {
             name: object.metadata.name,
           }
         : undefined;
+    const path = `/apis/${group}/${version}/${plural}`;
+    const list = this.customList(resource);
     return this.watch(
       'UnmodelledPolicy',
-      makeInformer(this.config, `/apis/${group}/${version}/${plural}`, this.customList(resource)),
+      {
+        path,
+        list,
+        informer: makeInformer(this.config, path, () => this.listed(undefined, path, list())),
+      },
       named,
       new KeyedByKind(`${group}/${kind}`, this.unmodelled),
     );
@@ -378,11 +432,14 @@ export class ClusterWatcher {
     if (atStart) this.expected.add(kind);
     const keyed = (object: KubernetesObject): ClusterPolicyManifest | undefined =>
       clusterPolicyFrom({ ...object, kind });
+    const path = `/apis/${group}/${version}/${plural}`;
     return this.watch(
       kind,
-      makeInformer(this.config, `/apis/${group}/${version}/${plural}`, () =>
-        this.listed(kind, list()),
-      ),
+      {
+        path,
+        list,
+        informer: makeInformer(this.config, path, () => this.listed(kind, path, list())),
+      },
       keyed,
       new KeyedByKind(kind, this.clusterPolicies),
     );
@@ -398,36 +455,116 @@ export class ClusterWatcher {
 
   private watch<K extends KubernetesObject, V>(
     kind: WatchedKind,
-    informer: Informer<K>,
+    source: {
+      readonly path: string;
+      /** The informer's list, which a restart asks first. */
+      readonly list: () => Promise<unknown>;
+      readonly informer: Informer<K>;
+    },
     convert: (o: K) => V | undefined,
     into: { set(key: string, value: V): unknown; delete(key: string): unknown },
   ): Informer<K> {
+    const { path, list, informer } = source;
+    const keys = new Set<string>();
     const upsert = (object: K): void => {
       const value = convert(object);
       if (value === undefined) return;
       into.set(keyOf(object), value);
+      keys.add(keyOf(object));
       this.changed({ kind, type: 'upsert', key: keyOf(object) });
     };
     informer.on('add', upsert);
     informer.on('update', upsert);
     informer.on('delete', (object) => {
       into.delete(keyOf(object));
+      keys.delete(keyOf(object));
       this.changed({ kind, type: 'delete', key: keyOf(object) });
     });
+    // A CRD-backed kind whose CRD went away (an upgrade replacing v1alpha1 with v1alpha2):
+    // its objects went with it. Discovery looks for the CRD again.
+    const uninstalled = (): void => {
+      void informer.stop();
+      for (const key of keys) {
+        into.delete(key);
+        this.changed({ kind, type: 'delete', key });
+      }
+      keys.clear();
+      this.watchedResources.delete(customResourceId(path) ?? '');
+      this.failing.delete(path);
+      this.options.onUninstalled?.(kind);
+      this.changed(undefined);
+    };
     informer.on('error', (error: unknown) => {
       // Stopping aborts the informers' watches, which some report as errors: neither those
       // nor a restart after stop() may reach the caller (a late snapshot re-planned after
       // a pipeline removed its synthetic sources, and made their namespace again).
       if (this.isStopped()) return;
-      this.options.onError?.(kind, error);
-      // client-node stops an informer on a non-410 error; start it again after a pause.
-      setTimeout(() => {
-        if (this.isStopped()) return;
-        void informer.start().catch((e: unknown) => this.options.onError?.(kind, e));
-      }, 1000).unref();
+      this.failed(kind, path, error);
+      this.restart({ kind, path, list, informer, uninstalled }, 0);
     });
     this.informers.push(informer);
     return informer;
+  }
+
+  private failed(kind: WatchedKind, path: string, error: unknown): void {
+    this.errors.set(path, (this.errors.get(path) ?? 0) + 1);
+    if (this.failing.has(path)) return;
+    this.failing.set(path, this.now());
+    this.options.onError?.(kind, error);
+  }
+
+  /**
+   * client-node stops an informer on an error other than 410. After a pause that grows from
+   * 1 s to 5 s, the API is asked for a list first: only when that answers is the informer
+   * started again (it resumes its watch from where it was, or relists after a 410), and its
+   * part of the view counts as fresh. A resumed watch lists nothing, and a watch that cannot
+   * connect still lets start() return: neither says the API is back.
+   */
+  private restart<K extends KubernetesObject>(
+    watched: {
+      readonly kind: WatchedKind;
+      readonly path: string;
+      readonly list: () => Promise<unknown>;
+      readonly informer: Informer<K>;
+      readonly uninstalled: () => void;
+    },
+    tries: number,
+  ): void {
+    const { kind, path, list, informer } = watched;
+    setTimeout(
+      () => {
+        if (this.isStopped()) return;
+        let errorsBefore = 0;
+        list()
+          .then(() => {
+            errorsBefore = this.errors.get(path) ?? 0;
+            return this.isStopped() ? undefined : informer.start();
+          })
+          .then(
+            () => {
+              // A watch that failed at once reported an error, and its own restart goes on.
+              if (this.isStopped() || (this.errors.get(path) ?? 0) > errorsBefore) return;
+              this.recovered(kind, path);
+            },
+            (error: unknown) => {
+              if (this.isStopped()) return;
+              const id = customResourceId(path);
+              if (
+                error instanceof ApiException &&
+                error.code === 404 &&
+                id &&
+                this.watchedResources.has(id)
+              ) {
+                watched.uninstalled();
+                return;
+              }
+              this.failed(kind, path, error);
+              this.restart(watched, tries + 1);
+            },
+          );
+      },
+      Math.min(5000, 1000 * 2 ** tries),
+    ).unref();
   }
 
   /**
@@ -445,8 +582,18 @@ export class ClusterWatcher {
     }, this.options.debounceMs);
   }
 
+  /**
+   * Sends the changes gathered, unless the view is not whole: a kind not listed yet, or a
+   * watch that failed and has not listed again. Its changes wait for that relist; a plan
+   * from a view the API no longer confirms would be taken for a fresh one.
+   */
   private flush(): void {
-    if ([...this.expected].some((k) => !this.synced.has(k)) || this.pending.length === 0) return;
+    if (
+      [...this.expected].some((k) => !this.synced.has(k)) ||
+      this.failing.size > 0 ||
+      this.pending.length === 0
+    )
+      return;
     const changes = this.pending;
     this.pending = [];
     const pods = [...this.pods.values()];
@@ -462,7 +609,7 @@ export class ClusterWatcher {
       unmodelled: [...this.unmodelled.values()],
       pods,
       changes,
-      at: this.options.now?.() ?? new Date(),
+      at: this.now(),
     });
   }
 }

@@ -103,3 +103,47 @@ it('watches a policy CRD installed after it started, and reports the kind it fou
   expect(discovered).toHaveLength(2);
   expect(errors).toEqual([]);
 });
+
+it('forgets a kind whose CRD is removed, and goes on planning without it', async () => {
+  // Continues from the test above: ClusterNetworkPolicy "isolate" is watched.
+  const snapshots: ClusterSnapshot[] = [];
+  const uninstalled: string[] = [];
+  await watcher?.stop();
+  watcher = new ClusterWatcher(loadKubeConfig(join(dir, 'kubeconfig')), {
+    debounceMs: 50,
+    discoveryMs: 100,
+    onSnapshot: (snapshot) => snapshots.push(snapshot),
+    onUninstalled: (kind) => uninstalled.push(kind),
+  });
+  await watcher.start();
+  await eventually(
+    () => snapshots.at(-1)?.cluster.clusterPolicies?.length === 1,
+    'a snapshot with the ClusterNetworkPolicy',
+    10_000,
+    50,
+  );
+  server.uninstallCrd(CNP);
+  store.create(resourceByKind('Namespace')!, undefined, {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: 'tenant-b' },
+  });
+  const after = await eventually(
+    () => {
+      const last = snapshots.at(-1);
+      return last?.cluster.namespaces.some((n) => n.name === 'tenant-b') &&
+        !last.cluster.clusterPolicies?.length
+        ? last
+        : undefined;
+    },
+    'a snapshot without the ClusterNetworkPolicy, with the new namespace',
+    15_000,
+    50,
+  );
+  expect(after.changes).toEqual(
+    expect.arrayContaining([{ kind: 'ClusterNetworkPolicy', type: 'delete', key: 'isolate' }]),
+  );
+  expect(uninstalled).toEqual(['ClusterNetworkPolicy']);
+  expect(watcher.staleSince).toBeUndefined();
+  expect(watcher.clusterPolicyKinds).not.toContain('ClusterNetworkPolicy');
+});

@@ -63,7 +63,13 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
   let runner: PlanRunner<ClusterSnapshot> | undefined;
   let stops: (() => Promise<void>)[] = [];
   return {
-    notReady: () => (planned ? undefined : 'no plan published yet (waiting for the cluster)'),
+    notReady: () => {
+      if (!planned) return 'no plan published yet (waiting for the cluster)';
+      const stale = watcher?.staleSince;
+      return stale
+        ? `the cluster view is stale: a watch has failed since ${stale.toISOString()} (the Kubernetes API unreachable or refusing); planning waits for it`
+        : undefined;
+    },
     onApplicationBootstrap: async () => {
       // The scheduler alone manages the streams; the chart's planner user may not (ADR 0014).
       bus = await connectBus('planner', config, log, { manageStreams: false, awaitStreams: true });
@@ -122,13 +128,32 @@ function plannerWorker(config: PlannerConfig): Parameters<typeof serviceModule>[
           logger.log('cluster changed', { changes: snapshot.changes.length });
           plans.change(snapshot);
         },
-        onError: (kind, error) => {
+        onError: (kind, error, during) => {
           if (stopping) return;
-          logger.warn('watch failed; relisting', { kind, error: String(error) });
+          logger.warn(
+            during === 'discovery'
+              ? 'looking for a policy CRD failed; the next round looks again'
+              : 'watch failed; sweeps and changes wait until it lists again',
+            { kind, error: String(error) },
+          );
+        },
+        onUninstalled: (kind) => {
+          logger.warn('a policy CRD was removed; its objects are gone from the view', { kind });
+        },
+        onRecovered: (kind, outageMs) => {
+          logger.log('watch listing again; its part of the view is fresh', { kind, outageMs });
         },
       });
-      await watcher.start();
+      const watching = watcher;
+      await watching.start();
       sweep = setInterval(() => {
+        // A sweep re-verifies the cluster as the planner sees it: with a watch down that
+        // view is not the cluster's, and its cases would test pods that may be gone.
+        const stale = watching.staleSince;
+        if (stale) {
+          logger.warn('sweep skipped: the cluster view is stale', { since: stale.toISOString() });
+          return;
+        }
         plans.sweep();
       }, config.SWEEP_INTERVAL_MS);
     },

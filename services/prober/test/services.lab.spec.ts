@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, connect as tcpConnect, type Socket } from 'node:net';
 import { createWriteStream, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,11 +52,61 @@ interface Running {
   /** The reporter's HTTP port now. */
   reporterPort(): number;
   readonly schedulers: ChildProcess[];
+  /** The planner's process, once started. */
+  planner(): ChildProcess;
+  /** Between the planner and the lab's API, when the test cuts the API off. */
+  apiProxy(): TcpProxy | undefined;
   startScheduler(): Promise<ChildProcess>;
   startReporter(): Promise<ChildProcess>;
 }
 
 let running: Running | undefined;
+
+/**
+ * A TCP relay to the lab's API emulator that the test can cut: every connection is
+ * dropped and the port refuses new ones (the API unreachable) until it is restored.
+ */
+class TcpProxy {
+  private server: ReturnType<typeof createTcpServer> | undefined;
+  private readonly sockets = new Set<Socket>();
+  private constructor(
+    readonly port: number,
+    private readonly upstream: number,
+  ) {}
+
+  static async start(upstream: number): Promise<TcpProxy> {
+    const proxy = new TcpProxy(await freePort(), upstream);
+    await proxy.restore();
+    return proxy;
+  }
+
+  async restore(): Promise<void> {
+    const server = createTcpServer((client) => {
+      const upstream = tcpConnect(this.upstream, '127.0.0.1');
+      for (const [from, to] of [
+        [client, upstream],
+        [upstream, client],
+      ] as const) {
+        this.sockets.add(from);
+        from.pipe(to);
+        from.on('error', () => to.destroy());
+        from.on('close', () => {
+          this.sockets.delete(from);
+          to.destroy();
+        });
+      }
+    });
+    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
+    this.server = server;
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    for (const socket of this.sockets) socket.destroy();
+    if (server) await new Promise((resolve) => server.close(resolve));
+  }
+}
 
 /** Each service process's HTTP port. */
 const servicePorts = new WeakMap<ChildProcess, number>();
@@ -213,6 +264,8 @@ async function startAll(
     readonly postgres?: PrivatePostgres;
     /** The planner's settings beyond the lab's. */
     readonly plannerEnv?: Record<string, string>;
+    /** The planner reaches the lab's API through a TcpProxy the test can cut. */
+    readonly apiProxy?: boolean;
   } = {},
 ): Promise<Running> {
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
@@ -286,7 +339,14 @@ async function startAll(
     });
     return reporter;
   };
+  // Started last, below; the run reads them through these.
+  const later: { planner?: ChildProcess; apiProxy?: TcpProxy } = {};
   running = {
+    planner: () => {
+      if (!later.planner) throw new Error('the planner has not started');
+      return later.planner;
+    },
+    apiProxy: () => later.apiProxy,
     nats,
     lab,
     store,
@@ -324,8 +384,21 @@ async function startAll(
       50,
     );
   for (const node of NODES) await startProber(node);
-  await spawnService(base, 'planner', {
-    KUBECONFIG: new LabNames(labName, TEST_LAB_ROOT).kubeconfig,
+  const labKubeconfig = new LabNames(labName, TEST_LAB_ROOT).kubeconfig;
+  let plannerKubeconfig = labKubeconfig;
+  if (options.apiProxy) {
+    const text = readFileSync(labKubeconfig, 'utf8');
+    const apiPort = Number(/server: https:\/\/127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
+    const apiProxy = await TcpProxy.start(apiPort);
+    later.apiProxy = apiProxy;
+    plannerKubeconfig = join(scratch, 'planner-kubeconfig');
+    writeFileSync(
+      plannerKubeconfig,
+      text.replace(`127.0.0.1:${apiPort}`, `127.0.0.1:${apiProxy.port}`),
+    );
+  }
+  later.planner = await spawnService(base, 'planner', {
+    KUBECONFIG: plannerKubeconfig,
     DEBOUNCE_MS: '200',
     ...options.plannerEnv,
   });
@@ -391,8 +464,10 @@ async function stopServices(children: readonly ChildProcess[]): Promise<void> {
 async function stopAll(): Promise<void> {
   if (!running) return;
   const { children, lab, nats, alerts } = running;
+  const proxy = running.apiProxy();
   running = undefined;
   await stopServices(children);
+  await proxy?.cut();
   await alerts.stop();
   await lab.down();
   await nats.stop();
@@ -758,6 +833,107 @@ describe('the four services', () => {
     } finally {
       await stopAll();
       await postgres.stop();
+    }
+  });
+
+  it('plans nothing from a stale view and blames no CNI while the Kubernetes API is unreachable for 60 s, then resumes', async () => {
+    // A sweep every 10 s: six of them fall inside the outage.
+    const run = await startAll('svc-api-outage', undefined, {
+      apiProxy: true,
+      plannerEnv: { SWEEP_INTERVAL_MS: '10000' },
+    });
+    await judged(run, 4);
+    const plannerPort = servicePorts.get(run.planner()) ?? 0;
+    const plannerReadiness = async (): Promise<{ status: number; body: string }> => {
+      const response = await fetch(`http://127.0.0.1:${plannerPort}/readyz`).catch(() => undefined);
+      return { status: response?.status ?? 0, body: (await response?.text()) ?? '' };
+    };
+    await eventually(
+      async () => (await plannerReadiness()).status === 200,
+      'the planner to be ready',
+      30_000,
+      200,
+    );
+    const store = await CaseStore.open(run.store);
+    try {
+      await run.apiProxy()!.cut();
+      const cutAt = Date.now();
+      const notReady = await eventually(
+        async () => {
+          const answer = await plannerReadiness();
+          return answer.status === 503 && answer.body;
+        },
+        'the planner to report its stale view',
+        20_000,
+        200,
+      );
+      expect(notReady).toContain('the cluster view is stale');
+      // The cluster changes while the planner cannot see it: a namespace comes.
+      const config = new KubeConfig();
+      config.loadFromFile(new LabNames(run.lab.name, TEST_LAB_ROOT).kubeconfig);
+      await config
+        .makeApiClient(CoreV1Api)
+        .createNamespace({ body: { metadata: { name: 'made-during-the-outage' } } });
+      // Rounds in progress finish; then nothing new is planned from the stale view.
+      await new Promise((resolve) => setTimeout(resolve, 5000));
+      const roundsBefore = new Map((await store.outcomes()).map((o) => [o.caseId, o.round]));
+      await new Promise((resolve) =>
+        setTimeout(resolve, Math.max(0, 60_000 - (Date.now() - cutAt))),
+      );
+      const roundsDuring = new Map((await store.outcomes()).map((o) => [o.caseId, o.round]));
+      expect(roundsDuring).toEqual(roundsBefore);
+
+      await run.apiProxy()!.restore();
+      const restoredAt = Date.now();
+      await eventually(
+        async () => (await plannerReadiness()).status === 200,
+        'the planner to be ready again',
+        30_000,
+        200,
+      );
+      // The informers listed again and saw the namespace; the next sweep plans a new round,
+      // judged from a fresh view.
+      const plannerLog = (): string =>
+        readdirSync(run.logs)
+          .filter((f) => f.startsWith('planner-'))
+          .map((f) => readFileSync(join(run.logs, f), 'utf8'))
+          .join('');
+      await eventually(
+        () =>
+          plannerLog()
+            .split('\n')
+            .some(
+              (line) =>
+                line.includes('"cluster changed"') &&
+                Date.parse((JSON.parse(line) as { time: string }).time) >= restoredAt,
+            ),
+        'the planner to see the change made during the outage',
+        30_000,
+        200,
+      );
+      await eventually(
+        async () => {
+          const outcomes = await store.outcomes();
+          return (
+            outcomes.length === 4 &&
+            outcomes.every((o) => o.round > (roundsBefore.get(o.caseId) ?? Infinity))
+          );
+        },
+        'a new round after the outage',
+        60_000,
+        500,
+      );
+      expect(plannerLog()).toContain('sweep skipped: the cluster view is stale');
+      expect(plannerLog()).toContain('watch listing again');
+      // No verdict blamed the CNI for the outage: every case passed in every round.
+      for (const outcome of await store.outcomes()) {
+        const history = await store.history(outcome.caseId);
+        expect(history.map((h) => h.outcome).filter((o) => o !== 'pass')).toEqual([]);
+        expect(new Set(history.map((h) => h.round)).size).toBe(history.length);
+      }
+      expect(run.alerts.alerts).toEqual([]);
+    } finally {
+      await store.close();
     }
   });
 

@@ -247,6 +247,12 @@ export class ApiServer {
     this.notInstalled.delete(resource);
   }
 
+  /** Stops serving a custom resource, as deleting its CRD would (its watches end). */
+  uninstallCrd(resource: string): void {
+    this.notInstalled.add(resource);
+    this.dropWatches();
+  }
+
   /** Ends every open watch, as an API server restart or a load balancer would. */
   dropWatches(): void {
     for (const close of [...this.closers]) close();
