@@ -360,7 +360,7 @@ export class SchedulerCore {
     const rotation = this.rotation++;
     const inFlight = this.batchesInFlightByNode();
     for (const attempt of new Set(items.map((i) => i.attempt))) {
-      const group = items.filter((i) => i.attempt === attempt);
+      const group = newestOfEachCase(items.filter((i) => i.attempt === attempt));
       const traced = group.map((i) => ({ ...i, ...withTrace(spans.get(i)?.traceparent) }));
       const { batches, unschedulable } = assignBatches(traced, {
         liveNodes: new Set(live.keys()),
@@ -443,4 +443,21 @@ export class SchedulerCore {
 
 function withTrace(traceparent: string | undefined): { traceparent?: string } {
   return traceparent ? { traceparent } : {};
+}
+
+/**
+ * One work item per case: a batch answers each case once (the result contract refuses a
+ * case answered twice, and the whole result would be dead-lettered). Two copies of a case
+ * meet when a newer round arrives while the older one waits, or when JetStream delivers a
+ * case again (a replica died holding it) while its first delivery still waits here. The
+ * newest round is probed; the others are acked with it, as the reporter judges only the
+ * newest round anyway.
+ */
+function newestOfEachCase(items: readonly WorkItem[]): WorkItem[] {
+  const newest = new Map<string, WorkItem>();
+  for (const item of items) {
+    const seen = newest.get(item.caseId);
+    if (!seen || item.round > seen.round) newest.set(item.caseId, item);
+  }
+  return [...newest.values()];
 }

@@ -98,6 +98,21 @@ describe('SchedulerCore', () => {
     expect(bus.messages.every((m) => m.options.msgId !== undefined)).toBe(true);
   });
 
+  it('probes a case once when two copies of it wait together, the newest round, and acks both', async () => {
+    // A newer round came while the older waited, or JetStream delivered the case again.
+    const { core, bus } = scheduler(new FakeProbers('node-a'));
+    const kase = testCaseFixture(caseIds[0], [clientA], [webA]);
+    const acks = await Promise.all([
+      core.onCase({ ...kase, generation: 7 }, undefined),
+      core.onCase({ ...kase, generation: 8 }, undefined),
+      core.onCase({ ...kase, generation: 8 }, undefined),
+    ]);
+    expect(acks).toEqual([undefined, undefined, undefined]);
+    const batches = batchesTo(bus, 'node-a');
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.targets.map((t) => [t.caseId, t.round])).toEqual([[caseIds[0], 8]]);
+  });
+
   it('rotates the source and destination pods of a class between dispatches', async () => {
     const { core, bus } = scheduler(new FakeProbers('node-a', 'node-b'));
     const kase = testCaseFixture(caseIds[0], [clientA, clientB], [webA, webB]);

@@ -546,11 +546,9 @@ async function expectJudgedOnce(run: Running): Promise<void> {
   expect(run.alerts.alerts).toEqual([]);
 }
 
-/** The reporter's readiness answer: its status code and what it says. */
-async function readiness(run: Running): Promise<{ status: number; body: string }> {
-  const response = await fetch(`http://127.0.0.1:${run.reporterPort()}/readyz`).catch(
-    () => undefined,
-  );
+/** A service's readiness answer: its status code and what it says. */
+async function readiness(port: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
   return { status: response?.status ?? 0, body: (await response?.text()) ?? '' };
 }
 
@@ -770,7 +768,7 @@ describe('the four services', () => {
       // Readiness says why while the results wait, unacked, for the store.
       const notReady = await eventually(
         async () => {
-          const answer = await readiness(run);
+          const answer = await readiness(run.reporterPort());
           return answer.status === 503 && answer.body;
         },
         'the reporter to report the store outage',
@@ -784,7 +782,7 @@ describe('the four services', () => {
       );
       await postgres.start();
       await eventually(
-        async () => (await readiness(run)).status === 200,
+        async () => (await readiness(run.reporterPort())).status === 200,
         'the reporter to be ready again',
         30_000,
         200,
@@ -844,10 +842,8 @@ describe('the four services', () => {
     });
     await judged(run, 4);
     const plannerPort = servicePorts.get(run.planner()) ?? 0;
-    const plannerReadiness = async (): Promise<{ status: number; body: string }> => {
-      const response = await fetch(`http://127.0.0.1:${plannerPort}/readyz`).catch(() => undefined);
-      return { status: response?.status ?? 0, body: (await response?.text()) ?? '' };
-    };
+    const plannerReadiness = (): Promise<{ status: number; body: string }> =>
+      readiness(plannerPort);
     await eventually(
       async () => (await plannerReadiness()).status === 200,
       'the planner to be ready',
