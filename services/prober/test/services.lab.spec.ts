@@ -108,6 +108,9 @@ class TcpProxy {
   }
 }
 
+/** The reporter API's token in the drills. */
+const DRILL_API_TOKEN = 'drill-api-token-0123456789abcdef';
+
 /** Each service process's HTTP port. */
 const servicePorts = new WeakMap<ChildProcess, number>();
 
@@ -283,6 +286,8 @@ async function startAll(
     ? { kind: 'postgres', url: options.postgres.url }
     : { kind: 'sqlite', path: join(scratch, 'lumen.db') };
   const alerts = await AlertReceiver.start();
+  const apiTokens = join(scratch, 'api-tokens.yaml');
+  writeFileSync(apiTokens, `tokens:\n  - { name: drill, token: ${DRILL_API_TOKEN} }\n`);
   const receivers = join(scratch, 'receivers.yaml');
   writeFileSync(
     receivers,
@@ -331,6 +336,7 @@ async function startAll(
     reporter = await spawnService(base, 'reporter', {
       ...(store.kind === 'postgres' ? { DATABASE_URL: store.url } : { SQLITE_PATH: store.path }),
       ALERT_RECEIVERS_FILE: receivers,
+      API_TOKENS_FILE: apiTokens,
       // Alerts leave at once, and a repeat would not wait long.
       ALERT_GROUP_WAIT_MS: '200',
       ALERT_GROUP_INTERVAL_MS: '1000',
@@ -776,6 +782,12 @@ describe('the four services', () => {
         200,
       );
       expect(notReady).toContain('the store is unreachable since');
+      // The API says why too, instead of a bare 500.
+      const api = await fetch(`http://127.0.0.1:${run.reporterPort()}/api/v1/summary`, {
+        headers: { authorization: `Bearer ${DRILL_API_TOKEN}` },
+      });
+      expect(api.status).toBe(503);
+      expect(await api.text()).toContain('the store is unreachable');
       // Down for 15 s, through the next sweep: results and the new round's cases wait.
       await new Promise((resolve) =>
         setTimeout(resolve, Math.max(0, 15_000 - (Date.now() - down))),

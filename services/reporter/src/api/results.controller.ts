@@ -20,6 +20,7 @@ import {
 import type { IncomingMessage } from 'node:http';
 import { API_MAX_URL_BYTES } from '#lumen/contracts';
 import { ApiProblem, openApiDocument, type ResultsApi } from '#lumen/reporter';
+import { isStoreUnreachable } from '#lumen/store';
 
 export const RESULTS_API = Symbol('RESULTS_API');
 
@@ -30,12 +31,15 @@ const HTTP: Record<ApiProblem['status'], new (message: string) => HttpException>
   503: ServiceUnavailableException,
 };
 
-/** An ApiProblem as Nest's HTTP exception: `{statusCode, message, error}`. */
+/** An ApiProblem (or a store outage) as Nest's HTTP exception: `{statusCode, message, error}`. */
 async function answer<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if (error instanceof ApiProblem) throw new HTTP[error.status](error.message);
+    // The database is down or restarting (ADR 0017): a reason and a retry, not a 500.
+    if (isStoreUnreachable(error))
+      throw new ServiceUnavailableException('the store is unreachable; try again shortly');
     throw error;
   }
 }
