@@ -79,7 +79,7 @@ async function startRendered(args: readonly string[]): Promise<RenderedNats> {
   // What the hook Job puts in the callout Secret, and the StatefulSet passes as env.
   const issuer = newCalloutIssuer();
   const server: ChildProcess = spawn(
-    calloutNatsServer(repositoryRoot),
+    calloutNatsServer(),
     ['-c', join(scratch, 'nats.conf'), '-a', '127.0.0.1'],
     {
       env: { ...process.env, POD_NAME: 'lumen-nats-0', AUTH_CALLOUT_ISSUER: issuer.issuer },

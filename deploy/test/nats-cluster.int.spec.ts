@@ -62,14 +62,10 @@ async function startServer(server: Server, routePassword: string, routePorts: nu
   writeFileSync(file, localConf(server, routePassword, routePorts));
   // The chart's image is nats-server 2.10; its default configuration sends probers to the
   // auth callout, whose issuer the StatefulSet passes as AUTH_CALLOUT_ISSUER (ADR 0016).
-  server.process = spawn(
-    calloutNatsServer(repositoryRoot),
-    ['-c', file, '-a', '127.0.0.1', '-l', server.log],
-    {
-      env: { ...process.env, POD_NAME: server.name, AUTH_CALLOUT_ISSUER: issuer },
-      stdio: 'ignore',
-    },
-  );
+  server.process = spawn(calloutNatsServer(), ['-c', file, '-a', '127.0.0.1', '-l', server.log], {
+    env: { ...process.env, POD_NAME: server.name, AUTH_CALLOUT_ISSUER: issuer },
+    stdio: 'ignore',
+  });
 }
 
 const monitor = async <T>(server: Server, path: string): Promise<T> =>

@@ -1,8 +1,9 @@
 import type { NatsPermissions } from './permissions.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createConnection } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { freePort } from '#lumen/host';
 
 export interface PrivateNatsServer {
@@ -23,6 +24,21 @@ function accepts(port: number): Promise<boolean> {
       resolve(false);
     });
   });
+}
+
+/** Where `npm run bootstrap` puts nats-server 2.10 (scripts/fetch-nats-server.mjs). */
+const BUNDLED_NATS_SERVER = join('.lumen', 'tools', 'nats-server-2.10.27', 'nats-server');
+
+/**
+ * The nats-server 2.10 that bootstrap put beside this repository, or undefined: found by
+ * looking up from this module, so it works from the sources and from dist/ alike.
+ */
+export function bundledNatsServer(): string | undefined {
+  for (let dir = dirname(fileURLToPath(import.meta.url)); ; dir = dirname(dir)) {
+    const candidate = join(dir, BUNDLED_NATS_SERVER);
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /**
@@ -52,7 +68,11 @@ export async function startPrivateNatsServer(options: {
     throw new Error(`a private nats-server on ${listen} needs credentials`);
   mkdirSync(options.storeDir, { recursive: true });
   const port = options.port ?? (await freePort());
-  const [command, ...prefix] = diesWithParent(options.binary ?? 'nats-server');
+  // 2.10 where bootstrap fetched it: Debian 12's 2.9.10 lacks auth callout, and its interest
+  // retention dropped work a stalled consumer held (ADR 0019).
+  const [command, ...prefix] = diesWithParent(
+    options.binary ?? bundledNatsServer() ?? 'nats-server',
+  );
   const child = spawn(
     command,
     [

@@ -13,7 +13,7 @@ import {
   startPrivateNatsServer,
   type PrivateNatsServer,
 } from '#lumen/messaging';
-import { calloutNatsServer, inMemoryProberAttestor, repositoryRoot } from '#lumen/testing';
+import { calloutNatsServer, inMemoryProberAttestor } from '#lumen/testing';
 
 /**
  * The auth callout responder on a real nats-server 2.10 (ADR 0016): who it refuses and why,
@@ -41,7 +41,7 @@ const open: { close(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   server = await startPrivateNatsServer({
-    binary: calloutNatsServer(repositoryRoot),
+    binary: calloutNatsServer(),
     storeDir: join(scratch, 'nats'),
     users: [
       { user: 'scheduler', password: PASSWORD.scheduler },

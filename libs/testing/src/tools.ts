@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { run, runChecked } from '#lumen/host';
+import { bundledNatsServer } from '#lumen/messaging';
 
 const require = createRequire(import.meta.url);
 
@@ -33,10 +34,12 @@ export async function layerBinary(
  * nats-server 2.10 (auth callout), which `npm run bootstrap` puts in .lumen/tools
  * (scripts/fetch-nats-server.mjs); fails loudly when it is not there.
  */
-export function calloutNatsServer(repositoryRoot: string): string {
-  const binary = join(repositoryRoot, '.lumen', 'tools', 'nats-server-2.10.27', 'nats-server');
-  if (!existsSync(binary))
-    throw new Error(`${binary} is missing: run npm run bootstrap (scripts/fetch-nats-server.mjs)`);
+export function calloutNatsServer(): string {
+  const binary = bundledNatsServer();
+  if (!binary)
+    throw new Error(
+      'nats-server 2.10 is missing from .lumen/tools: run npm run bootstrap (scripts/fetch-nats-server.mjs)',
+    );
   return binary;
 }
 
