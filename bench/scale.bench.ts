@@ -88,14 +88,15 @@ await withHollowCluster(
     const streamState = async (name: string) => (await jsm.streams.info(name)).state;
     const firstCaseSeconds = await until(async () => {
       const state = await streamState('LUMEN_V1_CASES').catch(() => undefined);
-      return state && state.messages > 0 ? (performance.now() - plannerStarted) / 1000 : undefined;
+      // Sequences, not messages: a work stream lets a message go once consumed (ADR 0019).
+      return state && state.last_seq > 0 ? (performance.now() - plannerStarted) / 1000 : undefined;
     }, 'the first case');
     const sweepStarted = performance.now();
     // Published: the case stream stops growing for 5 s.
     let last = -1;
     let stableSince = performance.now();
     const published = await until(async () => {
-      const { messages } = await streamState('LUMEN_V1_CASES');
+      const { last_seq: messages } = await streamState('LUMEN_V1_CASES');
       if (messages !== last) {
         last = messages;
         stableSince = performance.now();
@@ -169,7 +170,7 @@ await withHollowCluster(
       `outcomes: ${outcomes.map((o) => `${o.n} ${o.outcome}`).join(', ')}`,
       ...streams.map(
         ([name, state]) =>
-          `NATS ${name}: ${state.messages} messages, ${(state.bytes / 1e6).toFixed(1)} MB`,
+          `NATS ${name}: ${state.last_seq} messages published, ${state.messages} held at the end (${(state.bytes / 1e6).toFixed(1)} MB)`,
       ),
       ...rows.map((r) => `PostgreSQL ${r.table}: ${r.rows} rows, ${(r.bytes / 1e6).toFixed(1)} MB`),
       ...[...before].map(

@@ -20,6 +20,7 @@ import {
 import {
   DEAD_LETTER_SUBJECT,
   DeadLetterContract,
+  StreamFullError,
   decode,
   encode,
   type ConsumeOptions,
@@ -28,8 +29,14 @@ import {
   type PublishOptions,
   type Publisher,
 } from '#lumen/contracts';
-import { deadLetters } from '#lumen/telemetry';
-import { awaitStreams, ensureStreams, streamForSubject } from './streams.js';
+import { deadLetters, publishRejected } from '#lumen/telemetry';
+import {
+  STREAMS,
+  awaitStreams,
+  ensureStreams,
+  streamForSubject,
+  streamFullReason,
+} from './streams.js';
 
 /** W3C trace context travels in this NATS header. */
 export const TRACEPARENT_HEADER = 'traceparent';
@@ -220,7 +227,8 @@ export class MessageBus implements Publisher, Consumer {
       ? await untilAdmitted(open, options.log ?? { warn: () => undefined })
       : await open();
     const jsm = await connection.jetstreamManager();
-    if (options.manageStreams ?? true) await ensureStreams(jsm);
+    if (options.manageStreams ?? true)
+      await ensureStreams(jsm, options.log, connection.info?.version);
     else if (options.awaitStreams)
       await awaitStreams(
         jsm,
@@ -258,11 +266,37 @@ export class MessageBus implements Publisher, Consumer {
   ): Promise<number> {
     const headers = natsHeaders();
     if (options.traceparent) headers.set(TRACEPARENT_HEADER, options.traceparent);
-    const ack = await this.js.publish(subject, encode(contract, value), {
-      headers,
-      ...(options.msgId ? { msgID: options.msgId } : {}),
-    });
-    return ack.seq;
+    const data = encode(contract, value);
+    try {
+      const ack = await this.js.publish(subject, data, {
+        headers,
+        ...(options.msgId ? { msgID: options.msgId } : {}),
+      });
+      return ack.seq;
+    } catch (error) {
+      const full = streamFullReason(error);
+      if (full === undefined) throw error;
+      const stream = streamForSubject(subject);
+      publishRejected.inc({ stream });
+      throw new StreamFullError(stream, subject, full);
+    }
+  }
+
+  /** What each of Lumen's streams holds now, and its byte limit. */
+  async streamUsage(): Promise<
+    { readonly stream: string; bytes: number; messages: number; limitBytes: number }[]
+  > {
+    return Promise.all(
+      STREAMS.map(async ({ name }) => {
+        const info = await this.jsm.streams.info(name ?? '');
+        return {
+          stream: info.config.name,
+          bytes: info.state.bytes,
+          messages: info.state.messages,
+          limitBytes: info.config.max_bytes,
+        };
+      }),
+    );
   }
 
   /** Creates a durable pull consumer, or brings its configuration up to date. */

@@ -1,15 +1,18 @@
-import { eventually } from '#lumen/testing';
+import { calloutNatsServer, eventually } from '#lumen/testing';
+import { publishRejected } from '#lumen/telemetry';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'nats';
+import { DiscardPolicy, RetentionPolicy, connect } from 'nats';
 import {
   DEAD_LETTER_SUBJECT,
   DeadLetterContract,
   ProbeResultContract,
+  StreamFullError,
   probeResultSubject,
   decode,
+  durableServiceConsumers,
   type DeadLetter,
   type ProbeResult,
 } from '#lumen/contracts';
@@ -55,7 +58,7 @@ afterAll(async () => {
   await server.stop();
 });
 
-// Every test starts from empty streams and closes what it opened, pass or fail.
+// Every test starts from empty streams without consumers, and closes what it opened, pass or fail.
 const open: { close: () => Promise<void> }[] = [];
 async function bus(service: string): Promise<MessageBus> {
   const connected = await MessageBus.connect({ url: server.url, service });
@@ -67,7 +70,12 @@ beforeEach(async () => {
   const nc = await connect({ servers: server.url });
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm);
-  for (const stream of STREAMS) await jsm.streams.purge(stream.name ?? '');
+  for (const stream of STREAMS) {
+    await jsm.streams.purge(stream.name ?? '');
+    // An earlier test's consumer would hold on to this test's messages (interest retention).
+    for await (const consumer of jsm.consumers.list(stream.name ?? ''))
+      await jsm.consumers.delete(stream.name ?? '', consumer.name);
+  }
   await nc.close();
 });
 
@@ -87,7 +95,7 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     await nc.close();
   });
 
-  it('waits for the streams when it may not make them, until the one that manages them has', async () => {
+  it('waits for the streams and the services’ consumers when it may not make them, until the one that manages them has', async () => {
     const fresh = await startPrivateNatsServer({
       storeDir: mkdtempSync(join(tmpdir(), 'lumen-nats-await-')),
     });
@@ -105,6 +113,11 @@ describe('MessageBus on a real nats-server with JetStream', () => {
       await new Promise((resolve) => setTimeout(resolve, 1500));
       expect(connected).toBe(false);
       const manager = await MessageBus.connect({ url: fresh.url, service: 'scheduler' });
+      // Streams alone are not enough: a work stream keeps a message only for the consumers
+      // there are when it is published (ADR 0019).
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      expect(connected).toBe(false);
+      await manager.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
       const planner = await waiting;
       expect(connected).toBe(true);
       await planner.close();
@@ -216,6 +229,8 @@ describe('MessageBus on a real nats-server with JetStream', () => {
 
   it('stores a message published twice with one id once', async () => {
     const messages = await bus('prober');
+    // A work stream keeps a message for the consumers that want it (interest retention).
+    await messages.ensureConsumer({ durable: 'test-dedup', filterSubject: RESULTS });
     const jsm = await messages.connection.jetstreamManager();
     const before = (await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages;
     await messages.publish(RESULTS, ProbeResultContract, result('b-dup'), {
@@ -230,6 +245,8 @@ describe('MessageBus on a real nats-server with JetStream', () => {
 
   it('keeps unacknowledged work across a nats-server restart (JetStream on disk)', async () => {
     const publisher = await bus('prober');
+    // The consumer exists before the publish, as the scheduler makes every service's.
+    await publisher.ensureConsumer({ durable: 'test-restart', filterSubject: RESULTS });
     await publisher.publish(RESULTS, ProbeResultContract, result('b-survivor'), {
       msgId: 'b-survivor',
     });
@@ -250,4 +267,102 @@ describe('MessageBus on a real nats-server with JetStream', () => {
     await consumer.stop();
     await messages.close();
   });
+
+  it('refuses a publish to a full work stream with an error naming the stream, counts it, and drops nothing it holds', async () => {
+    const messages = await bus('prober');
+    await messages.ensureConsumer({ durable: 'full-drill', filterSubject: RESULTS });
+    const jsm = await messages.connection.jetstreamManager();
+    const config = (await jsm.streams.info('LUMEN_V1_RESULTS')).config;
+    await jsm.streams.update('LUMEN_V1_RESULTS', { ...config, max_msgs: 3 });
+    try {
+      const rejectedBefore = await rejectedCount('LUMEN_V1_RESULTS');
+      for (const id of ['b-1', 'b-2', 'b-3'])
+        await messages.publish(RESULTS, ProbeResultContract, result(id));
+      const refused = messages.publish(RESULTS, ProbeResultContract, result('b-4'));
+      await expect(refused).rejects.toBeInstanceOf(StreamFullError);
+      await expect(refused).rejects.toThrow(
+        `stream LUMEN_V1_RESULTS is full (maximum messages exceeded): the message on ${RESULTS} was refused`,
+      );
+      expect(await rejectedCount('LUMEN_V1_RESULTS')).toBe(rejectedBefore + 1);
+      // Discard new: the three waiting are all still there, none dropped to make room.
+      expect((await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages).toBe(3);
+      // Once the consumer has taken them, the stream has room again.
+      const seen: string[] = [];
+      const consumer = await messages.consume({
+        durable: 'full-drill',
+        filterSubject: RESULTS,
+        contract: ProbeResultContract,
+        handle: async (value) => {
+          seen.push(value.batchId);
+        },
+      });
+      await eventually(() => seen.length === 3, 'the three waiting results');
+      expect(seen.sort()).toEqual(['b-1', 'b-2', 'b-3']);
+      await eventually(
+        async () => (await jsm.streams.info('LUMEN_V1_RESULTS')).state.messages === 0,
+        'the acked results to leave the stream',
+      );
+      await messages.publish(RESULTS, ProbeResultContract, result('b-4'));
+      await eventually(() => seen.includes('b-4'), 'the result refused before');
+      await consumer.stop();
+    } finally {
+      await jsm.streams.update('LUMEN_V1_RESULTS', config);
+      await jsm.consumers.delete('LUMEN_V1_RESULTS', 'full-drill');
+    }
+  });
+
+  it.each([
+    ['2.9: they stay limits streams, and the log says why', '/usr/sbin/nats-server', false],
+    ['2.10: they become work streams in place', calloutNatsServer(), true],
+  ])(
+    'brings streams made with limits retention up to date on nats-server %s',
+    async (_server, binary, workStreams) => {
+      const fresh = await startPrivateNatsServer({
+        storeDir: mkdtempSync(join(tmpdir(), 'lumen-nats-migrate-')),
+        binary,
+      });
+      const nc = await connect({ servers: fresh.url });
+      try {
+        const jsm = await nc.jetstreamManager();
+        const before = STREAMS.find((stream) => stream.name === 'LUMEN_V1_CASES')!;
+        await jsm.streams.add({
+          ...before,
+          retention: RetentionPolicy.Limits,
+          discard: DiscardPolicy.Old,
+        });
+        const warnings: string[] = [];
+        await ensureStreams(jsm, { warn: (message) => warnings.push(message) }, nc.info?.version);
+        const after = (await jsm.streams.info('LUMEN_V1_CASES')).config;
+        expect([after.retention, after.discard]).toEqual(
+          workStreams
+            ? [RetentionPolicy.Interest, DiscardPolicy.New]
+            : [RetentionPolicy.Limits, DiscardPolicy.Old],
+        );
+        // The probes stream is a record on every server.
+        const probes = (await jsm.streams.info('LUMEN_V1_PROBES')).config;
+        expect([probes.retention, probes.discard]).toEqual([
+          RetentionPolicy.Limits,
+          DiscardPolicy.Old,
+        ]);
+        expect(warnings).toEqual(
+          workStreams
+            ? []
+            : [
+                expect.stringMatching(
+                  /^nats-server 2\.9\.\d+ is older than 2\.10: the work streams keep limits retention/,
+                ),
+              ],
+        );
+      } finally {
+        await nc.close();
+        await fresh.stop();
+      }
+    },
+  );
 });
+
+/** lumen_publish_rejected_total of one stream, in this process. */
+async function rejectedCount(stream: string): Promise<number> {
+  const metric = await publishRejected.get();
+  return metric.values.find((v) => v.labels.stream === stream)?.value ?? 0;
+}

@@ -9,6 +9,7 @@ import {
   MatrixCoverageContract,
   POLICY_INVENTORY_SUBJECT,
   PolicyInventoryContract,
+  StreamFullError,
   TEST_CASE_SUBJECT,
   TestCaseContract,
 } from '#lumen/contracts';
@@ -231,12 +232,7 @@ export class PlannerCore {
     const diff = diffPlans(this.published, plan.cases, endpoints, now);
     const toSend = trigger === 'sweep' ? plan.cases : diff.changed;
     const generation = this.nextGeneration(now);
-    // Blocks go out with sweeps (and the first plan): a change re-plans obligations only.
-    const sendBlocks = trigger === 'sweep' || this.latest === undefined;
-    const blocks =
-      sendBlocks && plan.rotationBlocks
-        ? await this.publishBlocks(plan.rotationBlocks, endpoints, generation)
-        : { blocks: 0, cells: 0 };
+    // The obligations first: a full cells stream must not hold them up (ADR 0019).
     for (let i = 0; i < toSend.length; i += PUBLISH_CONCURRENCY) {
       await Promise.all(
         toSend
@@ -246,6 +242,18 @@ export class PlannerCore {
           ),
       );
     }
+    // Blocks go out with sweeps (and the first plan): a change re-plans obligations only.
+    const sendBlocks = trigger === 'sweep' || this.latest === undefined;
+    const blocks =
+      sendBlocks && plan.rotationBlocks
+        ? await this.publishBlocksUnlessFull(plan.rotationBlocks, endpoints, generation).then(
+            (sent) => {
+              // Refused: the rotation stays where it was, and these cells come round again.
+              if (sent.refused) this.rotationNext = rotationCursor;
+              return sent;
+            },
+          )
+        : { blocks: 0, cells: 0 };
     this.published = diff.state;
     this.latest = plan;
     for (const planned of toSend) this.publishedIn.set(planned.caseId, generation);
@@ -369,6 +377,30 @@ export class PlannerCore {
   }
 
   /**
+   * The rotation's blocks, or as many as the cells stream takes: a full stream (its consumer,
+   * the scheduler, behind) refuses the rest, which is said and counted, never fatal to the
+   * plan, whose obligations matter more than one sweep of rotation cells.
+   */
+  private async publishBlocksUnlessFull(
+    rotation: BlockRotation,
+    endpoints: (c: PodClass) => PodEndpoint[],
+    generation: number,
+  ): Promise<{ blocks: number; cells: number; refused?: true }> {
+    const sent = { blocks: 0, cells: 0 };
+    try {
+      await this.publishBlocks(rotation, endpoints, generation, sent);
+      return sent;
+    } catch (error) {
+      if (!(error instanceof StreamFullError)) throw error;
+      this.log.warn(
+        'rotation blocks refused: the rotation stays where it was and tries these cells again at the next sweep',
+        { reason: error.message, blocksSent: sent.blocks, cellsSent: sent.cells },
+      );
+      return { ...sent, refused: true };
+    }
+  }
+
+  /**
    * The rotation's cell blocks (ADR 0013), each with candidate pods of its source class
    * and of each destination class; cells whose classes have no running pod are left out.
    */
@@ -376,7 +408,8 @@ export class PlannerCore {
     rotation: BlockRotation,
     endpoints: (c: PodClass) => PodEndpoint[],
     generation: number,
-  ): Promise<{ blocks: number; cells: number }> {
+    sent: { blocks: number; cells: number },
+  ): Promise<void> {
     const podsOf = new Map<PodClass, PodEndpoint[]>();
     // Pods rotate between sweeps: each generation starts at another pod of the class.
     const pods = (c: PodClass, max: number): PodEndpoint[] => {
@@ -401,8 +434,6 @@ export class PlannerCore {
     const order = rotation.blocks
       .map((_, i) => i)
       .sort((a, b) => (turns[a] as number) - (turns[b] as number) || a - b);
-    let blocks = 0;
-    let cells = 0;
     for (let i = 0; i < order.length; i += BLOCK_PUBLISH_CONCURRENCY) {
       const messages = order
         .slice(i, i + BLOCK_PUBLISH_CONCURRENCY)
@@ -414,10 +445,9 @@ export class PlannerCore {
           }),
         ),
       );
-      blocks += messages.length;
-      cells += messages.reduce((n, m) => n + m.cells.length, 0);
+      sent.blocks += messages.length;
+      sent.cells += messages.reduce((n, m) => n + m.cells.length, 0);
     }
-    return { blocks, cells };
   }
 
   /** A block's message; undefined when its classes have no running pod to probe with. */

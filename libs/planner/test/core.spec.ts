@@ -6,6 +6,7 @@ import {
   POLICY_INVENTORY_SUBJECT,
   TEST_CASE_SUBJECT,
   silentLog,
+  type Log,
   type PolicyInventory,
   type TestCase,
 } from '#lumen/contracts';
@@ -20,6 +21,7 @@ import { loadScenarioFile } from '#lumen/scenario';
 import {
   InMemoryBus,
   ManualClock,
+  RecordingLog,
   RecordingTracer,
   conformanceScenarioFiles,
   exampleRecipeFiles,
@@ -36,6 +38,7 @@ const casesOn = (bus: InMemoryBus): TestCase[] => bus.on<TestCase>(TEST_CASE_SUB
 function planner_(
   settings: Partial<PlannerSettings> = {},
   clock = new ManualClock(),
+  log: Log = silentLog,
 ): {
   core: PlannerCore;
   bus: InMemoryBus;
@@ -53,7 +56,7 @@ function planner_(
     notJudged: (objects, cases) => notJudged.push({ objects: objects.length, cases }),
   };
   const core = new PlannerCore(
-    { bus, clock, log: silentLog, tracer, metrics },
+    { bus, clock, log, tracer, metrics },
     {
       coverage: 'budget',
       probeBudget: 0,
@@ -357,6 +360,36 @@ describe('PlannerCore', () => {
         for (const c of casesOn(bus)) seen.add(c.caseId);
       }
       expect(seen.size).toBe(72);
+    });
+
+    it('goes on with the plan when the cells stream is full, and offers the refused cells again at the next sweep (ADR 0019)', async () => {
+      const settings = { probeBudget: 20, rotationBlocksAbove: 0 };
+      const log = new RecordingLog();
+      const control = planner_(settings);
+      const refusing = planner_(settings, new ManualClock(), log);
+      const cellsOf = (bus: InMemoryBus): string[] =>
+        bus
+          .on<CellBlock>(CELL_BLOCK_SUBJECT)
+          .flatMap((b) => b.cells.map((c) => c.cellId))
+          .sort();
+      for (const { core, bus } of [control, refusing]) {
+        await core.update(view(open));
+        bus.clear();
+      }
+      await control.core.sweep();
+      refusing.bus.refuse(CELL_BLOCK_SUBJECT, 'LUMEN_V1_CELLS');
+      const refused = await refusing.core.sweep();
+      expect(refused).toMatchObject({ blocks: 0, blockCells: 0 });
+      expect(log.warnings()).toEqual([
+        'rotation blocks refused: the rotation stays where it was and tries these cells again at the next sweep',
+      ]);
+      // The rest of the plan went out: the reporter still hears of the matrix.
+      expect(refusing.bus.on(MATRIX_COVERAGE_SUBJECT)).toHaveLength(1);
+      refusing.bus.accept(CELL_BLOCK_SUBJECT);
+      refusing.bus.clear();
+      await refusing.core.sweep();
+      expect(cellsOf(control.bus)).toHaveLength(20);
+      expect(cellsOf(refusing.bus)).toEqual(cellsOf(control.bus));
     });
 
     it('probes every cell with coverage full and none with coverage obligations', async () => {

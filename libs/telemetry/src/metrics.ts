@@ -62,6 +62,36 @@ export const regressionsFiring = new Gauge({
   registers,
 });
 
+/** Publishes a full stream refused (ADR 0019): the publisher keeps the work and tries again. */
+export const publishRejected = new Counter({
+  name: 'lumen_publish_rejected_total',
+  help: 'Messages a stream refused because it was at its limits (discard new), by stream.',
+  labelNames: ['stream'] as const,
+  registers,
+});
+
+/** What each stream holds and may hold; the scheduler, which manages them, reads them. */
+export const streamBytes = new Gauge({
+  name: 'lumen_stream_bytes',
+  help: 'Bytes a Lumen stream holds now (work not yet consumed, or its retained record).',
+  labelNames: ['stream'] as const,
+  registers,
+});
+
+export const streamMessages = new Gauge({
+  name: 'lumen_stream_messages',
+  help: 'Messages a Lumen stream holds now.',
+  labelNames: ['stream'] as const,
+  registers,
+});
+
+export const streamLimitBytes = new Gauge({
+  name: 'lumen_stream_limit_bytes',
+  help: 'The byte limit of a Lumen stream: at it, a work stream refuses new messages.',
+  labelNames: ['stream'] as const,
+  registers,
+});
+
 export const ruleCoverage = new Gauge({
   name: 'lumen_policy_rule_coverage_ratio',
   help: 'Share of a policy’s rules with a verified must-allow and must-deny case.',

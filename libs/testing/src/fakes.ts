@@ -10,6 +10,7 @@ import type {
   PublishOptions,
   Publisher,
 } from '#lumen/contracts';
+import { StreamFullError } from '#lumen/contracts';
 import { ProberAttestor, type BoundPod, type ReviewedToken } from '#lumen/access';
 import type { Cluster } from '#lumen/policy';
 
@@ -44,6 +45,17 @@ export class InMemoryBus implements Publisher, Consumer {
   readonly messages: PublishedMessage[] = [];
   readonly consumers: ConsumeOptions<unknown>[] = [];
   private delivered = 0;
+  /** Subjects whose stream is full, with that stream's name: a publish there is refused. */
+  private readonly full = new Map<string, string>();
+
+  /** The stream taking `subject` is full (ADR 0019) until accept(subject). */
+  refuse(subject: string, stream: string): void {
+    this.full.set(subject, stream);
+  }
+
+  accept(subject: string): void {
+    this.full.delete(subject);
+  }
 
   publish<T>(
     subject: string,
@@ -56,6 +68,9 @@ export class InMemoryBus implements Publisher, Consumer {
       return Promise.reject(
         new Error(`published an invalid ${contract.name}: ${parsed.error.message}`),
       );
+    const fullStream = this.full.get(subject);
+    if (fullStream)
+      return Promise.reject(new StreamFullError(fullStream, subject, 'maximum bytes exceeded'));
     this.messages.push({ subject, contract: contract.name, value, options });
     return Promise.resolve();
   }

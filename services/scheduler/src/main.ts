@@ -21,7 +21,14 @@ import {
   SchedulerCore,
   subscribeScheduler,
 } from '#lumen/scheduler';
-import { caseTracer, refreshBeforeScrape, schedulerPrometheus } from '#lumen/telemetry';
+import {
+  caseTracer,
+  refreshBeforeScrape,
+  schedulerPrometheus,
+  streamBytes,
+  streamLimitBytes,
+  streamMessages,
+} from '#lumen/telemetry';
 import {
   bootService,
   combineWorkers,
@@ -143,6 +150,15 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
       core = scheduler;
       refreshBeforeScrape(() => {
         scheduler.reportQueues();
+      });
+      // The streams are the scheduler's to manage: it says how full each is (ADR 0019).
+      const streams = bus;
+      refreshBeforeScrape(async () => {
+        for (const usage of await streams.streamUsage()) {
+          streamBytes.set({ stream: usage.stream }, usage.bytes);
+          streamMessages.set({ stream: usage.stream }, usage.messages);
+          streamLimitBytes.set({ stream: usage.stream }, usage.limitBytes);
+        }
       });
       stops = await subscribeScheduler(bus, scheduler, { prefix: '', oneShot: false });
       scheduler.watchProbers(PROBER_WATCH_INTERVAL_MS);

@@ -126,3 +126,20 @@ export async function consumeAll(
   );
   return started.map((c) => c.stop);
 }
+
+/**
+ * A publish a full work stream refused (ADR 0019): nothing was stored, and the publisher
+ * keeps the work to send again. Raised by the bus; a stage may act on it by its type.
+ */
+export class StreamFullError extends Error {
+  constructor(
+    readonly stream: string,
+    readonly subject: string,
+    readonly reason: string,
+  ) {
+    super(
+      `stream ${stream} is full (${reason}): the message on ${subject} was refused and is kept to be sent again; its consumers are behind or stopped (lumen_stream_bytes, docs/operations.md)`,
+    );
+    this.name = 'StreamFullError';
+  }
+}
