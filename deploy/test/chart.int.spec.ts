@@ -139,7 +139,7 @@ describe('the Helm chart', () => {
       'lumen',
     );
     expect(JSON.stringify(rule)).toMatch(
-      /LumenRegressionPresent.*LumenProbersMissing.*LumenEnforcementLatencyHigh/,
+      /LumenRegressionPresent.*LumenProbersMissing.*LumenEnforcementLatencyHigh.*LumenPublishRejected.*LumenStreamNearlyFull/,
     );
     const ha = await render(['-f', join(VALUES, 'nats-ha-tls.yaml')]);
     expect((find(ha, 'StatefulSet', 'lumen-nats').spec as { replicas: number }).replicas).toBe(3);

@@ -26,6 +26,7 @@ import {
 } from '#lumen/testing';
 import { freePort } from '#lumen/host';
 import { connect } from 'nats';
+import { TEST_CASE_SUBJECT } from '#lumen/contracts';
 import { upLab, type TestLab } from '../../../libs/lab/test/support.js';
 
 const recipe07 = conformanceScenarioFiles().find((f) =>
@@ -274,10 +275,8 @@ async function startAll(
   const scratch = mkdtempSync(join(tmpdir(), 'lumen-services-'));
   const nats = await startPrivateNatsServer({
     storeDir: join(scratch, 'nats'),
-    // The chart's server is 2.10 (auth callout); so is this one, with its configuration.
-    ...(chartNats
-      ? { config: chartNats.authorization, binary: calloutNatsServer(repositoryRoot) }
-      : {}),
+    // The chart's server, 2.10 (bootstrap fetched it), with the chart's configuration or none.
+    ...(chartNats ? { config: chartNats.authorization, binary: calloutNatsServer() } : {}),
   });
   const lab = await upLab(labName, recipe07, options.faults ?? []);
   const tokens = chartNats ? await proberIdentities(labName, scratch) : undefined;
@@ -527,7 +526,8 @@ function serviceWarnings(logs: string): string {
     .flatMap((f) =>
       readFileSync(join(logs, f), 'utf8')
         .split('\n')
-        .filter((line) => events.test(line))
+        // Lines that are not JSON log records too: a service that refused its configuration.
+        .filter((line) => events.test(line) || (line.length > 0 && !line.startsWith('{')))
         .map((line) => `${f}: ${line.slice(0, 400)}`),
     )
     .join('\n');
@@ -550,6 +550,55 @@ async function expectJudgedOnce(run: Running): Promise<void> {
   // Nothing regressed: no alert (the reporter delivers within a second of a verdict).
   await new Promise((resolve) => setTimeout(resolve, 1500));
   expect(run.alerts.alerts).toEqual([]);
+}
+
+/** How many of recipe 07's cases a lab fault breaks. */
+function casesBrokenBy(fault: string): number {
+  const { cluster, expectations } = loadScenarioFile(recipe07);
+  const faulted = faultedEvaluator(cluster, [parseFault(fault)]);
+  const broken = expectations.filter((row) => faulted.verdict(row).allowed !== row.allowed);
+  expect(broken.length).toBeGreaterThan(0);
+  return broken.length;
+}
+
+/**
+ * After the enforcer broke `brokenCount` cases: they fail, every round of every case was
+ * judged at most once, no case that works failed, and each broken case alerted once.
+ */
+async function expectBrokenFailOnce(run: Running, brokenCount: number): Promise<void> {
+  const store = await CaseStore.open(run.store);
+  try {
+    const failed = await eventually(
+      async () => {
+        const failing = (await store.outcomes()).filter((o) => o.outcome === 'fail');
+        return failing.length === brokenCount && failing.map((o) => o.caseId).sort();
+      },
+      'the broken cases to fail',
+      60_000,
+      500,
+    );
+    for (const outcome of await store.outcomes()) {
+      const history = await store.history(outcome.caseId);
+      expect(new Set(history.map((h) => h.round)).size).toBe(history.length);
+      if (!failed.includes(outcome.caseId))
+        expect(history.map((h) => h.outcome).filter((o) => o !== 'pass')).toEqual([]);
+      const attempts = await store.attempts(outcome.caseId, outcome.round);
+      expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
+    }
+    // One alert per broken case, however many rounds fail after it and whatever the fault
+    // held up (a repeat would follow within the 1 s group interval).
+    await eventually(
+      () => run.alerts.firing().length >= failed.length,
+      'the regressions to be alerted',
+      30_000,
+      200,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    expect(run.alerts.firing().sort()).toEqual(failed);
+    expect(run.alerts.alerts.filter((a) => a.status !== 'firing')).toEqual([]);
+  } finally {
+    await store.close();
+  }
 }
 
 /** A service's readiness answer: its status code and what it says. */
@@ -607,6 +656,7 @@ describe('the four services', () => {
         'severity',
         'group',
         'kind',
+        'stream',
       ]).toContain(label);
     const store = await CaseStore.open(run.store);
     try {
@@ -722,13 +772,10 @@ describe('the four services', () => {
     scheduler!.kill('SIGKILL');
     await eventually(() => scheduler!.signalCode === 'SIGKILL', 'the scheduler to die', 5000);
     await run.startScheduler();
-    const { cluster, expectations } = loadScenarioFile(recipe07);
-    const faulted = faultedEvaluator(cluster, [parseFault('and-as-or')]);
-    const broken = expectations.filter((row) => faulted.verdict(row).allowed !== row.allowed);
-    expect(broken.length).toBeGreaterThan(0);
+    const broken = casesBrokenBy('and-as-or');
     const outcomes = await judged(run, 4);
-    expect(outcomes.filter((o) => o.outcome === 'fail')).toHaveLength(broken.length);
-    expect(outcomes.filter((o) => o.outcome === 'pass')).toHaveLength(4 - broken.length);
+    expect(outcomes.filter((o) => o.outcome === 'fail')).toHaveLength(broken);
+    expect(outcomes.filter((o) => o.outcome === 'pass')).toHaveLength(4 - broken);
     const store = await CaseStore.open(run.store);
     try {
       for (const outcome of outcomes) {
@@ -757,10 +804,7 @@ describe('the four services', () => {
       });
       const before = await judged(run, 4);
       expect(before.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
-      const { cluster, expectations } = loadScenarioFile(recipe07);
-      const faulted = faultedEvaluator(cluster, [parseFault('and-as-or')]);
-      const broken = expectations.filter((row) => faulted.verdict(row).allowed !== row.allowed);
-      expect(broken.length).toBeGreaterThan(0);
+      const broken = casesBrokenBy('and-as-or');
       await labFault(run.lab.name, TEST_LAB_ROOT, 'set', 'and-as-or');
       // The next sweep's first batch: the database goes down under the round's results.
       const [scheduler] = run.schedulers;
@@ -799,40 +843,7 @@ describe('the four services', () => {
         30_000,
         200,
       );
-      // Every round of a case was judged at most once, and no case that works failed.
-      const store = await CaseStore.open(run.store);
-      try {
-        const failed = await eventually(
-          async () => {
-            const failing = (await store.outcomes()).filter((o) => o.outcome === 'fail');
-            return failing.length === broken.length && failing.map((o) => o.caseId).sort();
-          },
-          'the broken cases to fail',
-          60_000,
-          500,
-        );
-        for (const outcome of await store.outcomes()) {
-          const history = await store.history(outcome.caseId);
-          expect(new Set(history.map((h) => h.round)).size).toBe(history.length);
-          if (!failed.includes(outcome.caseId))
-            expect(history.map((h) => h.outcome).filter((o) => o !== 'pass')).toEqual([]);
-          const attempts = await store.attempts(outcome.caseId, outcome.round);
-          expect(new Set(attempts.map((a) => a.attempt)).size).toBe(attempts.length);
-        }
-        // One alert per broken case, however many rounds fail after it and whatever the
-        // outage held up (a repeat would follow within the 1 s group interval).
-        await eventually(
-          () => run.alerts.firing().length >= failed.length,
-          'the regressions to be alerted',
-          30_000,
-          200,
-        );
-        await new Promise((resolve) => setTimeout(resolve, 5000));
-        expect(run.alerts.firing().sort()).toEqual(failed);
-        expect(run.alerts.alerts.filter((a) => a.status !== 'firing')).toEqual([]);
-      } finally {
-        await store.close();
-      }
+      await expectBrokenFailOnce(run, broken);
       const reporterLog = readdirSync(run.logs)
         .filter((f) => f.startsWith('reporter-'))
         .map((f) => readFileSync(join(run.logs, f), 'utf8'))
@@ -843,6 +854,104 @@ describe('the four services', () => {
     } finally {
       await stopAll();
       await postgres.stop();
+    }
+  });
+
+  it('refuses new work at a full cases stream with a clear error and a metric, drops nothing it holds, and judges the held-up round once', async () => {
+    // A sweep every 10 s: a round passes; then the scheduler stalls, a flood fills the cases
+    // stream and the enforcer breaks, so the round the full stream refused is the one that
+    // must still come through and fail.
+    const run = await startAll('svc-stream-full', undefined, {
+      plannerEnv: { SWEEP_INTERVAL_MS: '10000' },
+    });
+    const before = await judged(run, 4);
+    expect(before.map((o) => o.outcome)).toEqual(['pass', 'pass', 'pass', 'pass']);
+    const broken = casesBrokenBy('and-as-or');
+    const nc = await connect({ servers: run.nats.url.replace('nats://', '') });
+    const [scheduler] = run.schedulers;
+    try {
+      const jsm = await nc.jetstreamManager();
+      const js = nc.jetstream();
+      scheduler!.kill('SIGSTOP');
+      await labFault(run.lab.name, TEST_LAB_ROOT, 'set', 'and-as-or');
+      const config = (await jsm.streams.info('LUMEN_V1_CASES')).config;
+      await jsm.streams.update('LUMEN_V1_CASES', { ...config, max_bytes: 256 * 1024 });
+      // A runaway publisher floods it with junk until the server refuses, down to the byte:
+      // no room is left for even the smallest case.
+      // At 256 KiB and some 50 bytes of overhead a message, 10,000 publishes are far more
+      // than the stream can hold: a stream that never refuses drops its oldest instead.
+      const FLOOD_CAP = 10_000;
+      let flood = 0;
+      for (const size of [16_384, 1024, 64, 1]) {
+        for (;;) {
+          if (flood >= FLOOD_CAP)
+            throw new Error(
+              `LUMEN_V1_CASES took ${flood} messages at a 256 KiB limit without refusing one: it drops its oldest instead of refusing new work`,
+            );
+          const refusal = await js.publish(TEST_CASE_SUBJECT, new Uint8Array(size).fill(120)).then(
+            () => undefined,
+            (error: unknown) => (error as { api_error?: { description?: string } }).api_error,
+          );
+          if (refusal) {
+            expect(refusal.description).toBe('maximum bytes exceeded');
+            break;
+          }
+          flood += 1;
+        }
+      }
+      expect(flood).toBeGreaterThan(15);
+      // The planner's next sweep is refused: it says which stream and why, and counts it.
+      const plannerLog = await eventually(
+        () => {
+          const text = readdirSync(run.logs)
+            .filter((f) => f.startsWith('planner-'))
+            .map((f) => readFileSync(join(run.logs, f), 'utf8'))
+            .join('');
+          return text.includes('planning failed') && text;
+        },
+        'the planner to meet the full stream',
+        30_000,
+        200,
+      );
+      expect(plannerLog).toContain(
+        `stream LUMEN_V1_CASES is full (maximum bytes exceeded): the message on ${TEST_CASE_SUBJECT} was refused`,
+      );
+      const plannerPort = servicePorts.get(run.planner()) ?? 0;
+      expect(await (await fetch(`http://127.0.0.1:${plannerPort}/metrics`)).text()).toMatch(
+        /^lumen_publish_rejected_total\{stream="LUMEN_V1_CASES"\} [1-9]\d*$/m,
+      );
+      // Discard new: every message the stream held is still there, none dropped for room.
+      expect((await jsm.streams.info('LUMEN_V1_CASES')).state.messages).toBeGreaterThanOrEqual(
+        flood,
+      );
+      // The scheduler takes work again: the junk goes to the dead letters (once from each
+      // consumer of the subject, the scheduler's and the reporter's), the stream empties,
+      // and the next sweep gets in.
+      scheduler!.kill('SIGCONT');
+      await eventually(
+        async () => (await jsm.streams.info('LUMEN_V1_DEAD')).state.messages === 2 * flood,
+        'every junk message to be dead-lettered by both consumers',
+        30_000,
+        200,
+      );
+      await eventually(
+        async () => (await jsm.streams.info('LUMEN_V1_CASES')).state.messages === 0,
+        'the cases stream to empty',
+        30_000,
+        100,
+      );
+      const schedulerPort = servicePorts.get(scheduler!) ?? 0;
+      const schedulerMetrics = await (
+        await fetch(`http://127.0.0.1:${schedulerPort}/metrics`)
+      ).text();
+      expect(schedulerMetrics).toMatch(
+        /^lumen_stream_limit_bytes\{stream="LUMEN_V1_CASES"\} 262144$/m,
+      );
+      expect(schedulerMetrics).toMatch(/^lumen_stream_bytes\{stream="LUMEN_V1_CASES"\} \d+$/m);
+      await expectBrokenFailOnce(run, broken);
+    } finally {
+      if (scheduler!.signalCode === null) scheduler!.kill('SIGCONT');
+      await nc.close();
     }
   });
 
