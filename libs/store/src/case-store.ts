@@ -102,6 +102,22 @@ export class CaseStore {
     return new CaseStore(dataSource);
   }
 
+  /**
+   * Opens the store for reading only, running no migration: a standby reporter's API reads
+   * what the leader writes (PostgreSQL). Until the leader has migrated the schema, it is
+   * `migrationsPending`, and its reads would fail.
+   */
+  static async openForReading(location: StoreLocation): Promise<CaseStore> {
+    const dataSource = createDataSource(location);
+    await dataSource.initialize();
+    return new CaseStore(dataSource);
+  }
+
+  /** Whether migrations this version knows have not been applied to the database yet. */
+  async migrationsPending(): Promise<boolean> {
+    return this.dataSource.showMigrations();
+  }
+
   async close(): Promise<void> {
     await this.dataSource.destroy();
   }

@@ -11,12 +11,20 @@ import {
   StoreOutageGuard,
   subscribeReporter,
 } from '#lumen/reporter';
-import { bootService, connectBus, nestLog, serviceModule, withLeadership } from '#lumen/service';
+import {
+  bootService,
+  combineWorkers,
+  connectBus,
+  nestLog,
+  serviceModule,
+  withLeadership,
+} from '#lumen/service';
 import { CaseStore, isStoreUnreachable, storeLocation } from '#lumen/store';
 import { caseTracer, reporterPrometheus } from '#lumen/telemetry';
 import { refreshReporterGauges, startAlerting } from './alerting.js';
 import { RESULTS_API, ResultsController } from './api/results.controller.js';
 import { reporterConfigSchema, type ReporterConfig } from './config.js';
+import { standbyApi } from './standby-api.js';
 
 export { reporterConfigSchema };
 
@@ -99,8 +107,14 @@ function reporterWorker(
 
 await bootService('reporter', reporterConfigSchema, (config) => {
   const api = new ResultsApi(config.API_TOKENS_FILE);
-  const worker = reporterWorker(config, api);
-  return serviceModule(withLeadership('reporter', config, worker), {
+  const worker = withLeadership('reporter', config, reporterWorker(config, api));
+  const location = storeLocation(config.DATABASE_URL, config.SQLITE_PATH);
+  // Replicas beside the leader answer the API from PostgreSQL; SQLite runs one replica.
+  const replica =
+    config.LEADER_ELECTION && location.kind === 'postgres'
+      ? combineWorkers(standbyApi(location, api), worker)
+      : worker;
+  return serviceModule(replica, {
     controllers: [ResultsController],
     providers: [{ provide: RESULTS_API, useValue: api }],
   });

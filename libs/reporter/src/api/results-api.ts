@@ -44,6 +44,11 @@ export class ResultsApi {
     this.results = results;
   }
 
+  /** Whether a store answers the API's reads yet. */
+  get attached(): boolean {
+    return this.results !== undefined;
+  }
+
   async summary(authorization: string | undefined): Promise<ApiSummary> {
     const { results, caller } = this.begin(authorization);
     const scope = caller.namespaces ? [...caller.namespaces] : 'all';
