@@ -122,10 +122,17 @@ export function connectNats(options: {
   });
 }
 
-/** How every Lumen client connects: reconnecting for ever, with the bus's TLS rules. */
+/**
+ * How every Lumen client connects: to any of the comma-separated servers of `url` (those
+ * of a cluster; the server tells the client of the others too), reconnecting for ever,
+ * with the bus's TLS rules.
+ */
 function lumenConnection(url: string, name: string, caFile: string | undefined): ConnectionOptions {
   return {
-    servers: url,
+    servers: url
+      .split(',')
+      .map((server) => server.trim())
+      .filter((server) => server.length > 0),
     name,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
@@ -171,13 +178,17 @@ export class MessageBus implements Publisher, Consumer {
   private readonly consumers = new Set<ConsumerMessages>();
   private counts = { deadLettered: 0, handled: 0, failed: 0 };
 
+  private readonly js: JetStreamClient;
+
   private constructor(
     readonly connection: NatsConnection,
-    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly service: string,
     private readonly log: Logger,
-  ) {}
+    private readonly streamReplicas: number,
+  ) {
+    this.js = connection.jetstream();
+  }
 
   static async connect(options: {
     url: string;
@@ -207,6 +218,11 @@ export class MessageBus implements Publisher, Consumer {
     credsFile?: string;
     /** PEM file of the CA that signed the server's certificate; a `tls://` URL only. */
     caFile?: string;
+    /**
+     * How many servers keep each stream and key-value bucket this service makes: as many
+     * as the JetStream cluster has (up to 5), so that losing one loses nothing. Default 1.
+     */
+    streamReplicas?: number;
   }): Promise<MessageBus> {
     // A token or credentials file is an identity the server may not accept yet: the auth
     // callout may still be starting, or the kubelet not yet have written the token. Such a
@@ -228,7 +244,7 @@ export class MessageBus implements Publisher, Consumer {
       : await open();
     const jsm = await connection.jetstreamManager();
     if (options.manageStreams ?? true)
-      await ensureStreams(jsm, options.log, connection.info?.version);
+      await ensureStreams(jsm, options.log, connection.info?.version, options.streamReplicas ?? 1);
     else if (options.awaitStreams)
       await awaitStreams(
         jsm,
@@ -237,10 +253,10 @@ export class MessageBus implements Publisher, Consumer {
       );
     return new MessageBus(
       connection,
-      connection.jetstream(),
       jsm,
       options.service,
       options.log ?? { warn: () => undefined },
+      options.streamReplicas ?? 1,
     );
   }
 
@@ -513,7 +529,12 @@ export class MessageBus implements Publisher, Consumer {
   async keyValue(bucket: string, ttlMs: number, bindOnly = false): Promise<KV> {
     for (let waited = 0; ; waited += 1) {
       try {
-        return await this.js.views.kv(bucket, { ttl: ttlMs, history: 1, bindOnly });
+        return await this.js.views.kv(bucket, {
+          ttl: ttlMs,
+          history: 1,
+          bindOnly,
+          replicas: this.streamReplicas,
+        });
       } catch (error) {
         if (!bindOnly || this.connection.isClosed()) throw error;
         if (waited > 0 && waited % 30 === 0)

@@ -61,6 +61,8 @@ export async function startPrivateNatsServer(options: {
    * by the service that answers for `issuer` (an account public key, ADR 0016).
    */
   authCallout?: { readonly issuer: string; readonly authUsers: readonly string[] };
+  /** Variables the configuration refers to (`$NAME`), as the chart's StatefulSet sets them. */
+  env?: Readonly<Record<string, string>>;
 }): Promise<PrivateNatsServer> {
   const listen = options.listen ?? '127.0.0.1';
   const users = options.users;
@@ -91,6 +93,7 @@ export async function startPrivateNatsServer(options: {
     ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
+      ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
     },
   );
   let stderr = '';

@@ -121,6 +121,18 @@ export const STREAMS: readonly Partial<StreamConfig>[] = [
   ...stream,
 }));
 
+/** What Lumen's streams reserve of a server's JetStream file store, at their byte limits. */
+export const STREAMS_RESERVED_BYTES = STREAMS.reduce((sum, s) => sum + (s.max_bytes ?? 0), 0);
+
+/** Why a stream could not be made, in the operator's terms. */
+function storageHint(error: unknown, replicas: number): string {
+  if (/insufficient storage/i.test(String(error)))
+    return ` (the streams reserve ${(STREAMS_RESERVED_BYTES / GIB).toFixed(2)} GiB at their limits: give each JetStream server at least that much file store)`;
+  if (replicas > 1 && /insufficient resources|replicas/i.test(String(error)))
+    return ' (NATS_STREAM_REPLICAS may not exceed the JetStream servers in the cluster)';
+  return '';
+}
+
 interface StreamLog {
   readonly warn: (message: string, fields?: Record<string, unknown>) => void;
 }
@@ -142,12 +154,15 @@ export function keepsWorkForEveryConsumer(serverVersion: string | undefined): bo
  * Creates the streams, or brings their configuration up to date. Safe to call at every start.
  * A stream made before ADR 0019 has limits retention; nats-server 2.10 turns it into a work
  * stream in place. On an older server the work streams keep limits retention and discard
- * their oldest when full, as before ADR 0019, and the log says why.
+ * their oldest when full, as before ADR 0019, and the log says why. Every stream is kept
+ * on `replicas` servers (a JetStream cluster keeps it through the loss of a minority of
+ * them); a stream made with fewer is scaled up in place.
  */
 export async function ensureStreams(
   jsm: JetStreamManager,
   log?: StreamLog,
   serverVersion?: string,
+  replicas = 1,
 ): Promise<void> {
   const workStreams = keepsWorkForEveryConsumer(serverVersion);
   if (!workStreams)
@@ -155,11 +170,23 @@ export async function ensureStreams(
       `nats-server ${serverVersion ?? '?'} is older than 2.10: the work streams keep limits retention and drop their oldest messages when full, because this server's interest retention dropped messages a stalled consumer still held; run nats-server 2.10 or later`,
     );
   for (const wanted of STREAMS) {
-    const stream = workStreams ? wanted : { ...wanted, ...OLDER_SERVER[wanted.name ?? ''] };
+    const stream = {
+      ...(workStreams ? wanted : { ...wanted, ...OLDER_SERVER[wanted.name ?? ''] }),
+      num_replicas: replicas,
+    };
     const name = stream.name ?? '';
     const existing = await jsm.streams.info(name).catch(() => undefined);
-    if (!existing) await jsm.streams.add(stream);
-    else await jsm.streams.update(name, { ...existing.config, ...stream });
+    try {
+      if (!existing) await jsm.streams.add(stream);
+      else await jsm.streams.update(name, { ...existing.config, ...stream });
+    } catch (error) {
+      throw new Error(
+        `cannot ${existing ? 'update' : 'create'} stream ${name} with ${replicas} replica(s): ${
+          error instanceof Error ? error.message : String(error)
+        }${storageHint(error, replicas)}`,
+        { cause: error },
+      );
+    }
   }
 }
 

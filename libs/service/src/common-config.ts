@@ -9,6 +9,11 @@ export const commonConfig = {
   NATS_PASSWORD: z.string().optional(),
   /** PEM file of the CA that signed the NATS server's certificate (a tls:// URL only). */
   NATS_CA_FILE: z.string().optional(),
+  /**
+   * How many JetStream servers keep each stream and bucket the service makes: the servers
+   * in the cluster (the chart sets nats.replicas), so that losing one loses nothing.
+   */
+  NATS_STREAM_REPLICAS: integer(1, 5, 1),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** otlp sends traces to OTEL_EXPORTER_OTLP_ENDPOINT; none keeps trace ids only. */
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).default('none'),
@@ -51,6 +56,7 @@ export interface NatsConfig {
   readonly NATS_USER?: string | undefined;
   readonly NATS_PASSWORD?: string | undefined;
   readonly NATS_CA_FILE?: string | undefined;
+  readonly NATS_STREAM_REPLICAS?: number | undefined;
   /**
    * A file holding a token to connect with instead of user and password, read at every
    * (re)connect: the prober's projected ServiceAccount token under NATS auth callout (ADR 0016).
@@ -84,6 +90,7 @@ export function connectBus(
           ? { user: config.NATS_USER, pass: config.NATS_PASSWORD ?? '' }
           : {}),
     ...(config.NATS_CA_FILE ? { caFile: config.NATS_CA_FILE } : {}),
+    ...(config.NATS_STREAM_REPLICAS ? { streamReplicas: config.NATS_STREAM_REPLICAS } : {}),
     log,
     ...options,
   });
