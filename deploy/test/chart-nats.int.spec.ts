@@ -38,6 +38,7 @@ import { freePort } from '#lumen/host';
 import {
   batchAnsweredBy,
   calloutNatsServer,
+  containerEnvironment,
   probeResultFixture,
   eventually,
   inMemoryProberAttestor,
@@ -74,17 +75,21 @@ async function startRendered(args: readonly string[]): Promise<RenderedNats> {
     rendered
       .replace('port: 4222', `port: ${port}`)
       .replace('http_port: 8222', `http_port: ${await freePort()}`)
-      .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, 'js'))}`),
+      .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, 'js'))}`)
+      .replace('pid_file: /var/run/nats/nats.pid', `pid_file: ${join(scratch, 'nats.pid')}`),
   );
-  // What the hook Job puts in the callout Secret, and the StatefulSet passes as env.
+  // What the hook Job puts in the callout Secret; the StatefulSet's environment as the
+  // kubelet resolves it (the users' credentials, POD_NAME, the issuer).
   const issuer = newCalloutIssuer();
+  const env = containerEnvironment(objects, { kind: 'StatefulSet', name: 'lumen-nats' }, 'nats', {
+    podName: 'lumen-nats-0',
+    namespace: 'lumen',
+    secrets: { 'lumen-nats-callout': { issuer: issuer.issuer } },
+  });
   const server: ChildProcess = spawn(
     calloutNatsServer(),
     ['-c', join(scratch, 'nats.conf'), '-a', '127.0.0.1'],
-    {
-      env: { ...process.env, POD_NAME: 'lumen-nats-0', AUTH_CALLOUT_ISSUER: issuer.issuer },
-      stdio: 'ignore',
-    },
+    { env: { ...process.env, ...env }, stdio: 'ignore' },
   );
   const url = `nats://127.0.0.1:${port}`;
   await eventually(
@@ -276,7 +281,7 @@ describe('per-node prober credentials by auth callout (the default), on the char
   });
 
   it('has no shared prober user: a prober’s only way in is its token', async () => {
-    expect(nats.rendered).not.toMatch(/user: prober\b/);
+    expect(nats.rendered).not.toContain('$LUMEN_PROBER_USER');
     expect(nats.passwords).not.toHaveProperty('prober');
     await expect(connect({ servers: nats.url, user: 'prober', pass: 'anything' })).rejects.toThrow(
       /Authorization/i,
@@ -391,7 +396,7 @@ describe('per-node credentials files (prober.credentials=nodeFiles), on the char
         subscribe: JSON.parse(entry?.[2] ?? '') as unknown,
       }).toEqual(proberNodePermissions(node));
     }
-    expect(nats.rendered).not.toMatch(/user: prober\b/);
+    expect(nats.rendered).not.toContain('$LUMEN_PROBER_USER');
   });
 
   it('lets node-a’s credentials file do node-a’s whole job and nothing of node.b’s', async () => {
@@ -441,7 +446,7 @@ describe('one shared prober user (prober.credentials=shared), on the chart’s N
 
   it('gives the prober exactly PROBER_PERMISSIONS, which lumen run’s probers get too', () => {
     const prober =
-      /user: prober\s+password: "[^"]*"\s+permissions: \{\s+publish: (\[.*\])\s+subscribe: (\[.*\])/.exec(
+      /user: \$LUMEN_PROBER_USER\s+password: \$LUMEN_PROBER_PASSWORD\s+permissions: \{\s+publish: (\[.*\])\s+subscribe: (\[.*\])/.exec(
         nats.rendered,
       );
     expect(prober).not.toBeNull();

@@ -6,10 +6,11 @@
  * bundled NATS's users and permissions, on a real nats-server: chart-nats.int.spec.ts.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ProberDaemonSet } from '#lumen/kube';
+import { STREAMS_RESERVED_BYTES } from '#lumen/messaging';
 import { run } from '#lumen/host';
 import { layerBinary, renderChart, repositoryRoot, type RenderedObject } from '#lumen/testing';
 
@@ -546,6 +547,340 @@ describe('the Helm chart', () => {
     ).toBeUndefined();
   });
 
+  /** A workload's pod template. */
+  interface PodTemplate {
+    metadata: { annotations?: Record<string, string> };
+    spec: Record<string, unknown> & {
+      containers: { name: string; env?: { name: string; value?: string }[] }[];
+    };
+  }
+  const template = (objects: readonly K8sObject[], kind: string, name: string): PodTemplate =>
+    (find(objects, kind, name).spec as { template: PodTemplate }).template;
+
+  it('applies every placement knob to its own component, and the names override', async () => {
+    const objects = await render(['-f', join(VALUES, 'knobs.yaml')]);
+    const planner = template(objects, 'Deployment', 'acme-lumen-planner');
+    expect(planner.spec).toMatchObject({
+      nodeSelector: { pool: 'system' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'system', effect: 'NoSchedule' }],
+      affinity: {
+        nodeAffinity: {
+          requiredDuringSchedulingIgnoredDuringExecution: {
+            nodeSelectorTerms: [
+              { matchExpressions: [{ key: 'zone', operator: 'In', values: ['a', 'b'] }] },
+            ],
+          },
+        },
+      },
+      topologySpreadConstraints: [
+        {
+          maxSkew: 1,
+          topologyKey: 'topology.kubernetes.io/zone',
+          whenUnsatisfiable: 'ScheduleAnyway',
+        },
+      ],
+      priorityClassName: 'system-cluster-critical',
+      imagePullSecrets: [{ name: 'registry' }],
+    });
+    // Extra variables come after the chart's own.
+    expect(planner.spec.containers[0]?.env?.at(-1)).toEqual({
+      name: 'NODE_OPTIONS',
+      value: '--max-old-space-size=768',
+    });
+    for (const [kind, name] of [
+      ['Deployment', 'acme-lumen-planner'],
+      ['Deployment', 'acme-lumen-scheduler'],
+      ['Deployment', 'acme-lumen-reporter'],
+      ['DaemonSet', 'acme-lumen-prober'],
+      ['StatefulSet', 'acme-lumen-nats'],
+    ] as const)
+      expect(template(objects, kind, name).metadata.annotations).toMatchObject({
+        team: 'platform',
+      });
+    const scheduler = template(objects, 'Deployment', 'acme-lumen-scheduler');
+    expect(scheduler.spec['priorityClassName']).toBe('platform-high');
+    expect(scheduler.spec['tolerations']).toBeUndefined();
+    expect(scheduler.spec.containers[0]?.env?.at(-1)).toEqual({
+      name: 'HTTPS_PROXY',
+      value: 'http://proxy:3128',
+    });
+    const prober = template(objects, 'DaemonSet', 'acme-lumen-prober');
+    expect(prober.spec['topologySpreadConstraints']).toEqual([
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule' },
+    ]);
+    // The prober keeps its own priority class and its control-plane rule.
+    expect(prober.spec['priorityClassName']).toBe('lumen-prober');
+    expect(prober.spec['affinity']).toHaveProperty('nodeAffinity');
+    const nats = template(objects, 'StatefulSet', 'acme-lumen-nats');
+    expect(nats.spec).toMatchObject({
+      imagePullSecrets: [{ name: 'registry' }, { name: 'nats-mirror' }],
+      tolerations: [{ key: 'dedicated', operator: 'Exists' }],
+      priorityClassName: 'platform-high',
+    });
+    expect(nats.spec.containers[0]).toMatchObject({ imagePullPolicy: 'Always' });
+    expect(nats.spec.containers[0]?.env?.at(-1)).toEqual({ name: 'GOMEMLIMIT', value: '900MiB' });
+    // Every object's name starts with the override, and the selectors still match.
+    expect(
+      objects.every((o) => o.metadata.name.startsWith('acme-lumen') || o.kind === 'PriorityClass'),
+    ).toBe(true);
+    // Several replicas get a PodDisruptionBudget each; one replica none (it would block drains).
+    const budgets = Object.fromEntries(
+      objects
+        .filter((o) => o.kind === 'PodDisruptionBudget')
+        .map((o) => [o.metadata.name, (o.spec as { maxUnavailable: unknown }).maxUnavailable]),
+    );
+    expect(budgets).toEqual({
+      'acme-lumen-planner': 1,
+      'acme-lumen-scheduler': '50%',
+      'acme-lumen-nats': 1,
+    });
+    for (const budget of objects.filter((o) => o.kind === 'PodDisruptionBudget')) {
+      const component = budget.metadata.name.replace('acme-lumen-', '');
+      const kind = component === 'nats' ? 'StatefulSet' : 'Deployment';
+      expect((budget.spec as { selector: unknown }).selector).toEqual(
+        (find(objects, kind, `acme-lumen-${component}`).spec as { selector: unknown }).selector,
+      );
+    }
+  });
+
+  it('runs the NATS servers apart, waits for a recovering store, and stops them lame duck', async () => {
+    const nats = template(await render(['--set', 'nats.replicas=3']), 'StatefulSet', 'lumen-nats');
+    expect(nats.spec['affinity']).toEqual({
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          {
+            weight: 100,
+            podAffinityTerm: {
+              topologyKey: 'kubernetes.io/hostname',
+              labelSelector: {
+                matchLabels: {
+                  'app.kubernetes.io/name': 'lumen',
+                  'app.kubernetes.io/instance': 'lumen',
+                  'app.kubernetes.io/component': 'nats',
+                },
+              },
+            },
+          },
+        ],
+      },
+    });
+    const container = nats.spec.containers[0] as unknown as Record<string, unknown>;
+    expect(container['startupProbe']).toMatchObject({
+      httpGet: { path: '/healthz?js-enabled-only=true', port: 'monitor' },
+    });
+    expect(container['lifecycle']).toEqual({
+      preStop: {
+        exec: {
+          command: ['sh', '-c', 'nats-server --signal ldm=/var/run/nats/nats.pid && sleep 50'],
+        },
+      },
+    });
+    expect(nats.spec['terminationGracePeriodSeconds']).toBe(60);
+    // One server alone gets no budget: it would block every drain of its node.
+    expect((await render()).filter((o) => o.kind === 'PodDisruptionBudget')).toEqual([]);
+  });
+
+  it.each([
+    ['10Gi', 9_663_676_416],
+    ['8.5Gi', 8_214_124_953],
+    ['12500Mi', 11_796_480_000],
+    ['20G', 18_000_000_000],
+    ['1.5T', 1_350_000_000_000],
+    ['9000000000', 8_100_000_000],
+  ])('limits JetStream to 90%% of a %s volume, in bytes nats-server reads', async (size, bytes) => {
+    const config = (
+      find(
+        await render(['--set-string', `nats.storage.size=${size}`]),
+        'Secret',
+        'lumen-nats-config',
+      ) as unknown as { stringData: Record<string, string> }
+    ).stringData['nats.conf'];
+    expect(/max_file_store: (\S+)/.exec(config ?? '')?.[1]).toBe(String(bytes));
+  });
+
+  it('refuses a NATS volume too small for what Lumen’s streams reserve, saying so', async () => {
+    // The chart's figure is the streams' own (STREAMS_RESERVED_BYTES).
+    expect(readFileSync(join(CHART, 'templates', '_helpers.tpl'), 'utf8')).toContain(
+      `{{- $reserved := ${STREAMS_RESERVED_BYTES} -}}`,
+    );
+    const result = await run(helm, [
+      'template',
+      'lumen',
+      CHART,
+      '--set',
+      'nats.storage.size=1.5Gi',
+    ]);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      `nats.storage.size=1.5Gi leaves JetStream 1449551462 bytes (90%), less than the ${STREAMS_RESERVED_BYTES} bytes`,
+    );
+  });
+
+  it('tells the scheduler to keep every stream on each NATS server', async () => {
+    const replicasOf = (objects: readonly K8sObject[]) =>
+      template(objects, 'Deployment', 'lumen-scheduler').spec.containers[0]?.env?.find(
+        (e) => e.name === 'NATS_STREAM_REPLICAS',
+      )?.value;
+    expect(replicasOf(await render())).toBe('1');
+    expect(replicasOf(await render(['--set', 'nats.replicas=3']))).toBe('3');
+    expect(
+      replicasOf(
+        await render([
+          '-f',
+          join(VALUES, 'external-nats.yaml'),
+          '--set',
+          'nats.external.streamReplicas=5',
+        ]),
+      ),
+    ).toBe('5');
+  });
+
+  it('keeps the SQLite results volume when the release is uninstalled', async () => {
+    const claim = find(await render(), 'PersistentVolumeClaim', 'lumen-store');
+    expect(claim.metadata).toMatchObject({ annotations: { 'helm.sh/resource-policy': 'keep' } });
+  });
+
+  it('renders NATS credentials GitOps-safe: no password in its configuration, and the same output every time', async () => {
+    const conf = (objects: readonly K8sObject[]) =>
+      (
+        find(objects, 'Secret', 'lumen-nats-config') as unknown as {
+          stringData: Record<string, string>;
+        }
+      ).stringData['nats.conf'] ?? '';
+    const first = await render(['--set', 'nats.replicas=3']);
+    const second = await render(['--set', 'nats.replicas=3']);
+    // Without a cluster to look up, the chart's own passwords are new each time, but the
+    // server's configuration only names them.
+    const passwords = Object.entries(
+      (
+        find(first, 'Secret', 'lumen-nats-users') as unknown as {
+          stringData: Record<string, string>;
+        }
+      ).stringData,
+    ).filter(([key]) => key.endsWith('-password'));
+    expect(passwords.length).toBe(5);
+    for (const [, password] of passwords) expect(conf(first)).not.toContain(password);
+    expect(conf(first)).toBe(conf(second));
+    // With the operator's Secret, every object renders the same wherever it is rendered.
+    const gitops = ['-f', join(VALUES, 'gitops.yaml')];
+    const helmTemplate = async () =>
+      (await run(helm, ['template', 'lumen', CHART, '--namespace', 'lumen', ...gitops])).stdout;
+    expect(await helmTemplate()).toBe(await helmTemplate());
+    const objects = await render(gitops);
+    expect(objects.map((o) => `${o.kind}/${o.metadata.name}`)).not.toContain(
+      'Secret/lumen-nats-users',
+    );
+    const refs =
+      JSON.stringify(objects).match(
+        /"secretKeyRef":\{"name":"[^"]+","key":"[a-z]+-(user|password)"\}/g,
+      ) ?? [];
+    expect(refs.length).toBeGreaterThan(0);
+    for (const ref of refs) expect(ref).toContain('"name":"lumen-nats-credentials"');
+  });
+
+  it('rolls every pod that reads the NATS credentials when they change', async () => {
+    const pods = [
+      ['Deployment', 'lumen-planner'],
+      ['Deployment', 'lumen-scheduler'],
+      ['Deployment', 'lumen-reporter'],
+      ['DaemonSet', 'lumen-prober'],
+      ['StatefulSet', 'lumen-nats'],
+    ] as const;
+    const checksums = (objects: readonly K8sObject[]): Record<string, string | undefined> =>
+      Object.fromEntries(
+        pods.map(([kind, name]) => [
+          name,
+          template(objects, kind, name).metadata.annotations?.['checksum/nats-credentials'],
+        ]),
+      );
+    const generated = checksums(await render());
+    const values = Object.values(generated);
+    // The chart's own passwords: one checksum on every pod that uses them, none on a prober
+    // that logs in with its token (prober.credentials=perNode).
+    expect(generated['lumen-prober']).toBeUndefined();
+    expect(new Set(values.filter(Boolean)).size).toBe(1);
+    expect(values.filter(Boolean)).toHaveLength(4);
+    const shared = checksums(await render(['--set', 'prober.credentials=shared']));
+    expect(shared['lumen-prober']).toBe(shared['lumen-planner']);
+    // The operator's Secret: a new revision rolls them all.
+    const gitops = ['-f', join(VALUES, 'gitops.yaml')];
+    const before = checksums(await render(gitops));
+    const after = checksums(await render([...gitops, '--set', 'nats.credentials.revision=4']));
+    expect(before['lumen-planner']).toEqual(before['lumen-nats']);
+    for (const name of ['lumen-planner', 'lumen-scheduler', 'lumen-reporter', 'lumen-nats'])
+      expect(after[name]).not.toEqual(before[name]);
+  });
+
+  const egressOf = (objects: readonly K8sObject[], name: string) =>
+    (
+      find(objects, 'NetworkPolicy', name).spec as {
+        egress: { to?: Record<string, unknown>[]; ports?: { protocol: string; port: number }[] }[];
+      }
+    ).egress;
+
+  it('lets Lumen reach the API server on its Service port and on its endpoints’ port', async () => {
+    const objects = await render();
+    for (const component of ['planner', 'scheduler', 'reporter', 'prober']) {
+      const api = egressOf(objects, `lumen-${component}`).find((rule) =>
+        rule.ports?.some((p) => p.port === 6443),
+      );
+      expect(api?.ports).toEqual([
+        { protocol: 'TCP', port: 443 },
+        { protocol: 'TCP', port: 6443 },
+      ]);
+    }
+  });
+
+  it('lets DNS reach kube-dns and NodeLocal DNSCache', async () => {
+    expect(egressOf(await render(), 'lumen-dns')).toEqual([
+      {
+        to: [
+          { namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } },
+          { ipBlock: { cidr: '169.254.20.10/32' } },
+        ],
+        ports: [
+          { protocol: 'UDP', port: 53 },
+          { protocol: 'TCP', port: 53 },
+        ],
+      },
+    ]);
+  });
+
+  it('reaches an external NATS over both IP families, on the ports of its URLs', async () => {
+    const objects = await render([
+      '-f',
+      join(VALUES, 'external-nats.yaml'),
+      '--set',
+      'nats.external.url=tls://nats-a.example:4443\\,tls://[fd00::7]:4443\\,tls://nats-b.example',
+    ]);
+    for (const component of ['planner', 'scheduler', 'reporter', 'prober']) {
+      const nats = egressOf(objects, `lumen-${component}`)[0];
+      expect(nats).toEqual({
+        to: ANYWHERE_BUT_METADATA,
+        ports: [
+          { protocol: 'TCP', port: 4443 },
+          { protocol: 'TCP', port: 4222 },
+        ],
+      });
+    }
+  });
+
+  it.each([['defaults', ''], ...combos.map((c) => [c, c])])(
+    'opens no IPv4 "anywhere" without its IPv6 twin (%s)',
+    async (_name, file) => {
+      const objects = await render(file ? ['-f', join(VALUES, file)] : []);
+      for (const policy of objects.filter((o) => o.kind === 'NetworkPolicy'))
+        for (const rule of (policy.spec as { egress?: { to?: { ipBlock?: { cidr: string } }[] }[] })
+          .egress ?? []) {
+          const cidrs = (rule.to ?? []).map((peer) => peer.ipBlock?.cidr);
+          expect({ policy: policy.metadata.name, v6: cidrs.includes('::/0') }).toEqual({
+            policy: policy.metadata.name,
+            v6: cidrs.includes('0.0.0.0/0'),
+          });
+        }
+    },
+  );
+
   it.each([
     [['--set', 'reporter.replicas=2'], "at '/reporter/replicas'"],
     [['--set', 'nats.replicas=2'], "at '/nats/replicas'"],
@@ -583,6 +918,15 @@ describe('the Helm chart', () => {
       "at '/reporter/api/tokens/0/token'",
     ],
     [['--set', 'planner.replica=2'], 'additional properties'],
+    [['--set', 'networkPolicies.apiServerPort=6443'], 'additional properties'],
+    [['--set', 'nats.external.streamReplicas=6'], "at '/nats/external/streamReplicas'"],
+    [['--set', 'planner.extraEnv[0].name=1BAD'], "at '/planner/extraEnv/0/name'"],
+    [['--set', 'nats.storage.size=10GB'], "at '/nats/storage/size'"],
+    [['--set', 'fullnameOverride=Not_A_Name'], "at '/fullnameOverride'"],
+    [
+      ['--set', 'scheduler.podDisruptionBudget.maxUnavailable=0'],
+      "at '/scheduler/podDisruptionBudget/maxUnavailable'",
+    ],
   ])('refuses %j, naming the value', async (args, message) => {
     const result = await run(helm, ['template', 'lumen', CHART, ...args]);
     expect(result.code).not.toBe(0);

@@ -9,14 +9,24 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MessageBus, newCalloutIssuer } from '#lumen/messaging';
+import {
+  PROBER_HEARTBEAT_BUCKET,
+  TEST_CASE_SUBJECT,
+  TestCaseContract,
+  durableServiceConsumers,
+  type TestCase,
+} from '#lumen/contracts';
+import { MessageBus, STREAMS, newCalloutIssuer } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
 import {
   calloutNatsServer,
+  containerEnvironment,
   eventually,
   makeServerCertificate,
   makeTestCa,
+  podEndpointFixture,
   renderChart,
+  testCaseFixture,
   repositoryRoot,
   type RenderedObject,
   type TestCertificate,
@@ -35,6 +45,7 @@ interface Server {
 }
 
 type SecretObject = RenderedObject & { stringData: Record<string, string> };
+let objects: RenderedObject[] = [];
 let conf = '';
 const { issuer } = newCalloutIssuer();
 let users: Record<string, string> = {};
@@ -42,28 +53,47 @@ let ca: TestCertificate;
 const servers: Server[] = [];
 
 /** The rendered nats.conf for one server on this machine: its ports, store and files. */
-function localConf(server: Server, routePassword: string, routePorts: readonly number[]): string {
-  let local = conf
+function localConf(server: Server): string {
+  return conf
     .replace('port: 4222', `port: ${server.clientPort}`)
     .replace('http_port: 8222', `http_port: ${server.monitorPort}`)
     .replace('port: 6222', `port: ${server.routePort}`)
     .replace('store_dir: /data', `store_dir: ${JSON.stringify(join(scratch, server.name))}`)
+    .replace('pid_file: /var/run/nats/nats.pid', `pid_file: ${join(scratch, `${server.name}.pid`)}`)
     .replaceAll('/etc/nats/tls/', `${scratch}/tls/`);
-  routePorts.forEach((port, i) => {
-    local = local.replace(`@lumen-nats-${i}.lumen-nats-headless:6222`, `@127.0.0.1:${port}`);
+}
+
+/**
+ * The StatefulSet's environment for one server, as the kubelet resolves it, with its
+ * routes sent to this machine's route ports (the headless Service's names do not resolve
+ * here) and, for a stranger, another route password.
+ */
+function localEnv(server: Server, routePassword: string, routePorts: readonly number[]) {
+  const env = containerEnvironment(objects, { kind: 'StatefulSet', name: 'lumen-nats' }, 'nats', {
+    podName: server.name,
+    namespace: 'lumen',
+    secrets: { 'lumen-nats-callout': { issuer } },
   });
-  if (routePassword !== users['routes-password'])
-    local = local.replaceAll(`route:${users['routes-password']}@`, `route:${routePassword}@`);
-  return local;
+  const rendered = users['routes-password'] ?? '';
+  for (const [key, value] of Object.entries(env)) {
+    let local = value;
+    routePorts.forEach((port, i) => {
+      local = local.replace(`@lumen-nats-${i}.lumen-nats-headless:6222`, `@127.0.0.1:${port}`);
+    });
+    if (routePassword !== rendered && key.startsWith('LUMEN_ROUTE'))
+      local = local.replaceAll(rendered, routePassword);
+    env[key] = local;
+  }
+  return env;
 }
 
 async function startServer(server: Server, routePassword: string, routePorts: number[]) {
   const file = join(scratch, `${server.name}.conf`);
-  writeFileSync(file, localConf(server, routePassword, routePorts));
+  writeFileSync(file, localConf(server));
   // The chart's image is nats-server 2.10; its default configuration sends probers to the
   // auth callout, whose issuer the StatefulSet passes as AUTH_CALLOUT_ISSUER (ADR 0016).
   server.process = spawn(calloutNatsServer(), ['-c', file, '-a', '127.0.0.1', '-l', server.log], {
-    env: { ...process.env, POD_NAME: server.name, AUTH_CALLOUT_ISSUER: issuer },
+    env: { ...process.env, ...localEnv(server, routePassword, routePorts) },
     stdio: 'ignore',
   });
 }
@@ -81,6 +111,23 @@ const routes = (server: Server): Promise<number> =>
     () => -1,
   );
 
+/** The cluster's own servers' route ports, in StatefulSet order. */
+const routePorts = (): number[] => servers.slice(0, SERVERS).map((s) => s.routePort);
+
+/** JetStream answers once the servers have elected a meta leader, a moment after routing. */
+const metaLeader = (): Promise<unknown> =>
+  eventually(
+    async () =>
+      (
+        await monitor<{ meta_cluster?: { leader?: string } }>(servers[1] as Server, '/jsz').catch(
+          () => ({ meta_cluster: undefined }),
+        )
+      ).meta_cluster?.leader,
+    'a JetStream meta leader',
+    30_000,
+    250,
+  );
+
 async function newServer(name: string): Promise<Server> {
   return {
     name,
@@ -92,7 +139,7 @@ async function newServer(name: string): Promise<Server> {
 }
 
 beforeAll(async () => {
-  const objects = await renderChart(repositoryRoot, [
+  objects = await renderChart(repositoryRoot, [
     '-f',
     join(repositoryRoot, 'deploy', 'test', 'values', 'nats-ha-tls.yaml'),
   ]);
@@ -114,8 +161,7 @@ beforeAll(async () => {
   });
   expect(server).toEqual({ cert: join(tls, 'tls.crt'), key: join(tls, 'tls.key') });
   for (let i = 0; i < SERVERS; i++) servers.push(await newServer(`lumen-nats-${i}`));
-  const routePorts = servers.map((s) => s.routePort);
-  for (const s of servers) await startServer(s, users['routes-password'] ?? '', routePorts);
+  for (const s of servers) await startServer(s, users['routes-password'] ?? '', routePorts());
 }, 60_000);
 
 afterAll(() => {
@@ -123,9 +169,12 @@ afterAll(() => {
 });
 
 describe('the bundled NATS cluster with TLS, on three real nats-servers', () => {
-  it('renders a route password of its own, kept in the users Secret', () => {
+  it('renders a route password of its own, kept in the users Secret and out of nats.conf', () => {
     expect(users['routes-password']).toMatch(/^[A-Za-z0-9]{32}$/);
-    expect(conf).toContain(`password: "${users['routes-password']}"`);
+    expect(conf).toContain('password: $LUMEN_ROUTES_PASSWORD');
+    // The configuration names the environment's variables and holds no password itself.
+    for (const [key, value] of Object.entries(users))
+      if (key.endsWith('-password')) expect(conf).not.toContain(value);
     expect(conf).toMatch(/cluster \{[^]*authorization \{[^]*tls \{[^]*\}\n\}/);
   });
 
@@ -144,18 +193,7 @@ describe('the bundled NATS cluster with TLS, on three real nats-servers', () => 
   });
 
   it('lets a service in over tls:// with the chart’s CA and its own user, with JetStream', async () => {
-    // JetStream answers once the servers have elected a meta leader, a moment after routing.
-    await eventually(
-      async () =>
-        (
-          await monitor<{ meta_cluster?: { leader?: string } }>(servers[1] as Server, '/jsz').catch(
-            () => ({ meta_cluster: undefined }),
-          )
-        ).meta_cluster?.leader,
-      'a JetStream meta leader',
-      30_000,
-      250,
-    );
+    await metaLeader();
     const bus = await MessageBus.connect({
       url: `tls://127.0.0.1:${servers[1]?.clientPort ?? 0}`,
       // The scheduler: the one service that makes the streams (ADR 0014).
@@ -172,6 +210,107 @@ describe('the bundled NATS cluster with TLS, on three real nats-servers', () => 
       await bus.close();
     }
   });
+
+  it('keeps every stream on all three servers, and loses nothing when one is killed mid-run', async () => {
+    await metaLeader();
+    const urls = servers.map((s) => `tls://127.0.0.1:${s.clientPort}`).join(',');
+    const connectAs = (service: 'scheduler' | 'planner') =>
+      MessageBus.connect({
+        url: urls,
+        service,
+        user: service,
+        pass: users[`${service}-password`] ?? '',
+        caFile: ca.cert,
+        // What the chart sets from nats.replicas; only the scheduler makes streams.
+        streamReplicas: SERVERS,
+        ...(service === 'planner' ? { manageStreams: false, awaitStreams: true } : {}),
+      });
+    const scheduler = await connectAs('scheduler');
+    // As the scheduler does at its start: every service's consumers, and the probers' bucket.
+    await scheduler.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
+    await scheduler.keyValue(PROBER_HEARTBEAT_BUCKET, 10_000);
+    const planner = await connectAs('planner');
+    const jsm = await scheduler.connection.jetstreamManager();
+    try {
+      for (const name of [...STREAMS.map((s) => s.name ?? ''), `KV_${PROBER_HEARTBEAT_BUCKET}`]) {
+        const info = await jsm.streams.info(name);
+        expect({ name, replicas: info.config.num_replicas }).toEqual({ name, replicas: SERVERS });
+        await eventually(
+          async () =>
+            ((await jsm.streams.info(name)).cluster?.replicas ?? []).filter((r) => r.current)
+              .length ===
+            SERVERS - 1,
+          `${name} on every server`,
+          30_000,
+          250,
+        );
+      }
+      const total = 300;
+      const cases = Array.from({ length: total }, (_, i) =>
+        testCaseFixture(
+          i.toString(16).padStart(16, '0'),
+          [podEndpointFixture('client', 'node-1', 1)],
+          [podEndpointFixture('web', 'node-2', 2)],
+        ),
+      );
+      // A publish while the stream elects a new leader fails; the planner's retry carries
+      // the same message id, so a repeat is stored once.
+      const publish = async (value: TestCase): Promise<void> => {
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            await planner.publish(TEST_CASE_SUBJECT, TestCaseContract, value, {
+              msgId: value.caseId,
+            });
+            return;
+          } catch (error) {
+            // Only the server's answers are retried; a message Lumen refuses to send is not.
+            if (attempt >= 100 || String(error).includes('refusing to send')) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+      };
+      for (const value of cases.slice(0, total / 2)) await publish(value);
+      // The cases stream's leader dies without a word, halfway through the round.
+      const leaderName = (await jsm.streams.info('LUMEN_V1_CASES')).cluster?.leader;
+      const leader = servers.find((s) => s.name === leaderName);
+      expect(leader).toBeDefined();
+      leader?.process?.kill('SIGKILL');
+      for (const value of cases.slice(total / 2)) await publish(value);
+      // The scheduler reads every case of the round from its durable consumer.
+      const seen = new Set<string>();
+      const consuming = await scheduler.consume({
+        contract: TestCaseContract,
+        durable: 'scheduler-cases',
+        filterSubject: TEST_CASE_SUBJECT,
+        bind: true,
+        concurrency: 64,
+        handle: (value) => {
+          seen.add(value.caseId);
+          return Promise.resolve(undefined);
+        },
+      });
+      await eventually(() => seen.size === total, `all ${total} cases read`, 60_000, 250);
+      await consuming.stop();
+      expect([...seen].sort()).toEqual(cases.map((c) => c.caseId));
+      // Each stored once, and all still waiting for the reporter's consumer too.
+      const stream = await jsm.streams.info('LUMEN_V1_CASES');
+      expect(stream.state.messages).toBe(total);
+      expect((await jsm.consumers.info('LUMEN_V1_CASES', 'reporter-cases')).num_pending).toBe(
+        total,
+      );
+      // The killed server comes back and rejoins the mesh.
+      if (leader) await startServer(leader, users['routes-password'] ?? '', routePorts());
+      await eventually(
+        async () => (await Promise.all(servers.map(routes))).every((n) => n === SERVERS - 1),
+        'the restarted server routed to the others again',
+        30_000,
+        250,
+      );
+    } finally {
+      await planner.close();
+      await scheduler.close();
+    }
+  }, 180_000);
 
   it('refuses a server that would join with the wrong route password', async () => {
     const stranger = await newServer('stranger');

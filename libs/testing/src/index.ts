@@ -22,6 +22,7 @@ export function exampleRecipeFiles(): string[] {
   return files;
 }
 export { calloutNatsServer, layerBinary, renderChart, type RenderedObject } from './tools.js';
+export { containerEnvironment, type PodContext } from './pod-env.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';
 export * from './records.js';

@@ -17,6 +17,7 @@ import { CaseStore, type OutcomeRow, type StoreLocation } from '#lumen/store';
 import {
   TEST_LAB_ROOT,
   calloutNatsServer,
+  containerEnvironment,
   conformanceScenarioFiles,
   eventually,
   renderChart,
@@ -203,6 +204,8 @@ async function spawnService(
 /** The chart's NATS users, and the auth callout issuer its hook Job would make. */
 interface ChartNats {
   readonly authorization: string;
+  /** The variables the authorization block names, as the chart's StatefulSet sets them. */
+  readonly env: Record<string, string>;
   readonly passwords: Record<string, string>;
   readonly issuer: { readonly seed: string; readonly issuer: string };
 }
@@ -276,7 +279,9 @@ async function startAll(
   const nats = await startPrivateNatsServer({
     storeDir: join(scratch, 'nats'),
     // The chart's server, 2.10 (bootstrap fetched it), with the chart's configuration or none.
-    ...(chartNats ? { config: chartNats.authorization, binary: calloutNatsServer() } : {}),
+    ...(chartNats
+      ? { config: chartNats.authorization, env: chartNats.env, binary: calloutNatsServer() }
+      : {}),
   });
   const lab = await upLab(labName, recipe07, options.faults ?? []);
   const tokens = chartNats ? await proberIdentities(labName, scratch) : undefined;
@@ -439,10 +444,13 @@ async function chartNatsAuthorization(): Promise<ChartNats> {
   const users = secret('lumen-nats-users');
   const issuer = newCalloutIssuer();
   return {
-    // The StatefulSet passes the issuer's public key as AUTH_CALLOUT_ISSUER.
-    authorization: config
-      .slice(config.indexOf('authorization {'))
-      .replace('$AUTH_CALLOUT_ISSUER', issuer.issuer),
+    authorization: config.slice(config.indexOf('authorization {')),
+    // The StatefulSet's environment: the users' credentials and the issuer's public key.
+    env: containerEnvironment(objects, { kind: 'StatefulSet', name: 'lumen-nats' }, 'nats', {
+      podName: 'lumen-nats-0',
+      namespace: 'lumen',
+      secrets: { 'lumen-nats-callout': { issuer: issuer.issuer } },
+    }),
     passwords: Object.fromEntries(
       ['planner', 'scheduler', 'reporter', 'auth'].map((s) => [s, users[`${s}-password`] ?? '']),
     ),
