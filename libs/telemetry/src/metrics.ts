@@ -95,7 +95,9 @@ export const streamLimitBytes = new Gauge({
 export const ruleCoverage = new Gauge({
   name: 'lumen_policy_rule_coverage_ratio',
   help: 'Share of a policy’s rules with a verified must-allow and must-deny case.',
-  labelNames: ['namespace', 'policy'] as const,
+  // Not `namespace`: Prometheus gives every series the namespace of the pod it scraped,
+  // and would rename this one exported_namespace.
+  labelNames: ['policy_namespace', 'policy'] as const,
   registers,
 });
 
@@ -122,6 +124,12 @@ export const casesWaiting = new Gauge({
 export const unschedulable = new Counter({
   name: 'lumen_unschedulable_total',
   help: 'Cases the scheduler could not give to any prober.',
+  registers,
+});
+
+export const probersLive = new Gauge({
+  name: 'lumen_probers_live',
+  help: 'Nodes whose prober’s heartbeat the scheduler sees: the probers that can take work.',
   registers,
 });
 

@@ -21,7 +21,13 @@ export function exampleRecipeFiles(): string[] {
   if (files.length === 0) throw new Error('no example recipes found');
   return files;
 }
-export { calloutNatsServer, layerBinary, renderChart, type RenderedObject } from './tools.js';
+export {
+  calloutNatsServer,
+  layerBinary,
+  promtool,
+  renderChart,
+  type RenderedObject,
+} from './tools.js';
 export { containerEnvironment, type PodContext } from './pod-env.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';

@@ -43,6 +43,17 @@ export function calloutNatsServer(): string {
   return binary;
 }
 
+/**
+ * Debian's promtool, which `npm run bootstrap` takes out of the prometheus package into
+ * .lumen/tools; fails loudly when it is not there.
+ */
+export function promtool(repositoryRoot: string): string {
+  const binary = join(repositoryRoot, '.lumen', 'tools', 'promtool', 'promtool');
+  if (!existsSync(binary))
+    throw new Error('promtool is missing from .lumen/tools: run npm run bootstrap');
+  return binary;
+}
+
 /** A rendered Kubernetes object of the Helm chart. */
 export interface RenderedObject {
   apiVersion: string;

@@ -108,7 +108,7 @@ export function refreshReporterGauges(store: CaseStore): void {
     ruleCoverage.reset();
     for (const p of await store.results.coverage(undefined)) {
       const [namespace = '', policy = ''] = p.policy.split('/');
-      ruleCoverage.set({ namespace, policy }, p.coverage);
+      ruleCoverage.set({ policy_namespace: namespace, policy }, p.coverage);
     }
     matrixCellsVerified.set((await store.results.matrix(undefined))?.cellsVerified ?? 0);
     alertOutboxPending.reset();

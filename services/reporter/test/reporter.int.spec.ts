@@ -448,7 +448,7 @@ describe('alerts', () => {
     expect(text).toMatch(/^lumen_cases\{outcome="pass"\} 5$/m);
     expect(text).toMatch(/^lumen_matrix_cells_verified 5$/m);
     expect(text).toMatch(
-      /^lumen_policy_rule_coverage_ratio\{namespace="tenant-a",policy="web"\} 0\.5$/m,
+      /^lumen_policy_rule_coverage_ratio\{policy_namespace="tenant-a",policy="web"\} 0\.5$/m,
     );
     expect(text).toMatch(
       /^lumen_alert_deliveries_total\{receiver="security",result="delivered"\} 4$/m,
@@ -459,11 +459,14 @@ describe('alerts', () => {
       ),
     );
     expect([...labels].sort()).toEqual(
-      ['le', 'namespace', 'outcome', 'policy', 'receiver', 'result', 'severity']
+      ['le', 'outcome', 'policy', 'policy_namespace', 'receiver', 'result', 'severity']
         .filter((l) => labels.has(l))
         .sort(),
     );
     expect(labels.has('case_id') || labels.has('pod') || labels.has('source')).toBe(false);
+    // Prometheus gives every series its target's namespace: a label of that name would be
+    // renamed exported_namespace.
+    expect(labels.has('namespace')).toBe(false);
   });
 });
 

@@ -23,6 +23,7 @@ import {
 } from '#lumen/scheduler';
 import {
   caseTracer,
+  probersLive,
   refreshBeforeScrape,
   schedulerPrometheus,
   streamBytes,
@@ -148,8 +149,10 @@ function schedulerWorker(config: SchedulerConfig): Parameters<typeof serviceModu
         },
       );
       core = scheduler;
-      refreshBeforeScrape(() => {
+      refreshBeforeScrape(async () => {
         scheduler.reportQueues();
+        // Zero is worth a page: no node is verified (LumenProbersMissing).
+        probersLive.set((await registry.live()).size);
       });
       // The streams are the scheduler's to manage: it says how full each is (ADR 0019).
       const streams = bus;
