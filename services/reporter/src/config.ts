@@ -51,7 +51,18 @@ export const reporterConfigSchema = z.object({
   /** How people reach this API, for links in alerts (default: this host and HTTP_PORT). */
   PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
   /** YAML: `tokens: [{name, token, namespaces?}]`; without it, the API answers 401. */
-  API_TOKENS_FILE: configFile((text, path) => ApiTokens.parse(text, path), new ApiTokens([])),
+  API_TOKENS_FILE: configFile(
+    (text, path): { path: string | undefined; tokens: ApiTokens } => ({
+      path,
+      tokens: ApiTokens.parse(text, path),
+    }),
+    { path: undefined, tokens: new ApiTokens([]) },
+  ),
+  /**
+   * How often the tokens file is read again: a rotated Secret takes effect without a
+   * restart (the kubelet updates the mounted file within a minute or so).
+   */
+  API_TOKENS_RELOAD_MS: integer(100, 3_600_000, 10_000),
   /** YAML: `receivers: [{name, type, url, secret?, namespaces?, severities?}]` (docs/alerts.md). */
   ALERT_RECEIVERS_FILE: configFile<Receiver[]>(parseReceivers, []),
   ALERT_GROUP_WAIT_MS: integer(0, 600_000, 1000),

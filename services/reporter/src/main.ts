@@ -25,6 +25,7 @@ import { refreshReporterGauges, startAlerting } from './alerting.js';
 import { RESULTS_API, ResultsController } from './api/results.controller.js';
 import { reporterConfigSchema, type ReporterConfig } from './config.js';
 import { standbyApi } from './standby-api.js';
+import { tokensReload } from './tokens-reload.js';
 
 export { reporterConfigSchema };
 
@@ -90,7 +91,7 @@ function reporterWorker(
       ];
       log.info('reporter ready', {
         receivers: config.ALERT_RECEIVERS_FILE.map((r) => `${r.name} (${r.type})`),
-        apiTokens: config.API_TOKENS_FILE.size,
+        apiTokens: config.API_TOKENS_FILE.tokens.size,
       });
     },
     onApplicationShutdown: async () => {
@@ -106,8 +107,12 @@ function reporterWorker(
 }
 
 await bootService('reporter', reporterConfigSchema, (config) => {
-  const api = new ResultsApi(config.API_TOKENS_FILE);
-  const worker = withLeadership('reporter', config, reporterWorker(config, api));
+  const api = new ResultsApi(config.API_TOKENS_FILE.tokens);
+  const worker = combineWorkers(
+    // Every replica answers the API, so every replica follows a rotated tokens file.
+    tokensReload(config.API_TOKENS_FILE.path, config.API_TOKENS_RELOAD_MS, api),
+    withLeadership('reporter', config, reporterWorker(config, api)),
+  );
   const location = storeLocation(config.DATABASE_URL, config.SQLITE_PATH);
   // Replicas beside the leader answer the API from PostgreSQL; SQLite runs one replica.
   const replica =

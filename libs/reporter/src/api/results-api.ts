@@ -38,7 +38,12 @@ export class ApiProblem extends Error {
 export class ResultsApi {
   private results: ResultsReader | undefined;
 
-  constructor(private readonly tokens: ApiTokens) {}
+  constructor(private tokens: ApiTokens) {}
+
+  /** Takes a rotated tokens file: calls from now on are checked against these. */
+  replaceTokens(tokens: ApiTokens): void {
+    this.tokens = tokens;
+  }
 
   attach(results: ResultsReader): void {
     this.results = results;
