@@ -735,6 +735,43 @@ describe('the Helm chart', () => {
     ).toBe('5');
   });
 
+  it('prints NOTES that follow the values', async () => {
+    const notes = async (args: readonly string[] = []) => {
+      const result = await run(helm, [
+        'install',
+        'lumen',
+        CHART,
+        '--namespace',
+        'lumen',
+        '--dry-run=client',
+        ...args,
+      ]);
+      expect(result.code).toBe(0);
+      return result.stdout.slice(result.stdout.indexOf('NOTES:'));
+    };
+    const byDefault = await notes();
+    expect(byDefault).toContain('port-forward svc/lumen-reporter 8084');
+    expect(byDefault).toContain('No API token is set');
+    expect(byDefault).toContain('give it\nnats.credentials.existingSecret');
+    expect(byDefault).toContain('Pod Security level "privileged"');
+    const configured = await notes([
+      '-f',
+      join(VALUES, 'monitoring.yaml'),
+      '-f',
+      join(VALUES, 'gitops.yaml'),
+      '--set',
+      'reporter.service.port=9000',
+      '--set',
+      'nats.replicas=3',
+    ]);
+    expect(configured).toContain('port-forward svc/lumen-reporter 9000');
+    expect(configured).toContain('3 NATS server(s)');
+    expect(configured).toContain('https://lumen.example.com/api/v1/summary');
+    expect(configured).toContain('LumenProbersMissing needs kube-state-metrics');
+    expect(configured).not.toContain('No API token is set');
+    expect(configured).not.toContain('nats.credentials.existingSecret');
+  });
+
   it('keeps the SQLite results volume when the release is uninstalled', async () => {
     const claim = find(await render(), 'PersistentVolumeClaim', 'lumen-store');
     expect(claim.metadata).toMatchObject({ annotations: { 'helm.sh/resource-policy': 'keep' } });
