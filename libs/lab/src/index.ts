@@ -14,6 +14,7 @@ export {
 } from './enforcer/faults.js';
 export { podManifest, scenarioObjects, type ManifestObject } from './objects.js';
 export { POD_IP_ANNOTATION } from './runtime/kubelet.js';
+export { resolveEnv, type SecretLookup } from './runtime/lumen-image.js';
 export { neighbourLimitsFor, type NeighbourLimits } from './runtime/network.js';
 // The API emulator alone, for benchmarks that serve a hollow cluster (no pods run).
 export { ApiServer, ObjectStore } from './api/index.js';

@@ -66,22 +66,44 @@ function containerEnv(
   pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
   secret: SecretLookup,
 ): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    ...resolveEnv(container.env ?? [], pod, secret),
+  };
+}
+
+/**
+ * A container's environment as the kubelet resolves it: plain values, the pod's fields, a
+ * Secret's keys (a missing Secret or key fails the container), and `$(VAR)` references to
+ * variables defined before it, expanded (`$$` stands for `$`; an unknown reference stays as
+ * written).
+ */
+export function resolveEnv(
+  env: NonNullable<ContainerView['env']>,
+  pod: { readonly nodeName: string; readonly namespace: string; readonly name: string },
+  secret: SecretLookup,
+): Record<string, string> {
   const fields: Record<string, string> = {
     'spec.nodeName': pod.nodeName,
     'metadata.namespace': pod.namespace,
     'metadata.name': pod.name,
   };
-  const env: Record<string, string> = {
-    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
-  };
-  for (const variable of container.env ?? []) {
+  const resolved: Record<string, string> = {};
+  for (const variable of env) {
     const fromSecret = variable.valueFrom?.secretKeyRef;
+    const fieldPath = variable.valueFrom?.fieldRef?.fieldPath;
     const value = fromSecret
       ? secretValue(secret, pod.namespace, fromSecret)
-      : (variable.value ?? fields[variable.valueFrom?.fieldRef?.fieldPath ?? '']);
-    if (value !== undefined) env[variable.name] = value;
+      : fieldPath !== undefined
+        ? fields[fieldPath]
+        : (variable.value ?? '').replace(
+            /\$\$|\$\(([-._a-zA-Z][-._a-zA-Z0-9]*)\)/g,
+            (whole, name: string | undefined) =>
+              name === undefined ? '$' : (resolved[name] ?? whole),
+          );
+    if (value !== undefined) resolved[variable.name] = value;
   }
-  return env;
+  return resolved;
 }
 
 /** Where a Lumen process of a pod writes its output. */
