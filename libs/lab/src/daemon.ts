@@ -17,7 +17,7 @@ import { renderKubeconfig } from './kubeconfig.js';
 import { LabNames } from './naming.js';
 import { cgroupRoot } from './runtime/cgroups.js';
 import { Kubelet, type LabNode } from './runtime/kubelet.js';
-import { DaemonSetController } from './runtime/daemonsets.js';
+import { WorkloadController } from './runtime/workloads.js';
 import { createFabric } from './runtime/network.js';
 import { readJson, writeJson, type DaemonConfig, type LabState } from './state.js';
 
@@ -81,6 +81,9 @@ async function main(stateDir: string): Promise<void> {
     onChange: () => {
       enforcer.changed();
     },
+    // The API server below mints them; the kubelet asks only once pods run.
+    serviceAccountToken: (namespace, serviceAccount, body) =>
+      server.mintServiceAccountToken(namespace, serviceAccount, body),
   });
   for (const fault of config.faults) enforcer.setFault(parseFault(fault));
   const tls = await selfSignedCertificate(stateDir);
@@ -112,9 +115,9 @@ async function main(stateDir: string): Promise<void> {
     renderKubeconfig(config.name, apiServer, readerToken, tls.cert),
     { mode: 0o600 },
   );
-  const daemonSets = new DaemonSetController(store, nodes, log);
+  const workloads = new WorkloadController(store, nodes, log);
   kubelet.start();
-  daemonSets.start();
+  workloads.start();
   enforcer.start();
   const state: LabState = {
     name: config.name,
@@ -136,7 +139,7 @@ async function main(stateDir: string): Promise<void> {
     if (stopping) return;
     stopping = true;
     log('stopping', { signal });
-    daemonSets.stop();
+    workloads.stop();
     await enforcer.stop();
     await kubelet.stop();
     await server.close();

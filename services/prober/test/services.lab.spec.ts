@@ -656,7 +656,7 @@ describe('the four services', () => {
         'node',
         'reachability',
         'outcome',
-        'namespace',
+        'policy_namespace',
         'policy',
         'subject',
         'receiver',

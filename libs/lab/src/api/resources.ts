@@ -10,6 +10,19 @@ export interface ResourceType {
   readonly subresources: readonly string[];
 }
 
+/** A resource stored as given, with the metadata every object gets, and nothing more. */
+function stored(
+  type: Omit<ResourceType, 'singular' | 'shortNames' | 'subresources'> &
+    Partial<Pick<ResourceType, 'shortNames' | 'subresources'>>,
+): ResourceType {
+  return {
+    singular: type.kind.toLowerCase(),
+    shortNames: [],
+    subresources: [],
+    ...type,
+  };
+}
+
 export const RESOURCE_TYPES: readonly ResourceType[] = [
   {
     group: '',
@@ -167,6 +180,101 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     shortNames: [],
     subresources: [],
   },
+  // What `helm install` of Lumen's chart creates (deploy/test/chart-install.lab.spec.ts).
+  // Stored as given; the lab's controllers act on Deployments, StatefulSets and Jobs (pods,
+  // claims, a Job's completion), and on DaemonSets above. The emulator enforces no RBAC:
+  // Roles and bindings are kept, not applied. A Service gets no ClusterIP and no endpoints
+  // (the lab has no kube-proxy); a PersistentVolumeClaim is bound to nothing; a
+  // PodDisruptionBudget and a PriorityClass change nothing.
+  stored({
+    group: 'apps',
+    version: 'v1',
+    kind: 'Deployment',
+    plural: 'deployments',
+    namespaced: true,
+    shortNames: ['deploy'],
+    subresources: ['status', 'scale'],
+  }),
+  stored({
+    group: 'apps',
+    version: 'v1',
+    kind: 'StatefulSet',
+    plural: 'statefulsets',
+    namespaced: true,
+    shortNames: ['sts'],
+    subresources: ['status', 'scale'],
+  }),
+  stored({
+    group: 'batch',
+    version: 'v1',
+    kind: 'Job',
+    plural: 'jobs',
+    namespaced: true,
+    subresources: ['status'],
+  }),
+  stored({
+    group: '',
+    version: 'v1',
+    kind: 'Service',
+    plural: 'services',
+    namespaced: true,
+    shortNames: ['svc'],
+    subresources: ['status'],
+  }),
+  stored({
+    group: '',
+    version: 'v1',
+    kind: 'PersistentVolumeClaim',
+    plural: 'persistentvolumeclaims',
+    namespaced: true,
+    shortNames: ['pvc'],
+    subresources: ['status'],
+  }),
+  stored({
+    group: 'policy',
+    version: 'v1',
+    kind: 'PodDisruptionBudget',
+    plural: 'poddisruptionbudgets',
+    namespaced: true,
+    shortNames: ['pdb'],
+    subresources: ['status'],
+  }),
+  stored({
+    group: 'scheduling.k8s.io',
+    version: 'v1',
+    kind: 'PriorityClass',
+    plural: 'priorityclasses',
+    namespaced: false,
+    shortNames: ['pc'],
+  }),
+  stored({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    kind: 'Role',
+    plural: 'roles',
+    namespaced: true,
+  }),
+  stored({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    kind: 'RoleBinding',
+    plural: 'rolebindings',
+    namespaced: true,
+  }),
+  stored({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    kind: 'ClusterRole',
+    plural: 'clusterroles',
+    namespaced: false,
+  }),
+  stored({
+    group: 'rbac.authorization.k8s.io',
+    version: 'v1',
+    kind: 'ClusterRoleBinding',
+    plural: 'clusterrolebindings',
+    namespaced: false,
+  }),
   {
     // Create-only: answered from the caller's rights, never stored.
     group: 'authorization.k8s.io',

@@ -8,7 +8,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ApiError } from './errors.js';
 import { openApiGroup, openApiIndex } from './openapi.js';
+import { parse as parseYaml } from 'yaml';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
+import { PROTOBUF, decodeProtobuf } from './protobuf.js';
 import {
   RESOURCE_TYPES,
   apiVersionOf,
@@ -187,16 +189,44 @@ function route(pathname: string): Route | undefined {
   return target ? { kind: 'resource', target } : undefined;
 }
 
-async function readBody(request: IncomingMessage): Promise<unknown> {
+/** Server-side apply's media type. */
+const APPLY_PATCH = 'application/apply-patch+yaml';
+
+async function readBody(request: IncomingMessage, contentType = ''): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const bytes = Buffer.concat(chunks);
+  if (contentType.startsWith(PROTOBUF) && bytes.length > 0) return decodeProtobuf(bytes);
+  const text = bytes.toString('utf8');
   if (!text) return undefined;
   try {
     return JSON.parse(text);
   } catch {
-    throw ApiError.badRequest('the request body is not valid JSON');
+    // An apply may be YAML; every other body is JSON.
+    if (contentType.startsWith(APPLY_PATCH)) {
+      try {
+        return parseYaml(text) as unknown;
+      } catch {
+        throw ApiError.badRequest('the apply body is not valid YAML');
+      }
+    }
+    throw ApiError.badRequest(
+      `the request body is not valid JSON${contentType ? ` (Content-Type: ${contentType})` : ''}`,
+    );
   }
+}
+
+/** The object an apply creates: the applied configuration, named by the path. */
+function appliedObject(body: unknown, name: string): KubeObject {
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    throw ApiError.badRequest('an apply body must be an object');
+  const object = body as KubeObject;
+  const given = (object.metadata as KubeObject['metadata'] | undefined)?.name;
+  if (given !== undefined && given !== name)
+    throw ApiError.badRequest(
+      `the name of the object (${given}) does not match the name on the URL (${name})`,
+    );
+  return { ...object, metadata: { ...object.metadata, name } };
 }
 
 function send(response: ServerResponse, code: number, body: unknown): void {
@@ -234,6 +264,12 @@ export class ApiServer {
       });
     };
     this.server = options.tls ? createHttpsServer(options.tls, handler) : createHttpServer(handler);
+  }
+
+  /** A TokenRequest's token, as the kubelet asks for a pod's projected token volume. */
+  mintServiceAccountToken(namespace: string, serviceAccount: string, body: object): string {
+    const request = this.tokens.request(namespace, serviceAccount, body);
+    return (request['status'] as { token: string }).token;
   }
 
   async listen(port = 0, host = '127.0.0.1'): Promise<string> {
@@ -385,7 +421,15 @@ export class ApiServer {
       return;
     }
     if (method === 'POST' && name === undefined) {
-      send(response, 201, store.create(type, namespace, (await readBody(request)) as KubeObject));
+      send(
+        response,
+        201,
+        store.create(
+          type,
+          namespace,
+          (await readBody(request, request.headers['content-type'])) as KubeObject,
+        ),
+      );
       return;
     }
     if (name === undefined)
@@ -398,34 +442,53 @@ export class ApiServer {
         send(
           response,
           200,
-          store.update(type, namespace, name, (await readBody(request)) as KubeObject, subresource),
-        );
-        return;
-      case 'PATCH': {
-        const patched = this.patched(
-          store.get(type, namespace, name),
-          request.headers['content-type'] ?? '',
-          await readBody(request),
-        );
-        send(
-          response,
-          200,
           store.update(
             type,
             namespace,
             name,
-            { ...patched, metadata: { ...patched.metadata, resourceVersion: undefined } },
+            (await readBody(request, request.headers['content-type'])) as KubeObject,
             subresource,
           ),
         );
         return;
-      }
+      case 'PATCH':
+        await this.patch(request, response, target, name);
+        return;
       case 'DELETE':
         send(response, 200, store.delete(type, namespace, name));
         return;
       default:
         throw new ApiError(405, 'MethodNotAllowed', `${method} is not supported`);
     }
+  }
+
+  private async patch(
+    request: IncomingMessage,
+    response: ServerResponse,
+    target: Target,
+    name: string,
+  ): Promise<void> {
+    const { store } = this.options;
+    const { type, namespace, subresource } = target;
+    const contentType = request.headers['content-type'] ?? '';
+    const body = await readBody(request, contentType);
+    // Server-side apply (Helm 4's default) creates what does not exist yet.
+    if (contentType.startsWith(APPLY_PATCH) && !store.find(type, namespace, name)) {
+      send(response, 201, store.create(type, namespace, appliedObject(body, name)));
+      return;
+    }
+    const patched = this.patched(store.get(type, namespace, name), contentType, body);
+    send(
+      response,
+      200,
+      store.update(
+        type,
+        namespace,
+        name,
+        { ...patched, metadata: { ...patched.metadata, resourceVersion: undefined } },
+        subresource,
+      ),
+    );
   }
 
   private patched(current: KubeObject, contentType: string, patch: unknown): KubeObject {
@@ -435,13 +498,18 @@ export class ApiServer {
         return mergePatch(current, patch) as KubeObject;
       case 'application/strategic-merge-patch+json':
         return strategicMergePatch(current, patch) as KubeObject;
+      // One field manager's apply over what it applied before: its fields merged in as a
+      // strategic merge does; fields it stopped naming are kept (a real server's field
+      // ownership would remove them).
+      case APPLY_PATCH:
+        return strategicMergePatch(current, patch) as KubeObject;
       case 'application/json-patch+json':
         return jsonPatch(current, patch) as KubeObject;
       default:
         throw new ApiError(
           415,
           'UnsupportedMediaType',
-          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${contentType})`,
+          `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got ${contentType})`,
         );
     }
   }
@@ -530,9 +598,21 @@ export class ApiServer {
       else if (event.type === 'MODIFIED' && now) write(before ? 'MODIFIED' : 'ADDED', event.object);
       else if (event.type === 'MODIFIED' && before) write('DELETED', event.object);
     };
-    if (since === undefined) {
+    // A watch list (client-go's streaming list, `sendInitialEvents`): every object as
+    // ADDED, then a bookmark that says the initial events are over, then the changes.
+    const watchList = query.get('sendInitialEvents') === 'true';
+    if (since === undefined || watchList) {
       for (const object of store.list(target.type, target.namespace).items.filter(matches))
         write('ADDED', object);
+      if (watchList)
+        write('BOOKMARK', {
+          kind: target.type.kind,
+          apiVersion: apiVersionOf(target.type),
+          metadata: {
+            resourceVersion: String(store.resourceVersion),
+            annotations: { 'k8s.io/initial-events-end': 'true' },
+          },
+        });
     } else {
       const missed = store.eventsSince(since);
       if (!missed) {

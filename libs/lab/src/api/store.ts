@@ -81,6 +81,12 @@ export class ObjectStore {
     return { items: items.map((o) => structuredClone(o)), resourceVersion: this.version };
   }
 
+  /** The object, or undefined where there is none. */
+  find(type: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
+    const object = this.bucket(type).get(keyOf(namespace, name));
+    return object ? structuredClone(object) : undefined;
+  }
+
   get(type: ResourceType, namespace: string | undefined, name: string): KubeObject {
     const object = this.bucket(type).get(keyOf(namespace, name));
     if (!object) throw ApiError.notFound(type.kind, type.group, type.plural, name);

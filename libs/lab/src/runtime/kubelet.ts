@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync } from 'node:fs';
+import { closeSync, rmSync } from 'node:fs';
 import { freePort } from '#lumen/host';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Protocol } from '#lumen/policy';
 import { ApiError } from '../api/errors.js';
 import { resourceByKind, type KubeObject } from '../api/resources.js';
@@ -12,6 +12,7 @@ import { addProcess, podCgroupPath, processesIn, removeTree } from './cgroups.js
 import { closeListeners, listenable, openListeners, type Listener } from './listeners.js';
 import { createPodNetwork, deleteNetns, ensureNeighbourCapacity, netnsPath } from './network.js';
 import { lumenProcess, processLog } from './lumen-image.js';
+import { mountVolumes, mountedPaths, type MountView } from './volumes.js';
 
 /** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
 export const POD_IP_ANNOTATION = 'lab.lumen.dev/pod-ip';
@@ -47,17 +48,26 @@ export interface KubeletOptions {
   readonly log: (message: string, fields?: Record<string, unknown>) => void;
   /** Called after a pod started or stopped. */
   readonly onChange: () => void;
+  /** A TokenRequest's token, for a pod's projected ServiceAccount token volume. */
+  readonly serviceAccountToken?: (
+    namespace: string,
+    serviceAccount: string,
+    body: object,
+  ) => string;
 }
 
 interface PodSpecView {
   readonly nodeName?: string;
   readonly hostNetwork?: boolean;
+  readonly serviceAccountName?: string;
+  readonly volumes?: Parameters<typeof mountVolumes>[0]['volumes'];
   readonly containers?: readonly {
     image?: string;
     command?: string[];
     args?: string[];
     env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }[];
     ports?: readonly { containerPort: number; protocol?: Protocol }[];
+    volumeMounts?: readonly MountView[];
   }[];
 }
 
@@ -79,6 +89,9 @@ export class Kubelet {
   private readonly running = new Map<string, RunningPod>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly usedIps = new Set<string>();
+  /** Pods being started, and the exit codes of processes that ended meanwhile. */
+  private readonly starting = new Set<string>();
+  private readonly exits = new Map<string, number | null>();
   private nextIndex = 1;
   private unsubscribe: (() => void) | undefined;
 
@@ -223,6 +236,7 @@ export class Kubelet {
       containerId,
       listeners,
     });
+    this.starting.add(uid);
     try {
       if (netns) {
         ensureNeighbourCapacity(this.running.size + 1, (message) => {
@@ -239,6 +253,8 @@ export class Kubelet {
       );
       if (netns) listeners = await openListeners(netnsPath(netns), listenable(ports));
     } catch (error) {
+      this.starting.delete(uid);
+      this.exits.delete(uid);
       await this.release(record());
       this.setStatus(pod, { phase: 'Failed', reason: 'LabStartError', message: String(error) });
       throw error;
@@ -277,6 +293,11 @@ export class Kubelet {
       node: node.name,
       netns,
     });
+    this.starting.delete(uid);
+    if (this.exits.has(uid)) {
+      this.ended(pod, this.exits.get(uid) ?? null);
+      this.exits.delete(uid);
+    }
     this.options.onChange();
   }
 
@@ -296,21 +317,134 @@ export class Kubelet {
       (namespace, name) => this.secretData(namespace, name),
     );
     const argv = lumen?.argv ?? ['sleep', 'infinity'];
+    const env = lumen ? this.withVolumes(pod, spec, lumen.env) : undefined;
     const output = lumen
       ? processLog(this.options.names.stateDir, pod.metadata.namespace ?? '', pod.metadata.name)
       : 'ignore';
     const [command = 'sleep', ...args] =
       netns && !lumen ? ['nsenter', `--net=${netnsPath(netns)}`, ...argv] : argv;
     try {
-      return spawn(command, args, {
+      const child = spawn(command, args, {
         detached: true,
         stdio: ['ignore', output, output],
-        ...(lumen ? { env: { ...lumen.env, HTTP_PORT: String(await freePort()) } } : {}),
+        ...(lumen
+          ? {
+              env: {
+                // In-cluster, a pod reaches the API with its ServiceAccount's token; in the
+                // lab it uses the lab's kubeconfig (the emulator enforces no RBAC).
+                KUBECONFIG: this.options.names.kubeconfig,
+                ...env,
+                HTTP_PORT: String(await freePort()),
+              },
+            }
+          : {}),
       });
+      // A Lumen process that ends ends its pod: Succeeded on exit 0 (a Job's), Failed
+      // otherwise. The lab restarts no container.
+      if (lumen)
+        child.once('exit', (code) => {
+          this.ended(pod, code);
+        });
+      return child;
     } finally {
       // The child holds its own copy of the log descriptor.
       if (typeof output === 'number') closeSync(output);
     }
+  }
+
+  /** Lumen's container's volumes made on the host, and its paths moved to them. */
+  private withVolumes(
+    pod: KubeObject,
+    spec: PodSpecView,
+    env: Record<string, string>,
+  ): Record<string, string> {
+    const namespace = pod.metadata.namespace ?? '';
+    const mounts = spec.containers?.[0]?.volumeMounts ?? [];
+    if (mounts.length === 0) return env;
+    const hostPaths = mountVolumes(
+      { namespace, ...(spec.volumes ? { volumes: spec.volumes } : {}) },
+      mounts,
+      {
+        podDir: this.volumesDir(pod.metadata.uid ?? ''),
+        claimsDir: join(this.options.names.stateDir, 'claims'),
+      },
+      {
+        secret: (ns, name) => this.secretData(ns, name),
+        configMap: (ns, name) => this.configMapData(ns, name),
+        token: (audience, expirationSeconds) => {
+          if (!this.options.serviceAccountToken)
+            throw new Error('this lab mints no ServiceAccount tokens for projected volumes');
+          return this.options.serviceAccountToken(namespace, spec.serviceAccountName ?? 'default', {
+            spec: {
+              ...(audience ? { audiences: [audience] } : {}),
+              ...(expirationSeconds ? { expirationSeconds } : {}),
+              boundObjectRef: { kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid },
+            },
+          });
+        },
+      },
+    );
+    return mountedPaths(env, hostPaths);
+  }
+
+  private volumesDir(uid: string): string {
+    return join(this.options.names.stateDir, 'volumes', uid);
+  }
+
+  private configMapData(namespace: string, name: string): Record<string, string> | undefined {
+    const type = resourceByKind('ConfigMap');
+    if (!type) return undefined;
+    const found = this.options.store.find(type, namespace, name);
+    return found ? ((found['data'] ?? {}) as Record<string, string>) : undefined;
+  }
+
+  private ended(pod: KubeObject, code: number | null): void {
+    const uid = pod.metadata.uid ?? '';
+    if (!this.running.has(uid)) {
+      // It ended before its pod was reported Running (a quick Job): reported after that.
+      if (this.starting.has(uid)) this.exits.set(uid, code);
+      return;
+    }
+    const podType = resourceByKind('Pod');
+    if (!podType) return;
+    const phase = code === 0 ? 'Succeeded' : 'Failed';
+    this.update(() => {
+      const current = this.options.store.get(podType, pod.metadata.namespace, pod.metadata.name);
+      const status = (current['status'] ?? {}) as Record<string, unknown>;
+      const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+      this.options.store.update(
+        podType,
+        pod.metadata.namespace,
+        pod.metadata.name,
+        {
+          ...current,
+          status: {
+            ...status,
+            phase,
+            conditions: ((status['conditions'] ?? []) as { type: string }[]).map((c) =>
+              c.type === 'Ready' || c.type === 'ContainersReady' ? { ...c, status: 'False' } : c,
+            ),
+            containerStatuses: [
+              {
+                name: 'lab',
+                ready: false,
+                started: false,
+                restartCount: 0,
+                image: 'lumen-lab',
+                imageID: 'lumen-lab',
+                state: { terminated: { exitCode: code ?? 137, finishedAt: now } },
+              },
+            ],
+          },
+        },
+        'status',
+      );
+    });
+    this.options.log('pod process ended', {
+      pod: `${pod.metadata.namespace ?? ''}/${pod.metadata.name}`,
+      phase,
+      code,
+    });
   }
 
   private secretData(namespace: string, name: string): Record<string, string> | undefined {
@@ -364,6 +498,7 @@ export class Kubelet {
     }
     await waitForEmpty(podDir);
     await removeTree(podDir);
+    rmSync(this.volumesDir(pod.uid), { recursive: true, force: true });
     if (pod.netns) await deleteNetns(pod.netns);
     if (!pod.hostNetwork) this.usedIps.delete(pod.ip);
   }

@@ -51,7 +51,9 @@ export function lumenProcess(
   const container = containers?.[0];
   if (!container?.image || !LUMEN_IMAGE.test(container.image)) return undefined;
   const [, script] = [...(container.command ?? []), ...(container.args ?? [])];
-  if (!script || !/^(\/app\/)?dist\/services\/[a-z]+\/src\/main\.js$/.test(script))
+  // A service's entrypoint, or another of its scripts (the chart's hook Job runs the
+  // scheduler's issuer-key.js).
+  if (!script || !/^(\/app\/)?dist\/services\/[a-z]+\/src\/[a-z-]+\.js$/.test(script))
     return undefined;
   const entry = join(repository, script.replace(/^\/app\//, ''));
   if (!existsSync(entry))
