@@ -5,15 +5,17 @@
  * runs Lumen's issuer-key to completion and leaves the auth callout's Secret, the lab's
  * controllers make the workloads' pods and claims, the kubelet gives Lumen's containers
  * their volumes (the prober its projected, pod-bound token), and `helm uninstall` removes
- * all but the results claim, which the chart keeps. NATS and the services running to first
- * verdicts in this install are not yet here (issue 17).
+ * all but the results claim, which the chart keeps. In between, NATS (the bundled
+ * nats-server 2.10 with the chart's configuration) and the four services run as the lab
+ * runs these images, on the host, reaching each other through the Services' pods, and the
+ * first verdicts arrive.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { run } from '#lumen/host';
-import { LabNames } from '#lumen/lab';
+import { HOST_PORTS_ANNOTATION, LabNames } from '#lumen/lab';
 import { TEST_LAB_ROOT, eventually, layerBinary, repositoryRoot } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 
@@ -48,6 +50,29 @@ async function objects(kinds: string): Promise<string[]> {
     kinds,
   ]);
   return list.items.map((o) => `${o.kind}/${o.metadata.name}`).sort();
+}
+
+const TOKEN = 'chart-install-token-0123456789';
+
+/** The reporter's summary through its API, on the host port the lab gave its pod. */
+async function reporterSummary(): Promise<
+  { cases: number; undecided: number; byOutcome: Record<string, number> } | undefined
+> {
+  const pods = await kubectlJson<{
+    items: { metadata: { name: string; annotations?: Record<string, string> } }[];
+  }>(['-n', 'lumen', 'get', 'pods', '-l', 'app.kubernetes.io/component=reporter']);
+  const ports = pods.items[0]?.metadata.annotations?.[HOST_PORTS_ANNOTATION];
+  const port = ports ? (JSON.parse(ports) as Record<string, number>)['8084'] : undefined;
+  if (!port) return undefined;
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/summary`, {
+    headers: { authorization: `Bearer ${TOKEN}` },
+  }).catch(() => undefined);
+  if (!response?.ok) return undefined;
+  return (await response.json()) as {
+    cases: number;
+    undecided: number;
+    byOutcome: Record<string, number>;
+  };
 }
 
 beforeAll(async () => {
@@ -87,6 +112,13 @@ describe('helm install of the chart into a lab', () => {
       'image.repository=lumen',
       '--set',
       'image.tag=lab',
+      '--set',
+      'reporter.api.tokens[0].name=lab',
+      '--set',
+      `reporter.api.tokens[0].token=${TOKEN}`,
+      // A lab node is a few pods: a short sweep, so a second round follows the first.
+      '--set',
+      'planner.sweepIntervalMs=20000',
       '--timeout',
       '120s',
     ]);
@@ -151,6 +183,20 @@ describe('helm install of the chart into a lab', () => {
     ) as { aud: string[]; 'kubernetes.io': { pod?: { name: string } } };
     expect(claims.aud).toEqual(['lumen-nats']);
     expect(claims['kubernetes.io'].pod?.name).toMatch(/^lumen-prober-/);
+
+    // First verdicts: NATS (Debian's nats-server 2.10, with the chart's configuration and
+    // users) up, the probers admitted by the auth callout, recipe 07's cases judged.
+    const summary = await eventually(
+      async () => {
+        const body = await reporterSummary();
+        return body && body.undecided === 0 && (body.byOutcome['pass'] ?? 0) > 0 ? body : undefined;
+      },
+      'the first verdicts of the chart’s install',
+      120_000,
+      500,
+    );
+    expect(summary.byOutcome['fail'] ?? 0).toBe(0);
+    expect(summary.cases).toBeGreaterThanOrEqual(4);
 
     expect((await helmRun(['status', 'lumen', '--namespace', 'lumen'])).stdout).toContain(
       'STATUS: deployed',

@@ -15,6 +15,7 @@ export {
 export { podManifest, scenarioObjects, type ManifestObject } from './objects.js';
 export { POD_IP_ANNOTATION } from './runtime/kubelet.js';
 export { resolveEnv, type SecretLookup } from './runtime/lumen-image.js';
+export { HOST_PORTS_ANNOTATION } from './runtime/host-network.js';
 export { neighbourLimitsFor, type NeighbourLimits } from './runtime/network.js';
 // The API emulator alone, for benchmarks that serve a hollow cluster (no pods run).
 export { ApiServer, ObjectStore } from './api/index.js';

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, rmSync } from 'node:fs';
-import { freePort } from '#lumen/host';
+import { closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { bundledNatsServer } from '#lumen/messaging';
 import { dirname, join } from 'node:path';
 import type { Protocol } from '#lumen/policy';
 import { ApiError } from '../api/errors.js';
@@ -11,8 +11,17 @@ import type { LabNames } from '../naming.js';
 import { addProcess, podCgroupPath, processesIn, removeTree } from './cgroups.js';
 import { closeListeners, listenable, openListeners, type Listener } from './listeners.js';
 import { createPodNetwork, deleteNetns, ensureNeighbourCapacity, netnsPath } from './network.js';
-import { lumenProcess, processLog } from './lumen-image.js';
-import { mountVolumes, mountedPaths, type MountView } from './volumes.js';
+import { lumenProcess, processLog, resolveEnv } from './lumen-image.js';
+import { mountVolumes, mountedArgs, mountedPaths, type MountView } from './volumes.js';
+import {
+  HostPorts,
+  HOST_PORTS_ANNOTATION,
+  natsConfigOnHost,
+  serviceAddresses,
+} from './host-network.js';
+
+/** NATS's image, by its name: `nats:<tag>`, `…/nats@sha256:…`. */
+const NATS_IMAGE = /(^|\/)nats([:@]|$)/;
 
 /** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
 export const POD_IP_ANNOTATION = 'lab.lumen.dev/pod-ip';
@@ -60,13 +69,14 @@ interface PodSpecView {
   readonly nodeName?: string;
   readonly hostNetwork?: boolean;
   readonly serviceAccountName?: string;
+  readonly restartPolicy?: 'Always' | 'OnFailure' | 'Never';
   readonly volumes?: Parameters<typeof mountVolumes>[0]['volumes'];
   readonly containers?: readonly {
     image?: string;
     command?: string[];
     args?: string[];
     env?: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath?: string } } }[];
-    ports?: readonly { containerPort: number; protocol?: Protocol }[];
+    ports?: readonly { name?: string; containerPort: number; protocol?: Protocol }[];
     volumeMounts?: readonly MountView[];
   }[];
 }
@@ -89,6 +99,7 @@ export class Kubelet {
   private readonly running = new Map<string, RunningPod>();
   private readonly queues = new Map<string, Promise<void>>();
   private readonly usedIps = new Set<string>();
+  private readonly hostPorts = new HostPorts();
   /** Pods being started, and the exit codes of processes that ended meanwhile. */
   private readonly starting = new Set<string>();
   private readonly exits = new Map<string, number | null>();
@@ -293,6 +304,7 @@ export class Kubelet {
       node: node.name,
       netns,
     });
+    this.annotateHostPorts(pod);
     this.starting.delete(uid);
     if (this.exits.has(uid)) {
       this.ended(pod, this.exits.get(uid) ?? null);
@@ -302,8 +314,9 @@ export class Kubelet {
   }
 
   /**
-   * The pod's process: Lumen's entrypoint for a pod of Lumen's image, a sleeper for any
-   * other, in the pod's network namespace (the host's for hostNetwork pods).
+   * The pod's process: Lumen's entrypoint for a pod of Lumen's image, nats-server for
+   * NATS's, a sleeper for any other, in the pod's network namespace (the host's for
+   * hostNetwork pods, and for Lumen's and NATS's, which run on the host: see HostPorts).
    */
   private async startContainer(
     pod: KubeObject,
@@ -311,57 +324,141 @@ export class Kubelet {
     node: LabNode,
     netns: string | undefined,
   ): Promise<ChildProcess> {
-    const lumen = lumenProcess(
-      spec.containers,
-      { nodeName: node.name, namespace: pod.metadata.namespace ?? '', name: pod.metadata.name },
-      (namespace, name) => this.secretData(namespace, name),
+    const launch = this.hostProcess(pod, spec, node);
+    if (!launch) {
+      const [command = 'sleep', ...args] = netns
+        ? ['nsenter', `--net=${netnsPath(netns)}`, 'sleep', 'infinity']
+        : ['sleep', 'infinity'];
+      return spawn(command, args, { detached: true, stdio: 'ignore' });
+    }
+    const child = await this.spawnHostProcess(pod, launch);
+    this.supervise(pod, spec, launch, child, 0);
+    return child;
+  }
+
+  /** What runs a pod of Lumen's or NATS's image on the host; undefined for other images. */
+  private hostProcess(
+    pod: KubeObject,
+    spec: PodSpecView,
+    node: LabNode,
+  ): (() => Promise<{ argv: string[]; env: Record<string, string> }>) | undefined {
+    const namespace = pod.metadata.namespace ?? '';
+    const where = { nodeName: node.name, namespace, name: pod.metadata.name };
+    const secret = (ns: string, name: string) => this.secretData(ns, name);
+    const container = spec.containers?.[0];
+    const ports = this.hostPorts;
+    const hostPort = (containerPort: number) =>
+      ports.of(namespace, pod.metadata.name, containerPort);
+    if (container?.image && NATS_IMAGE.test(container.image)) {
+      return async () => {
+        const hostPaths = this.volumes(pod, spec);
+        const [, configFile] = mountedArgs(container.args ?? [], hostPaths);
+        if (!configFile)
+          throw new Error(`the NATS container of ${pod.metadata.name} names no --config`);
+        const config = join(this.volumesDir(pod.metadata.uid ?? ''), 'nats-on-host.conf');
+        writeFileSync(
+          config,
+          await natsConfigOnHost(readFileSync(configFile, 'utf8'), hostPort, hostPaths),
+          { mode: 0o600 },
+        );
+        return {
+          argv: [bundledNatsServer() ?? 'nats-server', '-a', '127.0.0.1', '--config', config],
+          env: {
+            PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+            ...resolveEnv(container.env ?? [], where, secret),
+          },
+        };
+      };
+    }
+    const lumen = lumenProcess(spec.containers, where, secret);
+    if (!lumen) return undefined;
+    return async () => {
+      const env = mountedPaths(lumen.env, this.volumes(pod, spec));
+      const http = (container?.ports ?? []).find((p) => p.name === 'http')?.containerPort;
+      return {
+        argv: [...lumen.argv],
+        env: {
+          // In-cluster, a pod reaches the API with its ServiceAccount's token; in the
+          // lab it uses the lab's kubeconfig (the emulator enforces no RBAC).
+          KUBECONFIG: this.options.names.kubeconfig,
+          ...(await serviceAddresses(env, namespace, this.options.store, ports)),
+          HTTP_PORT: String(await hostPort(http ?? Number(env['HTTP_PORT'] ?? 8080))),
+        },
+      };
+    };
+  }
+
+  private async spawnHostProcess(
+    pod: KubeObject,
+    launch: () => Promise<{ argv: string[]; env: Record<string, string> }>,
+  ): Promise<ChildProcess> {
+    const { argv, env } = await launch();
+    const output = processLog(
+      this.options.names.stateDir,
+      pod.metadata.namespace ?? '',
+      pod.metadata.name,
     );
-    const argv = lumen?.argv ?? ['sleep', 'infinity'];
-    const env = lumen ? this.withVolumes(pod, spec, lumen.env) : undefined;
-    const output = lumen
-      ? processLog(this.options.names.stateDir, pod.metadata.namespace ?? '', pod.metadata.name)
-      : 'ignore';
-    const [command = 'sleep', ...args] =
-      netns && !lumen ? ['nsenter', `--net=${netnsPath(netns)}`, ...argv] : argv;
     try {
-      const child = spawn(command, args, {
-        detached: true,
-        stdio: ['ignore', output, output],
-        ...(lumen
-          ? {
-              env: {
-                // In-cluster, a pod reaches the API with its ServiceAccount's token; in the
-                // lab it uses the lab's kubeconfig (the emulator enforces no RBAC).
-                KUBECONFIG: this.options.names.kubeconfig,
-                ...env,
-                HTTP_PORT: String(await freePort()),
-              },
-            }
-          : {}),
-      });
-      // A Lumen process that ends ends its pod: Succeeded on exit 0 (a Job's), Failed
-      // otherwise. The lab restarts no container.
-      if (lumen)
-        child.once('exit', (code) => {
-          this.ended(pod, code);
-        });
-      return child;
+      const [command = 'false', ...args] = argv;
+      return spawn(command, args, { detached: true, stdio: ['ignore', output, output], env });
     } finally {
       // The child holds its own copy of the log descriptor.
-      if (typeof output === 'number') closeSync(output);
+      closeSync(output);
     }
   }
 
-  /** Lumen's container's volumes made on the host, and its paths moved to them. */
-  private withVolumes(
+  /**
+   * A host process that ends: restarted as its pod's restartPolicy says (Always by default,
+   * OnFailure on a non-zero exit; after 0.5 s, doubling up to 10 s), or it ends its pod
+   * (Succeeded on exit 0, Failed otherwise), as a Job's does.
+   */
+  private supervise(
     pod: KubeObject,
     spec: PodSpecView,
-    env: Record<string, string>,
-  ): Record<string, string> {
+    launch: () => Promise<{ argv: string[]; env: Record<string, string> }>,
+    child: ChildProcess,
+    restarts: number,
+  ): void {
+    child.once('exit', (code) => {
+      const uid = pod.metadata.uid ?? '';
+      const policy = spec.restartPolicy ?? 'Always';
+      const restart = policy === 'Always' || (policy === 'OnFailure' && code !== 0);
+      const alive = this.running.has(uid) || this.starting.has(uid);
+      if (!restart || !alive) {
+        this.ended(pod, code);
+        return;
+      }
+      const delay = Math.min(10_000, 500 * 2 ** restarts);
+      setTimeout(() => {
+        const running = this.running.get(uid);
+        if (!running) return;
+        void this.spawnHostProcess(pod, launch)
+          .then(async (next) => {
+            next.unref();
+            await addProcess(running.cgroup, next.pid ?? 0);
+            this.options.log('container restarted', {
+              pod: `${running.namespace}/${running.name}`,
+              restarts: restarts + 1,
+              exitCode: code,
+            });
+            this.supervise(pod, spec, launch, next, restarts + 1);
+          })
+          .catch((error: unknown) => {
+            this.options.log('container restart failed', {
+              pod: running.name,
+              error: String(error),
+            });
+          });
+      }, delay).unref();
+    });
+  }
+
+  /** A host-run container's volumes made on the host: mount path → host path. */
+  private volumes(pod: KubeObject, spec: PodSpecView): Map<string, string> {
     const namespace = pod.metadata.namespace ?? '';
     const mounts = spec.containers?.[0]?.volumeMounts ?? [];
-    if (mounts.length === 0) return env;
-    const hostPaths = mountVolumes(
+    if (mounts.length === 0) return new Map();
+    return mountVolumes(
       { namespace, ...(spec.volumes ? { volumes: spec.volumes } : {}) },
       mounts,
       {
@@ -384,7 +481,26 @@ export class Kubelet {
         },
       },
     );
-    return mountedPaths(env, hostPaths);
+  }
+
+  /** Where a host-run pod's ports are on the host, for whoever must reach it (a test). */
+  private annotateHostPorts(pod: KubeObject): void {
+    const ports = this.hostPorts.ofPod(pod.metadata.namespace ?? '', pod.metadata.name);
+    const podType = resourceByKind('Pod');
+    if (!podType || Object.keys(ports).length === 0) return;
+    this.update(() => {
+      const current = this.options.store.get(podType, pod.metadata.namespace, pod.metadata.name);
+      this.options.store.update(podType, pod.metadata.namespace, pod.metadata.name, {
+        ...current,
+        metadata: {
+          ...current.metadata,
+          annotations: {
+            ...current.metadata.annotations,
+            [HOST_PORTS_ANNOTATION]: JSON.stringify(ports),
+          },
+        },
+      });
+    });
   }
 
   private volumesDir(uid: string): string {
@@ -479,6 +595,7 @@ export class Kubelet {
 
   private async stopPod(pod: RunningPod): Promise<void> {
     this.running.delete(pod.uid);
+    this.hostPorts.release(pod.namespace, pod.name);
     await this.release(pod);
     this.options.log('pod stopped', { pod: `${pod.namespace}/${pod.name}` });
     this.options.onChange();

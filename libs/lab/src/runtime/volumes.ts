@@ -158,3 +158,12 @@ export function mountedPaths(
     }),
   );
 }
+
+/** A container's arguments with the paths under a mount moved, as `mountedPaths` does. */
+export function mountedArgs(
+  args: readonly string[],
+  hostPaths: ReadonlyMap<string, string>,
+): string[] {
+  const moved = mountedPaths(Object.fromEntries(args.map((a, i) => [String(i), a])), hostPaths);
+  return args.map((_, i) => moved[String(i)] ?? '');
+}
