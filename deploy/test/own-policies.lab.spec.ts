@@ -40,6 +40,7 @@ describe('Lumen’s own NetworkPolicies', () => {
         { name: 'ingress-nginx' },
         { name: 'tenant' },
         { name: 'kube-system' },
+        { name: 'default' },
       ],
       pods: [
         component('planner', 8081),
@@ -60,6 +61,28 @@ describe('Lumen’s own NetworkPolicies', () => {
           name: 'coredns',
           labels: { 'k8s-app': 'kube-dns' },
           ports: [{ containerPort: 53, protocol: 'TCP' }],
+        },
+        // The API server's endpoint, on its Service port and on kubeadm's endpoint port.
+        {
+          namespace: 'default',
+          name: 'apiserver',
+          labels: { component: 'kube-apiserver' },
+          // An address, since the chart reaches the API server by ipBlock, not by labels.
+          ip: '10.244.1.250',
+          ports: [
+            { containerPort: 443, protocol: 'TCP' },
+            { containerPort: 6443, protocol: 'TCP' },
+          ],
+        },
+        {
+          namespace: 'tenant',
+          name: 'webhook',
+          labels: { app: 'webhook' },
+          ip: '10.244.2.250',
+          ports: [
+            { containerPort: 443, protocol: 'TCP' },
+            { containerPort: 80, protocol: 'TCP' },
+          ],
         },
       ],
       policies,
@@ -94,7 +117,37 @@ describe('Lumen’s own NetworkPolicies', () => {
         },
         { from: 'tenant/app', to: 'lumen/reporter', port: 8084, protocol: 'TCP', allowed: false },
         { from: 'tenant/app', to: 'lumen/nats', port: 4222, protocol: 'TCP', allowed: false },
-        { from: 'lumen/prober', to: 'lumen/nats', port: 4222, protocol: 'TCP', allowed: true },
+        // What Lumen needs under its own default deny: every component to NATS and DNS,
+        // those that read the API to its endpoint on either port, the reporter to webhooks.
+        ...['planner', 'scheduler', 'prober', 'reporter'].flatMap((c) => [
+          { from: `lumen/${c}`, to: 'lumen/nats', port: 4222, protocol: 'TCP', allowed: true },
+          {
+            from: `lumen/${c}`,
+            to: 'kube-system/coredns',
+            port: 53,
+            protocol: 'TCP',
+            allowed: true,
+          },
+          {
+            from: `lumen/${c}`,
+            to: 'default/apiserver',
+            port: 443,
+            protocol: 'TCP',
+            allowed: true,
+          },
+          {
+            from: `lumen/${c}`,
+            to: 'default/apiserver',
+            port: 6443,
+            protocol: 'TCP',
+            allowed: true,
+          },
+        ]),
+        { from: 'lumen/reporter', to: 'tenant/webhook', port: 443, protocol: 'TCP', allowed: true },
+        { from: 'lumen/reporter', to: 'tenant/webhook', port: 80, protocol: 'TCP', allowed: true },
+        // and nothing more: a prober's egress is NATS, DNS and the API's ports only (to any
+        // address while networkPolicies.apiServerCidrs is empty).
+        { from: 'lumen/prober', to: 'tenant/webhook', port: 80, protocol: 'TCP', allowed: false },
         // Cluster routes are for NATS servers only.
         { from: 'lumen/prober', to: 'lumen/nats', port: 6222, protocol: 'TCP', allowed: false },
         { from: 'lumen/prober', to: 'tenant/app', port: 80, protocol: 'TCP', allowed: false },
