@@ -29,6 +29,7 @@ export {
   type RenderedObject,
 } from './tools.js';
 export { containerEnvironment, type PodContext } from './pod-env.js';
+export { spawnService } from './service-process.js';
 export * from './lab-hygiene.js';
 export { eventually } from './eventually.js';
 export * from './records.js';

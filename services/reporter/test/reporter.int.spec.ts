@@ -5,9 +5,9 @@
  * each tenant only about its namespaces; /metrics has the reporter's series.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Validator } from '@seriousme/openapi-schema-validator';
@@ -35,7 +35,7 @@ import {
 import { verifySignature } from '#lumen/alerting';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
-import { batchAnsweredBy, dispatchAndAnswer, eventually, repositoryRoot } from '#lumen/testing';
+import { batchAnsweredBy, dispatchAndAnswer, eventually, spawnService } from '#lumen/testing';
 
 const SECRET = 'webhook-secret-0123456789';
 const TOKENS = {
@@ -91,36 +91,29 @@ let reporter: ChildProcess | undefined;
 let apiPort: number;
 
 async function startReporter(): Promise<void> {
-  const child = spawn(
-    process.execPath,
-    [join(repositoryRoot, 'dist', 'services', 'reporter', 'src', 'main.js')],
+  const child = spawnService(
+    'reporter',
     {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NATS_URL: nats.url,
-        HTTP_PORT: String(apiPort),
-        SQLITE_PATH: join(scratch, 'lumen.db'),
-        SETTLE_WINDOW_MS: '0',
-        MAX_ATTEMPTS: '1',
-        CLUSTER_NAME: 'lab',
-        PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
-        API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
-        ALERT_RECEIVERS_FILE: join(scratch, 'receivers.yaml'),
-        // Wide enough that a round's verdicts, judged one by one, gather even on a busy
-        // machine; the interval lets the resolved message follow the firing one quickly.
-        ALERT_GROUP_WAIT_MS: '2000',
-        ALERT_GROUP_INTERVAL_MS: '2000',
-        ALERT_RETRY_BASE_MS: '200',
-        ALERT_RETRY_MAX_MS: '1000',
-        ALERT_DISPATCH_INTERVAL_MS: '100',
-        ALERTMANAGER_RESEND_MS: '3600000',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      NATS_URL: nats.url,
+      HTTP_PORT: String(apiPort),
+      SQLITE_PATH: join(scratch, 'lumen.db'),
+      SETTLE_WINDOW_MS: '0',
+      MAX_ATTEMPTS: '1',
+      CLUSTER_NAME: 'lab',
+      PUBLIC_URL: `http://127.0.0.1:${apiPort}`,
+      API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
+      ALERT_RECEIVERS_FILE: join(scratch, 'receivers.yaml'),
+      // Wide enough that a round's verdicts, judged one by one, gather even on a busy
+      // machine; the interval lets the resolved message follow the firing one quickly.
+      ALERT_GROUP_WAIT_MS: '2000',
+      ALERT_GROUP_INTERVAL_MS: '2000',
+      ALERT_RETRY_BASE_MS: '200',
+      ALERT_RETRY_MAX_MS: '1000',
+      ALERT_DISPATCH_INTERVAL_MS: '100',
+      ALERTMANAGER_RESEND_MS: '3600000',
     },
+    join(scratch, 'reporter.log'),
   );
-  const log = createWriteStream(join(scratch, 'reporter.log'), { flags: 'a' });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
   reporter = child;
   await eventually(
     () =>

@@ -6,8 +6,8 @@
  * answers the API with what the leader judged; killed, the leader hands over to it.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ import {
   eventually,
   podEndpointFixture,
   probeResultFixture,
-  repositoryRoot,
+  spawnService,
   testCaseFixture,
 } from '#lumen/testing';
 import { ApiServer, ObjectStore } from '../../../libs/lab/src/api/index.js';
@@ -49,31 +49,24 @@ async function administer(statement: string): Promise<void> {
 
 async function startReplica(name: string): Promise<number> {
   const port = await freePort();
-  const child = spawn(
-    process.execPath,
-    [join(repositoryRoot, 'dist', 'services', 'reporter', 'src', 'main.js')],
+  const child = spawnService(
+    'reporter',
     {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NATS_URL: nats.url,
-        HTTP_PORT: String(port),
-        DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
-        SETTLE_WINDOW_MS: '0',
-        MAX_ATTEMPTS: '1',
-        API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
-        LEADER_ELECTION: 'true',
-        LEASE_NAME: 'lumen-reporter',
-        LEASE_DURATION_SECONDS: '5',
-        POD_NAME: name,
-        POD_NAMESPACE: 'lumen',
-        KUBECONFIG: join(scratch, 'kubeconfig'),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      NATS_URL: nats.url,
+      HTTP_PORT: String(port),
+      DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${database}`,
+      SETTLE_WINDOW_MS: '0',
+      MAX_ATTEMPTS: '1',
+      API_TOKENS_FILE: join(scratch, 'tokens.yaml'),
+      LEADER_ELECTION: 'true',
+      LEASE_NAME: 'lumen-reporter',
+      LEASE_DURATION_SECONDS: '5',
+      POD_NAME: name,
+      POD_NAMESPACE: 'lumen',
+      KUBECONFIG: join(scratch, 'kubeconfig'),
     },
+    join(scratch, `${name}.log`),
   );
-  const log = createWriteStream(join(scratch, `${name}.log`), { flags: 'a' });
-  child.stdout.pipe(log);
-  child.stderr.pipe(log);
   replicas.set(name, { child, port });
   return port;
 }

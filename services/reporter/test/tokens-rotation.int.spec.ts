@@ -5,14 +5,14 @@
  * and keeps the tokens in use when the new file is invalid, saying why without a token.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { durableServiceConsumers } from '#lumen/contracts';
 import { MessageBus, startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { freePort } from '#lumen/host';
-import { eventually, repositoryRoot } from '#lumen/testing';
+import { eventually, spawnService } from '#lumen/testing';
 
 const OLD = 'old-token-0123456789abcdefgh';
 const NEW = 'new-token-0123456789abcdefgh';
@@ -42,24 +42,17 @@ beforeAll(async () => {
   await bus.ensureDurableConsumers(durableServiceConsumers({ prefix: '' }));
   writeFileSync(tokensFile, `tokens:\n  - { name: platform, token: ${OLD} }\n`);
   port = await freePort();
-  reporter = spawn(
-    process.execPath,
-    [join(repositoryRoot, 'dist', 'services', 'reporter', 'src', 'main.js')],
+  reporter = spawnService(
+    'reporter',
     {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NATS_URL: nats.url,
-        HTTP_PORT: String(port),
-        SQLITE_PATH: join(scratch, 'lumen.db'),
-        API_TOKENS_FILE: tokensFile,
-        API_TOKENS_RELOAD_MS: '200',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      NATS_URL: nats.url,
+      HTTP_PORT: String(port),
+      SQLITE_PATH: join(scratch, 'lumen.db'),
+      API_TOKENS_FILE: tokensFile,
+      API_TOKENS_RELOAD_MS: '200',
     },
+    join(scratch, 'reporter.log'),
   );
-  const log = createWriteStream(join(scratch, 'reporter.log'));
-  reporter.stdout?.pipe(log);
-  reporter.stderr?.pipe(log);
   await eventually(
     () =>
       fetch(`http://127.0.0.1:${port}/readyz`)
