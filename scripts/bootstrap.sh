@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Lumen needs on a fresh Debian/Ubuntu machine, and nothing that is already
 # there: the system tools the lab and the prober run (nmap, nsenter, ip, nft, nats-server),
-# openssl (the lab's API emulator serves HTTPS), xmllint (the JUnit report is checked against its
+# openssl (the lab's API emulator serves HTTPS), Chromium (the dashboard's and HTML
+# report's browser tests drive it with playwright-core; no browser is downloaded), xmllint (the JUnit report is checked against its
 # XSD), unzip (the tests take kubectl and helm
 # out of an npm package), the npm dependencies, and nats-server 2.10 for the auth callout tests
 # (into .lumen/tools), and Debian's promtool for the alert rule tests (into .lumen/tools too).
@@ -18,6 +19,7 @@ declare -A package_of=(
   [unzip]=unzip
   [openssl]=openssl
   [xmllint]=libxml2-utils
+  [chromium]=chromium
 )
 
 missing=()

@@ -16,7 +16,9 @@ function* typeScriptFiles(dir) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
-      if (entry.name !== 'node_modules' && entry.name !== 'test') yield* typeScriptFiles(path);
+      // ui/ is the dashboard's browser code: Vite bundles it (buildDashboard).
+      if (entry.name !== 'node_modules' && entry.name !== 'test' && entry.name !== 'ui')
+        yield* typeScriptFiles(path);
     } else if (
       entry.name.endsWith('.ts') &&
       !entry.name.endsWith('.d.ts') &&
@@ -49,4 +51,37 @@ export function build({ quiet = false } = {}) {
   return compiled;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) build();
+const dashboardSource = join(root, 'services', 'reporter', 'ui');
+const dashboardOutput = join(root, 'dist', 'ui', 'index.html');
+
+function newestUnder(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestUnder(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The dashboard (services/reporter/ui) bundled by Vite into dist/ui, which the reporter
+ * serves at /ui; only when a source file is newer than the last bundle.
+ */
+export async function buildDashboard({ quiet = false } = {}) {
+  const lockfile = join(root, 'package-lock.json');
+  if (
+    existsSync(dashboardOutput) &&
+    statSync(dashboardOutput).mtimeMs >=
+      Math.max(newestUnder(dashboardSource), statSync(lockfile).mtimeMs)
+  )
+    return false;
+  const { build: viteBuild } = await import('vite');
+  await viteBuild({ configFile: join(dashboardSource, 'vite.config.ts') });
+  if (!quiet) process.stderr.write('build: bundled the dashboard into dist/ui/\n');
+  return true;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  build();
+  await buildDashboard();
+}

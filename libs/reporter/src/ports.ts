@@ -6,6 +6,9 @@ import type {
   CaseDetail,
   LatencyStats,
   MatrixCoverageAnswer,
+  NamespaceMatrix,
+  ClassMatrix,
+  Regression,
   MatrixCoverageReport,
   OutcomeItem,
   Page,
@@ -133,6 +136,9 @@ export interface ResultsReader {
   ): Promise<{ readonly source: string; readonly destination: string } | null>;
   coverage(scope: Scope, policy?: string): Promise<PolicyCoverage[]>;
   matrix(scope: Scope): Promise<MatrixCoverageAnswer | null>;
+  namespaceMatrix(scope: Scope): Promise<NamespaceMatrix>;
+  classMatrix(source: string, destination: string, scope: Scope): Promise<ClassMatrix | null>;
+  regressions(scope: Scope, policy?: string): Promise<{ items: Regression[]; truncated: boolean }>;
   latency(
     scope: Scope,
     filter: { readonly namespace?: string; readonly policy?: string },

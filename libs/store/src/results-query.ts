@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Scope } from '#lumen/access';
 import type { DataSource, SelectQueryBuilder } from 'typeorm';
 import type { z } from 'zod';
@@ -12,7 +13,13 @@ import {
   apiCaseOutcome,
   apiHistoryEntry,
   apiOutcome,
+  MATRIX_MAX_CELLS,
+  MATRIX_MAX_PAIR_CASES,
+  REGRESSIONS_MAX,
   type ApiSummary,
+  type ClassMatrix,
+  type NamespaceMatrix,
+  type Regression,
   type AttemptItem,
   type CaseDetail,
   type LatencyStats,
@@ -322,6 +329,227 @@ export class ResultsQuery {
     };
   }
 
+  /**
+   * Namespace × namespace over the stored cases in the scope: per pair, cases by what the
+   * policies expect and by their latest outcome (none yet: unverified). One GROUP BY, so a
+   * page of the dashboard costs one scan of the cases, not one query per cell.
+   */
+  async namespaceMatrix(scope: Scope): Promise<NamespaceMatrix> {
+    const rows = await this.scoped(
+      this.cases().leftJoin(OutcomeEntity.options.name, 'o', 'o.case_id = c.case_id'),
+      scope,
+    )
+      .select([
+        'c.source_namespace AS source',
+        'c.destination_namespace AS destination',
+        'c.expected AS expected',
+        'o.outcome AS outcome',
+        'COUNT(*) AS n',
+      ])
+      .groupBy('c.source_namespace')
+      .addGroupBy('c.destination_namespace')
+      .addGroupBy('c.expected')
+      .addGroupBy('o.outcome')
+      .getRawMany<{
+        source: string | null;
+        destination: string | null;
+        expected: string;
+        outcome: string | null;
+        n: string | number;
+      }>();
+    const pairs = new Map<
+      string,
+      { source: string; destination: string; total: number; counts: number[] }
+    >();
+    for (const row of rows) {
+      if (row.source === null || row.destination === null) continue;
+      const key = `${row.source}\u0000${row.destination}`;
+      let pair = pairs.get(key);
+      if (!pair) {
+        // allow, deny, then pass, fail, flaky, inconclusive, unverified.
+        pair = {
+          source: row.source,
+          destination: row.destination,
+          total: 0,
+          counts: [0, 0, 0, 0, 0, 0, 0],
+        };
+        pairs.set(key, pair);
+      }
+      const n = Number(row.n);
+      const { counts } = pair;
+      const expectedAt = row.expected === 'allow' ? 0 : 1;
+      const outcomeAt = 2 + outcomeColumn(row.outcome);
+      counts[expectedAt] = (counts[expectedAt] ?? 0) + n;
+      counts[outcomeAt] = (counts[outcomeAt] ?? 0) + n;
+      pair.total += n;
+    }
+    let kept = [...pairs.values()];
+    const truncated = kept.length > MATRIX_MAX_CELLS;
+    if (truncated) kept = kept.sort((a, b) => b.total - a.total).slice(0, MATRIX_MAX_CELLS);
+    const namespaces = [...new Set(kept.flatMap((p) => [p.source, p.destination]))].sort();
+    const index = new Map(namespaces.map((n, i) => [n, i]));
+    return {
+      namespaces,
+      cells: kept.map(
+        (p) =>
+          [index.get(p.source) ?? -1, index.get(p.destination) ?? -1, ...p.counts] as [
+            number,
+            number,
+            ...number[],
+          ],
+      ),
+      truncated,
+    };
+  }
+
+  /**
+   * One namespace pair, class × class: the cases of each cell with their latest outcome.
+   * Null when the scope sees no case of the pair. A class of an end outside the scope is
+   * not shown: that end is one class with no labels (as tenant-view hides its pods).
+   */
+  async classMatrix(
+    source: string,
+    destination: string,
+    scope: Scope,
+  ): Promise<ClassMatrix | null> {
+    const rows = await this.scoped(
+      this.cases().leftJoin(OutcomeEntity.options.name, 'o', 'o.case_id = c.case_id'),
+      scope,
+    )
+      .select([
+        'c.case_id AS case_id',
+        'c.source AS source',
+        'c.destination AS destination',
+        'c.port AS port',
+        'c.protocol AS protocol',
+        'c.expected AS expected',
+        'o.outcome AS outcome',
+      ])
+      .andWhere('c.source_namespace = :source AND c.destination_namespace = :destination', {
+        source,
+        destination,
+      })
+      .orderBy('c.case_id', 'ASC')
+      .limit(MATRIX_MAX_PAIR_CASES + 1)
+      .getRawMany<Record<string, unknown>>();
+    if (rows.length === 0) return null;
+    const truncated = rows.length > MATRIX_MAX_PAIR_CASES;
+    const hidden = {
+      source: scope !== undefined && !scope.includes(source),
+      destination: scope !== undefined && !scope.includes(destination),
+    };
+    const classes = {
+      source: new Map<string, Record<string, string> | null>(),
+      destination: new Map<string, Record<string, string> | null>(),
+    };
+    const cells = new Map<string, ClassMatrix['cells'][number]>();
+    for (const row of rows.slice(0, MATRIX_MAX_PAIR_CASES)) {
+      const ends = (['source', 'destination'] as const).map((end) => {
+        if (hidden[end]) {
+          classes[end].set('*', null);
+          return '*';
+        }
+        const side = jsonColumn(row[end]) as { classKey: string; labels: Record<string, string> };
+        const id = classId(side.classKey);
+        classes[end].set(id, side.labels);
+        return id;
+      });
+      const [from, to] = ends as [string, string];
+      const key = `${from} ${to}`;
+      let cell = cells.get(key);
+      if (!cell) {
+        cell = {
+          source: from,
+          destination: to,
+          allow: 0,
+          deny: 0,
+          pass: 0,
+          fail: 0,
+          flaky: 0,
+          inconclusive: 0,
+          unverified: 0,
+          cases: [],
+        };
+        cells.set(key, cell);
+      }
+      const expected = row['expected'] === 'allow' ? 'allow' : 'deny';
+      const outcome = (row['outcome'] ??
+        null) as ClassMatrix['cells'][number]['cases'][number]['outcome'];
+      cell[expected] += 1;
+      cell[outcome ?? 'unverified'] += 1;
+      cell.cases.push({
+        caseId: String(row['case_id']),
+        port: Number(row['port']),
+        protocol: String(
+          row['protocol'],
+        ) as ClassMatrix['cells'][number]['cases'][number]['protocol'],
+        expected,
+        outcome,
+      });
+    }
+    const listed = (end: 'source' | 'destination') =>
+      [...classes[end]]
+        .map(([id, labels]) => ({ id, labels }))
+        .sort((a, b) => labelText(a.labels).localeCompare(labelText(b.labels)));
+    return {
+      source,
+      destination,
+      sourceClasses: listed('source'),
+      destinationClasses: listed('destination'),
+      cells: [...cells.values()],
+      truncated,
+    };
+  }
+
+  /** Alerts firing now within the scope, newest first: a policy the scope may not name is null. */
+  async regressions(
+    scope: Scope,
+    policy?: string,
+  ): Promise<{ items: Regression[]; truncated: boolean }> {
+    const qb = this.scoped(
+      this.cases().innerJoin(AlertEntity.options.name, 'a', 'a.case_id = c.case_id'),
+      scope,
+    )
+      .select([
+        'a.case_id AS case_id',
+        'a.fingerprint AS fingerprint',
+        'a.group_key AS group_key',
+        'a.severity AS severity',
+        'a.starts_at AS starts_at',
+        'c.expected AS expected',
+        'c.source_namespace AS source_namespace',
+        'c.destination_namespace AS destination_namespace',
+        'c.port AS port',
+        'c.protocol AS protocol',
+      ])
+      .andWhere("a.status = 'firing'");
+    if (policy) qb.andWhere('a.group_key = :policy', { policy });
+    const rows = await qb
+      .orderBy('a.starts_at', 'DESC')
+      .addOrderBy('a.case_id', 'ASC')
+      .limit(REGRESSIONS_MAX + 1)
+      .getRawMany<Record<string, unknown>>();
+    return {
+      items: rows.slice(0, REGRESSIONS_MAX).map((row) => {
+        const groupKey = String(row['group_key']);
+        return {
+          caseId: String(row['case_id']),
+          fingerprint: String(row['fingerprint']),
+          policy:
+            scope === undefined || scope.includes(groupKey.split('/')[0] ?? '') ? groupKey : null,
+          severity: row['severity'] === 'critical' ? 'critical' : 'warning',
+          startsAt: iso(row['starts_at']),
+          expected: row['expected'] === 'allow' ? 'allow' : 'deny',
+          sourceNamespace: String(row['source_namespace']),
+          destinationNamespace: String(row['destination_namespace']),
+          port: Number(row['port']),
+          protocol: String(row['protocol']) as Regression['protocol'],
+        };
+      }),
+      truncated: rows.length > REGRESSIONS_MAX,
+    };
+  }
+
   async latency(
     scope: Scope,
     filter: Pick<OutcomeFilter, 'namespace' | 'policy'> = {},
@@ -435,6 +663,30 @@ export function latencyStats(sorted: readonly number[]): LatencyStats {
     meanMs:
       sorted.length === 0 ? null : Math.round(sorted.reduce((a, b) => a + b, 0) / sorted.length),
   };
+}
+
+/** A latest outcome's place among the matrix counts: pass, fail, flaky, inconclusive, none. */
+function outcomeColumn(outcome: string | null): number {
+  const at = ['pass', 'fail', 'flaky', 'inconclusive'].indexOf(outcome ?? '');
+  return at === -1 ? 4 : at;
+}
+
+/** A short, stable id for a pod class: its key can be kilobytes long. */
+function classId(classKey: string): string {
+  return createHash('sha256').update(classKey).digest('hex').slice(0, 12);
+}
+
+function labelText(labels: Record<string, string> | null): string {
+  return labels === null
+    ? ''
+    : Object.entries(labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .sort()
+        .join(',');
+}
+
+function jsonColumn(value: unknown): unknown {
+  return typeof value === 'string' ? JSON.parse(value) : value;
 }
 
 function clampLimit(limit: number): number {

@@ -410,6 +410,69 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
     await reopened.close();
   });
 
+  it('draws the namespace matrix, a pair class by class, and the firing regressions, within the scope', async () => {
+    // [source, destination, allow, deny, pass, fail, flaky, inconclusive, unverified]
+    const whole = await store.results.namespaceMatrix(undefined);
+    expect(whole.namespaces).toEqual(['tenant-a', 'tenant-b', 'tenant-c']);
+    expect(whole.truncated).toBe(false);
+    expect([...whole.cells].sort()).toEqual(
+      [
+        [1, 0, 1, 0, 1, 0, 0, 0, 0],
+        [0, 0, 0, 1, 1, 0, 0, 0, 0],
+        [2, 2, 1, 0, 0, 1, 0, 0, 0],
+      ].sort(),
+    );
+    // tenant-b sees the one pair it is an end of; tenant-c's pair is not there at all.
+    const tenantB = await store.results.namespaceMatrix(['tenant-b']);
+    expect(tenantB).toEqual({
+      namespaces: ['tenant-a', 'tenant-b'],
+      cells: [[1, 0, 1, 0, 1, 0, 0, 0, 0]],
+      truncated: false,
+    });
+
+    const pair = await store.results.classMatrix('tenant-b', 'tenant-a', undefined);
+    expect(pair?.sourceClasses).toEqual([
+      { id: expect.stringMatching(/^[0-9a-f]{12}$/), labels: { app: 'tenant-b-client' } },
+    ]);
+    expect(pair?.cells).toEqual([
+      expect.objectContaining({
+        allow: 1,
+        pass: 1,
+        cases: [
+          { caseId: seeded.a1, port: 80, protocol: 'TCP', expected: 'allow', outcome: 'pass' },
+        ],
+      }),
+    ]);
+    // To tenant-a, tenant-b's end is one class without labels.
+    const seenByA = await store.results.classMatrix('tenant-b', 'tenant-a', ['tenant-a']);
+    expect(seenByA?.sourceClasses).toEqual([{ id: '*', labels: null }]);
+    expect(seenByA?.destinationClasses).toEqual([
+      { id: expect.stringMatching(/^[0-9a-f]{12}$/), labels: { app: 'tenant-a-server' } },
+    ]);
+    expect(await store.results.classMatrix('tenant-c', 'tenant-c', ['tenant-a'])).toBeNull();
+    expect(await store.results.classMatrix('tenant-x', 'tenant-a', undefined)).toBeNull();
+
+    // The outbox test left c1's alert firing.
+    const firing = await store.results.regressions(undefined);
+    expect(firing.items).toEqual([
+      {
+        caseId: seeded.c1,
+        fingerprint: alertFingerprint(seeded.c1),
+        policy: 'tenant-c/web',
+        severity: 'warning',
+        startsAt: T0.toISOString(),
+        expected: 'allow',
+        sourceNamespace: 'tenant-c',
+        destinationNamespace: 'tenant-c',
+        port: 80,
+        protocol: 'TCP',
+      },
+    ]);
+    expect((await store.results.regressions(['tenant-c'], 'tenant-c/web')).items).toHaveLength(1);
+    expect((await store.results.regressions(undefined, 'tenant-a/web')).items).toEqual([]);
+    expect((await store.results.regressions(['tenant-a'])).items).toEqual([]);
+  });
+
   describe('with a million attempts', () => {
     const bulkId = (i: number): string => `b${i.toString(16).padStart(15, '0')}`;
     const probe = bulkId(BULK_CASES - 1);

@@ -22,6 +22,7 @@ import {
 import { CaseStore, isStoreUnreachable, storeLocation } from '#lumen/store';
 import { caseTracer, reporterPrometheus } from '#lumen/telemetry';
 import { refreshReporterGauges, startAlerting } from './alerting.js';
+import { DashboardController } from './api/dashboard.controller.js';
 import { RESULTS_API, ResultsController } from './api/results.controller.js';
 import { reporterConfigSchema, type ReporterConfig } from './config.js';
 import { standbyApi } from './standby-api.js';
@@ -120,7 +121,7 @@ await bootService('reporter', reporterConfigSchema, (config) => {
       ? combineWorkers(standbyApi(location, api), worker)
       : worker;
   return serviceModule(replica, {
-    controllers: [ResultsController],
+    controllers: [ResultsController, DashboardController],
     providers: [{ provide: RESULTS_API, useValue: api }],
   });
 });

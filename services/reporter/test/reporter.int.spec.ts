@@ -559,8 +559,11 @@ describe('API', () => {
       '/api/v1/cases/{caseId}/attempts',
       '/api/v1/coverage',
       '/api/v1/latency',
+      '/api/v1/matrix',
+      '/api/v1/matrix/{source}/{destination}',
       '/api/v1/openapi.json',
       '/api/v1/outcomes',
+      '/api/v1/regressions',
       '/api/v1/summary',
     ]);
   });
@@ -573,6 +576,9 @@ describe('API', () => {
       [API_ROUTES.attempts, `/api/v1/cases/${id(1, 'tenant-a')}/attempts`],
       [API_ROUTES.coverage, '/api/v1/coverage'],
       [API_ROUTES.latency, '/api/v1/latency'],
+      [API_ROUTES.matrix, '/api/v1/matrix'],
+      [API_ROUTES.matrixPair, '/api/v1/matrix/tenant-a/tenant-a'],
+      [API_ROUTES.regressions, '/api/v1/regressions'],
     ];
     for (const [route, path] of answers) {
       const { status, body } = await api(path, TOKENS.admin);
@@ -623,6 +629,9 @@ describe('API', () => {
     '/api/v1/latency?namespace=tenant-c',
     `/api/v1/cases/${id(1, 'tenant-c')}`,
     `/api/v1/cases/${id(1, 'tenant-c')}/attempts`,
+    '/api/v1/matrix',
+    '/api/v1/regressions',
+    '/api/v1/regressions?policy=tenant-c/web',
   ])('%s leaks nothing of tenant-c to tenant-a', async (path) => {
     const { status, body } = await api(path, TOKENS.a);
     for (const secret of foreign) expect(body).not.toContain(secret);
@@ -634,6 +643,44 @@ describe('API', () => {
         body: missing.body.replace('ffffffffffffffff', id(1, 'tenant-c')),
       });
     } else expect(status).toBe(200);
+  });
+
+  it('answers a namespace pair outside the scope exactly as a pair with no cases', async () => {
+    const hidden = await api('/api/v1/matrix/tenant-c/tenant-c', TOKENS.a);
+    const missing = await api('/api/v1/matrix/tenant-x/tenant-x', TOKENS.a);
+    expect(hidden).toEqual({ status: 404, body: missing.body });
+    expect(hidden.body).toContain('no cases of this namespace pair');
+    expect((await api('/api/v1/matrix/tenant-c/tenant-c', TOKENS.admin)).status).toBe(200);
+    const matrix = JSON.parse((await api('/api/v1/matrix', TOKENS.c)).body) as {
+      namespaces: string[];
+    };
+    expect(matrix.namespaces).toEqual(['tenant-c']);
+  });
+
+  it('serves the dashboard at /ui: static files with a strict CSP, holding no data', async () => {
+    const redirect = await fetch(`http://127.0.0.1:${apiPort}/ui`, { redirect: 'manual' });
+    expect([redirect.status, redirect.headers.get('location')]).toEqual([308, '/ui/']);
+    const page = await fetch(`http://127.0.0.1:${apiPort}/ui/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(page.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    const html = await page.text();
+    // Every script and stylesheet is the reporter's own: nothing from a CDN.
+    const assets = [...html.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1]!);
+    expect(assets.length).toBeGreaterThanOrEqual(2);
+    for (const asset of assets) {
+      expect(asset).toMatch(/^\/ui\/assets\//);
+      const file = await fetch(`http://127.0.0.1:${apiPort}${asset}`);
+      expect([asset, file.status]).toEqual([asset, 200]);
+      expect(file.headers.get('cache-control')).toContain('immutable');
+      expect(await file.text()).not.toMatch(/https?:\/\/(?!www\.w3\.org)[a-z0-9.-]+\.[a-z]{2,}\//i);
+    }
+    for (const path of ['/ui/../api/v1/summary', '/ui/%2e%2e/package.json', '/ui/nothing.js']) {
+      const missing = await fetch(`http://127.0.0.1:${apiPort}${path}`);
+      expect([path, missing.status === 404 || missing.status === 401]).toEqual([path, true]);
+      expect(await missing.text()).not.toContain('"cases"');
+    }
   });
 
   it('gives each tenant its own cases, and the admin all of them', async () => {
@@ -868,6 +915,10 @@ describe('tenant views', () => {
     '/api/v1/coverage?policy=tenant-a/vault',
     '/api/v1/latency',
     '/api/v1/latency?namespace=tenant-c',
+    '/api/v1/matrix',
+    '/api/v1/matrix/tenant-c/tenant-a',
+    '/api/v1/regressions',
+    '/api/v1/regressions?policy=tenant-a/vault',
   ];
 
   it('shows the admin both ends in full, the secrets the tenants must not see included', async () => {

@@ -288,6 +288,102 @@ export const apiLatency = z
   })
   .meta({ id: 'Latency', description: 'Enforcement latency statistics in milliseconds.' });
 
+/**
+ * The namespace matrix (issue 18): for each (source namespace, destination namespace) with
+ * stored cases, how many the policies allow and deny, and how many of them were verified
+ * as what. A cell is a tuple, not an object, so that 1,000 namespaces stay a few MB.
+ */
+export const apiNamespaceMatrix = z
+  .object({
+    /** Every namespace a cell names, sorted; a cell's ends are indices into it. */
+    namespaces: z.array(z.string()),
+    /**
+     * `[source, destination, allow, deny, pass, fail, flaky, inconclusive, unverified]`:
+     * namespace indices, then case counts. allow + deny = pass + fail + flaky +
+     * inconclusive + unverified (cases with no outcome yet).
+     */
+    cells: z.array(z.tuple([z.number().int(), z.number().int()]).rest(z.number().int())),
+    /** True when more cells exist than MATRIX_MAX_CELLS: the busiest are kept. */
+    truncated: z.boolean(),
+  })
+  .meta({
+    id: 'NamespaceMatrix',
+    description:
+      'Namespace × namespace: what the policies allow and deny, and what was verified, per pair.',
+  });
+
+export const matrixPairPath = z.strictObject({ source: namespaceName, destination: namespaceName });
+
+const cellCounts = {
+  allow: z.number().int(),
+  deny: z.number().int(),
+  pass: z.number().int(),
+  fail: z.number().int(),
+  flaky: z.number().int(),
+  inconclusive: z.number().int(),
+  unverified: z.number().int(),
+};
+
+export const apiClassMatrix = z
+  .object({
+    source: z.string(),
+    destination: z.string(),
+    /**
+     * The pod classes of each end, by their labels. An end outside a limited token's
+     * namespaces is one class with null labels: its classes are not shown.
+     */
+    sourceClasses: z.array(
+      z.object({ id: z.string(), labels: z.record(z.string(), z.string()).nullable() }),
+    ),
+    destinationClasses: z.array(
+      z.object({ id: z.string(), labels: z.record(z.string(), z.string()).nullable() }),
+    ),
+    cells: z.array(
+      z.object({
+        source: z.string(),
+        destination: z.string(),
+        ...cellCounts,
+        cases: z.array(
+          z.object({
+            caseId,
+            port,
+            protocol,
+            expected: expectedVerdict,
+            outcome: outcome.nullable(),
+          }),
+        ),
+      }),
+    ),
+    /** True when the pair has more than MATRIX_MAX_PAIR_CASES cases: the first are shown. */
+    truncated: z.boolean(),
+  })
+  .meta({
+    id: 'ClassMatrix',
+    description: 'One namespace pair, class × class, with the cases of each cell.',
+  });
+
+export const alertsQuery = z.strictObject({ policy: policyParam });
+
+export const apiRegression = z
+  .object({
+    caseId,
+    fingerprint: z.string(),
+    /** The policy the alert is grouped under; null when the scope may not name it. */
+    policy: z.string().nullable(),
+    severity: z.enum(['critical', 'warning']),
+    startsAt: dateTime,
+    expected: expectedVerdict,
+    sourceNamespace: z.string(),
+    destinationNamespace: z.string(),
+    port,
+    protocol,
+  })
+  .meta({ id: 'Regression', description: 'A firing alert: a case that passed and now fails.' });
+
+export const apiRegressions = z
+  .object({ items: z.array(apiRegression), truncated: z.boolean() })
+  .meta({ id: 'Regressions', description: 'Alerts firing now, newest first.' });
+
 export const apiProblem = z
   .object({ statusCode: z.number().int(), message: z.string(), error: z.string() })
   .meta({ id: 'Problem', description: 'An error, with a message that names what is wrong.' });
@@ -301,6 +397,9 @@ export type CaseDetail = z.infer<typeof apiCaseDetail>;
 export type PolicyCoverage = z.infer<typeof apiPolicyCoverage>;
 export type LatencyStats = z.infer<typeof apiLatency>;
 export type MatrixCoverageAnswer = z.infer<typeof apiMatrixCoverage>;
+export type NamespaceMatrix = z.infer<typeof apiNamespaceMatrix>;
+export type ClassMatrix = z.infer<typeof apiClassMatrix>;
+export type Regression = z.infer<typeof apiRegression>;
 
 export interface Page<T> {
   readonly items: T[];
@@ -371,6 +470,24 @@ export const API_ROUTES = {
     query: coverageQuery,
     answer: apiCoverage,
   },
+  matrix: {
+    path: '/api/v1/matrix',
+    summary: 'Namespace × namespace: cases the policies allow and deny, and what was verified',
+    answer: apiNamespaceMatrix,
+  },
+  matrixPair: {
+    path: '/api/v1/matrix/{source}/{destination}',
+    summary: 'One namespace pair, class × class, with the cases of each cell',
+    params: matrixPairPath,
+    answer: apiClassMatrix,
+    notFound: true,
+  },
+  regressions: {
+    path: '/api/v1/regressions',
+    summary: 'Alerts firing now: cases that passed and now fail',
+    query: alertsQuery,
+    answer: apiRegressions,
+  },
   latency: {
     path: '/api/v1/latency',
     summary: 'Enforcement latency: policy change to first probe that saw it enforced',
@@ -388,3 +505,10 @@ export const API_PAGE_LIMIT = MAX_PAGE;
  */
 export const API_MAX_QUERY_PARAMETERS = 10;
 export const API_MAX_URL_BYTES = 4096;
+
+/** Namespace pairs /api/v1/matrix answers at most (the busiest); 1,000 namespaces fit. */
+export const MATRIX_MAX_CELLS = 200_000;
+/** Cases of one namespace pair /api/v1/matrix/{source}/{destination} lists at most. */
+export const MATRIX_MAX_PAIR_CASES = 5_000;
+/** Firing alerts /api/v1/regressions lists at most. */
+export const REGRESSIONS_MAX = 1_000;

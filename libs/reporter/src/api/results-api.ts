@@ -12,6 +12,9 @@ import {
   type AttemptItem,
   type Page,
   type PolicyCoverage,
+  type ClassMatrix,
+  type NamespaceMatrix,
+  type Regression,
 } from '#lumen/contracts';
 import type { ResultsReader } from '../ports.js';
 import { attemptView, caseDetailView, foreignEnds, outcomeView } from './tenant-view.js';
@@ -113,6 +116,29 @@ export class ResultsApi {
       policies: await results.coverage(caller.namespaces, q.policy),
       matrix: await results.matrix(caller.namespaces),
     };
+  }
+
+  async matrix(authorization: string | undefined): Promise<NamespaceMatrix> {
+    const { results, caller } = this.begin(authorization);
+    return results.namespaceMatrix(caller.namespaces);
+  }
+
+  async matrixPair(authorization: string | undefined, params: unknown): Promise<ClassMatrix> {
+    const { results, caller } = this.begin(authorization);
+    const { source, destination } = parse(API_ROUTES.matrixPair.params, params);
+    const found = await results.classMatrix(source, destination, caller.namespaces);
+    if (!found) throw new ApiProblem(404, 'no cases of this namespace pair');
+    return found;
+  }
+
+  async regressions(
+    authorization: string | undefined,
+    query: unknown,
+  ): Promise<{ items: Regression[]; truncated: boolean }> {
+    const { results, caller } = this.begin(authorization);
+    const q = parse(API_ROUTES.regressions.query, query);
+    if (!visiblePolicy(q.policy, caller.namespaces)) return { items: [], truncated: false };
+    return results.regressions(caller.namespaces, q.policy);
   }
 
   async latency(authorization: string | undefined, query: unknown): Promise<LatencyStats> {

@@ -118,6 +118,27 @@ export class ResultsController {
     return answer(() => this.api.coverage(authorization, query));
   }
 
+  @Get('matrix')
+  matrix(@Headers('authorization') authorization?: string): Promise<object> {
+    return answer(() => this.api.matrix(authorization));
+  }
+
+  @Get('matrix/:source/:destination')
+  matrixPair(
+    @Param() params: unknown,
+    @Headers('authorization') authorization?: string,
+  ): Promise<object> {
+    return answer(() => this.api.matrixPair(authorization, params));
+  }
+
+  @Get('regressions')
+  regressions(
+    @Query() query: unknown,
+    @Headers('authorization') authorization?: string,
+  ): Promise<object> {
+    return answer(() => this.api.regressions(authorization, query));
+  }
+
   @Get('latency')
   latency(
     @Query() query: unknown,
