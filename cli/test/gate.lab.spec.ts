@@ -9,11 +9,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LabNames } from '#lumen/lab';
 import { run as runCommand, type RunResult } from '#lumen/host';
+import { pathToFileURL } from 'node:url';
 import {
   TEST_LAB_ROOT,
   conformanceScenarioFiles,
   eventually,
+  launchChromium,
   repositoryRoot,
+  screenshotPath,
 } from '#lumen/testing';
 import { upLab, type TestLab } from '../../libs/lab/test/support.js';
 import type { V1DaemonSet, V1Secret } from '@kubernetes/client-node';
@@ -145,7 +148,8 @@ describe('lumen run --once as a CI gate', () => {
     try {
       const junit = join(scratch, 'fault.xml');
       const json = join(scratch, 'fault.json');
-      const result = await lumenRun(['--junit', junit, '--json', json]);
+      const html = join(scratch, 'fault.html');
+      const result = await lumenRun(['--junit', junit, '--json', json, '--html', html]);
       expect(result.code).toBe(1);
       const report = JSON.parse(readFileSync(json, 'utf8')) as Report;
       const failed = report.cases.filter((c) => c.outcome === 'fail');
@@ -166,6 +170,33 @@ describe('lumen run --once as a CI gate', () => {
         expect(message).toBe('fail: expected deny, observed reachable');
         expect(body).toMatch(/evidence: reachable: .*nmap state open/);
         expect(body).toMatch(/trace [0-9a-f]{32}/);
+      }
+      // The HTML report, opened from disk in a real browser, shows the same failures.
+      const browser = await launchChromium();
+      try {
+        const page = await browser.newPage();
+        const requests: string[] = [];
+        page.on('request', (r) => requests.push(r.url()));
+        await page.goto(pathToFileURL(html).href);
+        const shown = await page
+          .locator('article.failure')
+          .evaluateAll((articles) => articles.map((a) => a.getAttribute('data-case-id')));
+        expect([...shown].sort()).toEqual(failed.map((c) => c.id).sort());
+        for (const c of failed)
+          await expect(
+            page.locator(`article[data-case-id="${c.id}"] pre`).innerText(),
+          ).resolves.toContain(`evidence: ${c.evidence}`);
+        await expect(page.locator('#gate').innerText()).resolves.toBe('failed');
+        // Each failing pair's cell in the matrix is red and leads to its cases.
+        const cell = page.locator('.matrix a.cell[data-outcome="fail"]').first();
+        await cell.click();
+        expect(page.url()).toMatch(/#pair-/);
+        // It loads nothing but itself.
+        expect(requests).toEqual([pathToFileURL(html).href]);
+        const shot = screenshotPath('html-report');
+        if (shot) await page.screenshot({ path: shot, fullPage: true });
+      } finally {
+        await browser.close();
       }
       // The same broken cluster passes a gate that only fails on inconclusive cases.
       expect((await lumenRun(['--fail-on', 'inconclusive'])).code).toBe(0);

@@ -34,6 +34,7 @@ import {
   runCoverage,
   type RunReport,
 } from '../pipeline/report.js';
+import { htmlReport } from '../pipeline/html-report.js';
 import { gateFails, junitReport, parseFailOn, type FailOn } from '../pipeline/junit.js';
 import { showProgress } from '../pipeline/progress.js';
 
@@ -82,6 +83,9 @@ Options:
   --json FILE             write the results as JSON
   --junit FILE            write a JUnit XML report: a testsuite per policy, a testcase per
                           case, the evidence in each failure
+  --html FILE             write one self-contained HTML report (opens from disk, loads
+                          nothing): the matrix, failures with evidence, coverage, and what
+                          was not judged and why
   --fail-on LIST          outcomes that fail the run (exit 1): any of fail,flaky,inconclusive
                           (default fail,flaky)
   --expect FILE           a scenario file (- for standard input) whose expect rows to
@@ -126,6 +130,7 @@ const options = {
   kubeconfig: { type: 'string' },
   json: { type: 'string' },
   junit: { type: 'string' },
+  html: { type: 'string' },
   'fail-on': { type: 'string', default: 'fail,flaky' },
   expect: { type: 'string' },
   timeout: { type: 'string', default: '600' },
@@ -255,7 +260,12 @@ function stderrLog(io: CommandIo): Log {
 function reportRun(
   io: CommandIo,
   pipeline: LocalPipeline,
-  values: { json?: string | undefined; junit?: string | undefined; expect?: string | undefined },
+  values: {
+    json?: string | undefined;
+    junit?: string | undefined;
+    html?: string | undefined;
+    expect?: string | undefined;
+  },
   gate: { failOn: FailOn; startedAt: Date; coverage: CoverageMode },
 ): number {
   const plan = pipeline.planner.plan;
@@ -276,15 +286,13 @@ function reportRun(
   io.stdout(reportTable(report));
   if (report.coverage) io.stdout(coverageText(report.coverage));
   if (values.json) writeFileSync(values.json, `${JSON.stringify(report, null, 2)}\n`);
-  if (values.junit)
-    writeFileSync(
-      values.junit,
-      junitReport(report, gate.failOn, {
-        timestamp: gate.startedAt,
-        durationSeconds: (Date.now() - gate.startedAt.getTime()) / 1000,
-        hostname: hostname(),
-      }),
-    );
+  const meta = {
+    timestamp: gate.startedAt,
+    durationSeconds: (Date.now() - gate.startedAt.getTime()) / 1000,
+    hostname: hostname(),
+  };
+  if (values.junit) writeFileSync(values.junit, junitReport(report, gate.failOn, meta));
+  if (values.html) writeFileSync(values.html, htmlReport(report, gate.failOn, meta));
   const disagreements = values.expect
     ? accountForExpectations(io, values.expect, pipeline, report)
     : 0;

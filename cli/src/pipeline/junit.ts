@@ -28,7 +28,8 @@ export function gateFails(report: RunReport, failOn: FailOn): boolean {
 
 const NO_POLICY = '(no policy: default allow)';
 
-function escapeXml(text: string): string {
+/** Text made safe inside XML or HTML, in an element or a quoted attribute. */
+export function escapeXml(text: string): string {
   return (
     text
       // Characters XML 1.0 cannot carry at all.
@@ -42,7 +43,7 @@ function escapeXml(text: string): string {
   );
 }
 
-function failureText(c: CaseReport): string {
+export function failureText(c: CaseReport): string {
   return [
     `expected ${c.expected}, observed ${c.observed} (${c.attempts} attempt${c.attempts === 1 ? '' : 's'})`,
     `verdict: ${c.verdict}`,

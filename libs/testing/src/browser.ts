@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
 /** Debian's Chromium, which the bootstrap installs: Lumen never downloads a browser. */
@@ -27,4 +28,13 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * Where a browser test saves its screenshot of a view: LUMEN_SCREENSHOTS=docs/images
+ * refreshes the README's pictures; unset, no file is written.
+ */
+export function screenshotPath(name: string): string | undefined {
+  const dir = process.env['LUMEN_SCREENSHOTS'];
+  return dir ? join(dir, `${name}.png`) : undefined;
 }

@@ -38,4 +38,4 @@ export * from './dispatch.js';
 export { makeServerCertificate, makeTestCa, type TestCertificate } from './certificates.js';
 export * from './fuzz.js';
 export { startPrivatePostgres, type PrivatePostgres } from './postgres.js';
-export { CHROMIUM, launchChromium } from './browser.js';
+export { CHROMIUM, launchChromium, screenshotPath } from './browser.js';
