@@ -178,10 +178,10 @@ describe('lumen run --once as a CI gate', () => {
         const requests: string[] = [];
         page.on('request', (r) => requests.push(r.url()));
         await page.goto(pathToFileURL(html).href);
-        const shown = await page
-          .locator('article.failure')
-          .evaluateAll((articles) => articles.map((a) => a.getAttribute('data-case-id')));
-        expect([...shown].sort()).toEqual(failed.map((c) => c.id).sort());
+        const shown = await Promise.all(
+          (await page.locator('article.failure').all()).map((a) => a.getAttribute('data-case-id')),
+        );
+        expect(shown.sort()).toEqual(failed.map((c) => c.id).sort());
         for (const c of failed)
           await expect(
             page.locator(`article[data-case-id="${c.id}"] pre`).innerText(),
