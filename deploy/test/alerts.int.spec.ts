@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { registry } from '#lumen/telemetry';
+import { exportedSeries } from '#lumen/telemetry';
 import { run } from '#lumen/host';
 import { promtool, renderChart, repositoryRoot } from '#lumen/testing';
 
@@ -33,17 +33,7 @@ let rules: Rule[] = [];
 const rulesFile = join(scratch, 'rules.yaml');
 
 /** Lumen's metrics as the services export them: name → label names. */
-const exported = new Map<string, string[]>();
-for (const metric of registry.getMetricsAsArray()) {
-  // prom-client keeps each metric's label names on the metric itself.
-  const labels = [...((metric as unknown as { labelNames?: readonly string[] }).labelNames ?? [])];
-  const names =
-    String(metric.type) === 'histogram'
-      ? ['_bucket', '_sum', '_count'].map((suffix) => `${metric.name}${suffix}`)
-      : [metric.name];
-  for (const name of names)
-    exported.set(name, name.endsWith('_bucket') ? [...labels, 'le'] : labels);
-}
+const exported = exportedSeries();
 
 beforeAll(async () => {
   const objects = await renderChart(repositoryRoot, [

@@ -202,3 +202,25 @@ export async function metricsText(): Promise<string> {
   await Promise.all(refreshers.map(async (r) => r()).map((p) => p.catch(() => undefined)));
   return registry.metrics();
 }
+
+/**
+ * Every series name Lumen's services export, with its label names: a histogram's
+ * _bucket (with le), _sum and _count. What the chart's alert rules and Grafana dashboard
+ * may query; their tests check against it.
+ */
+export function exportedSeries(): Map<string, string[]> {
+  const exported = new Map<string, string[]>();
+  for (const metric of registry.getMetricsAsArray()) {
+    // prom-client keeps each metric's label names on the metric itself.
+    const labels = [
+      ...((metric as unknown as { labelNames?: readonly string[] }).labelNames ?? []),
+    ];
+    const names =
+      String(metric.type) === 'histogram'
+        ? ['_bucket', '_sum', '_count'].map((suffix) => `${metric.name}${suffix}`)
+        : [metric.name];
+    for (const name of names)
+      exported.set(name, name.endsWith('_bucket') ? [...labels, 'le'] : labels);
+  }
+  return exported;
+}

