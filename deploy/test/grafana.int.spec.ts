@@ -140,7 +140,7 @@ describe('the Grafana dashboard', () => {
       }));
     const file = join(mkdtempSync(join(tmpdir(), 'lumen-grafana-')), 'queries.yaml');
     writeFileSync(file, stringify({ groups: [{ name: 'dashboard', rules }] }));
-    const checked = await run(await promtool(repositoryRoot), ['check', 'rules', file]);
+    const checked = await run(promtool(repositoryRoot), ['check', 'rules', file]);
     expect([checked.code, checked.stdout + checked.stderr]).toEqual([
       0,
       expect.stringContaining(`SUCCESS: ${rules.length} rules found`),
