@@ -18,6 +18,7 @@ import {
   reportFromStore,
   reportTable,
   buildReport,
+  type CaseReport,
   type RunReport,
 } from '../pipeline/report.js';
 
@@ -126,6 +127,18 @@ export interface FaultRun {
 interface Services {
   readonly children: ChildProcess[];
   readonly logs: string;
+  /** Where the reporter answers: its API and the dashboard at /ui. */
+  readonly reporterUrl: string;
+}
+
+/** What a caller (the dashboard's browser test) sees of the services while they run. */
+export interface DemoObserver {
+  /** The reporter's API_TOKENS_FILE contents (tokens the observer uses). */
+  readonly apiTokens: string;
+  /** After the first verdicts, before the fault. */
+  afterFirstVerdicts(reporterUrl: string): Promise<void>;
+  /** After the fault's regressions are judged and their alerts have fired. */
+  afterRegressions(reporterUrl: string, regressions: readonly CaseReport[]): Promise<void>;
 }
 
 export interface DemoRun {
@@ -139,15 +152,23 @@ export interface DemoRun {
 async function startServices(
   run: DemoRun,
   kubeconfig: string,
-  database: string,
   nodes: readonly string[],
-  receiversFile: string,
+  files: {
+    readonly database: string;
+    readonly receiversFile: string;
+    readonly tokensFile: string | undefined;
+  },
 ): Promise<Services> {
+  const { database, receiversFile, tokensFile } = files;
   const { natsUrl, scratch, sweepMs } = run;
   const logs = join(scratch, 'logs');
   mkdirSync(logs, { recursive: true });
   const children: ChildProcess[] = [];
-  const start = async (name: string, file: string, env: Record<string, string>): Promise<void> => {
+  const start = async (
+    name: string,
+    file: string,
+    env: Record<string, string>,
+  ): Promise<number> => {
     const port = await freePort();
     const child = spawn(
       process.execPath,
@@ -161,11 +182,13 @@ async function startServices(
     child.stdout.pipe(log);
     child.stderr.pipe(log);
     children.push(child);
+    return port;
   };
-  await start('reporter', 'reporter', {
+  const reporterPort = await start('reporter', 'reporter', {
     SQLITE_PATH: database,
     // The alerting defaults, so that the demo shows what an installation does.
     ALERT_RECEIVERS_FILE: receiversFile,
+    ...(tokensFile ? { API_TOKENS_FILE: tokensFile } : {}),
   });
   await start('scheduler', 'scheduler', { HEARTBEAT_TTL_MS: '6000' });
   for (const node of nodes)
@@ -179,7 +202,7 @@ async function startServices(
     SWEEP_INTERVAL_MS: String(sweepMs),
     DEBOUNCE_MS: '200',
   });
-  return { children, logs };
+  return { children, logs, reporterUrl: `http://127.0.0.1:${reporterPort}` };
 }
 
 async function stopServices(services: Services | undefined): Promise<void> {
@@ -207,7 +230,11 @@ async function storeReport(store: CaseStore): Promise<RunReport> {
 }
 
 /** Phase 2 and 3: the services against recipe 07, then the fault. */
-export async function servicesAndFault(run: DemoRun, scenario: string): Promise<FaultRun> {
+export async function servicesAndFault(
+  run: DemoRun,
+  scenario: string,
+  observer?: DemoObserver,
+): Promise<FaultRun> {
   const { io, labRoot, scratch, sweepMs } = run;
   const name = 'demo';
   let services: Services | undefined;
@@ -226,13 +253,13 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
     const database = join(scratch, 'lumen.db');
     const receiversFile = join(scratch, 'receivers.yaml');
     writeFileSync(receiversFile, webhook.receiversFile(), { mode: 0o600 });
-    services = await startServices(
-      run,
-      new LabNames(name, labRoot).kubeconfig,
+    const tokensFile = observer ? join(scratch, 'api-tokens.yaml') : undefined;
+    if (tokensFile && observer) writeFileSync(tokensFile, observer.apiTokens, { mode: 0o600 });
+    services = await startServices(run, new LabNames(name, labRoot).kubeconfig, nodes, {
       database,
-      nodes,
       receiversFile,
-    );
+      tokensFile,
+    });
     io.stdout(
       `\nServices: planner, scheduler, reporter and ${nodes.length} probers (logs: ${services.logs})\n`,
     );
@@ -261,6 +288,7 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
     io.stdout(
       `First verdicts after ${(firstVerdictsMs / 1000).toFixed(1)} s:\n${reportTable(first)}`,
     );
+    await observer?.afterFirstVerdicts(services.reporterUrl);
 
     await labFault(name, labRoot, 'set', 'and-as-or');
     const injected = Date.now();
@@ -292,6 +320,7 @@ export async function servicesAndFault(run: DemoRun, scenario: string): Promise<
       regressions.length > 0
         ? await alertArrival(io, webhook, injected, regressions.length)
         : undefined;
+    await observer?.afterRegressions(services.reporterUrl, regressions);
     return { firstVerdictsMs, regressions: regressions.length, detectionMs: decided, alertMs };
   } finally {
     await webhook.stop();

@@ -53,6 +53,7 @@ function MatrixCanvas(props: {
     for (const c of props.cells) map.set(c.source * namespaces.length + c.destination, c);
     return map;
   }, [props.cells, namespaces.length]);
+  const extent = HEADER + namespaces.length * size;
   const scroller = useRef<HTMLDivElement>(null);
   const canvas = useRef<HTMLCanvasElement>(null);
   const [view, setView] = useState({ left: 0, top: 0, width: 800, height: 600 });
@@ -152,11 +153,12 @@ function MatrixCanvas(props: {
     const row = Math.floor((py - HEADER + element.scrollTop) / size);
     return byPosition.get(row * namespaces.length + column) ?? null;
   };
-  const extent = HEADER + namespaces.length * size;
   return (
     <div
       class="matrix-scroller"
       ref={scroller}
+      // A small matrix takes only its own room; a large one scrolls within 70% of the window.
+      style={{ height: `min(70vh, ${extent + 2}px)` }}
       data-namespaces={namespaces.length}
       data-cell-size={size}
       data-header={HEADER}
