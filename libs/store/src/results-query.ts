@@ -226,6 +226,8 @@ export class ResultsQuery {
       .andWhere("o.outcome = 'pass'")
       .andWhere('c.rule_index IS NOT NULL')
       .andWhere(policy ? 'c.policy = :policy' : '1 = 1', policy ? { policy } : {})
+      // One row per rule and expectation, not per case: many cases check one rule.
+      .distinct(true)
       .getRawMany<{ policy: string; direction: string; rule_index: number; expected: string }>();
     const seen = new Set(
       verified.map((v) => `${v.policy}|${v.direction}|${v.rule_index}|${v.expected}`),
