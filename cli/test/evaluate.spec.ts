@@ -212,6 +212,58 @@ describe('lumen evaluate with the cluster-scoped tiers', () => {
     expect(rows).toBe(102);
   });
 
+  it('checks rows through a Service by every backend, and dual-stack rows in each family', async () => {
+    const files = [
+      join(repositoryRoot, 'examples', 'services', 'seed-access-nginx-service.yaml'),
+      join(repositoryRoot, 'examples', 'dual-stack', 'ipblock-per-family.yaml'),
+    ];
+    const result = await lumen('evaluate', '--format', 'json', ...files);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const document = JSON.parse(result.stdout) as {
+      agree: number;
+      disagree: number;
+      scenarios: { results: { to: string; family?: number; backends?: { pod: string }[] }[] }[];
+    };
+    // 5 rows through and beside the Service; 4 dual-stack rows, two of them in both families.
+    expect(document).toMatchObject({ agree: 11, disagree: 0 });
+    const [service, dual] = document.scenarios;
+    expect(service?.results.find((r) => r.to === 'svc default/nginx')?.backends).toEqual([
+      { pod: 'default/nginx-1', port: 80, allowed: false },
+      { pod: 'default/nginx-2', port: 80, allowed: false },
+    ]);
+    expect(dual?.results.map((r) => r.family)).toEqual([4, 4, 4, 6, 6, 6]);
+    const table = await lumen('evaluate', ...files);
+    expect(table.stdout).toContain('✓  default/client → default/web (IPv6)');
+  });
+
+  it('says a Service row disagrees when its backends decide differently', async () => {
+    const split = file(
+      'split.yaml',
+      `name: split
+pods:
+  - {name: web-1, labels: {app: web, tier: open}, ports: [{containerPort: 80}]}
+  - {name: web-2, labels: {app: web}, ports: [{containerPort: 80}]}
+  - {name: client}
+services:
+  - {apiVersion: v1, kind: Service, metadata: {name: web}, spec: {selector: {app: web}, ports: [{port: 80}]}}
+policies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: closed}
+    spec: {podSelector: {matchExpressions: [{key: tier, operator: DoesNotExist}]}, ingress: []}
+expect:
+  - {from: default/client, service: default/web, port: 80, allowed: true}
+`,
+    );
+    const result = await lumen('evaluate', split);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('backends differ');
+    expect(result.stdout).toContain(
+      'Through its Service: default/web-1:80 allows, default/web-2:80 denies.',
+    );
+  });
+
   it('explains which tier, policy, priority, rule and action decided', async () => {
     const result = await lumen('evaluate', '--format', 'json', tierScenarios[0]!);
     const [scenario] = (JSON.parse(result.stdout) as { scenarios: { results: unknown[] }[] })

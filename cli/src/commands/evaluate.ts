@@ -9,6 +9,7 @@ import {
   validatePolicy,
   type Cluster,
   type Explanation,
+  type IpFamily,
   type Pod,
   type Protocol,
 } from '#lumen/policy';
@@ -16,6 +17,7 @@ import {
   InputError,
   loadInputFile,
   mergeClusters,
+  serviceRowVerdicts,
   type LoadedInput,
   type Scenario,
 } from '#lumen/scenario';
@@ -36,6 +38,8 @@ cluster; each scenario stands alone. FILE - reads standard input:
 
 A connection that overlapping policies of one tier and priority decide differently is
 ambiguous (the spec leaves it to the implementation): shown as "?", never a disagreement.
+A scenario row through a Service is checked against each of its ready backends; a row
+of dual-stack pods, in each family (docs/scenarios.md).
 
   --format table|json  output format (default: table)
   --matrix             print the pod x pod matrix for every declared port/protocol
@@ -45,7 +49,14 @@ Exit codes: 0 every expectation agrees, 1 some disagree, 2 invalid input.
 
 interface ResultRow {
   readonly from: string;
+  /** The pod reached; for a row through a Service, `svc namespace/name`. */
   readonly to: string;
+  /** A row through a Service: each ready backend's verdict. */
+  readonly backends?: readonly { pod: string; port: number; allowed: boolean }[];
+  /** The backends decide differently: no single verdict holds, so the row disagrees. */
+  readonly backendsDisagree?: true;
+  /** In a dual-stack scenario, the family this row was checked over. */
+  readonly family?: IpFamily;
   readonly port: number;
   readonly protocol: Protocol;
   readonly expected: boolean;
@@ -95,24 +106,62 @@ function assertValidPolicies(input: LoadedInput): void {
   }
 }
 
+/**
+ * Every row in every family it holds for: pod-to-pod rows by the engine, rows through a
+ * Service by each ready backend (the policies apply after the address translation). A
+ * Service's row is allowed when every backend allows it; backends that disagree make it
+ * a disagreement, since the scenario states a verdict only when all agree.
+ */
 function evaluateScenario(scenario: Scenario): ScenarioResult {
-  const engine = new PolicyEngine(scenario.cluster);
-  const results = scenario.expectations.map((row): ResultRow => {
-    const verdict = engine.verdict(row);
-    return {
-      from: podKey(row.from),
-      to: podKey(row.to),
-      port: row.port,
-      protocol: row.protocol,
-      expected: row.allowed,
-      allowed: verdict.allowed,
-      loopback: row.loopback,
-      explanation: verdict.explanation,
-      ...(verdict.ambiguous === undefined ? {} : { ambiguous: verdict.ambiguous }),
-    };
+  const dualStack = scenario.families.length > 1;
+  const results = scenario.families.flatMap((view): ResultRow[] => {
+    const engine = new PolicyEngine(view.cluster);
+    const family = dualStack ? { family: view.family } : {};
+    const podRows = view.expectations.map((row): ResultRow => {
+      const verdict = engine.verdict(row);
+      return {
+        from: podKey(row.from),
+        to: podKey(row.to),
+        ...family,
+        port: row.port,
+        protocol: row.protocol,
+        expected: row.allowed,
+        allowed: verdict.allowed,
+        loopback: row.loopback,
+        explanation: verdict.explanation,
+        ...(verdict.ambiguous === undefined ? {} : { ambiguous: verdict.ambiguous }),
+      };
+    });
+    const serviceRows = view.serviceExpectations.map((row): ResultRow => {
+      const backends = serviceRowVerdicts(engine, view, scenario.services, row);
+      const allowed = backends.every((b) => b.verdict.allowed);
+      // The backend whose verdict explains the row: one that disagrees with the rest, if any.
+      const telling = backends.find((b) => b.verdict.allowed !== allowed) ?? backends[0];
+      const unsure = backends.find((b) => b.verdict.ambiguous !== undefined)?.verdict.ambiguous;
+      const agreeing = backends.every((b) => b.verdict.allowed === allowed);
+      return {
+        from: podKey(row.from),
+        to: `svc ${row.service.namespace}/${row.service.name}`,
+        backends: backends.map((b) => ({
+          pod: podKey(b.pod),
+          port: b.port,
+          allowed: b.verdict.allowed,
+        })),
+        ...family,
+        port: row.port,
+        protocol: row.protocol,
+        expected: row.allowed,
+        ...(agreeing ? {} : { backendsDisagree: true as const }),
+        allowed,
+        loopback: row.loopback,
+        explanation: telling?.verdict.explanation ?? NO_EXPLANATION,
+        ...(unsure === undefined ? {} : { ambiguous: unsure }),
+      };
+    });
+    return [...podRows, ...serviceRows];
   });
   const ambiguous = results.filter((r) => r.ambiguous !== undefined).length;
-  const agree = results.filter((r) => r.ambiguous === undefined && r.expected === r.allowed).length;
+  const agree = results.filter(agrees).length;
   return {
     name: scenario.name,
     agree,
@@ -121,6 +170,13 @@ function evaluateScenario(scenario: Scenario): ScenarioResult {
     results,
   };
 }
+
+function agrees(r: ResultRow): boolean {
+  return r.ambiguous === undefined && r.backendsDisagree === undefined && r.expected === r.allowed;
+}
+
+const NO_SIDE = { isolated: false, policies: [], allowedBy: [], allowed: true };
+const NO_EXPLANATION: Explanation = { egress: NO_SIDE, ingress: NO_SIDE };
 
 function describePods(pod: Pod): string {
   const labels = formatLabels(pod.labels);
@@ -135,13 +191,19 @@ function scenarioTable(result: ScenarioResult, scenario: Scenario): string {
     const verb =
       r.ambiguous !== undefined ? 'may or may not reach' : r.allowed ? 'can reach' : 'cannot reach';
     const sentence = `${from ? describePods(from) : r.from} ${verb} ${to ? describePods(to) : r.to} on port ${r.port}/${r.protocol}`;
-    const mark = r.ambiguous !== undefined ? '?' : r.expected === r.allowed ? '✓' : '✗';
+    const mark = r.ambiguous !== undefined ? '?' : agrees(r) ? '✓' : '✗';
     return [
       mark,
-      `${r.from} → ${r.to}`,
+      `${r.from} → ${r.to}${r.family === undefined ? '' : ` (IPv${r.family})`}`,
       `${r.port}/${r.protocol}`,
       r.expected ? 'allow' : 'deny',
-      r.ambiguous !== undefined ? 'ambiguous' : r.allowed ? 'allow' : 'deny',
+      r.ambiguous !== undefined
+        ? 'ambiguous'
+        : r.backendsDisagree
+          ? 'backends differ'
+          : r.allowed
+            ? 'allow'
+            : 'deny',
       sentence.charAt(0).toUpperCase() + sentence.slice(1),
     ];
   });
@@ -154,11 +216,13 @@ function scenarioTable(result: ScenarioResult, scenario: Scenario): string {
 /** Why each disagreeing or ambiguous row is what it is. */
 function disagreementDetails(result: ScenarioResult): string {
   return result.results
-    .filter((r) => r.ambiguous !== undefined || r.expected !== r.allowed)
-    .map(
-      (r) =>
-        `  ${r.ambiguous !== undefined ? '?' : '✗'} ${r.from} → ${r.to} ${r.port}/${r.protocol}: ${describeVerdict({ allowed: r.allowed, explanation: r.explanation, ...(r.ambiguous === undefined ? {} : { ambiguous: r.ambiguous }) })}\n`,
-    )
+    .filter((r) => !agrees(r))
+    .map((r) => {
+      const backends = r.backends
+        ? ` Through its Service: ${r.backends.map((b) => `${b.pod}:${b.port} ${b.allowed ? 'allows' : 'denies'}`).join(', ')}.`
+        : '';
+      return `  ${r.ambiguous !== undefined ? '?' : '✗'} ${r.from} → ${r.to} ${r.port}/${r.protocol}${r.family === undefined ? '' : ` over IPv${r.family}`}: ${describeVerdict({ allowed: r.allowed, explanation: r.explanation, ...(r.ambiguous === undefined ? {} : { ambiguous: r.ambiguous }) })}${backends}\n`;
+    })
     .join('');
 }
 

@@ -86,6 +86,12 @@ export interface Pod {
   readonly labels: Labels;
   /** The pod IP (IPv4 or IPv6); absent while the pod has none yet. */
   readonly ip?: string;
+  /**
+   * Every address of a dual-stack pod (`status.podIPs`), one per family, `ip` first. The
+   * engine reads `ip`; a view of the cluster in one family (`clusterInFamily`) sets `ip`
+   * to the pod's address of that family.
+   */
+  readonly ips?: readonly string[];
   readonly hostNetwork: boolean;
   readonly ports: readonly ContainerPort[];
 }

@@ -16,10 +16,23 @@ export function conformanceDir(repositoryRoot: string): string {
   return dir;
 }
 
-/** The repository's own scenarios: `examples/recipes` (NetworkPolicy) and `examples/tiers`. */
-export function exampleScenarioDirs(repositoryRoot: string): { recipes: string; tiers: string } {
+/**
+ * The repository's own scenarios: `examples/recipes` (NetworkPolicy), `examples/tiers`,
+ * `examples/services` (connections through Services) and `examples/dual-stack`.
+ */
+export function exampleScenarioDirs(repositoryRoot: string): {
+  recipes: string;
+  tiers: string;
+  services: string;
+  dualStack: string;
+} {
   const examples = resolve(repositoryRoot, 'examples');
-  const dirs = { recipes: join(examples, 'recipes'), tiers: join(examples, 'tiers') };
+  const dirs = {
+    recipes: join(examples, 'recipes'),
+    tiers: join(examples, 'tiers'),
+    services: join(examples, 'services'),
+    dualStack: join(examples, 'dual-stack'),
+  };
   for (const dir of Object.values(dirs))
     if (!existsSync(dir)) throw new Error(`example scenarios not found at ${dir}`);
   return dirs;

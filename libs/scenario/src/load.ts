@@ -13,9 +13,12 @@ import {
   type Pod,
   type PodRef,
   type Protocol,
+  type IpFamily,
 } from '#lumen/policy';
 import { InputError } from './errors.js';
-import { issuePath, scenarioSchema } from './schema.js';
+import { clusterInFamily, familiesOf, speaks } from './families.js';
+import { issuePath, scenarioSchema, type ScenarioDocument } from './schema.js';
+import { backendsOf, parseService, type Service } from './services.js';
 
 export interface Expectation {
   readonly from: PodRef;
@@ -24,6 +27,27 @@ export interface Expectation {
   readonly protocol: Protocol;
   readonly allowed: boolean;
   readonly loopback: boolean;
+  /** Set when the row names one family; else it holds for each family both ends have. */
+  readonly family?: IpFamily;
+}
+
+/** A connection to a Service's ClusterIP: its verdict is the one every ready backend gives. */
+export interface ServiceExpectation {
+  readonly from: PodRef;
+  readonly service: { readonly namespace: string; readonly name: string };
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly allowed: boolean;
+  readonly loopback: boolean;
+  readonly family?: IpFamily;
+}
+
+/** The scenario in one IP family: its pods at their addresses of it, and the rows that hold in it. */
+export interface FamilyView {
+  readonly family: IpFamily;
+  readonly cluster: Cluster;
+  readonly expectations: readonly Expectation[];
+  readonly serviceExpectations: readonly ServiceExpectation[];
 }
 
 export interface Scenario {
@@ -32,8 +56,15 @@ export interface Scenario {
   readonly origin: string;
   readonly tags: readonly string[];
   readonly file: string;
+  /** The cluster in its primary family (a dual-stack pod's `ip` is its first address). */
   readonly cluster: Cluster;
+  /** The pod-to-pod rows of the primary family. */
   readonly expectations: readonly Expectation[];
+  readonly services: readonly Service[];
+  /** The rows through Services, of the primary family. */
+  readonly serviceExpectations: readonly ServiceExpectation[];
+  /** Every family the pods have addresses in, primary first, each with its rows. */
+  readonly families: readonly FamilyView[];
 }
 
 export type LoadedInput =
@@ -138,45 +169,154 @@ export function parseScenario(document: unknown, file: string): Scenario {
     );
   }
   const doc = parsed.data;
-  const pods: Pod[] = doc.pods.map((p) => ({
-    namespace: p.namespace,
-    name: p.name,
-    labels: p.labels,
-    hostNetwork: p.hostNetwork,
-    ...(p.ip === undefined ? {} : { ip: p.ip }),
-    ports: p.ports.map((port) => ({
-      ...(port.name === undefined ? {} : { name: port.name }),
-      port: port.containerPort,
-      protocol: port.protocol,
-    })),
-  }));
-  uniquePods(file, pods, (i) => `scenario ${doc.name} pods[${i}]`);
-  const known = new Set(pods.map((p) => `${p.namespace}/${p.name}`));
-  doc.expect.forEach((row, i) => {
-    for (const end of [row.from, row.to]) {
-      if (!known.has(end))
-        throw new InputError(
-          file,
-          `scenario ${doc.name} expect[${i}]`,
-          `no pod ${end} in the scenario`,
-        );
-    }
+  const pods: Pod[] = doc.pods.map((p) => {
+    const ip = p.ip ?? p.ips?.[0];
+    return {
+      namespace: p.namespace,
+      name: p.name,
+      labels: p.labels,
+      hostNetwork: p.hostNetwork,
+      ...(ip === undefined ? {} : { ip }),
+      ...(p.ips === undefined ? {} : { ips: p.ips }),
+      ports: p.ports.map((port) => ({
+        ...(port.name === undefined ? {} : { name: port.name }),
+        port: port.containerPort,
+        protocol: port.protocol,
+      })),
+    };
   });
+  uniquePods(file, pods, (i) => `scenario ${doc.name} pods[${i}]`);
+  const services = doc.services.map((raw, i) =>
+    parseService(raw, file, `scenario ${doc.name} services[${i}] (${describeObject(raw, i)})`),
+  );
   const { policies, clusterPolicies } = policiesByKind(doc.policies, file, doc.name);
+  const cluster: Cluster = {
+    namespaces: completeNamespaces(doc.namespaces, pods, policies),
+    pods,
+    policies,
+    ...(clusterPolicies.length > 0 ? { clusterPolicies } : {}),
+  };
+  const families = familyViews(doc, file, cluster, services);
+  const primary = families[0];
   return {
     name: doc.name,
     description: doc.description?.trim() ?? '',
     origin: doc.origin ?? '',
     tags: doc.tags,
     file,
-    cluster: {
-      namespaces: completeNamespaces(doc.namespaces, pods, policies),
-      pods,
-      policies,
-      ...(clusterPolicies.length > 0 ? { clusterPolicies } : {}),
-    },
-    expectations: doc.expect.map((row) => ({ ...row, from: refOf(row.from), to: refOf(row.to) })),
+    cluster,
+    expectations: primary?.expectations ?? [],
+    services,
+    serviceExpectations: primary?.serviceExpectations ?? [],
+    families,
   };
+}
+
+const FAMILY_NAME: Record<IpFamily, string> = { 4: 'IPv4', 6: 'IPv6' };
+
+/**
+ * Each expect row checked against the scenario's pods and Services, then placed in the
+ * families it holds for: the one it names, or each family both its ends have addresses in
+ * (a Service's ends are its backends).
+ */
+function familyViews(
+  doc: ScenarioDocument,
+  file: string,
+  cluster: Cluster,
+  services: readonly Service[],
+): FamilyView[] {
+  const podsByKey = new Map(cluster.pods.map((p) => [`${p.namespace}/${p.name}`, p]));
+  const servicesByKey = new Map(services.map((s) => [`${s.namespace}/${s.name}`, s]));
+  const families = familiesOf(cluster);
+  const [primary = 4] = families;
+  const rows = doc.expect.map((row, i) => {
+    const where = `scenario ${doc.name} expect[${i}]`;
+    const podOf = (ref: string): Pod => {
+      const pod = podsByKey.get(ref);
+      if (!pod) throw new InputError(file, where, `no pod ${ref} in the scenario`);
+      return pod;
+    };
+    const source = podOf(row.from);
+    let ends: Pod[];
+    let service: Service | undefined;
+    if (row.service !== undefined) {
+      service = servicesByKey.get(row.service);
+      if (!service) throw new InputError(file, where, `no service ${row.service} in the scenario`);
+      if (service.headless)
+        throw new InputError(
+          file,
+          where,
+          `service ${row.service} is headless (clusterIP: None): it has no ClusterIP to connect to`,
+        );
+      const backends = backendsOf(service, row.port, row.protocol, cluster.pods);
+      if (backends === undefined)
+        throw new InputError(
+          file,
+          where,
+          `service ${row.service} has no port ${row.port}/${row.protocol}`,
+        );
+      if (backends.length === 0)
+        throw new InputError(
+          file,
+          where,
+          `service ${row.service} has no backend for port ${row.port}/${row.protocol}: no pod gives a verdict`,
+        );
+      ends = backends.map((b) => b.pod);
+    } else ends = [podOf(row.to ?? '')];
+    const holdsIn = families.filter(
+      (f) =>
+        (row.family === undefined || row.family === f) &&
+        speaks(source, f, primary) &&
+        ends.some((end) => speaks(end, f, primary)),
+    );
+    if (row.family !== undefined && holdsIn.length === 0)
+      throw new InputError(
+        file,
+        where,
+        `a connection over ${FAMILY_NAME[row.family]} needs ${row.from} and ${row.to ?? row.service ?? ''} to have ${FAMILY_NAME[row.family]} addresses`,
+      );
+    if (holdsIn.length === 0)
+      throw new InputError(
+        file,
+        where,
+        `${row.from} and ${row.to ?? row.service ?? ''} have no IP family in common`,
+      );
+    return { row, holdsIn, service };
+  });
+  return families.map((family) => {
+    const inFamily = rows.filter((r) => r.holdsIn.includes(family));
+    const familyField = (row: (typeof inFamily)[number]['row']) =>
+      row.family === undefined ? {} : { family: row.family };
+    return {
+      family,
+      cluster:
+        families.length === 1 && !cluster.pods.some((p) => p.ips)
+          ? cluster
+          : clusterInFamily(cluster, family),
+      expectations: inFamily
+        .filter((r) => r.row.to !== undefined)
+        .map(({ row }) => ({
+          from: refOf(row.from),
+          to: refOf(row.to ?? ''),
+          port: row.port,
+          protocol: row.protocol,
+          allowed: row.allowed,
+          loopback: row.loopback,
+          ...familyField(row),
+        })),
+      serviceExpectations: inFamily
+        .filter((r) => r.service !== undefined)
+        .map(({ row, service }) => ({
+          from: refOf(row.from),
+          service: { namespace: service?.namespace ?? '', name: service?.name ?? '' },
+          port: row.port,
+          protocol: row.protocol,
+          allowed: row.allowed,
+          loopback: row.loopback,
+          ...familyField(row),
+        })),
+    };
+  });
 }
 
 const objectMeta = z.looseObject({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { InputError, mergeClusters, parseInput } from '#lumen/scenario';
+import { InputError, backendsOf, mergeClusters, parseInput } from '#lumen/scenario';
 
 const networkPolicy = {
   apiVersion: 'networking.k8s.io/v1',
@@ -167,5 +167,157 @@ describe('scenario files', () => {
     }
     expect(thrown).toBeInstanceOf(InputError);
     expect((thrown as Error).message).toMatch(message);
+  });
+});
+
+describe('scenario files with Services and dual-stack pods', () => {
+  const nginx = (spec: string): string =>
+    `services: [{apiVersion: v1, kind: Service, metadata: {name: nginx}, spec: ${spec}}]\n`;
+  const base = [
+    'name: s',
+    'pods:',
+    '  - {name: web-1, labels: {run: nginx}, ports: [{name: http, containerPort: 8080}]}',
+    '  - {name: web-2, labels: {run: nginx}, ports: [{containerPort: 8080}]}',
+    '  - {name: client}',
+    '',
+  ].join('\n');
+  const row = (extra: string): string =>
+    `expect: [{from: default/client, service: default/nginx, port: 80, allowed: true${extra}}]\n`;
+
+  it('reads a Service and its row, whose backends are the selected pods on the target port', () => {
+    const input = parseInput(
+      base +
+        nginx(
+          '{selector: {run: nginx}, clusterIP: 10.96.0.10, ports: [{port: 80, targetPort: 8080}]}',
+        ) +
+        row(''),
+      's.yaml',
+    );
+    if (input.kind !== 'scenario') throw new Error('expected a scenario');
+    const [service] = input.scenario.services;
+    expect(service).toEqual({
+      namespace: 'default',
+      name: 'nginx',
+      selector: { run: 'nginx' },
+      clusterIPs: ['10.96.0.10'],
+      headless: false,
+      ports: [{ port: 80, targetPort: 8080, protocol: 'TCP' }],
+    });
+    expect(input.scenario.serviceExpectations).toEqual([
+      {
+        from: { namespace: 'default', name: 'client' },
+        service: { namespace: 'default', name: 'nginx' },
+        port: 80,
+        protocol: 'TCP',
+        allowed: true,
+        loopback: false,
+      },
+    ]);
+    expect(input.scenario.expectations).toEqual([]);
+    expect(
+      backendsOf(service!, 80, 'TCP', input.scenario.cluster.pods)?.map((b) => [
+        b.pod.name,
+        b.port,
+      ]),
+    ).toEqual([
+      ['web-1', 8080],
+      ['web-2', 8080],
+    ]);
+  });
+
+  it('reaches a named target port only on the pods that declare it', () => {
+    const input = parseInput(
+      base + nginx('{selector: {run: nginx}, ports: [{port: 80, targetPort: http}]}') + row(''),
+      's.yaml',
+    );
+    if (input.kind !== 'scenario') throw new Error('expected a scenario');
+    expect(
+      backendsOf(input.scenario.services[0]!, 80, 'TCP', input.scenario.cluster.pods)?.map((b) => [
+        b.pod.name,
+        b.port,
+      ]),
+    ).toEqual([['web-1', 8080]]);
+  });
+
+  it.each([
+    ['a row to an unknown Service', base + row(''), 'no service default/nginx in the scenario'],
+    [
+      'a row to a port the Service lacks',
+      base + nginx('{selector: {run: nginx}, ports: [{port: 443}]}') + row(''),
+      'service default/nginx has no port 80/TCP',
+    ],
+    [
+      'a Service whose selector selects no pod',
+      base + nginx('{selector: {run: other}, ports: [{port: 80}]}') + row(''),
+      'has no backend for port 80/TCP',
+    ],
+    [
+      'a headless Service',
+      base + nginx('{selector: {run: nginx}, clusterIP: None, ports: [{port: 80}]}') + row(''),
+      'is headless (clusterIP: None)',
+    ],
+    [
+      'an object that is not a Service',
+      base +
+        'services: [{apiVersion: v1, kind: Pod, metadata: {name: x}, spec: {ports: [{port: 1}]}}]\n',
+      'services[0] (Pod x): kind: must be kind Service',
+    ],
+    [
+      'a row with both a pod and a Service',
+      base +
+        nginx('{selector: {run: nginx}, ports: [{port: 80}]}') +
+        'expect: [{from: default/client, to: default/web-1, service: default/nginx, port: 80, allowed: true}]\n',
+      'give to (a pod) or service (a Service), exactly one',
+    ],
+    [
+      'a pod with ip and ips',
+      "name: s\npods: [{name: a, ip: 10.0.0.1, ips: [10.0.0.1, 'fd00::1']}]\n",
+      'give ip or ips, not both',
+    ],
+    [
+      'a dual-stack pod with two IPv4 addresses',
+      'name: s\npods: [{name: a, ips: [10.0.0.1, 10.0.0.2]}]\n',
+      'a dual-stack pod has one address of each family',
+    ],
+    [
+      'a row over IPv6 from a pod without an IPv6 address',
+      "name: s\npods: [{name: a, ip: 10.0.0.1}, {name: b, ips: [10.0.0.2, 'fd00::2']}]\n" +
+        'expect: [{from: default/a, to: default/b, port: 80, allowed: true, family: 6}]\n',
+      'a connection over IPv6 needs default/a and default/b to have IPv6 addresses',
+    ],
+  ])('refuses %s, naming it', (_name, text, message) => {
+    expect(() => parseInput(text, 's.yaml')).toThrow(message);
+  });
+
+  it('puts each row in the families both its ends have, or the one it names', () => {
+    const input = parseInput(
+      [
+        'name: s',
+        'pods:',
+        "  - {name: a, ips: [10.0.0.1, 'fd00::1']}",
+        "  - {name: b, ips: [10.0.0.2, 'fd00::2']}",
+        '  - {name: c, ip: 10.0.0.3}',
+        'expect:',
+        '  - {from: default/a, to: default/b, port: 80, allowed: true}',
+        '  - {from: default/a, to: default/b, port: 81, allowed: true, family: 6}',
+        '  - {from: default/a, to: default/c, port: 82, allowed: true}',
+        '',
+      ].join('\n'),
+      's.yaml',
+    );
+    if (input.kind !== 'scenario') throw new Error('expected a scenario');
+    const ports = (family: number) =>
+      input.scenario.families.find((f) => f.family === family)?.expectations.map((e) => e.port);
+    expect(input.scenario.families.map((f) => f.family)).toEqual([4, 6]);
+    expect(ports(4)).toEqual([80, 82]);
+    expect(ports(6)).toEqual([80, 81]);
+    // Each family's view puts every dual-stack pod at its address of that family.
+    const v6 = input.scenario.families[1]!.cluster.pods.map((p) => p.ip);
+    expect(v6).toEqual(['fd00::1', 'fd00::2', undefined]);
+    // The scenario's own cluster is the primary family's: the first address.
+    expect(input.scenario.cluster.pods[0]).toMatchObject({
+      ip: '10.0.0.1',
+      ips: ['10.0.0.1', 'fd00::1'],
+    });
   });
 });
