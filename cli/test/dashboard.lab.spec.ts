@@ -64,6 +64,8 @@ describe('the dashboard, against a real lab run', () => {
         natsUrl: nats.url,
         scratch,
         sweepMs: 10_000,
+        // cli/test/demo.lab.spec.ts may run its lab "demo" beside this one.
+        labName: 'dashboard',
       },
       join(exampleScenarioDirs(repositoryRoot).recipes, RECIPE_07),
       {

@@ -147,6 +147,8 @@ export interface DemoRun {
   readonly natsUrl: string;
   readonly scratch: string;
   readonly sweepMs: number;
+  /** The lab's name (default demo): tests running beside the demo's own pick another. */
+  readonly labName?: string;
 }
 
 async function startServices(
@@ -236,7 +238,7 @@ export async function servicesAndFault(
   observer?: DemoObserver,
 ): Promise<FaultRun> {
   const { io, labRoot, scratch, sweepMs } = run;
-  const name = 'demo';
+  const name = run.labName ?? 'demo';
   let services: Services | undefined;
   let store: CaseStore | undefined;
   const webhook = await LocalWebhookReceiver.start();
