@@ -17,6 +17,7 @@ import { renderKubeconfig } from './kubeconfig.js';
 import { LabNames } from './naming.js';
 import { cgroupRoot } from './runtime/cgroups.js';
 import { Kubelet, type LabNode } from './runtime/kubelet.js';
+import { EndpointSliceController } from './runtime/endpoint-slices.js';
 import { WorkloadController } from './runtime/workloads.js';
 import { createFabric } from './runtime/network.js';
 import { readJson, writeJson, type DaemonConfig, type LabState } from './state.js';
@@ -72,6 +73,8 @@ async function main(stateDir: string): Promise<void> {
   seed(store, nodes);
   // Each needs the other: the enforcer programs the kubelet's pods, the kubelet reports starts and stops.
   const enforcer: Enforcer = new Enforcer({ store, pods: () => kubelet.pods(), log });
+  // Services' EndpointSlices follow the pods the kubelet runs, as in a cluster.
+  const slices = new EndpointSliceController(store, () => kubelet.pods(), log);
   const kubelet: Kubelet = new Kubelet({
     store,
     names,
@@ -80,6 +83,7 @@ async function main(stateDir: string): Promise<void> {
     log,
     onChange: () => {
       enforcer.changed();
+      slices.changed();
     },
     // The API server below mints them; the kubelet asks only once pods run.
     serviceAccountToken: (namespace, serviceAccount, body) =>
@@ -118,6 +122,7 @@ async function main(stateDir: string): Promise<void> {
   const workloads = new WorkloadController(store, nodes, log);
   kubelet.start();
   workloads.start();
+  slices.start();
   enforcer.start();
   const state: LabState = {
     name: config.name,
@@ -140,6 +145,7 @@ async function main(stateDir: string): Promise<void> {
     stopping = true;
     log('stopping', { signal });
     workloads.stop();
+    slices.stop();
     await enforcer.stop();
     await kubelet.stop();
     await server.close();

@@ -6,6 +6,7 @@ export { LabClient, LabApiError } from './client.js';
 export {
   FAULT_MODES,
   DETERMINISTIC_FAULTS,
+  SERVICE_PATH_FAULTS,
   parseFault,
   formatFault,
   faultedCluster,

@@ -28,6 +28,25 @@ export function scenarioObjects(scenario: Scenario): ManifestObject[] {
       apiVersion: 'networking.k8s.io/v1',
       kind: 'NetworkPolicy',
     })),
+    ...scenario.services.map((service) => ({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: service.name, namespace: service.namespace },
+      spec: {
+        ...(service.selector ? { selector: { ...service.selector } } : {}),
+        ...(service.headless
+          ? { clusterIP: 'None' }
+          : service.clusterIPs[0]
+            ? { clusterIP: service.clusterIPs[0] }
+            : {}),
+        ports: service.ports.map((p) => ({
+          ...(p.name ? { name: p.name } : {}),
+          port: p.port,
+          targetPort: p.targetPort,
+          protocol: p.protocol,
+        })),
+      },
+    })),
     ...clusterPolicies.map((policy) => {
       const kind = policy.kind as ClusterPolicyKind;
       return {

@@ -221,6 +221,14 @@ export const RESOURCE_TYPES: readonly ResourceType[] = [
     shortNames: ['svc'],
     subresources: ['status'],
   }),
+  // Written by the lab's EndpointSlice controller (runtime/endpoint-slices.ts).
+  stored({
+    group: 'discovery.k8s.io',
+    version: 'v1',
+    kind: 'EndpointSlice',
+    plural: 'endpointslices',
+    namespaced: true,
+  }),
   stored({
     group: '',
     version: 'v1',

@@ -6,6 +6,7 @@ import {
   type ClusterPolicyManifest,
   type NetworkPolicy,
 } from '#lumen/policy';
+import { withClusterIp } from './cluster-ips.js';
 import { ApiError } from './errors.js';
 import { apiVersionOf, type KubeObject, type ResourceType } from './resources.js';
 
@@ -104,6 +105,16 @@ export class ObjectStore {
     }
   }
 
+  /** The ClusterIPs of every stored Service. */
+  private clusterIps(): Set<string> {
+    const services = [...this.objects].find(([type]) => type.kind === 'Service')?.[1];
+    return new Set(
+      [...(services?.values() ?? [])].flatMap(
+        (s) => (s.spec as { clusterIPs?: string[] } | undefined)?.clusterIPs ?? [],
+      ),
+    );
+  }
+
   private validate(type: ResourceType, object: KubeObject): void {
     const { name } = object.metadata;
     const nameOk =
@@ -193,8 +204,9 @@ export class ObjectStore {
     if (type.kind === 'Pod')
       object.status = { phase: 'Pending', ...(object.status as object | undefined) };
     if (type.kind === 'Secret') foldStringData(object);
-    this.validate(type, object);
-    return this.commit('ADDED', type, object);
+    const stored = type.kind === 'Service' ? withClusterIp(object, this.clusterIps()) : object;
+    this.validate(type, stored);
+    return this.commit('ADDED', type, stored);
   }
 
   /** Replaces an object (or, with `subresource: 'status'`, only its status). */
@@ -235,6 +247,7 @@ export class ObjectStore {
       if (type.kind === 'Namespace')
         next.metadata.labels = { ...next.metadata.labels, 'kubernetes.io/metadata.name': name };
       if (type.kind === 'Secret') foldStringData(next);
+      if (type.kind === 'Service') next = withClusterIp(next, this.clusterIps(), current);
     }
     this.validate(type, next);
     return this.commit('MODIFIED', type, next, current);

@@ -12,7 +12,14 @@ import type { ObjectStore } from '../api/store.js';
 import type { RunningPod } from '../runtime/kubelet.js';
 import { netnsPath } from '../runtime/network.js';
 import { faultedCluster, formatFault, type Fault } from './faults.js';
-import { FLUSH_SCRIPT, buildRulesets, replaceTableScript, type EnforcedPod } from './ruleset.js';
+import {
+  FLUSH_SCRIPT,
+  buildRulesets,
+  replaceTableScript,
+  type EnforcedPod,
+  type ProxiedService,
+} from './ruleset.js';
+import { SERVICE_NAME_LABEL } from '../runtime/endpoint-slices.js';
 
 export interface EnforcerOptions {
   readonly store: ObjectStore;
@@ -41,6 +48,7 @@ export interface EnforcerStatus {
 
 interface Snapshot {
   readonly cluster: Cluster;
+  readonly services: readonly ProxiedService[];
   readonly pods: readonly EnforcedPod[];
   readonly resourceVersion: number;
   readonly changedAt: number;
@@ -64,6 +72,52 @@ function podFromObject(object: KubeObject, running: RunningPod): Pod & { ip: str
       })),
     ),
   };
+}
+
+interface SlicePort {
+  name?: string;
+  port: number;
+  protocol?: string;
+}
+
+/**
+ * What kube-proxy reads: each Service port with its ClusterIP, and the ready endpoints
+ * of its EndpointSlices on the port of the same name.
+ */
+export function proxiedServices(
+  services: readonly KubeObject[],
+  slices: readonly KubeObject[],
+): ProxiedService[] {
+  return services.flatMap((service) => {
+    const spec = (service.spec ?? {}) as {
+      clusterIP?: string;
+      ports?: { name?: string; port: number; protocol?: Protocol }[];
+    };
+    const clusterIP = spec.clusterIP;
+    if (!clusterIP || clusterIP === 'None') return [];
+    const own = slices.filter(
+      (slice) =>
+        slice.metadata.namespace === service.metadata.namespace &&
+        slice.metadata.labels?.[SERVICE_NAME_LABEL] === service.metadata.name,
+    );
+    return (spec.ports ?? []).map((entry) => {
+      const protocol = entry.protocol ?? 'TCP';
+      const backends = own.flatMap((slice) => {
+        const port = ((slice['ports'] ?? []) as SlicePort[]).find(
+          (p) => (p.name ?? '') === (entry.name ?? '') && (p.protocol ?? 'TCP') === protocol,
+        )?.port;
+        if (port === undefined) return [];
+        const endpoints = (slice['endpoints'] ?? []) as {
+          addresses: string[];
+          conditions?: { ready?: boolean };
+        }[];
+        return endpoints
+          .filter((e) => e.conditions?.ready !== false)
+          .flatMap((e) => e.addresses.slice(0, 1).map((ip) => ({ ip, port })));
+      });
+      return { clusterIP, port: entry.port, protocol, backends };
+    });
+  });
 }
 
 /**
@@ -104,6 +158,8 @@ export class Enforcer {
         'ClusterNetworkPolicy',
         'AdminNetworkPolicy',
         'BaselineAdminNetworkPolicy',
+        'Service',
+        'EndpointSlice',
       ].map((k) => resourceByKind(k)),
     );
     this.unsubscribe = this.options.store.subscribe((event) => {
@@ -199,6 +255,10 @@ export class Enforcer {
     ).flatMap((kind) => store.list(type(kind)).items as unknown as ClusterPolicyManifest[]);
     return {
       cluster: { namespaces, pods: pods.map((p) => p.pod), policies, clusterPolicies },
+      services: proxiedServices(
+        store.list(type('Service')).items,
+        store.list(type('EndpointSlice')).items,
+      ),
       pods,
       resourceVersion,
       changedAt,
@@ -270,6 +330,9 @@ export class Enforcer {
       ),
       reject: this.faults.some((f) => f.kind === 'reject-instead-of-drop'),
       flakyRatio: flaky?.kind === 'flaky' ? flaky.ratio : 0,
+      services: snapshot.services,
+      serviceBypass: this.faults.some((f) => f.kind === 'service-bypass'),
+      hairpinDeny: this.faults.some((f) => f.kind === 'hairpin-deny'),
     });
     const live = new Set(snapshot.pods.map((p) => p.netns));
     for (const netns of [...this.applied.keys()]) if (!live.has(netns)) this.applied.delete(netns);

@@ -22,9 +22,18 @@ export type Fault =
   | { readonly kind: 'ignore-admin-tier' }
   | { readonly kind: 'priority-reversed' }
   | { readonly kind: 'baseline-over-networkpolicy' }
+  | { readonly kind: 'service-bypass' }
+  | { readonly kind: 'hairpin-deny' }
   | { readonly kind: 'delay'; readonly seconds: number }
   | { readonly kind: 'flaky'; readonly ratio: number }
   | { readonly kind: 'forget-on-restart'; readonly seconds: number };
+
+/**
+ * Faults of the path through a Service, not of the policies' meaning: `service-bypass`
+ * applies no policy to Service traffic (Kube-OVN #3347 broke that path), `hairpin-deny`
+ * drops a pod's traffic to itself through its own Service (Antrea #5681).
+ */
+export const SERVICE_PATH_FAULTS = ['service-bypass', 'hairpin-deny'] as const;
 
 /** The fault modes without a parameter: each breaks the same way every time. */
 export const DETERMINISTIC_FAULTS = [
@@ -40,6 +49,8 @@ export const DETERMINISTIC_FAULTS = [
   'ignore-admin-tier',
   'priority-reversed',
   'baseline-over-networkpolicy',
+  // The Service path (kube-proxy's translation): the policies' semantics are untouched.
+  ...SERVICE_PATH_FAULTS,
 ] as const;
 
 export const FAULT_MODES = [

@@ -12,7 +12,21 @@ export interface EnforcedPod {
   readonly netns: string;
 }
 
+/** A Service port as kube-proxy programs it: its ClusterIP, and the backends it translates to. */
+export interface ProxiedService {
+  readonly clusterIP: string;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly backends: readonly { readonly ip: string; readonly port: number }[];
+}
+
 export interface RulesetOptions {
+  /** The Services every pod's traffic is translated for (kube-proxy's rules, per pod). */
+  readonly services?: readonly ProxiedService[];
+  /** The service-bypass fault: traffic through a Service skips the policies. */
+  readonly serviceBypass?: boolean;
+  /** The hairpin-deny fault: a pod cannot reach itself through its Service. */
+  readonly hairpinDeny?: boolean;
   /** Answer denied TCP with a RST and other protocols with ICMP port-unreachable. */
   readonly reject: boolean;
   /** Share of denied packets let through at random (0 for none). */
@@ -89,16 +103,73 @@ function setDefinition(
   return `  set ${name} { type ${family} . inet_proto . inet_service; flags interval;${body} }`;
 }
 
+/** DSCP the service-bypass fault marks Service traffic with at its source, to spare it at the destination. */
+const BYPASS_MARK = 'cs7';
+
+/** What the Service faults add before a chain's policy rules. */
+function serviceFaultRules(
+  direction: 'input' | 'output',
+  ownIp: string,
+  options: RulesetOptions,
+): string[] {
+  const family = ownIp.includes(':') ? 'ip6' : 'ip';
+  const lines: string[] = [];
+  if (direction === 'output' && options.hairpinDeny)
+    lines.push(`    ct status dnat ${family} daddr ${ownIp} drop`);
+  if (direction === 'output' && options.serviceBypass)
+    lines.push(`    ct status dnat ${family} dscp set ${BYPASS_MARK}`, '    ct status dnat accept');
+  if (direction === 'input' && options.serviceBypass)
+    lines.push(`    ${family} dscp ${BYPASS_MARK} accept`);
+  return lines;
+}
+
+/**
+ * kube-proxy's translation, in every pod's namespace before its egress rules (nat at
+ * priority -100, filter at 0): the policies then judge the translated connection, as a
+ * CNI that enforces after the Service's translation does. Each connection picks a backend
+ * at random; a Service port without backends is refused, as kube-proxy does.
+ */
+function servicesChain(services: readonly ProxiedService[]): string[] {
+  const rules = services
+    .filter((s) => !s.clusterIP.includes(':'))
+    .map((s) => {
+      const match = `ip daddr ${s.clusterIP} ${NFT_PROTOCOL[s.protocol]} dport ${s.port}`;
+      if (s.backends.length === 0) return undefined;
+      const map = s.backends.map((b, i) => `${i} : ${b.ip} . ${b.port}`).join(', ');
+      return `    ${match} dnat ip to numgen random mod ${s.backends.length} map { ${map} }`;
+    })
+    .filter((r): r is string => r !== undefined);
+  return [
+    '  chain services {',
+    '    type nat hook output priority -100; policy accept;',
+    ...rules,
+    '  }',
+  ];
+}
+
+/** Service ports without backends: refused at the source, before any policy. */
+function refusedServices(services: readonly ProxiedService[]): string[] {
+  return services
+    .filter((s) => !s.clusterIP.includes(':') && s.backends.length === 0)
+    .map(
+      (s) =>
+        `    ip daddr ${s.clusterIP} ${NFT_PROTOCOL[s.protocol]} dport ${s.port} reject with icmpx port-unreachable`,
+    );
+}
+
 function chain(
   direction: 'input' | 'output',
   isolated: boolean,
   options: RulesetOptions,
+  ownIp: string,
 ): string[] {
   const [peer, loopback, set] =
     direction === 'input' ? ['saddr', 'iif', 'ingress'] : ['daddr', 'oif', 'egress'];
   const lines = [
     `  chain ${direction} {`,
     `    type filter hook ${direction} priority filter; policy accept;`,
+    ...serviceFaultRules(direction, ownIp, options),
+    ...(direction === 'output' ? refusedServices(options.services ?? []) : []),
     '    ct state established,related accept',
     `    ${loopback} "lo" ip daddr 127.0.0.0/8 accept`,
     `    ${loopback} "lo" ip6 daddr ::1 accept`,
@@ -228,8 +299,9 @@ export function buildRulesets(
       setDefinition('ingress_v6', 'ipv6_addr', ingress.v6),
       setDefinition('egress_v4', 'ipv4_addr', egress.v4),
       setDefinition('egress_v6', 'ipv6_addr', egress.v6),
-      ...chain('input', isolation.ingress, options),
-      ...chain('output', isolation.egress, options),
+      ...chain('input', isolation.ingress, options, pod.ip),
+      ...chain('output', isolation.egress, options, pod.ip),
+      ...servicesChain(options.services ?? []),
       '}',
     ];
     rulesets.set(netns, `${table.join('\n')}\n`);
