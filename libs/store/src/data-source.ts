@@ -7,6 +7,7 @@ import { ResultsAndAlerts1795720000000 } from './migrations/1795720000000-result
 import { MatrixCoverage1795730000000 } from './migrations/1795730000000-matrix-coverage.js';
 import { Retention1795740000000 } from './migrations/1795740000000-retention.js';
 import { RotationTally1795750000000 } from './migrations/1795750000000-rotation-tally.js';
+import { ServicePaths1795760000000 } from './migrations/1795760000000-service-paths.js';
 
 export type StoreLocation =
   | { readonly kind: 'sqlite'; readonly path: string }
@@ -29,6 +30,7 @@ export const MIGRATIONS = [
   MatrixCoverage1795730000000,
   Retention1795740000000,
   RotationTally1795750000000,
+  ServicePaths1795760000000,
 ];
 
 /** The schema is made by migrations, never by `synchronize`. */

@@ -68,6 +68,7 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     updatedAt: { type: Date, name: 'updated_at' },
     listenerKnown: { type: Boolean, name: 'listener_known', default: false },
     loopback: { type: Boolean, default: false },
+    via: { ...json, nullable: true },
     traceparent: { type: String, length: 55, nullable: true },
     sourceNamespace: { type: String, length: 63, nullable: true, name: 'source_namespace' },
     destinationNamespace: {

@@ -260,7 +260,7 @@ export class ResultsQuery {
 
   /**
    * The planner's newest view of the matrix with the cells verified so far: stored cases to
-   * a declared TCP/UDP listener (no pod to itself) with a conclusive latest outcome, within
+   * a declared TCP/UDP listener (no pod to itself, not through a Service) with a conclusive latest outcome, within
    * the scope. Cluster-wide numbers are for an unscoped caller only.
    */
   async matrix(scope: Scope): Promise<MatrixCoverageAnswer | null> {
@@ -279,6 +279,8 @@ export class ResultsQuery {
       .andWhere('c.listener_known = :yes', { yes: true })
       .andWhere('c.loopback = :no', { no: false })
       .andWhere("c.protocol <> 'SCTP'")
+      // A cell is verified pod to pod; the same connection through a Service is a path of it.
+      .andWhere('c.via IS NULL')
       .getRawOne<{ n: string | number }>();
     const sees = (policy: string | undefined): boolean =>
       scope === undefined || (policy !== undefined && scope.includes(policy.split('/')[0] ?? ''));

@@ -58,6 +58,7 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
       'MatrixCoverage1795730000000',
       'Retention1795740000000',
       'RotationTally1795750000000',
+      'ServicePaths1795760000000',
     ];
     expect(await store!.appliedMigrations()).toEqual(migrations);
     const again = await CaseStore.open(location);
@@ -346,6 +347,23 @@ describe.each(locations)('CaseStore on %s', (_name, location) => {
     const first = await store!.recordGeneration('full sweep', 12, new Date());
     const second = await store!.recordGeneration('policy default/web changed', 3, new Date());
     expect(second).toBeGreaterThan(first);
+  });
+
+  it('keeps the Service path a case is probed through, and null for one to a pod', async () => {
+    const via = {
+      namespace: 'shop',
+      name: 'api',
+      clusterIP: '10.96.0.12',
+      port: 80,
+      podCaseId: '00000000000000a1',
+      hairpin: false,
+    };
+    await store!.upsertCases([{ ...caseRow('00000000000000b1'), via }]);
+    expect((await store!.getCase('00000000000000b1'))?.via).toEqual(via);
+    await store!.upsertCases([caseRow('00000000000000b2')]);
+    expect((await store!.getCase('00000000000000b2'))?.via).toBeNull();
+    await store!.upsertCases([{ ...caseRow('00000000000000b1'), via: { ...via, hairpin: true } }]);
+    expect((await store!.getCase('00000000000000b1'))?.via?.hairpin).toBe(true);
   });
 });
 

@@ -41,6 +41,7 @@ export function caseRecordFixture(caseId: string, overrides: Partial<CaseRecord>
     expected: 'allow',
     explanation: { ingress: explanationSide([]), egress: explanationSide([]) },
     rule: null,
+    via: null,
     changedAt: T0,
     updatedAt: T0,
     listenerKnown: true,

@@ -3,6 +3,7 @@ import {
   SUBJECT_PREFIX,
   caseId,
   ipAddress,
+  name,
   round,
   nodeName,
   podRef,
@@ -49,7 +50,13 @@ export const probeBatchSchema = z.strictObject({
         caseId,
         /** The case's round (its plan generation), which the reporter judges attempts in. */
         round,
-        destination: podRef,
+        /** The pod probed; absent through a Service, where the network picks the backend. */
+        destination: podRef.optional(),
+        /**
+         * Probed through this Service: `ip` and `port` are its ClusterIP and Service port, and
+         * the probe is a TCP connect scan (a raw scan cannot see the translated replies).
+         */
+        service: z.strictObject({ namespace: name, name }).optional(),
         ip: ipAddress,
         port,
         protocol,

@@ -8,6 +8,7 @@ import {
   podClass,
   podEndpoint,
   ruleRef,
+  servicePath,
 } from '../test-case/index.js';
 
 /**
@@ -42,6 +43,8 @@ export const caseRecord = z.strictObject({
   updatedAt: z.date(),
   listenerKnown: z.boolean(),
   loopback: z.boolean(),
+  /** Probed through a Service (null: to a pod's IP). */
+  via: servicePath.nullable(),
   /** The traceparent of the round's plan span: the case's trace. */
   traceparent: z.string().nullable(),
 });

@@ -8,7 +8,7 @@ import {
   timestamp,
   type Contract,
 } from '../common.js';
-import { podEndpoint } from '../test-case/index.js';
+import { podEndpoint, servicePath } from '../test-case/index.js';
 
 /** The reporter asks the scheduler to probe a case again: `lumen.v1.reprobes`. */
 export const REPROBE_REQUEST_SUBJECT = `${SUBJECT_PREFIX}.reprobes`;
@@ -27,6 +27,8 @@ export const reprobeRequestSchema = z.strictObject({
   port,
   protocol,
   listenerKnown: z.boolean(),
+  /** Through a Service: probed at its ClusterIP and port. */
+  via: servicePath.optional(),
 });
 
 export type ReprobeRequest = z.infer<typeof reprobeRequestSchema>;

@@ -90,9 +90,32 @@ export const caseReason = z.enum([
   'unlisted-port',
   'rotation',
   'sample',
+  /** A backend reaching itself through its own Service (issue 19), with the same pod-to-itself connection. */
+  'hairpin',
 ]);
 
 export const expectedVerdict = z.enum(['allow', 'deny']);
+
+/**
+ * A case probed through a Service instead of to a pod's IP (issue 19): the connection an
+ * application makes, to the ClusterIP and Service port, which the network translates to a
+ * backend before policies judge it. The case's own port is the backends' target port.
+ */
+export const servicePath = z.strictObject({
+  namespace: name,
+  name,
+  /** The ClusterIP probed. */
+  clusterIP: ipAddress,
+  /** The Service port probed. */
+  port,
+  /** The pod-to-pod case of the same connection: a failure only through the Service is told apart. */
+  podCaseId: caseId,
+  /**
+   * The source is itself a backend of the Service: a pod reaching its own Service. The spec
+   * leaves traffic from a pod to itself to the implementation, so these are reported apart.
+   */
+  hairpin: z.boolean(),
+});
 
 export const testCaseSchema = z.strictObject({
   caseId,
@@ -118,6 +141,8 @@ export const testCaseSchema = z.strictObject({
   syntheticSource: z.boolean(),
   /** Source and destination are the same class and no other pod can serve. */
   loopback: z.boolean(),
+  /** Probed through this Service rather than to a destination pod's IP. */
+  via: servicePath.optional(),
 });
 
 export type TestCase = z.infer<typeof testCaseSchema>;
@@ -127,5 +152,6 @@ export type RuleRef = z.infer<typeof ruleRef>;
 export type Explanation = z.infer<typeof explanation>;
 export type CaseReason = z.infer<typeof caseReason>;
 export type ExpectedVerdict = z.infer<typeof expectedVerdict>;
+export type ServicePath = z.infer<typeof servicePath>;
 
 export const TestCaseContract: Contract<TestCase> = { name: 'TestCase', schema: testCaseSchema };

@@ -1,0 +1,20 @@
+import { TableColumn, type MigrationInterface, type QueryRunner } from 'typeorm';
+import { columns } from './1795669200000-initial.js';
+
+/**
+ * Cases probed through a Service (issue 19) keep the Service path they went by: its name,
+ * ClusterIP and port, the pod-to-pod case of the same connection, and whether it is a
+ * hairpin. Null for the cases probed to a pod's IP, which all stored cases were until now.
+ */
+export class ServicePaths1795760000000 implements MigrationInterface {
+  name = 'ServicePaths1795760000000';
+
+  async up(queryRunner: QueryRunner): Promise<void> {
+    const { json } = columns(queryRunner);
+    await queryRunner.addColumn('cases', new TableColumn(json('via', true)));
+  }
+
+  async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.dropColumn('cases', 'via');
+  }
+}
