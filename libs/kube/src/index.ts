@@ -7,3 +7,4 @@ export * from './node-watcher.js';
 export * from './source-check.js';
 export * from './prober-identity.js';
 export * from './callout-issuer-secret.js';
+export * from './services.js';

@@ -3,6 +3,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  DiscoveryV1Api,
   NetworkingV1Api,
   makeInformer,
   type Informer,
@@ -17,11 +18,21 @@ import type {
   Pod,
 } from '#lumen/policy';
 import { clusterPolicyFrom, namespaceFrom, podFrom, policyFrom } from './convert.js';
+import {
+  endpointSliceFrom,
+  serviceFrom,
+  serviceFrontends,
+  type WatchedEndpointSlice,
+  type WatchedService,
+} from './services.js';
 
 export type WatchedKind =
   | 'Namespace'
   | 'Pod'
   | 'NetworkPolicy'
+  /** Services and EndpointSlices: the paths through Services the planner probes (issue 19). */
+  | 'Service'
+  | 'EndpointSlice'
   | ClusterPolicyKind
   /** A CNI's own policy kind, which Lumen does not model (see UNMODELLED_POLICY_RESOURCES). */
   | 'UnmodelledPolicy';
@@ -131,6 +142,9 @@ export const CLUSTER_POLICY_RESOURCES: readonly {
   },
 ];
 
+/** The built-in kinds, watched from the start. */
+type CoreKind = 'Namespace' | 'Pod' | 'NetworkPolicy' | 'Service' | 'EndpointSlice';
+
 export interface ClusterChange {
   readonly kind: WatchedKind;
   readonly type: 'upsert' | 'delete';
@@ -197,12 +211,20 @@ export class ClusterWatcher {
   private readonly namespaces = new Map<string, Namespace>();
   private readonly pods = new Map<string, WatchedPod>();
   private readonly policies = new Map<string, NetworkPolicy>();
+  private readonly services = new Map<string, WatchedService>();
+  private readonly endpointSlices = new Map<string, WatchedEndpointSlice>();
   /** By `Kind/name`. */
   private readonly clusterPolicies = new Map<string, ClusterPolicyManifest>();
   /** By `group/Kind/namespace/name`. */
   private readonly unmodelled = new Map<string, UnmodelledPolicy>();
   /** The kinds whose list must have returned before a snapshot is whole. */
-  private readonly expected = new Set<WatchedKind>(['Namespace', 'Pod', 'NetworkPolicy']);
+  private readonly expected = new Set<WatchedKind>([
+    'Namespace',
+    'Pod',
+    'NetworkPolicy',
+    'Service',
+    'EndpointSlice',
+  ]);
   private pending: ClusterChange[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly informers: Informer<KubernetesObject>[] = [];
@@ -225,11 +247,8 @@ export class ClusterWatcher {
   async start(): Promise<void> {
     const core = this.config.makeApiClient(CoreV1Api);
     const networking = this.config.makeApiClient(NetworkingV1Api);
-    const sources: [
-      'Namespace' | 'Pod' | 'NetworkPolicy',
-      string,
-      () => Promise<{ items: KubernetesObject[] }>,
-    ][] = [
+    const discovery = this.config.makeApiClient(DiscoveryV1Api);
+    const sources: [CoreKind, string, () => Promise<{ items: KubernetesObject[] }>][] = [
       ['Namespace', '/api/v1/namespaces', () => core.listNamespace()],
       ['Pod', '/api/v1/pods', () => core.listPodForAllNamespaces()],
       [
@@ -237,14 +256,19 @@ export class ClusterWatcher {
         '/apis/networking.k8s.io/v1/networkpolicies',
         () => networking.listNetworkPolicyForAllNamespaces(),
       ],
+      ['Service', '/api/v1/services', () => core.listServiceForAllNamespaces()],
+      [
+        'EndpointSlice',
+        '/apis/discovery.k8s.io/v1/endpointslices',
+        () => discovery.listEndpointSliceForAllNamespaces(),
+      ],
     ];
-    const converters: Record<
-      'Namespace' | 'Pod' | 'NetworkPolicy',
-      [(o: never) => unknown, Map<string, unknown>]
-    > = {
+    const converters: Record<CoreKind, [(o: never) => unknown, Map<string, unknown>]> = {
       Namespace: [namespaceFrom, this.namespaces],
       Pod: [podFrom, this.pods],
       NetworkPolicy: [policyFrom, this.policies],
+      Service: [serviceFrom, this.services],
+      EndpointSlice: [endpointSliceFrom, this.endpointSlices],
     };
     for (const [kind, path, list] of sources) {
       const [convert, into] = converters[kind];
@@ -597,6 +621,7 @@ export class ClusterWatcher {
     const changes = this.pending;
     this.pending = [];
     const pods = [...this.pods.values()];
+    const services = serviceFrontends(this.services.values(), this.endpointSlices.values());
     this.options.onSnapshot({
       cluster: {
         namespaces: [...this.namespaces.values()],
@@ -605,6 +630,7 @@ export class ClusterWatcher {
         ...(this.clusterPolicies.size > 0
           ? { clusterPolicies: [...this.clusterPolicies.values()] }
           : {}),
+        ...(services.length > 0 ? { services } : {}),
       },
       unmodelled: [...this.unmodelled.values()],
       pods,

@@ -105,6 +105,26 @@ export interface Cluster {
    * Admin and Baseline tiers around the NetworkPolicies (see tiers.ts).
    */
   readonly clusterPolicies?: readonly ClusterPolicyManifest[];
+  /**
+   * The Services' ports with their ready backends (from EndpointSlices). Policies never
+   * name a Service, so the engine does not read them; the planner probes through them.
+   */
+  readonly services?: readonly ServiceFrontend[];
+}
+
+/**
+ * One port of a Service as clients reach it, with the pods behind it: what kube-proxy (or
+ * the CNI in its place) translates a connection to `clusterIPs`:`port` into.
+ */
+export interface ServiceFrontend {
+  readonly namespace: string;
+  readonly name: string;
+  /** One per IP family; empty while the cluster has assigned none. */
+  readonly clusterIPs: readonly string[];
+  readonly port: number;
+  readonly protocol: Protocol;
+  /** The ready backends, each with the port it is reached on (a named targetPort resolves per pod). */
+  readonly backends: readonly { readonly pod: PodRef; readonly port: number }[];
 }
 
 export type Direction = 'ingress' | 'egress';
