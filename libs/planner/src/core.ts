@@ -19,6 +19,7 @@ import {
   podKey,
   type Cluster,
   type PodClass,
+  type ServiceFrontend,
 } from '#lumen/policy';
 import {
   cellCase,
@@ -75,6 +76,7 @@ export class PlannerCore {
   private optedOut: string | undefined;
   private optOutChanged = false;
   private endpointsByPod = new Map<string, PodEndpoint>();
+  private services: readonly ServiceFrontend[] = [];
   private generation = 0;
   private latest: Plan | undefined;
   private reportedErrors = new Set<string>();
@@ -153,6 +155,7 @@ export class PlannerCore {
       ),
     );
     this.unmodelled = view.unmodelled ?? [];
+    this.services = view.cluster.services ?? [];
     if (this.unmodelled.length > this.reportedUnmodelled) {
       this.log.warn(
         'policies of kinds Lumen does not model: the cases they may affect are not judged',
@@ -224,6 +227,7 @@ export class PlannerCore {
         ? { syntheticNamespace: this.settings.syntheticNamespace }
         : {}),
       unmodelled: this.unmodelled,
+      services: this.services,
       blocksAbove: this.settings.rotationBlocksAbove ?? PLANNER_DEFAULTS.rotationBlocksAbove,
     });
     if (trigger === 'sweep') this.rotationStart = rotationCursor;
@@ -584,10 +588,19 @@ function applyChange(
     );
     if (found && !gone) engine.setPolicy(found);
     else engine.deletePolicy(namespace, name);
-  } else if (change.kind !== 'UnmodelledPolicy')
+  } else if (!VERDICT_NEUTRAL_KINDS.has(change.kind))
     applyClusterPolicyChange(engine, cluster, change.kind, name, gone);
-  // An unmodelled policy changes no verdict; the plan reads the list itself.
 }
+
+/**
+ * Kinds whose changes move no verdict: the plan reads their lists itself (unmodelled
+ * policies to flag cases, Services and their EndpointSlices to plan paths through them).
+ */
+const VERDICT_NEUTRAL_KINDS: ReadonlySet<string> = new Set([
+  'UnmodelledPolicy',
+  'Service',
+  'EndpointSlice',
+]);
 
 /** A cluster-scoped policy: its key is its name, unique within its kind. */
 function applyClusterPolicyChange(

@@ -10,3 +10,4 @@ export * from './coverage.js';
 export * from './inventory.js';
 export * from './plan-runner.js';
 export * from './subscribe.js';
+export * from './service-paths.js';

@@ -13,11 +13,13 @@ import {
   type ClusterRule,
   type RuleRef,
   type ValidClusterPolicy,
+  type ServiceFrontend,
   type ValidPolicy,
   type Verdict,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
 import { SYNTHETIC_LABEL, syntheticSourceLabels } from './synthetic.js';
+import { servicePathCases, type PlannedServicePath } from './service-paths.js';
 
 export type CaseReason =
   | 'must-allow'
@@ -28,7 +30,8 @@ export type CaseReason =
   | 'unlisted-source'
   | 'unlisted-destination'
   | 'unlisted-port'
-  | 'rotation';
+  | 'rotation'
+  | 'hairpin';
 
 type NearMiss = 'near-miss-pods' | 'near-miss-namespace' | 'near-miss-both';
 
@@ -46,6 +49,8 @@ export interface PlannedCase {
   /** Source and destination are one class with a single pod: a self-probe. */
   readonly loopback: boolean;
   readonly listenerKnown: boolean;
+  /** Probed through a Service (its ClusterIP and port) rather than to a pod's IP. */
+  readonly via?: PlannedServicePath;
 }
 
 /** A case the planner wanted but could not build from real pods. */
@@ -144,6 +149,11 @@ export interface PlanOptions {
   readonly blocksAbove?: number;
   /** Cells per block (a block is probed as one batch); 1000 by default. */
   readonly maxCellsPerBlock?: number;
+  /**
+   * The cluster's Services with their backends: each case to a backend is also planned
+   * through its Service (service-paths.ts). Rotation cells in blocks are not.
+   */
+  readonly services?: readonly ServiceFrontend[];
 }
 
 /** Cells per block unless the plan says otherwise: the scheduler's default batch size. */
@@ -266,7 +276,7 @@ export function isMatrixCell(
 }
 
 /** A single pod's connection to itself is implementation-defined: no matrix cell. */
-function selfOnly(source: PodClass, destination: PodClass): boolean {
+export function selfOnly(source: PodClass, destination: PodClass): boolean {
   return source.id === destination.id && source.pods.length === 1;
 }
 
@@ -1025,7 +1035,7 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
   const { rotated, cursor } = blocks
     ? { rotated: blocks.rotation.cells, cursor: blocks.cursor }
     : planner.rotate(budget, options.rotationCursor);
-  return planner.result(
+  const plan = planner.result(
     {
       cells,
       obligations,
@@ -1036,4 +1046,24 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
     },
     blocks?.rotation,
   );
+  return withServicePaths(engine, plan, options.services);
+}
+
+/**
+ * The plan with each case's paths through the Services its destination backs: they come
+ * with their pod-level case, obligation or rotated cell, so they are covered and rotated
+ * with it (on top of the probe budget, which counts cells).
+ */
+function withServicePaths(
+  engine: PolicyEngine,
+  plan: Plan,
+  services: readonly ServiceFrontend[] = [],
+): Plan {
+  if (services.length === 0) return plan;
+  const paths = servicePathCases(engine, plan.cases, services);
+  return {
+    ...plan,
+    cases: [...plan.cases, ...paths.cases],
+    notGenerated: [...plan.notGenerated, ...paths.notGenerated],
+  };
 }

@@ -16,7 +16,14 @@ export interface ClusterView {
   readonly unmodelled?: readonly UnmodelledPolicy[];
   readonly pods: readonly ObservedPod[];
   readonly changes: readonly {
-    readonly kind: 'Namespace' | 'Pod' | 'NetworkPolicy' | ClusterPolicyKind | 'UnmodelledPolicy';
+    readonly kind:
+      | 'Namespace'
+      | 'Pod'
+      | 'NetworkPolicy'
+      | 'Service'
+      | 'EndpointSlice'
+      | ClusterPolicyKind
+      | 'UnmodelledPolicy';
     readonly type: 'upsert' | 'delete';
     /** "name" for namespaces and cluster-scoped policies, "namespace/name" otherwise. */
     readonly key: string;

@@ -34,6 +34,7 @@ function fingerprint(
         planned.expected,
         planned.explanation,
         planned.listenerKnown,
+        planned.via ?? null,
         pods(planned.source),
         pods(planned.destination),
       ]),
@@ -112,6 +113,7 @@ export function testCaseMessage(
     listenerKnown: planned.listenerKnown,
     syntheticSource: sources.length === 0,
     loopback: planned.loopback,
+    ...(planned.via ? { via: { ...planned.via } } : {}),
   };
 }
 
