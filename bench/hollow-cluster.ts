@@ -142,7 +142,9 @@ export async function hollowProbers(
       const started = new Date();
       const source = podsByKey.get(`${batch.source.namespace}/${batch.source.name}`);
       const observations = batch.targets.map((t) => {
-        const destination = podsByKey.get(`${t.destination.namespace}/${t.destination.name}`);
+        const destination = t.destination
+          ? podsByKey.get(`${t.destination.namespace}/${t.destination.name}`)
+          : undefined;
         const allowed =
           source && destination
             ? engine.verdict({ from: source, to: destination, port: t.port, protocol: t.protocol })

@@ -14,7 +14,7 @@ function echo(target: Target): Omit<Observation, 'reachability' | 'basis' | 'evi
   return {
     caseId: target.caseId,
     round: target.round,
-    destination: target.destination,
+    ...(target.destination ? { destination: target.destination } : {}),
     ip: target.ip,
     port: target.port,
     protocol: target.protocol,
@@ -29,7 +29,14 @@ function inconclusive(target: Target, basis: string): Observation {
 /** Why a target may not be probed, or undefined when it may. */
 function refusal(target: Target, settings: ProberSettings): string | undefined {
   const address = parseIp(target.ip);
-  if (!address || !settings.podCidrs.some((cidr) => cidrContains(cidr, address)))
+  if (target.service) {
+    if (!address || !settings.serviceCidrs.some((cidr) => cidrContains(cidr, address)))
+      return `refused: ${target.ip} (Service ${target.service.namespace}/${target.service.name}) is outside the service CIDRs`;
+    // A raw scan's replies come back from the backend's address, untranslated where nmap
+    // captures them: only a connect scan sees through a Service.
+    if (target.protocol !== 'TCP')
+      return `refused: only TCP is probed through a Service (Service ${target.service.namespace}/${target.service.name})`;
+  } else if (!address || !settings.podCidrs.some((cidr) => cidrContains(cidr, address)))
     return `refused: ${target.ip} is outside the pod CIDRs`;
   if (settings.refusedAddresses.includes(target.ip))
     return `refused: ${target.ip} is an address of a node`;
@@ -47,13 +54,14 @@ async function scan(
   netns: PodNetns,
   settings: ProberSettings,
   host: ProbeHost,
+  tcpScan: ProberSettings['tcpScan'],
 ): Promise<{ observations: Observation[]; command: string[] }> {
   const perProtocol: Partial<Record<Protocol, number[]>> = {};
   for (const t of targets) perProtocol[t.protocol] = [...(perProtocol[t.protocol] ?? []), t.port];
   const args = nmapArguments({
     targets: [...new Set(targets.map((t) => t.ip))],
     ports: perProtocol,
-    tcpScan: settings.tcpScan,
+    tcpScan,
     maxRttTimeoutMs: settings.maxRttTimeoutMs,
     hostTimeoutMs: settings.hostTimeoutMs,
     maxRate: settings.maxRate,
@@ -85,7 +93,12 @@ async function scan(
     return {
       ...echo(t),
       reachability,
-      basis,
+      basis: t.service
+        ? `${basis} (through Service ${t.service.namespace}/${t.service.name} at ${t.ip}:${t.port}; which backend answered cannot be told from the source pod)`.slice(
+            0,
+            500,
+          )
+        : basis,
       evidence: {
         state: found.state,
         reason: found.reason,
@@ -119,13 +132,20 @@ async function scanFamilies(
 ): Promise<string[]> {
   const { settings, host } = context;
   const command: string[] = [];
-  for (const family of [4, 6]) {
-    const group = allowed.filter((t) => (t.ip.includes(':') ? 6 : 4) === family);
-    if (group.length === 0) continue;
-    const result = await scan(group, netns, settings, host);
-    result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
-    command.push(...(command.length > 0 ? [';'] : []), ...result.command);
-  }
+  for (const family of [4, 6])
+    for (const throughService of [false, true]) {
+      const group = allowed.filter(
+        (t) =>
+          (t.ip.includes(':') ? 6 : 4) === family && (t.service !== undefined) === throughService,
+      );
+      if (group.length === 0) continue;
+      // Through a Service a connect scan: nmap matches a raw scan's replies by address, and
+      // the backend's replies reach it untranslated (docs/services.md).
+      const tcpScan = throughService ? 'connect' : settings.tcpScan;
+      const result = await scan(group, netns, settings, host, tcpScan);
+      result.observations.forEach((o, i) => observations.set(group[i] as Target, o));
+      command.push(...(command.length > 0 ? [';'] : []), ...result.command);
+    }
   if (allowed.length > 0 && !(await host.stillThere(netns).catch(() => false)))
     for (const t of allowed)
       observations.set(

@@ -1,9 +1,11 @@
-import type { Cidr, Protocol } from '#lumen/policy';
+import { parseCidr, type Cidr, type Protocol } from '#lumen/policy';
 
 export interface ProberSettings {
   readonly node: string;
   /** Targets must lie in these; anything else is refused. */
   readonly podCidrs: readonly Cidr[];
+  /** Targets probed through a Service (ClusterIPs) must lie in these. */
+  readonly serviceCidrs: readonly Cidr[];
   readonly protocols: readonly Protocol[];
   /** Ports outside these inclusive ranges are refused. */
   readonly portRanges: readonly { readonly from: number; readonly to: number }[];
@@ -42,6 +44,11 @@ export const PROBER_DEFAULTS = {
   heartbeatTtlMs: 15_000,
   /** Pod networks of the usual CNIs: RFC 1918 and IPv6 unique-local. */
   podCidrs: '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7',
+  /**
+   * ClusterIP ranges: kubeadm's and most distributions' default service CIDR, and the
+   * IPv6 one kind and kubeadm's dual-stack guide use. Set SERVICE_CIDRS to the cluster's.
+   */
+  serviceCidrs: '10.96.0.0/12,fd00:10:96::/108',
 } as const;
 
 /** Heartbeats go out three times per TTL, so one lost beat does not make a prober silent. */
@@ -58,6 +65,7 @@ export function defaultProberSettings(
   return {
     node,
     podCidrs,
+    serviceCidrs: PROBER_DEFAULTS.serviceCidrs.split(',').map((c) => parseCidr(c) as Cidr),
     protocols: PROBER_DEFAULTS.protocols,
     portRanges: PROBER_DEFAULTS.portRanges,
     sctpSupported,

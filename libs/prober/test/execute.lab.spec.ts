@@ -14,6 +14,7 @@ let lab: TestLab | undefined;
 const labSettings = (node: string, hostTimeoutMs: number): ProberSettings => ({
   node,
   podCidrs: [parseCidr('10.244.0.0/16')!],
+  serviceCidrs: [parseCidr('10.96.0.0/16')!],
   protocols: ['TCP', 'UDP'],
   portRanges: [{ from: 1, to: 65535 }],
   sctpSupported: false,

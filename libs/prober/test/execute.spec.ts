@@ -6,6 +6,7 @@ import { executeBatch, type ProbeHost, type ProberSettings } from '#lumen/prober
 const settings: ProberSettings = {
   node: 'node-a',
   podCidrs: [parseCidr('10.244.0.0/16')!],
+  serviceCidrs: [parseCidr('10.96.0.0/16')!],
   protocols: ['TCP', 'UDP'],
   portRanges: [{ from: 1, to: 65535 }],
   sctpSupported: false,

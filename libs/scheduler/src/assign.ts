@@ -3,7 +3,7 @@ import type { CellBlock, ProbeBatch, TestCase } from '#lumen/contracts';
 
 export type CaseToSchedule = Pick<
   TestCase,
-  'caseId' | 'sources' | 'destinations' | 'port' | 'protocol' | 'listenerKnown'
+  'caseId' | 'sources' | 'destinations' | 'port' | 'protocol' | 'listenerKnown' | 'via'
 > & {
   readonly round: number;
   /** The case's trace context, carried into the batch. */
@@ -59,6 +59,44 @@ function batchId(
 }
 
 /**
+ * What the source probes for a case: through a Service, its ClusterIP and port (the network
+ * picks the backend); otherwise a destination pod, rotating, and never the source itself
+ * while another pod of the class can serve. A string says why there is none.
+ */
+function targetOf(
+  c: CaseToSchedule,
+  source: Endpoint,
+  rotation: AssignOptions['rotation'],
+): ProbeBatch['targets'][number] | string {
+  const common = {
+    caseId: c.caseId,
+    round: c.round,
+    protocol: c.protocol,
+    listenerKnown: c.listenerKnown,
+  };
+  if (c.via)
+    return {
+      ...common,
+      service: { namespace: c.via.namespace, name: c.via.name },
+      ip: c.via.clusterIP,
+      port: c.via.port,
+    };
+  const others = c.destinations.filter((d) => d.uid !== source.uid);
+  const destination = pickRotating(
+    others.length > 0 ? others : c.destinations,
+    rotation,
+    `${c.caseId}/d`,
+  );
+  if (!destination) return 'no running pod of the destination class';
+  return {
+    ...common,
+    destination: { namespace: destination.namespace, name: destination.name },
+    ip: destination.ip,
+    port: c.port,
+  };
+}
+
+/**
  * Concrete probes for class-level cases: a running source pod on a node with a live
  * prober (one per source class and call) and a destination pod for each case, rotating
  * between calls and never a pod against itself while another pod of the class can serve;
@@ -90,27 +128,14 @@ export function assignBatches(
     // One pod per source class and dispatch (a pod is in one class, so any of its pods names
     // it): a class's cases then share one nmap, and the pod still rotates between dispatches.
     const source = pickRotating(live, options.rotation, c.sources[0]?.uid ?? c.caseId) as Endpoint;
-    const others = c.destinations.filter((d) => d.uid !== source.uid);
-    const destination = pickRotating(
-      others.length > 0 ? others : c.destinations,
-      options.rotation,
-      `${c.caseId}/d`,
-    );
-    if (!destination) {
-      unschedulable.push({ caseId: c.caseId, reason: 'no running pod of the destination class' });
-      continue;
-    }
     const key = `${source.node}/${source.uid}`;
     const group = groups.get(key) ?? { source, targets: [], traces: {} };
-    group.targets.push({
-      caseId: c.caseId,
-      round: c.round,
-      destination: { namespace: destination.namespace, name: destination.name },
-      ip: destination.ip,
-      port: c.port,
-      protocol: c.protocol,
-      listenerKnown: c.listenerKnown,
-    });
+    const target = targetOf(c, source, options.rotation);
+    if (typeof target === 'string') {
+      unschedulable.push({ caseId: c.caseId, reason: target });
+      continue;
+    }
+    group.targets.push(target);
     if (c.traceparent) group.traces[c.caseId] = c.traceparent;
     groups.set(key, group);
   }

@@ -83,6 +83,7 @@ export class SchedulerCore {
       port: testCase.port,
       protocol: testCase.protocol,
       listenerKnown: testCase.listenerKnown,
+      ...(testCase.via ? { via: testCase.via } : {}),
       ...(traceparent ? { traceparent } : {}),
     });
   }
@@ -114,6 +115,7 @@ export class SchedulerCore {
       port: request.port,
       protocol: request.protocol,
       listenerKnown: request.listenerKnown,
+      ...(request.via ? { via: request.via } : {}),
       ...(traceparent ? { traceparent } : {}),
     });
   }

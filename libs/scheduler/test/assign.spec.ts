@@ -94,7 +94,7 @@ describe('assignBatches', () => {
         ...options,
         rotation,
       }).batches;
-      expect(batch!.targets[0]!.destination.name).not.toBe(batch!.source.name);
+      expect(batch!.targets[0]!.destination?.name).not.toBe(batch!.source.name);
     }
   });
 

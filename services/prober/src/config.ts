@@ -53,6 +53,8 @@ export const proberConfigSchema = z
      * spec.podCIDRs are used instead; with both, these win (a CNI with its own IPAM).
      */
     POD_CIDRS: cidrList.optional(),
+    /** ClusterIPs probed through a Service must lie in these: the cluster's service CIDRs. */
+    SERVICE_CIDRS: cidrList.prefault(PROBER_DEFAULTS.serviceCidrs),
     /**
      * true: read the nodes from the API (get, list, watch): their pod CIDRs, and every
      * node's addresses, which are refused as targets. The chart turns it on.

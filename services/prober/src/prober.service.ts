@@ -71,6 +71,7 @@ export class ProberService implements OnApplicationBootstrap, OnApplicationShutd
         settings: {
           node: config.NODE_NAME,
           podCidrs: config.POD_CIDRS ?? [],
+          serviceCidrs: config.SERVICE_CIDRS,
           protocols: config.PROBE_PROTOCOLS,
           portRanges: config.PROBE_PORTS,
           sctpSupported: kernelSupportsSctp(),
