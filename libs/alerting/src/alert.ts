@@ -10,6 +10,15 @@ export interface AlertEndpoint {
   readonly pod: string | null;
 }
 
+export interface AlertService {
+  readonly namespace: string;
+  readonly name: string;
+  readonly clusterIP: string;
+  readonly port: number;
+  /** A pod reaching itself through its own Service. */
+  readonly hairpin: boolean;
+}
+
 /** Everything an alert says about one case, stored with it so that delivery needs nothing else. */
 export interface AlertContent {
   readonly caseId: string;
@@ -21,6 +30,8 @@ export interface AlertContent {
   readonly destination: AlertEndpoint;
   readonly port: number;
   readonly protocol: string;
+  /** The Service the case was probed through (absent or null: to the pod's IP; alerts stored before issue 19 lack it). */
+  readonly service?: AlertService | null;
   readonly expected: 'allow' | 'deny';
   /** reachable / blocked, as the deciding probe saw it. */
   readonly observed: string | null;
@@ -58,7 +69,19 @@ export function alertSeverity(expected: 'allow' | 'deny'): Severity {
   return expected === 'deny' ? 'critical' : 'warning';
 }
 
-export function alertGroupKey(content: Pick<AlertContent, 'policy' | 'destination'>): string {
+/**
+ * Alerts of one policy travel together; those through one Service path travel together
+ * whatever policy they check, so that one broken Service gives one notification (issue 19),
+ * and hairpins apart from the rest, since the spec leaves them to the implementation.
+ */
+export function alertGroupKey(
+  content: Pick<AlertContent, 'policy' | 'destination'> & {
+    readonly service?: AlertService | null;
+  },
+): string {
+  const service = content.service;
+  if (service)
+    return `${service.namespace}/(Service ${service.name}${service.hairpin ? ' hairpin' : ''})`;
   return content.policy ?? `${content.destination.namespace}/(no policy)`;
 }
 
@@ -70,6 +93,7 @@ export function alertNamespaces(content: AlertContent): string[] {
       content.source.namespace,
       content.destination.namespace,
       ...(policyNamespace ? [policyNamespace] : []),
+      ...(content.service ? [content.service.namespace] : []),
     ]),
   ];
 }
@@ -101,7 +125,10 @@ export function describeEndpoint(endpoint: AlertEndpoint): string {
 /** One line: what broke, in words an on-call engineer reads first. */
 export function alertHeadline(event: AlertEvent): string {
   const c = event.content;
-  const flow = `${describeEndpoint(c.source)} → ${describeEndpoint(c.destination)} ${c.protocol}/${c.port}`;
+  const through = c.service
+    ? ` through Service ${c.service.namespace}/${c.service.name}${c.service.hairpin ? ' (hairpin)' : ''}`
+    : '';
+  const flow = `${describeEndpoint(c.source)} → ${describeEndpoint(c.destination)} ${c.protocol}/${c.port}${through}`;
   const rule = c.rule ? ` ${c.rule.direction} rule ${c.rule.index}` : '';
   const what =
     c.expected === 'deny' ? 'allowed traffic it should deny' : 'blocked traffic it should allow';

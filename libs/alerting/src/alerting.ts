@@ -30,6 +30,7 @@ export type AlertCaseFacts = Pick<
   | 'expected'
   | 'rule'
   | 'explanation'
+  | 'via'
 >;
 
 export type AlertOutcomeFacts = Pick<
@@ -158,6 +159,15 @@ export class AlertingCore {
       destination: endpoint(stored.destination, deciding?.destinationPod),
       port: stored.port,
       protocol: stored.protocol,
+      service: stored.via
+        ? {
+            namespace: stored.via.namespace,
+            name: stored.via.name,
+            clusterIP: stored.via.clusterIP,
+            port: stored.via.port,
+            hairpin: stored.via.hairpin,
+          }
+        : null,
       expected: stored.expected,
       observed: outcome.observed,
       outcome: outcome.outcome,

@@ -162,6 +162,14 @@ function facts(event: AlertEvent): [string, string][] {
     ['Source', describeEndpoint(c.source)],
     ['Destination', describeEndpoint(c.destination)],
     ['Port', `${c.protocol}/${c.port}`],
+    ...(c.service
+      ? [
+          [
+            'Service',
+            `${c.service.namespace}/${c.service.name} (${c.service.clusterIP}:${c.service.port})${c.service.hairpin ? ' · hairpin' : ''}`,
+          ] as [string, string],
+        ]
+      : []),
     ['Expected / observed', `${c.expected} / ${c.observed ?? 'nothing conclusive'}`],
     ['Evidence', c.evidence],
     ['Trace', c.traceId ?? '-'],
@@ -254,6 +262,7 @@ export function alertmanagerAlerts(
         protocol: c.protocol,
         port: String(c.port),
         case_id: c.caseId,
+        ...(c.service ? { service: `${c.service.namespace}/${c.service.name}` } : {}),
       },
       annotations: {
         summary: alertHeadline(e),

@@ -4,6 +4,9 @@ import {
   AlertDispatcher,
   AlertingCore,
   alertFingerprint,
+  alertGroupKey,
+  alertHeadline,
+  alertNamespaces,
   alertTransition,
   parseReceivers,
   receiverWants,
@@ -541,5 +544,41 @@ describe('AlertingCore', () => {
       ['firing', ['a']],
       ['resolved', ['a']],
     ]);
+  });
+});
+
+describe('alerts through a Service (issue 19)', () => {
+  const service = {
+    namespace: 'shop',
+    name: 'api',
+    clusterIP: '10.96.0.12',
+    port: 80,
+    hairpin: false,
+  };
+  it.each([
+    ['a pod-level case', { policy: 'tenant-a/web', service: null }, 'tenant-a/web'],
+    ['a pod-level case no policy names', { policy: null, service: null }, 'tenant-a/(no policy)'],
+    ['a case through a Service', { policy: 'tenant-a/web', service }, 'shop/(Service api)'],
+    ['another policy through it', { policy: 'tenant-a/other', service }, 'shop/(Service api)'],
+    [
+      'a hairpin through it',
+      { policy: 'tenant-a/web', service: { ...service, hairpin: true } },
+      'shop/(Service api hairpin)',
+    ],
+  ])('groups %s under %s', (_, content, key) => {
+    expect(alertGroupKey({ ...event().content, ...content })).toBe(key);
+  });
+
+  it('names the Service in the headline, the facts and the namespaces it concerns', () => {
+    const through = event({}, 'bbbbbbbbbbbbbbbb');
+    const content = { ...through.content, service };
+    expect(alertHeadline({ ...through, content })).toContain('TCP/80 through Service shop/api');
+    expect(alertNamespaces(content)).toEqual(['tenant-b', 'tenant-a', 'shop']);
+    const slack = renderDelivery(
+      { type: 'slack', name: 's', url: 'http://s' },
+      { receiver: 's', groupKey: 'shop/(Service api)', events: [{ ...through, content }] },
+      context,
+    );
+    expect(slack.body).toContain('shop/api (10.96.0.12:80)');
   });
 });

@@ -21,6 +21,7 @@ import {
   type TestCase,
 } from '#lumen/contracts';
 import { decide } from './decide.js';
+import { servicePathReason } from './service-verdict.js';
 import { CaseTurns } from './case-turns.js';
 import { DenyBehaviour } from './deny-behaviour.js';
 import type { ReporterPorts } from './ports.js';
@@ -137,6 +138,7 @@ export class ReporterCore {
       updatedAt: this.ports.clock.now(),
       listenerKnown: testCase.listenerKnown,
       loopback: testCase.loopback,
+      via: testCase.via ?? null,
       traceparent: traceparent ?? null,
     };
   }
@@ -433,13 +435,29 @@ export class ReporterCore {
       });
     }
     if (finals.length === 0) return;
+    const podCaseIds = finals.flatMap((f) => (f.stored.via ? [f.stored.via.podCaseId] : []));
     const before = new Map(
-      (await this.store.outcomesOf(finals.map((f) => f.stored.caseId))).map(
-        (o) => [o.caseId, o] as const,
-      ),
+      (
+        await this.store.outcomesOf([
+          ...new Set([...finals.map((f) => f.stored.caseId), ...podCaseIds]),
+        ])
+      ).map((o) => [o.caseId, o] as const),
     );
+    // A pod-to-pod case decided in this same batch counts with its new outcome.
+    const podOutcome = (caseId: string): Outcome | undefined =>
+      finals.find((f) => f.stored.caseId === caseId)?.outcome.outcome ??
+      before.get(caseId)?.outcome;
     const outcomes = finals.map((f): OutcomeRecord => ({
       ...f.outcome,
+      reason: f.stored.via
+        ? servicePathReason({
+            via: f.stored.via,
+            outcome: f.outcome.outcome,
+            expected: f.stored.expected,
+            reason: f.outcome.reason,
+            podOutcome: podOutcome(f.stored.via.podCaseId),
+          }).slice(0, 1000)
+        : f.outcome.reason,
       enforcementLatencyMs: this.enforcementLatency(
         f.stored,
         before.get(f.stored.caseId),
@@ -495,6 +513,7 @@ export class ReporterCore {
         port: stored.port,
         protocol: stored.protocol,
         listenerKnown: stored.listenerKnown,
+        ...(stored.via ? { via: stored.via } : {}),
       },
       {
         msgId: `${stored.caseId}/${observed.round}/${next.attempt}`,

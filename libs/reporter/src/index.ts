@@ -11,3 +11,4 @@ export * from './retention.js';
 export * from './case-turns.js';
 export * from './result-gate.js';
 export * from './store-outage.js';
+export * from './service-verdict.js';

@@ -333,6 +333,75 @@ describe('ReporterCore', () => {
     expect(counted).toEqual([['fail', null]]);
   });
 
+  it.each([
+    [
+      'allow',
+      'pass',
+      'blocked',
+      'blocked through Service shop/api (10.96.0.12:80) but allowed pod-to-pod: the CNI mishandles Service traffic',
+    ],
+    [
+      'deny',
+      'pass',
+      'reachable',
+      'allowed through Service shop/api (10.96.0.12:80) but blocked pod-to-pod: policies are not applied to Service traffic',
+    ],
+    [
+      'allow',
+      'fail',
+      'blocked',
+      'through Service shop/api (10.96.0.12:80): expected reachable, observed blocked: filtered (no-response)',
+    ],
+  ] as const)(
+    'says plainly when a case expected to %s fails only through its Service (pod to pod: %s)',
+    async (expected, podOutcome, seen, reason) => {
+      const { core, store, clock, planCase, result, reprobes } = reporter();
+      await planCase(60_000, { expected });
+      const podSeen =
+        podOutcome === 'pass' ? (expected === 'allow' ? 'reachable' : 'blocked') : seen;
+      for (let attempt = 1; attempt <= (podOutcome === 'pass' ? 1 : 3); attempt++)
+        await core.onResult(result(podSeen, attempt), undefined);
+      expect(store.outcomes.get(CASE_ID)?.outcome).toBe(podOutcome);
+      const VIA_ID = '00000000000000e1';
+      const via = {
+        namespace: 'shop',
+        name: 'api',
+        clusterIP: '10.96.0.12',
+        port: 80,
+        podCaseId: CASE_ID,
+        hairpin: false,
+      };
+      await core.onCase(
+        testCaseFixture(VIA_ID, [client], [web], {
+          changedAt: new Date(clock.now().getTime() - 60_000).toISOString(),
+          expected,
+          via,
+        }),
+        undefined,
+      );
+      const throughService = (attempt: number): ProbeResult => {
+        const base = result(seen, attempt);
+        const { destination: _pod, ...observation } = base.observations[0]!;
+        return {
+          ...base,
+          batchId: `via-${attempt}`,
+          observations: [{ ...observation, caseId: VIA_ID, ip: via.clusterIP }],
+        };
+      };
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        await core.onResult(throughService(attempt), undefined);
+        clock.advance(2000);
+      }
+      expect(store.cases.get(VIA_ID)?.via).toEqual(via);
+      expect(store.outcomes.get(VIA_ID)).toMatchObject({ outcome: 'fail', reason });
+      expect(
+        reprobes()
+          .filter((r) => r.caseId === VIA_ID)
+          .map((r) => r.via),
+      ).toEqual([via, via]);
+    },
+  );
+
   it('does not fail a mismatch inside the settle window, and measures the enforcement latency', async () => {
     const { core, store, clock, planCase, result, reprobes } = reporter();
     await planCase(2000, { expected: 'deny' });
