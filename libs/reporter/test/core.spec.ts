@@ -381,7 +381,8 @@ describe('ReporterCore', () => {
       );
       const throughService = (attempt: number): ProbeResult => {
         const base = result(seen, attempt);
-        const { destination: _pod, ...observation } = base.observations[0]!;
+        const observation = { ...base.observations[0]! };
+        delete observation.destination;
         return {
           ...base,
           batchId: `via-${attempt}`,
