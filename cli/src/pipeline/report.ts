@@ -6,6 +6,7 @@ import {
   type Outcome,
   type OutcomeRecord,
   type RuleRef,
+  type ServicePath,
 } from '#lumen/contracts';
 import {
   isMatrixCell,
@@ -41,6 +42,15 @@ export interface CaseReport {
   /** What the deciding probe saw. */
   readonly evidence: string;
   readonly traceId: string;
+  /** Present for a case probed through a Service (issue 19): which, at which address. */
+  readonly service?: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly clusterIP: string;
+    readonly port: number;
+    /** A pod reaching itself through its own Service. */
+    readonly hairpin: boolean;
+  };
 }
 
 export interface RunReport {
@@ -96,6 +106,7 @@ interface CaseFacts {
   readonly protocol: string;
   readonly expected: 'allow' | 'deny';
   readonly rule?: RuleRef | null;
+  readonly via?: ServicePath | null | undefined;
   readonly explanation: {
     readonly egress: { readonly policies: readonly string[] };
     readonly ingress: { readonly policies: readonly string[] };
@@ -142,6 +153,17 @@ function caseReport(
     verdict: judged?.reason ?? 'no verdict before the run ended',
     evidence: judged ? evidence : 'not probed',
     traceId: judged?.traceId ?? '',
+    ...(facts.via
+      ? {
+          service: {
+            namespace: facts.via.namespace,
+            name: facts.via.name,
+            clusterIP: facts.via.clusterIP,
+            port: facts.via.port,
+            hairpin: facts.via.hairpin,
+          },
+        }
+      : {}),
   };
 }
 
@@ -194,7 +216,10 @@ function describe(side: CaseReport['from']): string {
 /** The inovex-style sentence for a case: what the policies say, marked by what the network did. */
 export function caseSentence(c: CaseReport): string {
   const verb = c.expected === 'allow' ? 'can reach' : 'cannot reach';
-  const text = `${describe(c.from)} ${verb} ${describe(c.to)} on port ${c.port}${c.protocol === 'TCP' ? '' : `/${c.protocol}`}`;
+  const through = c.service
+    ? ` through Service ${c.service.namespace}/${c.service.name}${c.service.hairpin ? ' (hairpin)' : ''}`
+    : '';
+  const text = `${describe(c.from)} ${verb} ${describe(c.to)} on port ${c.port}${c.protocol === 'TCP' ? '' : `/${c.protocol}`}${through}`;
   return `${text.charAt(0).toUpperCase()}${text.slice(1)} ${MARK[c.outcome]}`;
 }
 

@@ -33,6 +33,22 @@ const target = (
   listenerKnown: true,
 });
 
+/** A target through a Service: its ClusterIP, no destination pod. */
+const throughService = (
+  caseId: string,
+  ip: string,
+  port = 80,
+  protocol: 'TCP' | 'UDP' = 'TCP',
+) => ({
+  caseId,
+  round: 1,
+  service: { namespace: 'shop', name: 'api' },
+  ip,
+  port,
+  protocol,
+  listenerKnown: true,
+});
+
 const batch: ProbeBatch = {
   batchId: 'b-1',
   node: 'node-a',
@@ -119,6 +135,16 @@ describe('executeBatch', () => {
       target('000000000000000c', '10.244.0.1', 10250),
       'refused: 10.244.0.1 is an address of a node',
     ],
+    [
+      'a ClusterIP outside the service CIDRs',
+      throughService('000000000000000c', '10.1.2.3'),
+      'refused: 10.1.2.3 (Service shop/api) is outside the service CIDRs',
+    ],
+    [
+      'UDP through a Service',
+      throughService('000000000000000c', '10.96.0.12', 53, 'UDP'),
+      'refused: only TCP is probed through a Service (Service shop/api)',
+    ],
   ])('refuses %s and says so, probing the rest', async (_name, bad, basis) => {
     const calls: string[][] = [];
     const result = await executeBatch(
@@ -133,6 +159,45 @@ describe('executeBatch', () => {
     });
     expect(calls[0]).not.toContain(bad.ip);
     expect(result.observations[0]?.reachability).toBe('reachable');
+  });
+
+  it('probes a Service target with a connect scan of its own, and says the path in the basis', async () => {
+    const calls: string[][] = [];
+    const scans = ports({}, calls);
+    const host: ProbeHost = {
+      ...scans,
+      runNmap: async (netns, args) => {
+        const answer = await scans.runNmap(netns, args);
+        if (!args.includes('-sT')) return answer;
+        return {
+          ...answer,
+          stdout:
+            '<?xml version="1.0"?><nmaprun><host><address addr="10.96.0.12" addrtype="ipv4"/><ports>' +
+            '<port protocol="tcp" portid="80"><state state="open" reason="syn-ack" reason_ttl="0"/></port>' +
+            '</ports></host><runstats><finished elapsed="0.1" exit="success" summary="done"/></runstats></nmaprun>',
+        };
+      },
+    };
+    const result = await executeBatch(
+      { ...batch, targets: [...batch.targets, throughService('000000000000000d', '10.96.0.12')] },
+      settings,
+      host,
+    );
+    expect(calls).toHaveLength(2);
+    expect(calls[0]).toContain('-sS');
+    expect(calls[0]).not.toContain('10.96.0.12');
+    expect(calls[1]).toContain('-sT');
+    expect(calls[1]).toContain('10.96.0.12');
+    expect(calls[1]).not.toContain('10.244.1.2');
+    expect(result.observations[2]).toMatchObject({
+      caseId: '000000000000000d',
+      ip: '10.96.0.12',
+      reachability: 'reachable',
+    });
+    expect(result.observations[2]).not.toHaveProperty('destination');
+    expect(result.observations[2]?.basis).toContain(
+      'through Service shop/api at 10.96.0.12:80; which backend answered cannot be told',
+    );
   });
 
   it('caps nmap’s packet rate', async () => {
