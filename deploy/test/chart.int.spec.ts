@@ -198,7 +198,12 @@ describe('the Helm chart', () => {
   const plannerReads = [
     {
       apiGroups: [''],
-      resources: ['pods', 'namespaces', 'nodes'],
+      resources: ['pods', 'namespaces', 'nodes', 'services'],
+      verbs: ['get', 'list', 'watch'],
+    },
+    {
+      apiGroups: ['discovery.k8s.io'],
+      resources: ['endpointslices'],
       verbs: ['get', 'list', 'watch'],
     },
     {
@@ -355,7 +360,13 @@ describe('the Helm chart', () => {
       Object.fromEntries(
         env
           .filter((e) =>
-            ['POD_CIDRS', 'NODE_DISCOVERY', 'SOURCE_CHECK', 'OPT_OUT_LABEL'].includes(e.name),
+            [
+              'POD_CIDRS',
+              'SERVICE_CIDRS',
+              'NODE_DISCOVERY',
+              'SOURCE_CHECK',
+              'OPT_OUT_LABEL',
+            ].includes(e.name),
           )
           .map((e) => [e.name, e.value]),
       );
@@ -366,6 +377,9 @@ describe('the Helm chart', () => {
       NODE_DISCOVERY: 'true',
       ...checks,
     });
+    expect(
+      variables(await proberEnv(['--set', 'serviceCidrs=172.20.0.0/16\\,fd00:20::/108'])),
+    ).toEqual({ SERVICE_CIDRS: '172.20.0.0/16,fd00:20::/108', NODE_DISCOVERY: 'true', ...checks });
     const policy = find(await render(), 'NetworkPolicy', 'lumen-prober') as K8sObject & {
       spec: { egress: { ports: { port: number }[] }[] };
     };
@@ -939,6 +953,7 @@ describe('the Helm chart', () => {
     [['--set', 'store.type=postgres'], "at '/store/postgres/existingSecret'"],
     [['--set', 'prober.tcpScan=fin'], "at '/prober/tcpScan'"],
     [['--set', 'podCidrs=everywhere'], "at '/podCidrs'"],
+    [['--set', 'serviceCidrs=everywhere'], "at '/serviceCidrs'"],
     [
       [
         '--set',
