@@ -31,20 +31,26 @@ import {
   type LabStatus,
 } from '#lumen/lab';
 import { startPrivateNatsServer } from '#lumen/messaging';
-import { caseIdOf } from '#lumen/planner';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { loadKubeConfig } from '#lumen/kube';
+import { caseIdOf, type PlannedCase } from '#lumen/planner';
 import { PolicyEngine, parseCidr, type Cidr, type Cluster, type Pod } from '#lumen/policy';
 import { defaultProberSettings, executeBatch, hostProbeHost } from '#lumen/prober';
-import { conformanceDir, loadScenarioFile, scenarioFiles } from '#lumen/scenario';
+import {
+  backendsOf,
+  conformanceDir,
+  loadScenarioFile,
+  scenarioFiles,
+  type Scenario,
+} from '#lumen/scenario';
 import { LAB_POD_CIDR, startLabPipeline } from '../cli/src/pipeline/lab-verify.js';
 import type { LocalPipeline } from '../cli/src/pipeline/local-pipeline.js';
 import { lumenRepository } from '../cli/src/paths.js';
 import { measureMachine, recordSection } from './report.js';
 
-// The Service-path faults break only connections through a Service, which the planner does
-// not plan yet (issue 19): until it does, they would be misses by construction.
-const FAULTS = DETERMINISTIC_FAULTS.filter(
-  (f) => !(SERVICE_PATH_FAULTS as readonly string[]).includes(f),
-);
+const FAULTS = DETERMINISTIC_FAULTS;
+// The Service-path faults break only connections through a Service: elsewhere they change nothing.
+const SERVICE_FAULTS = new Set<string>(SERVICE_PATH_FAULTS);
 const TIER_FAULTS = new Set<string>([
   'pass-as-accept',
   'ignore-admin-tier',
@@ -133,6 +139,111 @@ async function truth(
         const seen: Reachability = o.reachability;
         if (seen === 'inconclusive') unknown += 1;
         else if ((seen === 'reachable') !== allowed) broken.add(key(c));
+      });
+    }),
+  );
+  return { broken, unknown };
+}
+
+/** A pod's connection through a Service port whose backends the policies all decide alike. */
+interface ServiceConnection {
+  readonly from: Pod;
+  readonly namespace: string;
+  readonly name: string;
+  readonly clusterIP: string;
+  readonly port: number;
+  readonly allowed: boolean;
+}
+
+const serviceKey = (from: string, c: { namespace: string; name: string; port: number }): string =>
+  `${from}>svc ${c.namespace}/${c.name}:${c.port}`;
+const serviceKeyOf = (c: ServiceConnection): string =>
+  serviceKey(`${c.from.namespace}/${c.from.name}`, c);
+
+/** The ClusterIPs the lab's API server gave the scenario's Services, by `namespace/name`. */
+async function labClusterIps(labName: string): Promise<Map<string, string>> {
+  const api = loadKubeConfig(new LabNames(labName, labRoot).kubeconfig).makeApiClient(CoreV1Api);
+  const list = await api.listServiceForAllNamespaces();
+  return new Map(
+    list.items.flatMap((s) =>
+      s.spec?.clusterIP && s.spec.clusterIP !== 'None'
+        ? [[`${s.metadata?.namespace}/${s.metadata?.name}`, s.spec.clusterIP] as const]
+        : [],
+    ),
+  );
+}
+
+/** Every pod through every TCP Service port, where the backends' verdicts agree. */
+function serviceConnections(
+  scenario: Scenario,
+  cluster: Cluster,
+  engine: PolicyEngine,
+  clusterIps: ReadonlyMap<string, string>,
+): ServiceConnection[] {
+  const pods = cluster.pods.filter((p) => !p.hostNetwork);
+  return scenario.services.flatMap((service) => {
+    const clusterIP = clusterIps.get(`${service.namespace}/${service.name}`);
+    if (!clusterIP || clusterIP.includes(':')) return [];
+    return service.ports
+      .filter((p) => p.protocol === 'TCP')
+      .flatMap((port) => {
+        const backends = backendsOf(service, port.port, 'TCP', cluster.pods) ?? [];
+        if (backends.length === 0) return [];
+        return pods.flatMap((from): ServiceConnection[] => {
+          const verdicts = new Set(
+            backends.map(
+              (b) => engine.verdict({ from, to: b.pod, port: b.port, protocol: 'TCP' }).allowed,
+            ),
+          );
+          if (verdicts.size !== 1) return [];
+          const [allowed = false] = verdicts;
+          const { namespace, name } = service;
+          return [{ from, namespace, name, clusterIP, port: port.port, allowed }];
+        });
+      });
+  });
+}
+
+/** The connections through Services the network handles otherwise than the policies say. */
+async function serviceTruth(
+  status: LabStatus,
+  all: readonly ServiceConnection[],
+): Promise<{ broken: Set<string>; unknown: number }> {
+  const broken = new Set<string>();
+  let unknown = 0;
+  const host = hostProbeHost(120_000);
+  const bySource = new Map<Pod, ServiceConnection[]>();
+  for (const c of all) bySource.set(c.from, [...(bySource.get(c.from) ?? []), c]);
+  await Promise.all(
+    [...bySource].map(async ([source, group]) => {
+      const pod = status.pods.find(
+        (p) => p.namespace === source.namespace && p.name === source.name,
+      );
+      if (!pod) throw new Error(`no lab pod ${source.namespace}/${source.name}`);
+      const result = await executeBatch(
+        {
+          batchId: `truth-svc-${source.namespace}-${source.name}`,
+          node: pod.node,
+          attempt: 1,
+          source: { namespace: pod.namespace, name: pod.name, uid: pod.uid },
+          targets: group.map((c, i) => ({
+            caseId: i.toString(16).padStart(16, '0'),
+            round: 0,
+            service: { namespace: c.namespace, name: c.name },
+            ip: c.clusterIP,
+            port: c.port,
+            protocol: 'TCP' as const,
+            listenerKnown: true,
+          })),
+          issuedAt: new Date().toISOString(),
+        },
+        defaultProberSettings(pod.node, podCidrs, sctp),
+        host,
+      );
+      result.observations.forEach((o, i) => {
+        const c = group[i]!;
+        if (o.reachability === 'inconclusive') unknown += 1;
+        else if ((o.reachability === 'reachable') !== c.allowed) broken.add(serviceKeyOf(c));
       });
     }),
   );
@@ -282,15 +393,17 @@ interface ScenarioRun {
   readonly cluster: Cluster;
   readonly engine: PolicyEngine;
   readonly all: readonly Connection[];
+  readonly throughServices: readonly ServiceConnection[];
   readonly pipeline: LocalPipeline;
 }
 
 /** One sweep under one fault: the truth, Lumen's verdicts, and how they compare. */
 async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
-  const { status, cluster, engine, all, pipeline } = ctx;
+  const { status, cluster, engine, all, throughServices, pipeline } = ctx;
   // The enforcer reprograms within a second of a change.
   await new Promise((resolve) => setTimeout(resolve, 1500));
   const real = await truth(status, engine, all);
+  const realThrough = await serviceTruth(status, throughServices);
   const published = await pipeline.sweep();
   const generation = published?.generation ?? 0;
   await pipeline.untilJudged(180_000, generation);
@@ -302,12 +415,24 @@ async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
   const failed = outcomes.filter(
     (o) => o.final?.outcome === 'fail' || o.final?.outcome === 'flaky',
   );
-  const failedCells = new Set(failed.map((o) => o.planned.caseId));
+  const failedCells = new Set(failed.filter((o) => !o.planned.via).map((o) => o.planned.caseId));
   const brokenFailed = all.filter((c) => {
     if (!real.broken.has(key(c))) return false;
     const from = engine.classOf(c.from);
     const to = engine.classOf(c.to);
     return from && to && failedCells.has(caseIdOf(from.key, to.key, c.port, c.protocol));
+  }).length;
+  // A path through a Service is its source class's, to the Service port.
+  const pathOf = (
+    sourceClass: string,
+    via: Pick<NonNullable<PlannedCase['via']>, 'namespace' | 'name' | 'port'>,
+  ): string => `${sourceClass}|${serviceKey('', via)}`;
+  const failedPaths = new Set(
+    failed.flatMap((o) => (o.planned.via ? [pathOf(o.planned.source.key, o.planned.via)] : [])),
+  );
+  const brokenThroughFailed = throughServices.filter((c) => {
+    const from = engine.classOf(c.from);
+    return realThrough.broken.has(serviceKeyOf(c)) && from && failedPaths.has(pathOf(from.key, c));
   }).length;
   // A failed case on a port no pod declares (an unlisted port) is outside the truth
   // set: its own connection is probed for real too, before it can count as a false alarm.
@@ -327,23 +452,30 @@ async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
       : undefined;
   };
   const brokenDeclared = real.broken.size;
-  const outside = failed
+  const podFailed = failed.filter((o) => !o.planned.via);
+  const outside = podFailed
     .map(probedOf)
     .filter((c): c is Connection => c !== undefined && !all.some((a) => key(a) === key(c)));
   if (outside.length > 0)
     for (const k of (await truth(status, engine, outside)).broken) real.broken.add(k);
-  const falseAlarms = failed.filter((o) => {
-    const probed = probedOf(o);
-    return !probed || !real.broken.has(key(probed));
-  }).length;
+  const falseAlarms =
+    podFailed.filter((o) => {
+      const probed = probedOf(o);
+      return !probed || !real.broken.has(key(probed));
+    }).length +
+    failed.filter(
+      (o) =>
+        o.planned.via &&
+        !realThrough.broken.has(serviceKey(o.final?.sourcePod ?? '', o.planned.via)),
+    ).length;
   return {
     scenario: ctx.scenario,
     fault,
-    connections: all.length,
-    broken: brokenDeclared,
-    unknown: real.unknown,
+    connections: all.length + throughServices.length,
+    broken: brokenDeclared + realThrough.broken.size,
+    unknown: real.unknown + realThrough.unknown,
     caught: failed.length > 0,
-    brokenFailed,
+    brokenFailed: brokenFailed + brokenThroughFailed,
     falseAlarms,
     cases: plan.cases.length,
     inconclusive: outcomes.filter((o) => o.final?.outcome === 'inconclusive').length,
@@ -378,6 +510,12 @@ async function measureScenario(file: string, scratch: string, index: number): Pr
     };
     const engine = new PolicyEngine(cluster);
     const all = connections(cluster);
+    const throughServices = serviceConnections(
+      scenario,
+      cluster,
+      engine,
+      await labClusterIps(labName),
+    );
     if (scenario.name === 'generated-egress-and-peer')
       runOnce = { scenario: scenario.name, ...(await timedRunOnce(labName)) };
     const pipeline = await startLabPipeline({
@@ -391,12 +529,15 @@ async function measureScenario(file: string, scratch: string, index: number): Pr
       await pipeline.untilJudged(180_000);
       // The tier faults rewrite cluster-scoped policies only: elsewhere they change nothing.
       const tiered = (scenario.cluster.clusterPolicies ?? []).length > 0;
-      const faults = FAULTS.filter((f) => tiered || !TIER_FAULTS.has(f));
+      const faults = FAULTS.filter(
+        (f) =>
+          (tiered || !TIER_FAULTS.has(f)) && (throughServices.length > 0 || !SERVICE_FAULTS.has(f)),
+      );
       for (const fault of ['none', ...faults]) {
         if (fault !== 'none') await labFault(labName, labRoot, 'set', fault);
         rounds.push(
           await measureRound(
-            { scenario: scenario.name, status, cluster, engine, all, pipeline },
+            { scenario: scenario.name, status, cluster, engine, all, throughServices, pipeline },
             fault,
           ),
         );
@@ -428,6 +569,8 @@ try {
     ...scenarioFiles(join(lumenRepository(), 'examples', 'tiers')).filter(
       (f) => !f.includes(`${sep}upstream${sep}`),
     ),
+    // The repository's own scenarios with Services: the Service-path faults need them.
+    ...scenarioFiles(join(lumenRepository(), 'examples', 'services')),
   ].filter((f) => !only || f.includes(only));
   const started = performance.now();
   const rounds: Round[] = [];
@@ -445,7 +588,7 @@ try {
     .filter((r) => r.falseAlarms > 0)
     .map((r) => `${r.scenario}/${r.fault} (${r.falseAlarms})`);
   const lines = [
-    `scenarios: ${files.length} (the shared conformance ones, 2 generated, 2 of the tiers), fault modes: ${FAULTS.length} + healthy (the ${TIER_FAULTS.size} tier faults on the tier scenarios); ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    `scenarios: ${files.length} (the shared conformance ones, 2 generated, 2 of the tiers, 2 with Services), fault modes: ${FAULTS.length} + healthy (the ${TIER_FAULTS.size} tier faults on the tier scenarios, the ${SERVICE_FAULTS.size} Service-path faults where Services are); ${((performance.now() - started) / 60_000).toFixed(1)} min`,
     `connections probed for the truth: ${sum(
       rounds.filter((r) => r.fault === 'none'),
       (r) => r.connections,
