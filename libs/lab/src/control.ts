@@ -12,6 +12,8 @@ export interface LabPodStatus {
   readonly name: string;
   readonly uid: string;
   readonly ip: string;
+  /** Every address, primary first: two for a dual-stack pod. */
+  readonly ips: readonly string[];
   readonly node: string;
   readonly pid: number;
   /** A path usable with `nsenter --net=`. */
@@ -59,6 +61,7 @@ export function labStatus(context: ControlContext): LabStatus {
         name: p.name,
         uid: p.uid,
         ip: p.ip,
+        ips: p.ips,
         node: p.node,
         pid: p.pid,
         netns: p.netns ? netnsPath(p.netns) : `/proc/${p.pid}/ns/net`,

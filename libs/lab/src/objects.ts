@@ -59,7 +59,7 @@ export function scenarioObjects(scenario: Scenario): ManifestObject[] {
   ];
 }
 
-/** A pod as the lab creates it: its labels, containerPorts and (as an annotation) its IP. */
+/** A pod as the lab creates it: its labels, containerPorts and (as an annotation) its IPs. */
 export function podManifest(p: Pod): ManifestObject & { spec: Record<string, unknown> } {
   return {
     apiVersion: 'v1',
@@ -68,7 +68,11 @@ export function podManifest(p: Pod): ManifestObject & { spec: Record<string, unk
       name: p.name,
       namespace: p.namespace,
       labels: { ...p.labels },
-      ...(p.ip ? { annotations: { [POD_IP_ANNOTATION]: p.ip } } : {}),
+      ...(p.ips && p.ips.length > 0
+        ? { annotations: { [POD_IP_ANNOTATION]: p.ips.join(',') } }
+        : p.ip
+          ? { annotations: { [POD_IP_ANNOTATION]: p.ip } }
+          : {}),
     },
     spec: {
       ...(p.hostNetwork ? { hostNetwork: true } : {}),

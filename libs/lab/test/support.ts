@@ -8,7 +8,7 @@ import {
   type Reachability,
 } from '#lumen/prober';
 import { kernelSupportsSctp, runChecked } from '#lumen/host';
-import type { Pod, PodRef, Protocol } from '#lumen/policy';
+import type { IpFamily, Pod, PodRef, Protocol } from '#lumen/policy';
 import { TEST_LAB_ROOT } from '#lumen/testing';
 import {
   LabNames,
@@ -64,6 +64,16 @@ export interface Probe {
   readonly to: PodRef;
   readonly port: number;
   readonly protocol: Protocol;
+  /** Over this family (to the destination's address of it); unset: its primary address. */
+  readonly family?: IpFamily;
+}
+
+/** A lab pod's address of a family, or its primary one. */
+export function addressOf(pod: LabPodStatus, family: IpFamily | undefined): string {
+  if (family === undefined) return pod.ip;
+  const ip = pod.ips.find((a) => (a.includes(':') ? 6 : 4) === family);
+  if (!ip) throw new Error(`pod ${pod.namespace}/${pod.name} has no IPv${family} address`);
+  return ip;
 }
 
 export interface ProbeResult extends Probe {
@@ -96,12 +106,13 @@ export async function probeFrom(
       reachability: 'unsupported',
     }));
   const byFamily = new Map<boolean, Probe[]>();
+  const target = (probe: Probe): string => addressOf(podOf(status, probe.to), probe.family);
   for (const probe of supported) {
-    const v6 = podOf(status, probe.to).ip.includes(':');
+    const v6 = target(probe).includes(':');
     byFamily.set(v6, [...(byFamily.get(v6) ?? []), probe]);
   }
   for (const group of byFamily.values()) {
-    const targets = [...new Set(group.map((p) => podOf(status, p.to).ip))];
+    const targets = [...new Set(group.map(target))];
     const ports: Partial<Record<Protocol, number[]>> = {};
     for (const p of group) ports[p.protocol] = [...(ports[p.protocol] ?? []), p.port];
     const { stdout } = await runChecked(
@@ -111,7 +122,7 @@ export async function probeFrom(
     );
     const scanned = parseNmapXml(stdout).ports;
     for (const probe of group) {
-      const ip = podOf(status, probe.to).ip;
+      const ip = target(probe);
       const found: PortResult | undefined = scanned.find(
         (r) => r.address === ip && r.port === probe.port && r.protocol === probe.protocol,
       );

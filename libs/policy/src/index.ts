@@ -1,6 +1,7 @@
 export * from './types.js';
 export * from './verdict.js';
 export * from './ip.js';
+export * from './families.js';
 export * from './labels.js';
 export * from './validate.js';
 export * from './tiers.js';

@@ -1,5 +1,4 @@
 export * from './errors.js';
 export * from './load.js';
 export * from './conformance.js';
-export * from './families.js';
 export * from './services.js';

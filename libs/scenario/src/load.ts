@@ -16,7 +16,7 @@ import {
   type IpFamily,
 } from '#lumen/policy';
 import { InputError } from './errors.js';
-import { clusterInFamily, familiesOf, speaks } from './families.js';
+import { clusterInFamily, familiesOf, speaks } from '#lumen/policy';
 import { issuePath, scenarioSchema, type ScenarioDocument } from './schema.js';
 import { backendsOf, parseService, type Service } from './services.js';
 

@@ -10,7 +10,7 @@ import {
   type Protocol,
   type Verdict,
 } from '#lumen/policy';
-import { familiesOf, speaks } from './families.js';
+import { familiesOf, speaks } from '#lumen/policy';
 import { InputError } from './errors.js';
 import { issuePath } from './schema.js';
 

@@ -63,6 +63,7 @@ function podFromObject(object: KubeObject, running: RunningPod): Pod & { ip: str
     name: running.name,
     labels: object.metadata.labels ?? {},
     ip: running.ip,
+    ...(running.ips.length > 1 ? { ips: running.ips } : {}),
     hostNetwork: running.hostNetwork,
     ports: (spec.containers ?? []).flatMap((c) =>
       (c.ports ?? []).map((p) => ({
@@ -333,6 +334,7 @@ export class Enforcer {
       services: snapshot.services,
       serviceBypass: this.faults.some((f) => f.kind === 'service-bypass'),
       hairpinDeny: this.faults.some((f) => f.kind === 'hairpin-deny'),
+      ignoreIpv6: this.faults.some((f) => f.kind === 'ignore-ipv6'),
     });
     const live = new Set(snapshot.pods.map((p) => p.netns));
     for (const netns of [...this.applied.keys()]) if (!live.has(netns)) this.applied.delete(netns);

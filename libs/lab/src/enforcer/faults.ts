@@ -24,6 +24,7 @@ export type Fault =
   | { readonly kind: 'baseline-over-networkpolicy' }
   | { readonly kind: 'service-bypass' }
   | { readonly kind: 'hairpin-deny' }
+  | { readonly kind: 'ignore-ipv6' }
   | { readonly kind: 'delay'; readonly seconds: number }
   | { readonly kind: 'flaky'; readonly ratio: number }
   | { readonly kind: 'forget-on-restart'; readonly seconds: number };
@@ -51,6 +52,8 @@ export const DETERMINISTIC_FAULTS = [
   'baseline-over-networkpolicy',
   // The Service path (kube-proxy's translation): the policies' semantics are untouched.
   ...SERVICE_PATH_FAULTS,
+  // Policies enforced over IPv4 only: a dual-stack pod is open over IPv6.
+  'ignore-ipv6',
 ] as const;
 
 export const FAULT_MODES = [

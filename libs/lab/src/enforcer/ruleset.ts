@@ -1,7 +1,11 @@
 import {
   PROTOCOLS,
   ReferenceEvaluator,
+  addressIn,
+  addressesOf,
+  clusterInFamily,
   type Cluster,
+  type IpFamily,
   type Pod,
   type Protocol,
 } from '#lumen/policy';
@@ -27,6 +31,8 @@ export interface RulesetOptions {
   readonly serviceBypass?: boolean;
   /** The hairpin-deny fault: a pod cannot reach itself through its Service. */
   readonly hairpinDeny?: boolean;
+  /** The ignore-ipv6 fault: policies are enforced over IPv4 only. */
+  readonly ignoreIpv6?: boolean;
   /** Answer denied TCP with a RST and other protocols with ICMP port-unreachable. */
   readonly reject: boolean;
   /** Share of denied packets let through at random (0 for none). */
@@ -109,13 +115,15 @@ const BYPASS_MARK = 'cs7';
 /** What the Service faults add before a chain's policy rules. */
 function serviceFaultRules(
   direction: 'input' | 'output',
-  ownIp: string,
+  ownIps: readonly string[],
   options: RulesetOptions,
 ): string[] {
+  const ownIp = ownIps[0] ?? '';
   const family = ownIp.includes(':') ? 'ip6' : 'ip';
   const lines: string[] = [];
   if (direction === 'output' && options.hairpinDeny)
-    lines.push(`    ct status dnat ${family} daddr ${ownIp} drop`);
+    for (const ip of ownIps)
+      lines.push(`    ct status dnat ${ip.includes(':') ? 'ip6' : 'ip'} daddr ${ip} drop`);
   if (direction === 'output' && options.serviceBypass)
     lines.push(`    ct status dnat ${family} dscp set ${BYPASS_MARK}`, '    ct status dnat accept');
   if (direction === 'input' && options.serviceBypass)
@@ -161,19 +169,20 @@ function chain(
   direction: 'input' | 'output',
   isolated: boolean,
   options: RulesetOptions,
-  ownIp: string,
+  ownIps: readonly string[],
 ): string[] {
   const [peer, loopback, set] =
     direction === 'input' ? ['saddr', 'iif', 'ingress'] : ['daddr', 'oif', 'egress'];
   const lines = [
     `  chain ${direction} {`,
     `    type filter hook ${direction} priority filter; policy accept;`,
-    ...serviceFaultRules(direction, ownIp, options),
+    ...serviceFaultRules(direction, ownIps, options),
     ...(direction === 'output' ? refusedServices(options.services ?? []) : []),
     '    ct state established,related accept',
     `    ${loopback} "lo" ip daddr 127.0.0.0/8 accept`,
     `    ${loopback} "lo" ip6 daddr ::1 accept`,
     '    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert } accept',
+    ...(options.ignoreIpv6 ? ['    meta nfproto ipv6 accept'] : []),
   ];
   if (!isolated) lines.push('    accept');
   else {
@@ -241,37 +250,70 @@ function collectElements(
       egress: emptyElements(),
     });
   }
-  for (const { pod: source } of pods) {
-    for (const { pod: destination } of pods) {
-      const from = byPod.get(source);
-      const to = byPod.get(destination);
-      if (!from || !to || (!to.isolation.ingress && !from.isolation.egress)) continue;
-      for (const protocol of PROTOCOLS) {
-        const answers = new Map(
-          ranges.map((r) => [
-            r.from,
-            evaluator.verdict({ from: source, to: destination, port: r.from, protocol })
-              .explanation,
-          ]),
-        );
-        if (to.isolation.ingress)
-          addRanges(
-            to.ingress,
-            source.ip,
-            protocol,
-            allowedRanges(ranges, (p) => answers.get(p)?.ingress.allowed ?? false),
-          );
-        if (from.isolation.egress)
-          addRanges(
-            from.egress,
-            destination.ip,
-            protocol,
-            allowedRanges(ranges, (p) => answers.get(p)?.egress.allowed ?? false),
-          );
+  // Each family on its own view of the cluster, where every pod is at its address of that
+  // family, so that ipBlocks match per family, as the spec says.
+  const families = new Set<IpFamily>(
+    pods.flatMap(({ pod }) => addressesOf(pod).map((ip) => (ip.includes(':') ? 6 : 4))),
+  );
+  for (const family of families) {
+    const inFamily =
+      families.size === 1
+        ? evaluator
+        : new ReferenceEvaluator(clusterInFamily(cluster, family), {
+            baselineBeforeNetworkPolicies,
+          });
+    const address = (pod: Pod): string | undefined => addressIn(pod, family);
+    for (const { pod: source } of pods) {
+      for (const { pod: destination } of pods) {
+        const from = byPod.get(source);
+        const to = byPod.get(destination);
+        const sourceIp = address(source);
+        const destinationIp = address(destination);
+        if (!from || !to || !sourceIp || !destinationIp) continue;
+        if (!to.isolation.ingress && !from.isolation.egress) continue;
+        addPair(inFamily, ranges, { source, sourceIp, destination, destinationIp, from, to });
       }
     }
   }
   return byPod;
+}
+
+/** What one source and destination add to their sets, over one family. */
+function addPair(
+  evaluator: ReferenceEvaluator,
+  ranges: readonly PortRange[],
+  pair: {
+    readonly source: Pod;
+    readonly sourceIp: string;
+    readonly destination: Pod;
+    readonly destinationIp: string;
+    readonly from: PodElements;
+    readonly to: PodElements;
+  },
+): void {
+  const { source, sourceIp, destination, destinationIp, from, to } = pair;
+  for (const protocol of PROTOCOLS) {
+    const answers = new Map(
+      ranges.map((r) => [
+        r.from,
+        evaluator.verdict({ from: source, to: destination, port: r.from, protocol }).explanation,
+      ]),
+    );
+    if (to.isolation.ingress)
+      addRanges(
+        to.ingress,
+        sourceIp,
+        protocol,
+        allowedRanges(ranges, (p) => answers.get(p)?.ingress.allowed ?? false),
+      );
+    if (from.isolation.egress)
+      addRanges(
+        from.egress,
+        destinationIp,
+        protocol,
+        allowedRanges(ranges, (p) => answers.get(p)?.egress.allowed ?? false),
+      );
+  }
 }
 
 /**
@@ -299,8 +341,8 @@ export function buildRulesets(
       setDefinition('ingress_v6', 'ipv6_addr', ingress.v6),
       setDefinition('egress_v4', 'ipv4_addr', egress.v4),
       setDefinition('egress_v6', 'ipv6_addr', egress.v6),
-      ...chain('input', isolation.ingress, options, pod.ip),
-      ...chain('output', isolation.egress, options, pod.ip),
+      ...chain('input', isolation.ingress, options, addressesOf(pod)),
+      ...chain('output', isolation.egress, options, addressesOf(pod)),
       ...servicesChain(options.services ?? []),
       '}',
     ];

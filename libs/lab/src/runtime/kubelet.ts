@@ -23,7 +23,10 @@ import {
 /** NATS's image, by its name: `nats:<tag>`, `…/nats@sha256:…`. */
 const NATS_IMAGE = /(^|\/)nats([:@]|$)/;
 
-/** Annotation by which a lab pod asks for a fixed IP (scenario files give some). */
+/**
+ * Annotation by which a lab pod asks for fixed IPs (scenario files give some): one, or one
+ * per family, comma-separated, for a dual-stack pod (`status.podIPs`, primary first).
+ */
 export const POD_IP_ANNOTATION = 'lab.lumen.dev/pod-ip';
 
 export interface LabNode {
@@ -39,7 +42,10 @@ export interface RunningPod {
   readonly namespace: string;
   readonly name: string;
   readonly node: string;
+  /** Its primary address: `status.podIP`. */
   readonly ip: string;
+  /** Every address, primary first (`status.podIPs`): two for a dual-stack pod. */
+  readonly ips: readonly string[];
   readonly hostNetwork: boolean;
   /** Absent for hostNetwork pods, which live in the host's namespace. */
   readonly netns: string | undefined;
@@ -203,18 +209,32 @@ export class Kubelet {
     }
   }
 
-  private allocateIp(node: LabNode, requested: string | undefined): string {
+  /**
+   * The pod's addresses: those it asks for (at most one per family), else one free IPv4
+   * address of its node's range. All or none are taken.
+   */
+  private allocateIps(node: LabNode, requested: string | undefined): string[] {
     if (requested) {
-      if (this.usedIps.has(requested)) throw new Error(`IP ${requested} is already in use`);
-      this.usedIps.add(requested);
-      return requested;
+      const ips = requested
+        .split(',')
+        .map((ip) => ip.trim())
+        .filter((ip) => ip !== '');
+      const families = new Set(ips.map((ip) => (ip.includes(':') ? 6 : 4)));
+      if (ips.length > 2 || families.size !== ips.length)
+        throw new Error(
+          `${POD_IP_ANNOTATION} ${requested}: at most one address of each family is allowed`,
+        );
+      const taken = ips.find((ip) => this.usedIps.has(ip));
+      if (taken) throw new Error(`IP ${taken} is already in use`);
+      for (const ip of ips) this.usedIps.add(ip);
+      return ips;
     }
     const { prefix, first } = nodeAddresses(node);
     for (let host = first; host < 255; host++) {
       const ip = `${prefix}.${host}`;
       if (!this.usedIps.has(ip)) {
         this.usedIps.add(ip);
-        return ip;
+        return [ip];
       }
     }
     throw new Error(`node ${node.name} has no free pod IP in ${node.podCidr}`);
@@ -228,9 +248,10 @@ export class Kubelet {
     const index = this.nextIndex++;
     const containerId = randomBytes(32).toString('hex');
     const cgroup = podCgroupPath(cgroupRoot, names.cgroupDir, uid, containerId);
-    const ip = hostNetwork
-      ? node.ip
-      : this.allocateIp(node, pod.metadata.annotations?.[POD_IP_ANNOTATION]);
+    const ips = hostNetwork
+      ? [node.ip]
+      : this.allocateIps(node, pod.metadata.annotations?.[POD_IP_ANNOTATION]);
+    const ip = ips[0] as string;
     const netns = hostNetwork ? undefined : names.podNetns(index);
     let pid = 0;
     let listeners: Listener[] = [];
@@ -240,6 +261,7 @@ export class Kubelet {
       name: pod.metadata.name,
       node: node.name,
       ip,
+      ips,
       hostNetwork,
       netns,
       pid,
@@ -253,7 +275,7 @@ export class Kubelet {
         ensureNeighbourCapacity(this.running.size + 1, (message) => {
           this.options.log(message);
         });
-        await createPodNetwork(names, index, ip);
+        await createPodNetwork(names, index, ips);
       }
       const sleeper = await this.startContainer(pod, spec, node, netns);
       sleeper.unref();
@@ -282,7 +304,7 @@ export class Kubelet {
       phase: 'Running',
       hostIP: node.ip,
       podIP: ip,
-      podIPs: [{ ip }],
+      podIPs: ips.map((address) => ({ ip: address })),
       startTime: now,
       conditions,
       containerStatuses: [
@@ -300,7 +322,7 @@ export class Kubelet {
     });
     this.options.log('pod started', {
       pod: `${running.namespace}/${running.name}`,
-      ip,
+      ips,
       node: node.name,
       netns,
     });
@@ -617,7 +639,7 @@ export class Kubelet {
     await removeTree(podDir);
     rmSync(this.volumesDir(pod.uid), { recursive: true, force: true });
     if (pod.netns) await deleteNetns(pod.netns);
-    if (!pod.hostNetwork) this.usedIps.delete(pod.ip);
+    if (!pod.hostNetwork) for (const ip of pod.ips) this.usedIps.delete(ip);
   }
 }
 

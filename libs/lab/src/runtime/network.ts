@@ -77,22 +77,23 @@ export function ensureNeighbourCapacity(pods: number, log?: (message: string) =>
 export interface PodNetwork {
   readonly netns: string;
   readonly veth: string;
-  readonly ip: string;
+  readonly ips: readonly string[];
 }
 
 /**
- * A pod's network namespace, wired to the bridge by a veth pair. The pod's address is a
- * host route (/32 or /128) with an on-link default route, so pods of any subnet reach
- * each other across the one bridge, as on a flat pod network.
+ * A pod's network namespace, wired to the bridge by a veth pair. Each of the pod's
+ * addresses (one per family for a dual-stack pod) is a host route (/32 or /128) with an
+ * on-link default route of its family, so pods of any subnet reach each other across the
+ * one bridge, as on a flat pod network.
  */
 export async function createPodNetwork(
   names: LabNames,
   index: number,
-  ip: string,
+  ips: readonly string[],
 ): Promise<PodNetwork> {
   const netns = names.podNetns(index);
   const veth = names.podVeth(index);
-  const v6 = ip.includes(':');
+  const v6 = ips.some((ip) => ip.includes(':'));
   await runChecked('ip', ['netns', 'add', netns]);
   await runChecked('ip', [
     '-n',
@@ -120,10 +121,12 @@ export async function createPodNetwork(
       '-w',
       'net.ipv6.conf.eth0.accept_dad=0',
     ]);
-  await ipIn(netns, ['addr', 'add', `${ip}/${v6 ? 128 : 32}`, 'dev', 'eth0']);
+  for (const ip of ips)
+    await ipIn(netns, ['addr', 'add', `${ip}/${ip.includes(':') ? 128 : 32}`, 'dev', 'eth0']);
   await ipIn(netns, ['link', 'set', 'eth0', 'up']);
-  await ipIn(netns, [...(v6 ? ['-6'] : []), 'route', 'add', 'default', 'dev', 'eth0']);
-  return { netns, veth, ip };
+  for (const inV6 of new Set(ips.map((ip) => ip.includes(':'))))
+    await ipIn(netns, [...(inV6 ? ['-6'] : []), 'route', 'add', 'default', 'dev', 'eth0']);
+  return { netns, veth, ips };
 }
 
 /** Deleting the namespace destroys its veth pair; absent namespaces are fine. */

@@ -1,4 +1,5 @@
-import { parseIp, type Cluster, type IpFamily, type Pod } from '#lumen/policy';
+import { parseIp, type IpFamily } from './ip.js';
+import type { Cluster, Pod } from './types.js';
 
 /** A pod's addresses: `ips` of a dual-stack pod, else its one `ip`, else none (the lab assigns). */
 export function addressesOf(pod: Pick<Pod, 'ip' | 'ips'>): readonly string[] {
