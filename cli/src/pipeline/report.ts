@@ -9,6 +9,7 @@ import {
   type ServicePath,
 } from '#lumen/contracts';
 import {
+  isFamilyCell,
   isMatrixCell,
   type CoverageMode,
   type MatrixCoverage,
@@ -42,6 +43,8 @@ export interface CaseReport {
   /** What the deciding probe saw. */
   readonly evidence: string;
   readonly traceId: string;
+  /** Present for a case over a dual-stack pod's second IP family: that family. */
+  readonly family?: 4 | 6;
   /** Present for a case probed through a Service (issue 19): which, at which address. */
   readonly service?: {
     readonly namespace: string;
@@ -67,6 +70,12 @@ export interface RunCoverage {
   readonly cells: number;
   /** Cells with a conclusive outcome (pass, fail or flaky) in this run. */
   readonly cellsVerified: number;
+  /** A dual-stack cluster's cells per IP family, primary first (the numbers above). */
+  readonly families?: readonly {
+    readonly family: 4 | 6;
+    readonly cells: number;
+    readonly cellsVerified: number;
+  }[];
   /** Cases the obligations need: each rule's must-allow and near misses, isolation. */
   readonly obligations: number;
   /** Rules of every valid policy that take effect. */
@@ -107,6 +116,7 @@ interface CaseFacts {
   readonly expected: 'allow' | 'deny';
   readonly rule?: RuleRef | null;
   readonly via?: ServicePath | null | undefined;
+  readonly family?: 4 | 6 | null | undefined;
   readonly explanation: {
     readonly egress: { readonly policies: readonly string[] };
     readonly ingress: { readonly policies: readonly string[] };
@@ -153,6 +163,7 @@ function caseReport(
     verdict: judged?.reason ?? 'no verdict before the run ended',
     evidence: judged ? evidence : 'not probed',
     traceId: judged?.traceId ?? '',
+    ...(facts.family ? { family: facts.family } : {}),
     ...(facts.via
       ? {
           service: {
@@ -219,7 +230,8 @@ export function caseSentence(c: CaseReport): string {
   const through = c.service
     ? ` through Service ${c.service.namespace}/${c.service.name}${c.service.hairpin ? ' (hairpin)' : ''}`
     : '';
-  const text = `${describe(c.from)} ${verb} ${describe(c.to)} on port ${c.port}${c.protocol === 'TCP' ? '' : `/${c.protocol}`}${through}`;
+  const over = c.family ? ` over IPv${c.family}` : '';
+  const text = `${describe(c.from)} ${verb} ${describe(c.to)} on port ${c.port}${c.protocol === 'TCP' ? '' : `/${c.protocol}`}${through}${over}`;
   return `${text.charAt(0).toUpperCase()}${text.slice(1)} ${MARK[c.outcome]}`;
 }
 
@@ -291,6 +303,20 @@ export function runCoverage(
     mode,
     cells: plan.coverage.cells,
     cellsVerified: plan.cases.filter((c) => isMatrixCell(c) && conclusive(c.caseId)).length,
+    ...(plan.coverage.families
+      ? {
+          families: plan.coverage.families.map(({ family, cells }, i) => ({
+            family,
+            cells,
+            cellsVerified: plan.cases.filter(
+              (c) =>
+                (i === 0 ? c.family === undefined : c.family === family) &&
+                isFamilyCell(c) &&
+                conclusive(c.caseId),
+            ).length,
+          })),
+        }
+      : {}),
     obligations: plan.coverage.obligations,
     rules: allRules.length,
     rulesCovered: allRules.filter((r) => verified.has(`${r} allow`) && verified.has(`${r} deny`))
@@ -322,6 +348,15 @@ export function coverageText(coverage: RunCoverage): string {
   const lines = [
     `\nCoverage (${coverage.mode}): ${coverage.cellsVerified} of ${coverage.cells} matrix cells verified (${percent(coverage.cellsVerified, coverage.cells)}), ${coverage.rulesCovered} of ${coverage.rules} rules covered (a passing must-allow and deny check each); ${rotation}.`,
   ];
+  if (coverage.families)
+    lines.push(
+      `Per IP family: ${coverage.families
+        .map(
+          (f) =>
+            `IPv${f.family} ${f.cellsVerified} of ${f.cells} cells (${percent(f.cellsVerified, f.cells)})`,
+        )
+        .join(', ')}.`,
+    );
   if (coverage.notJudged.length > 0) {
     lines.push(
       `Not judged: ${coverage.notJudgedCases} cases that policies Lumen does not model may affect (their CNI enforces more than the model says, so no verdict is given, and none fails):`,

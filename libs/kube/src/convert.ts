@@ -15,7 +15,7 @@ function isRunProber(object: V1Pod): boolean {
   return object.metadata?.labels?.['lumen.dev/run-prober'] !== undefined;
 }
 
-/** Policy-relevant facts of a pod: labels, IP, hostNetwork, containerPorts. */
+/** Policy-relevant facts of a pod: labels, IPs (both of a dual-stack pod), hostNetwork, containerPorts. */
 export function podFrom(
   object: V1Pod,
 ):
@@ -38,10 +38,23 @@ export function podFrom(
     labels: object.metadata?.labels ?? {},
     hostNetwork: object.spec?.hostNetwork === true,
     ports,
-    ...(ip ? { ip } : {}),
+    ...addresses(ip, object.status?.podIPs),
     node: object.spec?.nodeName,
     running: object.status?.phase === 'Running',
   };
+}
+
+/**
+ * A pod's `ip`, and the `ips` of a dual-stack pod: status.podIPs holds one address per
+ * family, podIP first. Nothing before the pod has an address.
+ */
+function addresses(
+  ip: string | undefined,
+  podIPs: readonly { ip: string }[] | undefined,
+): { ip?: string; ips?: readonly string[] } {
+  if (!ip) return {};
+  const others = (podIPs ?? []).map((p) => p.ip).filter((a) => a !== '' && a !== ip);
+  return others.length > 0 ? { ip, ips: [ip, ...others] } : { ip };
 }
 
 /**

@@ -20,6 +20,9 @@ import {
   type Cluster,
   type PodClass,
   type ServiceFrontend,
+  clusterInFamily,
+  familiesOf,
+  type IpFamily,
 } from '#lumen/policy';
 import {
   cellCase,
@@ -77,6 +80,8 @@ export class PlannerCore {
   private optOutChanged = false;
   private endpointsByPod = new Map<string, PodEndpoint>();
   private services: readonly ServiceFrontend[] = [];
+  /** The cluster, kept when its pods have addresses of two families (else undefined). */
+  private dualStack: Cluster | undefined;
   private generation = 0;
   private latest: Plan | undefined;
   private reportedErrors = new Set<string>();
@@ -156,6 +161,7 @@ export class PlannerCore {
     );
     this.unmodelled = view.unmodelled ?? [];
     this.services = view.cluster.services ?? [];
+    this.dualStack = familiesOf(view.cluster).length > 1 ? view.cluster : undefined;
     if (this.unmodelled.length > this.reportedUnmodelled) {
       this.log.warn(
         'policies of kinds Lumen does not model: the cases they may affect are not judged',
@@ -228,6 +234,7 @@ export class PlannerCore {
         : {}),
       unmodelled: this.unmodelled,
       services: this.services,
+      families: this.familyEngines(),
       blocksAbove: this.settings.rotationBlocksAbove ?? PLANNER_DEFAULTS.rotationBlocksAbove,
     });
     if (trigger === 'sweep') this.rotationStart = rotationCursor;
@@ -304,6 +311,7 @@ export class PlannerCore {
         sweepsPerRotation: Number.isFinite(coverage.sweepsPerRotation)
           ? coverage.sweepsPerRotation
           : null,
+        ...(coverage.families ? { families: coverage.families.map((f) => ({ ...f })) } : {}),
         notGeneratedCount: plan.notGenerated.length,
         notGenerated: plan.notGenerated.slice(0, MATRIX_COVERAGE_NOT_GENERATED).map((n) => ({
           reason: n.reason,
@@ -375,9 +383,28 @@ export class PlannerCore {
     this.inventoryPublished = fingerprint;
   }
 
-  /** The running pods of a class, as the scheduler needs them. */
+  /**
+   * The running pods of a class, as the scheduler needs them: at the address the class's
+   * pods have, which for a class of a second family's engine is their address of it.
+   */
   private endpointsOf(c: PodClass): PodEndpoint[] {
-    return c.pods.flatMap((p) => this.endpointsByPod.get(podKey(p)) ?? []);
+    return c.pods.flatMap((p) => {
+      const endpoint = this.endpointsByPod.get(podKey(p));
+      return endpoint ? [p.ip && p.ip !== endpoint.ip ? { ...endpoint, ip: p.ip } : endpoint] : [];
+    });
+  }
+
+  /**
+   * A model per further IP family of a dual-stack cluster, each pod at its address of that
+   * family (ipBlocks apply per family). Built for each plan from the cluster: only
+   * dual-stack clusters pay for it.
+   */
+  private familyEngines(): { family: IpFamily; engine: PolicyEngine }[] {
+    const cluster = this.dualStack;
+    if (!cluster) return [];
+    return familiesOf(cluster)
+      .slice(1)
+      .map((family) => ({ family, engine: new PolicyEngine(clusterInFamily(cluster, family)) }));
   }
 
   /**

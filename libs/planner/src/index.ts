@@ -11,3 +11,4 @@ export * from './inventory.js';
 export * from './plan-runner.js';
 export * from './subscribe.js';
 export * from './service-paths.js';
+export * from './family-cases.js';

@@ -14,12 +14,15 @@ import {
   type RuleRef,
   type ValidClusterPolicy,
   type ServiceFrontend,
+  addressIn,
+  type IpFamily,
   type ValidPolicy,
   type Verdict,
 } from '#lumen/policy';
 import { caseIdOf } from './case-id.js';
 import { SYNTHETIC_LABEL, syntheticSourceLabels } from './synthetic.js';
 import { servicePathCases, type PlannedServicePath } from './service-paths.js';
+import { familyCases } from './family-cases.js';
 
 export type CaseReason =
   | 'must-allow'
@@ -51,6 +54,8 @@ export interface PlannedCase {
   readonly listenerKnown: boolean;
   /** Probed through a Service (its ClusterIP and port) rather than to a pod's IP. */
   readonly via?: PlannedServicePath;
+  /** Over this IP family rather than the pods' primary one (dual-stack pods). */
+  readonly family?: IpFamily;
 }
 
 /** A case the planner wanted but could not build from real pods. */
@@ -80,6 +85,12 @@ export interface MatrixCoverage {
   readonly rotationCursor?: string;
   /** Plans (sweeps) it takes to probe every cell at this budget. */
   readonly sweepsPerRotation: number;
+  /**
+   * A dual-stack cluster's cells per IP family, counted apart (primary first): a cell of a
+   * further family is one whose two classes have pods with addresses in it. Absent for a
+   * single-stack cluster, whose cells are all of one family.
+   */
+  readonly families?: readonly { readonly family: IpFamily; readonly cells: number }[];
 }
 
 /** A column of the class matrix: a destination class and one of its declared listeners. */
@@ -154,6 +165,11 @@ export interface PlanOptions {
    * through its Service (service-paths.ts). Rotation cells in blocks are not.
    */
   readonly services?: readonly ServiceFrontend[];
+  /**
+   * A model of the cluster per further IP family of dual-stack pods: each pod-level case is
+   * also planned over each, with that family's expectation (family-cases.ts).
+   */
+  readonly families?: readonly { readonly family: IpFamily; readonly engine: PolicyEngine }[];
 }
 
 /** Cells per block unless the plan says otherwise: the scheduler's default batch size. */
@@ -261,18 +277,44 @@ function synthetic(c: PodClass): boolean {
 
 /**
  * Whether a case is a cell of the class matrix: between the cluster's own pods (not
- * Lumen's synthetic sources), to a declared TCP/UDP listener, not a pod to itself.
+ * Lumen's synthetic sources), to a declared TCP/UDP listener, not a pod to itself, pod to
+ * pod (a path through a Service is a second look at a cell), over the pods' primary family
+ * (a further family's cells are counted apart: `isFamilyCell`).
  */
 export function isMatrixCell(
-  c: Pick<PlannedCase, 'loopback' | 'listenerKnown' | 'protocol' | 'source' | 'destination'>,
+  c: Pick<
+    PlannedCase,
+    'loopback' | 'listenerKnown' | 'protocol' | 'source' | 'destination' | 'via' | 'family'
+  >,
+): boolean {
+  return c.family === undefined && isFamilyCell(c);
+}
+
+/** Whether a case is a cell of the matrix of its own family, the primary or a further one. */
+export function isFamilyCell(
+  c: Pick<
+    PlannedCase,
+    'loopback' | 'listenerKnown' | 'protocol' | 'source' | 'destination' | 'via'
+  >,
 ): boolean {
   return (
+    !c.via &&
     !c.loopback &&
     c.listenerKnown &&
     c.protocol !== 'SCTP' &&
     !synthetic(c.source) &&
     !synthetic(c.destination)
   );
+}
+
+/** The cells among these classes: each declared listener from every class, no pod to itself. */
+function countCells(classes: readonly PodClass[]): number {
+  let cells = 0;
+  for (const destination of classes) {
+    const sources = classes.length - (destination.pods.length === 1 ? 1 : 0);
+    cells += matrixPorts(destination).length * sources;
+  }
+  return cells;
 }
 
 /** A single pod's connection to itself is implementation-defined: no matrix cell. */
@@ -747,12 +789,14 @@ class Planner {
 
   /** Every cell of the class matrix, counted without listing them. */
   matrixCells(): number {
-    let cells = 0;
-    for (const destination of this.matrixClasses) {
-      const sources = this.matrixClasses.length - (destination.pods.length === 1 ? 1 : 0);
-      cells += matrixPorts(destination).length * sources;
-    }
-    return cells;
+    return countCells(this.matrixClasses);
+  }
+
+  /** The matrix cells between classes with pods that have an address of this family. */
+  matrixCellsIn(family: IpFamily): number {
+    return countCells(
+      this.matrixClasses.filter((c) => c.pods.some((p) => addressIn(p, family) !== undefined)),
+    );
   }
 
   /** The cells of these destinations, in rotation order. */
@@ -1046,7 +1090,31 @@ export function planCases(engine: PolicyEngine, options: PlanOptions): Plan {
     },
     blocks?.rotation,
   );
-  return withServicePaths(engine, plan, options.services);
+  return withFamilies(withServicePaths(engine, plan, options.services), options.families);
+}
+
+/** The plan with each pod-level case again over each further IP family, counted apart. */
+function withFamilies(plan: Plan, families: PlanOptions['families'] = []): Plan {
+  if (families.length === 0) return plan;
+  let cases = plan.cases;
+  let notGenerated = plan.notGenerated;
+  const cells: { family: IpFamily; cells: number }[] = [];
+  for (const { family, engine } of families) {
+    const extra = familyCases(engine, family, plan.cases);
+    cases = [...cases, ...extra.cases];
+    notGenerated = [...notGenerated, ...extra.notGenerated];
+    cells.push({ family, cells: new Planner(engine, []).matrixCellsIn(family) });
+  }
+  const primary: IpFamily = families[0]?.family === 6 ? 4 : 6;
+  return {
+    ...plan,
+    cases,
+    notGenerated,
+    coverage: {
+      ...plan.coverage,
+      families: [{ family: primary, cells: plan.coverage.cells }, ...cells],
+    },
+  };
 }
 
 /**

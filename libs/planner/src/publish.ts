@@ -35,6 +35,7 @@ function fingerprint(
         planned.explanation,
         planned.listenerKnown,
         planned.via ?? null,
+        planned.family ?? null,
         pods(planned.source),
         pods(planned.destination),
       ]),
@@ -114,6 +115,7 @@ export function testCaseMessage(
     syntheticSource: sources.length === 0,
     loopback: planned.loopback,
     ...(planned.via ? { via: { ...planned.via } } : {}),
+    ...(planned.family ? { family: planned.family } : {}),
   };
 }
 

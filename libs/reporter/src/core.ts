@@ -139,6 +139,7 @@ export class ReporterCore {
       listenerKnown: testCase.listenerKnown,
       loopback: testCase.loopback,
       via: testCase.via ?? null,
+      family: testCase.family ?? null,
       traceparent: traceparent ?? null,
     };
   }
@@ -457,7 +458,9 @@ export class ReporterCore {
             reason: f.outcome.reason,
             podOutcome: podOutcome(f.stored.via.podCaseId),
           }).slice(0, 1000)
-        : f.outcome.reason,
+        : f.stored.family
+          ? `over IPv${f.stored.family}: ${f.outcome.reason}`.slice(0, 1000)
+          : f.outcome.reason,
       enforcementLatencyMs: this.enforcementLatency(
         f.stored,
         before.get(f.stored.caseId),

@@ -69,6 +69,7 @@ export const CaseEntity = new EntitySchema<CaseRow>({
     listenerKnown: { type: Boolean, name: 'listener_known', default: false },
     loopback: { type: Boolean, default: false },
     via: { ...json, nullable: true },
+    family: { type: Number, nullable: true },
     traceparent: { type: String, length: 55, nullable: true },
     sourceNamespace: { type: String, length: 63, nullable: true, name: 'source_namespace' },
     destinationNamespace: {

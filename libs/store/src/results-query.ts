@@ -8,6 +8,7 @@ import {
   decodePageCursor,
   encodePageCursor,
   matrixCoverageSchema,
+  type MatrixCoverageReport,
   apiAttempt,
   apiCase,
   apiCaseOutcome,
@@ -260,8 +261,9 @@ export class ResultsQuery {
 
   /**
    * The planner's newest view of the matrix with the cells verified so far: stored cases to
-   * a declared TCP/UDP listener (no pod to itself, not through a Service) with a conclusive latest outcome, within
-   * the scope. Cluster-wide numbers are for an unscoped caller only.
+   * a declared TCP/UDP listener (no pod to itself, not through a Service, over the primary
+   * family) with a conclusive latest outcome, within the scope, and the same per family of a
+   * dual-stack cluster. Cluster-wide numbers are for an unscoped caller only.
    */
   async matrix(scope: Scope): Promise<MatrixCoverageAnswer | null> {
     const row = await this.dataSource
@@ -273,27 +275,21 @@ export class ResultsQuery {
     );
     if (!parsed.success) throw new Error('the stored matrix coverage is not a valid report');
     const report = parsed.data;
-    const verified = await this.scoped(this.casesWithOutcomes(), scope)
-      .select('COUNT(*)', 'n')
-      .andWhere("o.outcome IN ('pass', 'fail', 'flaky')")
-      .andWhere('c.listener_known = :yes', { yes: true })
-      .andWhere('c.loopback = :no', { no: false })
-      .andWhere("c.protocol <> 'SCTP'")
-      // A cell is verified pod to pod; the same connection through a Service is a path of it.
-      .andWhere('c.via IS NULL')
-      .getRawOne<{ n: string | number }>();
+    const verified = await this.verifiedCells(scope, null);
     const sees = (policy: string | undefined): boolean =>
       scope === undefined || (policy !== undefined && scope.includes(policy.split('/')[0] ?? ''));
     const whole = scope === undefined;
     const rotation = whole ? await this.lastRotation(report.sweepsPerRotation) : null;
-    const cellsVerified = Number(verified?.n ?? 0) + (rotation?.passed ?? 0);
+    const cellsVerified = verified + (rotation?.passed ?? 0);
+    const primaryVerified = whole ? Math.min(cellsVerified, report.cells) : cellsVerified;
     return {
       generation: report.generation,
       mode: report.mode,
       cells: whole ? report.cells : null,
       // Cases of cells the plan no longer has stay stored: never more than the matrix.
-      cellsVerified: whole ? Math.min(cellsVerified, report.cells) : cellsVerified,
+      cellsVerified: primaryVerified,
       rotation,
+      families: await this.familyCells(report, scope, primaryVerified),
       obligations: whole ? report.obligations : null,
       probeBudget: whole ? report.probeBudget : null,
       sweepsPerRotation: report.sweepsPerRotation,
@@ -304,6 +300,55 @@ export class ResultsQuery {
         .filter((o) => whole || (o.namespace !== undefined && scope.includes(o.namespace)))
         .map((o) => ({ ...o, namespace: o.namespace ?? null })),
     };
+  }
+
+  /** A dual-stack cluster's cells and verified cells per family, primary first; else null. */
+  private async familyCells(
+    report: MatrixCoverageReport,
+    scope: Scope,
+    primaryVerified: number,
+  ): Promise<MatrixCoverageAnswer['families']> {
+    if (!report.families) return null;
+    const whole = scope === undefined;
+    const [primary, ...further] = report.families;
+    return [
+      {
+        family: primary?.family ?? 4,
+        cells: whole ? report.cells : null,
+        cellsVerified: primaryVerified,
+      },
+      ...(await Promise.all(
+        further.map(async (f) => {
+          const n = await this.verifiedCells(scope, f.family);
+          return {
+            family: f.family,
+            cells: whole ? f.cells : null,
+            cellsVerified: whole ? Math.min(n, f.cells) : n,
+          };
+        }),
+      )),
+    ];
+  }
+
+  /**
+   * Stored cases of matrix cells with a conclusive latest outcome, within the scope: to a
+   * declared TCP/UDP listener, no pod to itself, not through a Service (a path is a second
+   * look at a cell), over `family` (null: the pods' primary family).
+   */
+  private async verifiedCells(scope: Scope, family: 4 | 6 | null): Promise<number> {
+    const query = this.scoped(this.casesWithOutcomes(), scope)
+      .select('COUNT(*)', 'n')
+      .andWhere("o.outcome IN ('pass', 'fail', 'flaky')")
+      .andWhere('c.listener_known = :yes', { yes: true })
+      .andWhere('c.loopback = :no', { no: false })
+      .andWhere("c.protocol <> 'SCTP'")
+      .andWhere('c.via IS NULL');
+    const row = await (
+      family === null
+        ? query.andWhere('c.family IS NULL')
+        : query.andWhere('c.family = :family', { family })
+    ).getRawOne<{ n: string | number }>();
+    return Number(row?.n ?? 0);
   }
 
   /**

@@ -255,6 +255,7 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       cells: 12,
       cellsVerified: 3,
       rotation: null,
+      families: null,
       obligations: 6,
       probeBudget: 10,
       sweepsPerRotation: 2,
@@ -301,6 +302,7 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       cells: null,
       cellsVerified: 2,
       rotation: null,
+      families: null,
       obligations: null,
       probeBudget: null,
       sweepsPerRotation: 2,
@@ -540,5 +542,63 @@ describe.each(locations)('ResultsQuery and AlertOutbox on %s', (_name, location,
       expect(first.items).toEqual([]);
       expect(first.nextCursor).toBeNull();
     });
+  });
+
+  it('counts a dual-stack cluster’s cells per family, and no path through a Service as a cell', async () => {
+    await store.recordMatrixCoverage(
+      {
+        generation: 60,
+        mode: 'full',
+        cells: 12,
+        obligations: 6,
+        obligationCells: 5,
+        rotated: 7,
+        probeBudget: null,
+        sweepsPerRotation: 1,
+        families: [
+          { family: 4, cells: 12 },
+          { family: 6, cells: 4 },
+        ],
+        notGeneratedCount: 0,
+        notGenerated: [],
+      },
+      T0,
+    );
+    const before = (await store.results.matrix(undefined))!.cellsVerified;
+    await store.upsertCases([
+      caseRow('00000000000000f6', 'tenant-b', 'tenant-a', { family: 6 }),
+      caseRow('00000000000000f7', 'tenant-b', 'tenant-a', {
+        via: {
+          namespace: 'tenant-a',
+          name: 'web',
+          clusterIP: '10.96.0.12',
+          port: 80,
+          podCaseId: seeded.a1,
+          hairpin: false,
+        },
+      }),
+    ]);
+    for (const caseId of ['00000000000000f6', '00000000000000f7'])
+      await store.setOutcome({
+        caseId,
+        outcome: 'pass',
+        round: 1,
+        decidedAt: T0,
+        reason: 'seeded',
+        attempts: 1,
+        enforcementLatencyMs: null,
+        traceId: null,
+        observed: 'reachable',
+      });
+    const whole = await store.results.matrix(undefined);
+    expect(whole?.cellsVerified).toBe(before);
+    expect(whole?.families).toEqual([
+      { family: 4, cells: 12, cellsVerified: before },
+      { family: 6, cells: 4, cellsVerified: 1 },
+    ]);
+    expect((await store.results.matrix(['tenant-c']))?.families).toEqual([
+      { family: 4, cells: null, cellsVerified: expect.any(Number) },
+      { family: 6, cells: null, cellsVerified: 0 },
+    ]);
   });
 });

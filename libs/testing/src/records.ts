@@ -42,6 +42,7 @@ export function caseRecordFixture(caseId: string, overrides: Partial<CaseRecord>
     explanation: { ingress: explanationSide([]), egress: explanationSide([]) },
     rule: null,
     via: null,
+    family: null,
     changedAt: T0,
     updatedAt: T0,
     listenerKnown: true,

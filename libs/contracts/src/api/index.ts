@@ -239,6 +239,20 @@ export const apiMatrixCoverage = z
         until: dateTime,
       })
       .nullable(),
+    /**
+     * A dual-stack cluster's cells per IP family, primary first, each with the cells of it
+     * verified within the caller's scope (`cells` is null for a scoped caller, as above);
+     * null for a single-stack cluster. `cells` and `cellsVerified` above are the primary's.
+     */
+    families: z
+      .array(
+        z.object({
+          family: z.union([z.literal(4), z.literal(6)]),
+          cells: z.number().int().nullable(),
+          cellsVerified: z.number().int(),
+        }),
+      )
+      .nullable(),
     obligations: z.number().int().nullable(),
     probeBudget: z.number().int().nullable(),
     /** Sweeps to probe every cell at the budget; null: never (obligations only). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SUBJECT_PREFIX, type Contract } from '../common.js';
-import { caseReason, ruleRef } from '../test-case/index.js';
+import { caseReason, ipFamily, ruleRef } from '../test-case/index.js';
 
 /**
  * The planner's view of the class matrix after each plan: `lumen.v1.coverage`. The
@@ -25,6 +25,14 @@ export const matrixCoverageSchema = z.strictObject({
   probeBudget: z.number().int().min(0).nullable(),
   /** Sweeps to probe every cell at this budget; null: never (obligations only). */
   sweepsPerRotation: z.number().int().min(1).nullable(),
+  /**
+   * A dual-stack cluster's cells per IP family, primary first (a further family's cells
+   * are between classes with pods addressed in it). Absent for a single-stack cluster.
+   */
+  families: z
+    .array(z.strictObject({ family: ipFamily, cells: z.number().int().min(0) }))
+    .max(2)
+    .optional(),
   notGeneratedCount: z.number().int().min(0),
   notGenerated: z
     .array(

@@ -9,6 +9,7 @@ import {
   podEndpoint,
   ruleRef,
   servicePath,
+  ipFamily,
 } from '../test-case/index.js';
 
 /**
@@ -45,6 +46,8 @@ export const caseRecord = z.strictObject({
   loopback: z.boolean(),
   /** Probed through a Service (null: to a pod's IP). */
   via: servicePath.nullable(),
+  /** Over this IP family rather than the pods' primary one (null: the primary). */
+  family: ipFamily.nullable(),
   /** The traceparent of the round's plan span: the case's trace. */
   traceparent: z.string().nullable(),
 });

@@ -101,6 +101,8 @@ export const expectedVerdict = z.enum(['allow', 'deny']);
  * application makes, to the ClusterIP and Service port, which the network translates to a
  * backend before policies judge it. The case's own port is the backends' target port.
  */
+export const ipFamily = z.union([z.literal(4), z.literal(6)]);
+
 export const servicePath = z.strictObject({
   namespace: name,
   name,
@@ -143,6 +145,11 @@ export const testCaseSchema = z.strictObject({
   loopback: z.boolean(),
   /** Probed through this Service rather than to a destination pod's IP. */
   via: servicePath.optional(),
+  /**
+   * Over this IP family rather than the pods' primary one: the twin of a dual-stack pod's
+   * case, whose candidate pods are at their addresses of it.
+   */
+  family: ipFamily.optional(),
 });
 
 export type TestCase = z.infer<typeof testCaseSchema>;
