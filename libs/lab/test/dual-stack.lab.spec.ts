@@ -11,7 +11,7 @@ import { podOf, probeFrom, scenario, settle, upLab, type TestLab } from './suppo
 
 const file = join(repositoryRoot, 'examples', 'dual-stack', 'ipblock-per-family.yaml');
 const dual = scenario(file);
-let lab: TestLab;
+let lab: TestLab | undefined;
 
 beforeAll(async () => {
   lab = await upLab('dual-stack', file);
@@ -22,7 +22,7 @@ afterAll(async () => {
 
 /** Every row of every family, probed over its family: `from->to:port v<family> reachability`. */
 async function probeEveryFamily(): Promise<string[]> {
-  const status = await settle(lab);
+  const status = await settle(lab!);
   const lines: string[] = [];
   for (const view of dual.families)
     for (const row of view.expectations) {
@@ -38,14 +38,15 @@ async function probeEveryFamily(): Promise<string[]> {
 
 describe('dual-stack pods in the lab', () => {
   it('gives a pod both of its addresses, primary first, in its status and its network namespace', async () => {
-    const status = await settle(lab);
+    const status = await settle(lab!);
     expect(podOf(status, { namespace: 'default', name: 'web' }).ips).toEqual([
       '10.10.1.2',
       'fd00:10::2',
     ]);
-    const pod = (await lab.client.send('GET', '/api/v1/namespaces/default/pods/web')) as {
-      status: { podIP: string; podIPs: { ip: string }[] };
-    };
+    const pod = await lab!.client.send<{ status: { podIP: string; podIPs: { ip: string }[] } }>(
+      'GET',
+      '/api/v1/namespaces/default/pods/web',
+    );
     expect(pod.status.podIP).toBe('10.10.1.2');
     expect(pod.status.podIPs).toEqual([{ ip: '10.10.1.2' }, { ip: 'fd00:10::2' }]);
   });
@@ -65,7 +66,7 @@ describe('dual-stack pods in the lab', () => {
   });
 
   it('with ignore-ipv6, leaves every IPv6 connection open and IPv4 enforced', async () => {
-    await lab.client.send('POST', '/lab/v1/faults', { fault: 'ignore-ipv6' });
+    await lab!.client.send('POST', '/lab/v1/faults', { fault: 'ignore-ipv6' });
     try {
       expect(await probeEveryFamily()).toEqual(
         [
@@ -78,7 +79,7 @@ describe('dual-stack pods in the lab', () => {
         ].sort(),
       );
     } finally {
-      await lab.client.send('DELETE', '/lab/v1/faults/ignore-ipv6');
+      await lab!.client.send('DELETE', '/lab/v1/faults/ignore-ipv6');
     }
   });
 });
