@@ -33,8 +33,18 @@ import {
 import { startPrivateNatsServer } from '#lumen/messaging';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadKubeConfig } from '#lumen/kube';
-import { caseIdOf, type PlannedCase } from '#lumen/planner';
-import { PolicyEngine, parseCidr, type Cidr, type Cluster, type Pod } from '#lumen/policy';
+import { caseIdOf, familyCaseId, type PlannedCase } from '#lumen/planner';
+import {
+  PolicyEngine,
+  addressIn,
+  clusterInFamily,
+  familiesOf,
+  parseCidr,
+  type Cidr,
+  type Cluster,
+  type IpFamily,
+  type Pod,
+} from '#lumen/policy';
 import { defaultProberSettings, executeBatch, hostProbeHost } from '#lumen/prober';
 import {
   backendsOf,
@@ -51,6 +61,8 @@ import { measureMachine, recordSection } from './report.js';
 const FAULTS = DETERMINISTIC_FAULTS;
 // The Service-path faults break only connections through a Service: elsewhere they change nothing.
 const SERVICE_FAULTS = new Set<string>(SERVICE_PATH_FAULTS);
+// ignore-ipv6 breaks only connections over a dual-stack pod's IPv6 address.
+const FAMILY_FAULTS = new Set<string>(['ignore-ipv6']);
 const TIER_FAULTS = new Set<string>([
   'pass-as-accept',
   'ignore-admin-tier',
@@ -60,7 +72,10 @@ const TIER_FAULTS = new Set<string>([
 const labRoot = '/run/lumen/bench-labs';
 const sctp = kernelSupportsSctp();
 // Scenarios with ipBlocks fix their pods' IPs outside the lab's default range.
-const podCidrs = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16'].map((c) => parseCidr(c) as Cidr);
+// Dual-stack scenarios give their pods unique local IPv6 addresses beside them.
+const podCidrs = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fd00::/8'].map(
+  (c) => parseCidr(c) as Cidr,
+);
 
 interface Connection {
   readonly from: Pod;
@@ -69,10 +84,30 @@ interface Connection {
   readonly protocol: 'TCP' | 'UDP' | 'SCTP';
   /** The destination declares this port: its listener answers (false: a port Lumen chose). */
   readonly declared?: boolean;
+  /** Over a dual-stack pod's second family (unset: the primary). */
+  readonly family?: IpFamily;
 }
 
 const key = (c: Connection): string =>
-  `${c.from.namespace}/${c.from.name}>${c.to.namespace}/${c.to.name}:${c.port}/${c.protocol}`;
+  `${c.from.namespace}/${c.from.name}>${c.to.namespace}/${c.to.name}:${c.port}/${c.protocol}${c.family ? `/v${c.family}` : ''}`;
+
+/** The models the truth is judged by: the primary one, and one per further IP family. */
+interface Models {
+  readonly primary: PolicyEngine;
+  readonly families: ReadonlyMap<IpFamily, PolicyEngine>;
+}
+
+const modelOf = (models: Models, c: Connection): PolicyEngine =>
+  (c.family && models.families.get(c.family)) || models.primary;
+
+/** The connections again over each further family, between pods addressed in it. */
+function familyConnections(all: readonly Connection[], models: Models): Connection[] {
+  return [...models.families.keys()].flatMap((family) =>
+    all
+      .filter((c) => addressIn(c.from, family) && addressIn(c.to, family))
+      .map((c) => ({ ...c, family })),
+  );
+}
 
 /** Every pod to every declared port of every other pod (a pod to itself is left out). */
 function connections(cluster: Cluster): Connection[] {
@@ -91,7 +126,7 @@ function connections(cluster: Cluster): Connection[] {
 /** The connections the network handles otherwise than the policies say, probed for real. */
 async function truth(
   status: LabStatus,
-  engine: PolicyEngine,
+  models: Models,
   all: readonly Connection[],
 ): Promise<{ broken: Set<string>; unknown: number }> {
   const broken = new Set<string>();
@@ -105,8 +140,12 @@ async function truth(
         (p) => p.namespace === source.namespace && p.name === source.name,
       );
       if (!pod) throw new Error(`no lab pod ${source.namespace}/${source.name}`);
-      const ipOf = (p: Pod): string =>
-        status.pods.find((s) => s.namespace === p.namespace && s.name === p.name)?.ip ?? '';
+      const ipOf = (p: Pod, family: IpFamily | undefined): string => {
+        const lab = status.pods.find((s) => s.namespace === p.namespace && s.name === p.name);
+        return (
+          (family ? lab?.ips.find((a) => (a.includes(':') ? 6 : 4) === family) : lab?.ip) ?? ''
+        );
+      };
       const batch: ProbeBatch = {
         batchId: `truth-${source.namespace}-${source.name}`,
         node: pod.node,
@@ -116,7 +155,7 @@ async function truth(
           caseId: i.toString(16).padStart(16, '0'),
           round: 0,
           destination: { namespace: c.to.namespace, name: c.to.name },
-          ip: ipOf(c.to),
+          ip: ipOf(c.to, c.family),
           port: c.port,
           protocol: c.protocol,
           listenerKnown: c.declared !== false,
@@ -130,7 +169,7 @@ async function truth(
       );
       result.observations.forEach((o, i) => {
         const c = group[i]!;
-        const allowed = engine.verdict({
+        const allowed = modelOf(models, c).verdict({
           from: c.from,
           to: c.to,
           port: c.port,
@@ -392,6 +431,7 @@ interface ScenarioRun {
   readonly status: LabStatus;
   readonly cluster: Cluster;
   readonly engine: PolicyEngine;
+  readonly models: Models;
   readonly all: readonly Connection[];
   readonly throughServices: readonly ServiceConnection[];
   readonly pipeline: LocalPipeline;
@@ -399,10 +439,10 @@ interface ScenarioRun {
 
 /** One sweep under one fault: the truth, Lumen's verdicts, and how they compare. */
 async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
-  const { status, cluster, engine, all, throughServices, pipeline } = ctx;
+  const { status, cluster, engine, models, all, throughServices, pipeline } = ctx;
   // The enforcer reprograms within a second of a change.
   await new Promise((resolve) => setTimeout(resolve, 1500));
-  const real = await truth(status, engine, all);
+  const real = await truth(status, models, all);
   const realThrough = await serviceTruth(status, throughServices);
   const published = await pipeline.sweep();
   const generation = published?.generation ?? 0;
@@ -418,9 +458,12 @@ async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
   const failedCells = new Set(failed.filter((o) => !o.planned.via).map((o) => o.planned.caseId));
   const brokenFailed = all.filter((c) => {
     if (!real.broken.has(key(c))) return false;
-    const from = engine.classOf(c.from);
-    const to = engine.classOf(c.to);
-    return from && to && failedCells.has(caseIdOf(from.key, to.key, c.port, c.protocol));
+    const model = modelOf(models, c);
+    const from = model.classOf(c.from);
+    const to = model.classOf(c.to);
+    if (!from || !to) return false;
+    const cell = caseIdOf(from.key, to.key, c.port, c.protocol);
+    return failedCells.has(c.family ? familyCaseId(cell, c.family) : cell);
   }).length;
   // A path through a Service is its source class's, to the Service port.
   const pathOf = (
@@ -448,6 +491,7 @@ async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
           port: o.planned.port,
           protocol: o.planned.protocol,
           declared: o.planned.listenerKnown,
+          ...(o.planned.family ? { family: o.planned.family } : {}),
         }
       : undefined;
   };
@@ -457,7 +501,7 @@ async function measureRound(ctx: ScenarioRun, fault: string): Promise<Round> {
     .map(probedOf)
     .filter((c): c is Connection => c !== undefined && !all.some((a) => key(a) === key(c)));
   if (outside.length > 0)
-    for (const k of (await truth(status, engine, outside)).broken) real.broken.add(k);
+    for (const k of (await truth(status, models, outside)).broken) real.broken.add(k);
   const falseAlarms =
     podFailed.filter((o) => {
       const probed = probedOf(o);
@@ -503,13 +547,26 @@ async function measureScenario(file: string, scratch: string, index: number): Pr
     // The policies over the pods as the lab runs them (ipBlocks match their real IPs).
     const cluster: Cluster = {
       ...scenario.cluster,
-      pods: scenario.cluster.pods.map((p) => ({
-        ...p,
-        ip: status.pods.find((s) => s.namespace === p.namespace && s.name === p.name)?.ip ?? p.ip,
-      })),
+      pods: scenario.cluster.pods.map((p) => {
+        const lab = status.pods.find((s) => s.namespace === p.namespace && s.name === p.name);
+        return {
+          ...p,
+          ip: lab?.ip ?? p.ip,
+          ...(lab && lab.ips.length > 1 ? { ips: lab.ips } : {}),
+        };
+      }),
     };
     const engine = new PolicyEngine(cluster);
-    const all = connections(cluster);
+    const models: Models = {
+      primary: engine,
+      families: new Map(
+        familiesOf(cluster)
+          .slice(1)
+          .map((f) => [f, new PolicyEngine(clusterInFamily(cluster, f))] as const),
+      ),
+    };
+    const primaryConnections = connections(cluster);
+    const all = [...primaryConnections, ...familyConnections(primaryConnections, models)];
     const throughServices = serviceConnections(
       scenario,
       cluster,
@@ -531,13 +588,24 @@ async function measureScenario(file: string, scratch: string, index: number): Pr
       const tiered = (scenario.cluster.clusterPolicies ?? []).length > 0;
       const faults = FAULTS.filter(
         (f) =>
-          (tiered || !TIER_FAULTS.has(f)) && (throughServices.length > 0 || !SERVICE_FAULTS.has(f)),
+          (tiered || !TIER_FAULTS.has(f)) &&
+          (throughServices.length > 0 || !SERVICE_FAULTS.has(f)) &&
+          (models.families.size > 0 || !FAMILY_FAULTS.has(f)),
       );
       for (const fault of ['none', ...faults]) {
         if (fault !== 'none') await labFault(labName, labRoot, 'set', fault);
         rounds.push(
           await measureRound(
-            { scenario: scenario.name, status, cluster, engine, all, throughServices, pipeline },
+            {
+              scenario: scenario.name,
+              status,
+              cluster,
+              engine,
+              models,
+              all,
+              throughServices,
+              pipeline,
+            },
             fault,
           ),
         );
@@ -569,8 +637,10 @@ try {
     ...scenarioFiles(join(lumenRepository(), 'examples', 'tiers')).filter(
       (f) => !f.includes(`${sep}upstream${sep}`),
     ),
-    // The repository's own scenarios with Services: the Service-path faults need them.
+    // The repository's own scenarios with Services and dual-stack pods: the Service-path
+    // faults and ignore-ipv6 need them.
     ...scenarioFiles(join(lumenRepository(), 'examples', 'services')),
+    ...scenarioFiles(join(lumenRepository(), 'examples', 'dual-stack')),
   ].filter((f) => !only || f.includes(only));
   const started = performance.now();
   const rounds: Round[] = [];
@@ -588,7 +658,7 @@ try {
     .filter((r) => r.falseAlarms > 0)
     .map((r) => `${r.scenario}/${r.fault} (${r.falseAlarms})`);
   const lines = [
-    `scenarios: ${files.length} (the shared conformance ones, 2 generated, 2 of the tiers, 2 with Services), fault modes: ${FAULTS.length} + healthy (the ${TIER_FAULTS.size} tier faults on the tier scenarios, the ${SERVICE_FAULTS.size} Service-path faults where Services are); ${((performance.now() - started) / 60_000).toFixed(1)} min`,
+    `scenarios: ${files.length} (the shared conformance ones, 2 generated, 2 of the tiers, 2 with Services, 1 dual-stack), fault modes: ${FAULTS.length} + healthy (the ${TIER_FAULTS.size} tier faults on the tier scenarios, the ${SERVICE_FAULTS.size} Service-path faults where Services are, ignore-ipv6 where pods are dual-stack); ${((performance.now() - started) / 60_000).toFixed(1)} min`,
     `connections probed for the truth: ${sum(
       rounds.filter((r) => r.fault === 'none'),
       (r) => r.connections,
