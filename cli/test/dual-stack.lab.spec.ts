@@ -5,64 +5,24 @@
  * and the ignore-ipv6 fault (policies enforced over IPv4 only) fails exactly the IPv6
  * connections the policies deny.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
 import { parseCidr, type Cidr } from '#lumen/policy';
-import { TEST_LAB_ROOT, repositoryRoot } from '#lumen/testing';
-import { upLab } from '../../libs/lab/test/support.js';
-import {
-  buildReport,
-  coverageText,
-  runCoverage,
-  type CaseReport,
-  type RunCoverage,
-} from '../src/pipeline/report.js';
-import { startLabPipeline } from '../src/pipeline/lab-verify.js';
+import { repositoryRoot } from '#lumen/testing';
+import { coverageText, type CaseReport, type RunCoverage } from '../src/pipeline/report.js';
+import { judgeOnceInTheLab } from './lab-run.js';
 
 const file = join(repositoryRoot, 'examples', 'dual-stack', 'ipblock-per-family.yaml');
 // The scenario fixes its pods' addresses of both families.
 const podCidrs = ['10.10.0.0/16', 'fd00:10::/64'].map((c) => parseCidr(c) as Cidr);
-let nats: PrivateNatsServer;
-let scratch: string;
-
-beforeAll(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'lumen-dual-e2e-'));
-  nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
-});
-afterAll(async () => {
-  await nats.stop();
-});
-
-async function run(
+const judged = judgeOnceInTheLab('lumen-dual-e2e');
+const run = async (
   name: string,
   faults: readonly string[],
-): Promise<CaseReport[] & { coverage?: RunCoverage }> {
-  const lab = await upLab(name, file, faults);
-  try {
-    const pipeline = await startLabPipeline({
-      labName: lab.name,
-      labRoot: TEST_LAB_ROOT,
-      natsUrl: nats.url,
-      scratch,
-      sweepIntervalMs: 0,
-      coverage: 'full',
-      podCidrs,
-    });
-    try {
-      await pipeline.untilJudged(150_000);
-      const plan = pipeline.planner.plan!;
-      const report = buildReport(plan.cases, pipeline.finalOutcomes);
-      return Object.assign(report.cases, { coverage: runCoverage('full', plan, report, []) });
-    } finally {
-      await pipeline.stop();
-    }
-  } finally {
-    await lab.down();
-  }
-}
+): Promise<CaseReport[] & { coverage: RunCoverage }> => {
+  const { cases, coverage } = await judged(name, file, faults, { coverage: 'full', podCidrs });
+  return Object.assign(cases, { coverage });
+};
 
 const line = (c: CaseReport): string =>
   `${c.from.pod}->${c.to.pod}:${c.port} v${c.family ?? 4} ${c.expected} ${c.outcome}`;
@@ -82,11 +42,11 @@ describe('both IP families in the lab', () => {
     const v4 = cases.filter((c) => !c.family).length;
     expect(cases.filter((c) => c.family === 6).length).toBe(v4);
     // The families are counted apart: 3 pods, 2 listeners, so 4 cells in each.
-    expect(cases.coverage?.families).toEqual([
+    expect(cases.coverage.families).toEqual([
       { family: 4, cells: 4, cellsVerified: 4 },
       { family: 6, cells: 4, cellsVerified: 4 },
     ]);
-    expect(coverageText(cases.coverage!)).toContain(
+    expect(coverageText(cases.coverage)).toContain(
       'Per IP family: IPv4 4 of 4 cells (100%), IPv6 4 of 4 cells (100%).',
     );
   });

@@ -4,50 +4,17 @@
  * Service's ClusterIP, the prober probes it there with real nmap through the lab's
  * kube-proxy stand-in, and the reporter tells a failure only through the Service apart.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
-import { startPrivateNatsServer, type PrivateNatsServer } from '#lumen/messaging';
-import { TEST_LAB_ROOT, repositoryRoot } from '#lumen/testing';
-import { upLab } from '../../libs/lab/test/support.js';
-import { buildReport, type CaseReport } from '../src/pipeline/report.js';
-import { startLabPipeline } from '../src/pipeline/lab-verify.js';
+import { repositoryRoot } from '#lumen/testing';
+import type { CaseReport } from '../src/pipeline/report.js';
+import { judgeOnceInTheLab } from './lab-run.js';
 
 const seed = join(repositoryRoot, 'examples', 'services', 'seed-access-nginx-service.yaml');
 const hairpin = join(repositoryRoot, 'examples', 'services', 'hairpin.yaml');
-let nats: PrivateNatsServer;
-let scratch: string;
-
-beforeAll(async () => {
-  scratch = mkdtempSync(join(tmpdir(), 'lumen-svc-e2e-'));
-  nats = await startPrivateNatsServer({ storeDir: join(scratch, 'nats') });
-});
-afterAll(async () => {
-  await nats.stop();
-});
-
-/** One pass of the pipeline over a fresh lab of the scenario, with these faults. */
-async function run(file: string, name: string, faults: readonly string[]): Promise<CaseReport[]> {
-  const lab = await upLab(name, file, faults);
-  try {
-    const pipeline = await startLabPipeline({
-      labName: lab.name,
-      labRoot: TEST_LAB_ROOT,
-      natsUrl: nats.url,
-      scratch,
-      sweepIntervalMs: 0,
-    });
-    try {
-      await pipeline.untilJudged(150_000);
-      return buildReport(pipeline.planner.plan!.cases, pipeline.finalOutcomes).cases;
-    } finally {
-      await pipeline.stop();
-    }
-  } finally {
-    await lab.down();
-  }
-}
+const judged = judgeOnceInTheLab('lumen-svc-e2e');
+const run = async (file: string, name: string, faults: readonly string[]): Promise<CaseReport[]> =>
+  (await judged(name, file, faults)).cases;
 
 const line = (c: CaseReport): string =>
   `${c.from.pod} -> ${c.service ? `svc ${c.service.name}${c.service.hairpin ? ' hairpin' : ''}` : c.to.pod}:${c.service?.port ?? c.port} ${c.expected} ${c.outcome}`;
